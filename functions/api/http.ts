@@ -1,0 +1,81 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { z } from 'zod';
+import { RequestError } from '../../shared/domain/errors.js';
+
+/** Express (Functions Framework) keeps the raw body here; plain node:http does not. */
+type MaybeFrameworkRequest = IncomingMessage & { rawBody?: Buffer };
+
+export const JSON_LIMIT_BYTES = 1024 * 1024;
+
+const STATUS: Record<RequestError['code'], number> = {
+  invalid: 400,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  unavailable: 503,
+};
+
+export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+  const text = JSON.stringify(body);
+  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.end(text);
+}
+
+/** Errors become JSON naming the field; anything unexpected is logged here and never shown to the client. */
+export function sendError(res: ServerResponse, err: unknown): void {
+  if (err instanceof RequestError) {
+    sendJson(res, STATUS[err.code], { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } });
+    return;
+  }
+  console.error('api: unexpected error', err);
+  if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'internal error; the control plane logged the details' } });
+  else res.end();
+}
+
+/** Reads the body up to `limit` bytes; past it, a 413 naming the limit. */
+export async function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+  const raw = (req as MaybeFrameworkRequest).rawBody;
+  const declared = Number(req.headers['content-length'] ?? 0);
+  if (declared > limit) throw tooLarge(limit);
+  if (raw) {
+    if (raw.length > limit) throw tooLarge(limit);
+    return raw;
+  }
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of req) {
+    size += (chunk as Buffer).length;
+    if (size > limit) {
+      req.resume();
+      throw tooLarge(limit);
+    }
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks);
+}
+
+export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema: S): Promise<z.infer<S>> {
+  const type = String(req.headers['content-type'] ?? '');
+  if (!type.includes('application/json')) throw new RequestError('invalid', 'send the body as JSON with content-type: application/json', 'content-type');
+  const body = await readBody(req, JSON_LIMIT_BYTES);
+  let json: unknown;
+  try {
+    json = JSON.parse(body.toString('utf8'));
+  } catch (err) {
+    throw new RequestError('invalid', `the body is not valid JSON: ${err instanceof Error ? err.message : 'parse error'}`, 'body');
+  }
+  return parseWith(schema, json);
+}
+
+/** Validates with zod; a 400 names the first field at fault and what is wrong with it. */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (parsed.success) return parsed.data;
+  const issue = parsed.error.issues[0];
+  const field = [prefix, ...(issue?.path ?? []).map(String)].filter(Boolean).join('.') || 'body';
+  throw new RequestError('invalid', `${field}: ${issue?.message ?? 'invalid'}`, field);
+}
+
+function tooLarge(limit: number): RequestError {
+  return new RequestError('too_large', `the request body is larger than ${Math.round(limit / 1024)} KiB`, 'body');
+}

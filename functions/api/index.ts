@@ -1,0 +1,133 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { z } from 'zod';
+import { RequestError } from '../../shared/domain/errors.js';
+import { publicJob } from '../../shared/domain/job.js';
+import { AgentIdSchema } from '../../shared/domain/names.js';
+import { DeploymentRequestSchema, RollbackRequestSchema } from '../../shared/domain/request.js';
+import { isFinal, StatusSchema } from '../../shared/domain/status.js';
+import type { PipelineDeps } from '../../shared/pipeline/deps.js';
+import {
+  acceptDeployment,
+  getDeployment,
+  getDeploymentLogs,
+  getServiceStatus,
+  requestCancel,
+  requestRollback,
+} from '../../shared/pipeline/requests.js';
+import { parseWith, readJson, sendError, sendJson } from './http.js';
+import { parseDeployUpload } from './upload.js';
+
+export interface ApiOptions {
+  maxUploadBytes: number;
+  target: string;
+  /** Keep-alive comments on an idle event stream. */
+  heartbeatMs?: number;
+}
+
+type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<void>;
+
+const ListQuerySchema = z.object({
+  agent_id: AgentIdSchema.optional(),
+  status: StatusSchema.optional(),
+  kind: z.enum(['deployment', 'rollback']).optional(),
+  limit: z.coerce.number().int().min(1).max(100).default(20),
+  cursor: z.string().max(512).optional(),
+});
+
+/**
+ * The HTTP API, one function: parse and validate, call one use case, map the result. Nothing
+ * slow runs in a request; the deployment itself happens in the stages.
+ */
+export function createApi(deps: PipelineDeps, options: ApiOptions) {
+  const routes: [string, RegExp, Handler][] = [
+    ['GET', /^\/health$/, async (_q, res) => sendJson(res, 200, { status: 'ok', target: options.target, time: deps.clock.now().toISOString() })],
+    [
+      'POST',
+      /^\/deploy$/,
+      async (req, res) => {
+        const request = await readJson(req, DeploymentRequestSchema);
+        if (request.source.type === 'archive') throw new RequestError('invalid', 'upload an archive with POST /deploy-from-file', 'source.type');
+        sendJson(res, 202, await acceptDeployment(deps, request));
+      },
+    ],
+    [
+      'POST',
+      /^\/deploy-from-file$/,
+      async (req, res) => {
+        const request = await parseDeployUpload(req, options.maxUploadBytes, deps.blobs, deps.newId);
+        sendJson(res, 202, await acceptDeployment(deps, request));
+      },
+    ],
+    [
+      'GET',
+      /^\/deployments$/,
+      async (_req, res, _p, url) => {
+        const q = parseWith(ListQuerySchema, Object.fromEntries(url.searchParams), 'query');
+        const page = await deps.jobs.list(q);
+        sendJson(res, 200, { deployments: page.items.map(publicJob), next_cursor: page.next_cursor });
+      },
+    ],
+    ['GET', /^\/deployments\/([^/]+)$/, async (_req, res, [id]) => sendJson(res, 200, await getDeployment(deps, id))],
+    ['GET', /^\/deployments\/([^/]+)\/logs$/, async (_req, res, [id]) => sendJson(res, 200, await getDeploymentLogs(deps, id))],
+    ['GET', /^\/deployments\/([^/]+)\/stream$/, async (req, res, [id]) => stream(deps, req, res, id, options.heartbeatMs ?? 15_000)],
+    ['POST', /^\/deployments\/([^/]+)\/cancel$/, async (_req, res, [id]) => sendJson(res, 202, await requestCancel(deps, id))],
+    [
+      'POST',
+      /^\/rollback$/,
+      async (req, res) => {
+        const body = await readJson(req, RollbackRequestSchema);
+        sendJson(res, 202, await requestRollback(deps, body.deployment_id, body.rollback_reason));
+      },
+    ],
+    [
+      'GET',
+      /^\/services\/([^/]+)$/,
+      async (_req, res, [agent]) => {
+        const agentId = parseWith(AgentIdSchema, agent, 'agent_id');
+        sendJson(res, 200, await getServiceStatus(deps, agentId));
+      },
+    ],
+  ];
+
+  return async function api(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      const url = new URL(req.url ?? '/', 'http://baton.local');
+      const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+      let pathMatched = false;
+      for (const [method, pattern, handler] of routes) {
+        const m = pattern.exec(path);
+        if (!m) continue;
+        pathMatched = true;
+        if (method !== req.method) continue;
+        await handler(req, res, m.slice(1).map(decodeURIComponent), url);
+        return;
+      }
+      if (pathMatched) sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${path}` } });
+      else sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; see the README for the API` } });
+    } catch (err) {
+      sendError(res, err);
+    }
+  };
+}
+
+/** Server-Sent Events: one `job` event per committed change, closed after a final status. */
+async function stream(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, id: string, heartbeatMs: number): Promise<void> {
+  await getDeployment(deps, id);
+  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.write(': following deployment\n\n');
+  let closed = false;
+  const close = () => {
+    if (closed) return;
+    closed = true;
+    unsubscribe();
+    clearInterval(heartbeat);
+    res.end();
+  };
+  const unsubscribe = deps.jobs.watch(id, (job) => {
+    if (closed) return;
+    res.write(`event: job\ndata: ${JSON.stringify(publicJob(job))}\n\n`);
+    if (isFinal(job.status)) close();
+  });
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
+  req.on('close', close);
+}

@@ -1,0 +1,15 @@
+import { BuildNotificationSchema } from '../../shared/domain/events.js';
+import { onBuildNotification } from '../../shared/pipeline/build.js';
+import { decode, type EventFunction } from '../lib/pubsub-event.js';
+
+/** Trigger: cloud-builds (every build of the project). Advances or fails the deployment the build belongs to. */
+export const buildEvents: EventFunction = async (deps, cloudEvent) => {
+  const msg = decode(cloudEvent, 'build-events');
+  if (!msg) return;
+  const build = BuildNotificationSchema.safeParse(msg.json);
+  if (!build.success) {
+    console.warn(`build-events: ignoring message ${msg.messageId}: not a Build resource`);
+    return;
+  }
+  await onBuildNotification(deps, build.data);
+};

@@ -1,0 +1,85 @@
+import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { dirname, join, relative, resolve, sep } from 'node:path';
+import type { BlobStore } from '../../ports/index.js';
+import { writeFileAtomic } from './fs-util.js';
+
+/** Cloud Storage as a folder: a key is a relative path under the root. */
+export class FolderBlobStore implements BlobStore {
+  private readonly root: string;
+  /** Appends to one key run in order, as a chain. */
+  private readonly chains = new Map<string, Promise<void>>();
+
+  constructor(root: string) {
+    this.root = resolve(root);
+  }
+
+  /** The file behind a key, for adapters of the same target that read it in place. */
+  pathOf(key: string): string {
+    if (key.length === 0 || key.startsWith('/') || key.split('/').some((p) => p === '..' || p === '.' || p === '')) {
+      throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
+    }
+    const path = join(this.root, key);
+    if (!path.startsWith(this.root + sep)) throw new Error(`invalid blob key: ${JSON.stringify(key)}`);
+    return path;
+  }
+
+  async put(key: string, data: Buffer | string): Promise<void> {
+    writeFileAtomic(this.pathOf(key), data);
+  }
+
+  append(key: string, data: string): Promise<void> {
+    const path = this.pathOf(key);
+    const prev = this.chains.get(key) ?? Promise.resolve();
+    const next = prev.then(async () => {
+      await mkdir(dirname(path), { recursive: true });
+      await appendFile(path, data);
+    });
+    const settled = next.catch(() => undefined);
+    this.chains.set(key, settled);
+    void settled.then(() => {
+      if (this.chains.get(key) === settled) this.chains.delete(key);
+    });
+    return next;
+  }
+
+  async get(key: string): Promise<Buffer | null> {
+    await this.chains.get(key);
+    try {
+      return await readFile(this.pathOf(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+      throw err;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      return (await stat(this.pathOf(key))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.pathOf(key), { force: true });
+  }
+
+  async list(prefix: string): Promise<string[]> {
+    const out: string[] = [];
+    const walk = async (dir: string): Promise<void> => {
+      let entries: import('node:fs').Dirent[];
+      try {
+        entries = await readdir(dir, { withFileTypes: true });
+      } catch {
+        return;
+      }
+      for (const e of entries) {
+        const p = join(dir, e.name);
+        if (e.isDirectory()) await walk(p);
+        else if (!e.name.endsWith('.tmp')) out.push(relative(this.root, p).split(sep).join('/'));
+      }
+    };
+    await walk(this.root);
+    return out.filter((k) => k.startsWith(prefix)).sort();
+  }
+}

@@ -1,0 +1,143 @@
+import { randomUUID } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
+import { readFile, rm, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { BuildNotification, BuildStatus } from '../../domain/events.js';
+import { TOPICS } from '../../domain/topics.js';
+import type { DeploymentLogs } from '../../pipeline/logs.js';
+import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
+import { type Caps, extractTarGz, listSource, packTarGz, sha256File } from './archive.js';
+import type { FolderBlobStore } from './blob-store.js';
+import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
+
+interface RunningBuild {
+  spec: BuildSpec;
+  child: ChildProcess | null;
+  cancelled: boolean;
+  createTime: string;
+}
+
+/**
+ * Cloud Build's stand-in: builds a Node service natively (install, then its build script if it
+ * has one) in a work folder of its own, packs the result as a content-addressed artifact in the
+ * blob store, and reports every state change as a notification on the `cloud-builds` topic, as
+ * Cloud Build does. Build output streams into the deployment's log.
+ */
+export class LocalBuilder implements Builder {
+  private readonly running = new Map<string, RunningBuild>();
+  private readonly finished = new Set<Promise<void>>();
+
+  constructor(
+    private readonly deps: { blobs: FolderBlobStore; bus: EventBus; logs: DeploymentLogs; workDir: string; caps: Caps; timeoutMs: number },
+  ) {}
+
+  async submit(spec: BuildSpec): Promise<{ build_id: string; log_url: string }> {
+    const id = randomUUID();
+    const build: RunningBuild = { spec, child: null, cancelled: false, createTime: new Date().toISOString() };
+    this.running.set(id, build);
+    await this.notify(id, build, 'QUEUED');
+    const work = this.run(id, build).finally(() => {
+      this.running.delete(id);
+      this.finished.delete(work);
+    });
+    this.finished.add(work);
+    return { build_id: id, log_url: `deployment_logs/${spec.agent_id}/${spec.deployment_id}.log` };
+  }
+
+  async cancel(buildId: string): Promise<void> {
+    const build = this.running.get(buildId);
+    if (!build) return;
+    build.cancelled = true;
+    if (build.child) await stopGroup(build.child, 500);
+  }
+
+  /** Stops running builds (the stack is stopping). */
+  async stop(): Promise<void> {
+    await Promise.all([...this.running.keys()].map((id) => this.cancel(id)));
+    await Promise.allSettled([...this.finished]);
+  }
+
+  private async run(id: string, build: RunningBuild): Promise<void> {
+    const { spec } = build;
+    const dir = join(this.deps.workDir, id);
+    const app = join(dir, 'app');
+    const log = (line: string) => this.deps.logs.write(spec.agent_id, spec.deployment_id, 'INFO', `build: ${line}`, 'building');
+    try {
+      await this.notify(id, build, 'WORKING');
+      await extractTarGz(this.deps.blobs.pathOf(spec.source_key), app, this.deps.caps);
+      const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+      const hasLock = await readFile(join(app, 'package-lock.json')).then(
+        () => true,
+        () => false,
+      );
+      const install = hasLock ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund';
+      await this.step(build, app, install, log);
+      if (pkg.scripts?.build) await this.step(build, app, 'npm run build', log);
+      if (!pkg.scripts?.start) log('No "start" script: the revision will run "node ." (package.json "main", else index.js)');
+      const { files } = await listSource(app, { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER });
+      const withModules = await stat(join(app, 'node_modules')).then(
+        () => [...files, 'node_modules'],
+        () => files,
+      );
+      const tmp = join(dir, 'artifact.tar.gz');
+      await packTarGz(app, withModules, tmp);
+      const digest = await sha256File(tmp);
+      const key = `artifacts/sha256/${digest}.tar.gz`;
+      await this.deps.blobs.put(key, await readFile(tmp));
+      log(`artifact ${key}`);
+      await this.notify(id, build, 'SUCCESS', { results: { images: [{ name: key, digest: `sha256:${digest}` }] } });
+    } catch (err) {
+      const status: BuildStatus = build.cancelled ? 'CANCELLED' : err instanceof BuildTimeout ? 'TIMEOUT' : 'FAILURE';
+      const detail = err instanceof Error ? err.message : String(err);
+      if (!build.cancelled) log(`FAILED: ${detail}`);
+      await this.notify(id, build, status, { failureInfo: { type: 'USER_BUILD_STEP', detail } });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  }
+
+  private step(build: RunningBuild, cwd: string, command: string, log: (l: string) => void): Promise<void> {
+    log(`$ ${command}`);
+    const tail: string[] = [];
+    return new Promise((resolve, reject) => {
+      if (build.cancelled) return reject(new Error('cancelled'));
+      const child = spawnGroup(command, { cwd, env: childEnv({ npm_config_update_notifier: 'false', CI: 'true' }) });
+      build.child = child;
+      const keep = (l: string) => {
+        log(l);
+        tail.push(l);
+        if (tail.length > 15) tail.shift();
+      };
+      onLines(child.stdout, keep);
+      onLines(child.stderr, keep);
+      const timer = setTimeout(() => {
+        void stopGroup(child, 500);
+        reject(new BuildTimeout(`"${command}" took longer than ${Math.round(this.deps.timeoutMs / 1000)} s`));
+      }, this.deps.timeoutMs);
+      child.on('error', (e) => reject(e));
+      child.on('close', (code) => {
+        clearTimeout(timer);
+        build.child = null;
+        if (code === 0) resolve();
+        else reject(new Error(`"${command}" exited with code ${code}. Last output:\n${tail.join('\n')}`));
+      });
+    });
+  }
+
+  private async notify(id: string, build: RunningBuild, status: BuildStatus, extra: Partial<BuildNotification> = {}): Promise<void> {
+    const terminal = !['QUEUED', 'WORKING', 'PENDING', 'STATUS_UNKNOWN'].includes(status);
+    const resource: BuildNotification = {
+      id,
+      status,
+      tags: build.spec.tags,
+      substitutions: build.spec.substitutions,
+      logUrl: `deployment_logs/${build.spec.agent_id}/${build.spec.deployment_id}.log`,
+      createTime: build.createTime,
+      ...(terminal ? { finishTime: new Date().toISOString() } : {}),
+      ...extra,
+    };
+    await this.deps.bus.publish(TOPICS.cloudBuilds, Buffer.from(JSON.stringify(resource)), { buildId: id, status });
+  }
+}
+
+class BuildTimeout extends Error {}

@@ -1,0 +1,119 @@
+import { spawn } from 'node:child_process';
+import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { isAbsolute, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { PermanentError, RequestError } from '../../domain/errors.js';
+import type { Source } from '../../domain/request.js';
+import type { SourcePreparer } from '../../ports/index.js';
+import { type Caps, extractTarGz, extractZip, listSource, mib, packTarGz } from './archive.js';
+import type { FolderBlobStore } from './blob-store.js';
+
+const AGENT_RUNTIME = fileURLToPath(new URL('./agent-runtime', import.meta.url));
+
+/**
+ * Sources on the local target: a folder on this machine, a git repository (cloned with the
+ * machine's git), an uploaded archive, or a bare config run on the bundled agent runtime. Each
+ * becomes `sources/{agent}/{deployment}.tar.gz` in the blob store. The folder given is only read.
+ */
+export class LocalSourcePreparer implements SourcePreparer {
+  constructor(
+    private readonly blobs: FolderBlobStore,
+    private readonly caps: Caps,
+    private readonly workDir: string,
+  ) {}
+
+  async check(source: Source): Promise<void> {
+    if (source.type !== 'directory') return;
+    if (!isAbsolute(source.path)) throw new RequestError('invalid', 'must be an absolute path on the control plane machine', 'source.path');
+    const info = await stat(source.path).catch(() => null);
+    if (!info?.isDirectory()) throw new RequestError('invalid', `${source.path} is not a folder on the control plane machine`, 'source.path');
+    const manifest = await stat(join(source.path, 'package.json')).catch(() => null);
+    if (!manifest?.isFile()) {
+      throw new RequestError('invalid', `${source.path} has no package.json: the local builder builds Node services only`, 'source.path');
+    }
+  }
+
+  async prepare(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string }> {
+    const { source } = input;
+    await mkdir(this.workDirFor(), { recursive: true });
+    const scratch = await mkdtemp(join(this.workDirFor(), 'src-'));
+    try {
+      const root = await this.materialise(source, input.config, scratch, input.log);
+      const { files, bytes } = await listSource(root, this.caps);
+      if (!files.includes('package.json')) {
+        throw new PermanentError('The source has no package.json at its root', 'The local builder builds Node services: add a package.json with a "start" script');
+      }
+      const key = `sources/${input.agent_id}/${input.deployment_id}.tar.gz`;
+      await packTarGz(root, files, this.blobs.pathOf(key));
+      return { source_key: key, summary: `${files.length} files, ${mib(bytes)} from ${describe(source)}` };
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  }
+
+  private async materialise(source: Source, config: Record<string, unknown>, scratch: string, log: (l: string) => void): Promise<string> {
+    switch (source.type) {
+      case 'directory':
+        await this.check(source).catch((err: unknown) => {
+          throw new PermanentError(err instanceof Error ? err.message : String(err));
+        });
+        return source.path;
+      case 'git': {
+        if (source.url.startsWith('-') || source.ref.startsWith('-')) throw new PermanentError('The git url and ref may not start with "-"');
+        const dest = join(scratch, 'repo');
+        log(`Cloning ${source.url} at ${source.ref}`);
+        await run('git', ['clone', '--quiet', '--depth', '1', '--branch', source.ref, '--', source.url, dest], 120_000);
+        return dest;
+      }
+      case 'archive': {
+        const dest = join(scratch, 'archive');
+        const file = this.blobs.pathOf(source.blob_key);
+        if (source.format === 'zip') await extractZip(await readFile(file), dest, this.caps);
+        else await extractTarGz(file, dest, this.caps);
+        return dest;
+      }
+      case 'config': {
+        const dest = join(scratch, 'agent');
+        await cp(AGENT_RUNTIME, dest, { recursive: true });
+        await writeFile(join(dest, 'agent-config.json'), JSON.stringify(config));
+        return dest;
+      }
+      case 'image':
+        throw new PermanentError('The local target cannot run a prebuilt image', 'Deploy a directory, an archive or a git repository');
+    }
+  }
+
+  private workDirFor(): string {
+    return this.workDir || tmpdir();
+  }
+}
+
+function describe(source: Source): string {
+  switch (source.type) {
+    case 'directory':
+      return source.path;
+    case 'git':
+      return `${source.url}#${source.ref}`;
+    case 'archive':
+      return `an uploaded .${source.format}`;
+    case 'config':
+      return 'the agent config on the bundled runtime';
+    case 'image':
+      return source.image;
+  }
+}
+
+function run(cmd: string, args: string[], timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: timeoutMs, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => {
+      err = (err + d.toString()).slice(-2000);
+    });
+    child.on('error', (e) => reject(new PermanentError(`Could not run ${cmd}: ${e.message}`, `Install ${cmd} on the control plane machine`)));
+    child.on('close', (code) =>
+      code === 0 ? resolve() : reject(new PermanentError(`${cmd} ${args[0]} failed (exit ${code}): ${err.trim()}`, 'Check the repository URL and ref')),
+    );
+  });
+}

@@ -1,0 +1,336 @@
+import { realpathSync } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { parseArgs } from 'node:util';
+import { BatonApiError, BatonClient, BatonConnectionError, type Job } from '../client/client.js';
+import { EnvironmentSchema } from '../domain/request.js';
+import { isSuccess, ProgressView, renderJob, renderOutcome, renderService, renderTable, USAGE } from './render.js';
+
+/** `baton` — the command line on top of BatonClient. `run` does everything but touch the process, so tests can drive it. */
+
+export interface CliIo {
+  stdout: { write(text: string): unknown; isTTY?: boolean; columns?: number };
+  stderr: { write(text: string): unknown };
+  env: Record<string, string | undefined>;
+  cwd: string;
+  fetch?: typeof fetch;
+  /** Subscribes to Ctrl-C while a command follows a job; returns the unsubscribe. */
+  onInterrupt?: (handler: () => void) => () => void;
+}
+
+class UsageError extends Error {
+  override readonly name = 'UsageError';
+}
+
+const OPTIONS = {
+  url: { type: 'string' },
+  json: { type: 'boolean' },
+  help: { type: 'boolean', short: 'h' },
+  agent: { type: 'string', short: 'a' },
+  env: { type: 'string', short: 'e' },
+  version: { type: 'string' },
+  'health-path': { type: 'string' },
+  'no-auto-rollback': { type: 'boolean' },
+  source: { type: 'string' },
+  wait: { type: 'boolean', short: 'w' },
+  timeout: { type: 'string' },
+  limit: { type: 'string' },
+  cursor: { type: 'string' },
+  follow: { type: 'boolean', short: 'f' },
+  reason: { type: 'string' },
+} as const;
+
+type OptionName = keyof typeof OPTIONS;
+type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true }>>['values'];
+
+const GLOBAL_OPTIONS: readonly OptionName[] = ['url', 'json', 'help'];
+
+/** Each command, its positional arguments (min, max) and the options it accepts besides the global ones. */
+const COMMANDS: Record<string, { args: [number, number]; options: readonly OptionName[] }> = {
+  deploy: { args: [1, 1], options: ['agent', 'env', 'version', 'health-path', 'no-auto-rollback', 'source', 'wait', 'timeout'] },
+  status: { args: [0, 1], options: ['agent', 'limit', 'cursor'] },
+  logs: { args: [1, 1], options: ['follow'] },
+  rollback: { args: [1, 1], options: ['reason', 'wait', 'timeout'] },
+  cancel: { args: [1, 1], options: [] },
+  service: { args: [1, 1], options: [] },
+  help: { args: [0, 1], options: [] },
+};
+
+export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  try {
+    return await dispatch(argv, io);
+  } catch (err) {
+    if (err instanceof UsageError) {
+      io.stderr.write(`baton: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof BatonApiError || err instanceof BatonConnectionError) {
+      io.stderr.write(`baton: ${err.message}\n`);
+      return 1;
+    }
+    io.stderr.write(`baton: ${err instanceof Error ? err.message : String(err)}\n`);
+    return 1;
+  }
+}
+
+async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
+  let values: Values;
+  let positionals: string[];
+  try {
+    ({ values, positionals } = parseArgs({ args: [...argv], options: OPTIONS, allowPositionals: true, strict: true }));
+  } catch (err) {
+    throw new UsageError(err instanceof Error ? err.message : String(err));
+  }
+  const [command, ...args] = positionals;
+  if (values.help || command === 'help') {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  if (!command) throw new UsageError('no command given');
+  const spec = COMMANDS[command];
+  if (!spec) throw new UsageError(`unknown command "${command}"`);
+  for (const name of Object.keys(values) as OptionName[]) {
+    if (!GLOBAL_OPTIONS.includes(name) && !spec.options.includes(name))
+      throw new UsageError(`option --${name} does not apply to "${command}"`);
+  }
+  const [min, max] = spec.args;
+  if (args.length < min) throw new UsageError(`"${command}" needs ${min === 1 ? 'an argument' : `${min} arguments`}`);
+  if (args.length > max) throw new UsageError(`too many arguments for "${command}": ${args.slice(max).join(' ')}`);
+
+  const client = new BatonClient({ baseUrl: values.url || io.env.BATON_URL || undefined, fetch: io.fetch });
+  const ctx: Ctx = { client, io, values, json: values.json === true };
+  switch (command) {
+    case 'deploy':
+      return deploy(ctx, args[0]);
+    case 'status':
+      return status(ctx, args[0]);
+    case 'logs':
+      return logs(ctx, args[0]);
+    case 'rollback':
+      return rollback(ctx, args[0]);
+    case 'cancel':
+      return cancel(ctx, args[0]);
+    case 'service':
+      return service(ctx, args[0]);
+    default:
+      throw new UsageError(`unknown command "${command}"`);
+  }
+}
+
+interface Ctx {
+  client: BatonClient;
+  io: CliIo;
+  values: Values;
+  json: boolean;
+}
+
+const CONFIG_FILE = /\.(ya?ml|json)$/i;
+const ARCHIVE = /\.(tar\.gz|tgz|zip)$/i;
+
+async function deploy(ctx: Ctx, arg: string): Promise<number> {
+  const { client, io, values } = ctx;
+  const target = resolve(io.cwd, arg);
+  const kind = await pathKind(target);
+  if (kind === 'missing') throw new UsageError(`${arg} does not exist`);
+  const env = values.env;
+  if (env !== undefined && !EnvironmentSchema.options.some((e) => e === env)) {
+    throw new UsageError(`--env must be one of ${EnvironmentSchema.options.join(', ')}, not "${env}"`);
+  }
+  const timeoutMs = parseTimeout(values.timeout);
+  if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout only applies with --wait');
+
+  let accepted: Awaited<ReturnType<BatonClient['deploy']>>;
+  if (kind === 'directory') {
+    if (!values.agent) throw new UsageError('deploying a folder needs --agent <id>');
+    if (values.source) throw new UsageError('--source goes with a config file; a folder is its own source');
+    accepted = await client.deploy({
+      agent_id: values.agent,
+      ...(env ? { environment: env as 'development' | 'staging' | 'production' } : {}),
+      ...(values.version ? { version: values.version } : {}),
+      source: { type: 'directory', path: target },
+      deployment_options: {
+        ...(values['health-path'] ? { health_path: values['health-path'] } : {}),
+        ...(values['no-auto-rollback'] ? { auto_rollback: false } : {}),
+      },
+    });
+  } else if (kind === 'file' && CONFIG_FILE.test(target)) {
+    const ignored = (['env', 'version', 'health-path', 'no-auto-rollback'] as const).filter((k) => values[k] !== undefined);
+    if (ignored.length > 0) {
+      io.stderr.write(`baton: ignoring ${ignored.map((k) => `--${k}`).join(', ')}: a config file deployment takes these from the file\n`);
+    }
+    let source: { name: string; data: Buffer } | undefined;
+    if (values.source) {
+      const sourcePath = resolve(io.cwd, values.source);
+      if ((await pathKind(sourcePath)) !== 'file' || !ARCHIVE.test(sourcePath)) {
+        throw new UsageError(`--source must be an existing .tar.gz, .tgz or .zip archive, not ${values.source}`);
+      }
+      source = { name: basename(sourcePath), data: await readFile(sourcePath) };
+    }
+    accepted = await client.deployFromFile({
+      agentId: values.agent,
+      configFile: { name: basename(target), data: await readFile(target) },
+      source,
+    });
+  } else {
+    throw new UsageError(`${arg} is neither a folder nor a .yaml, .yml or .json service config`);
+  }
+
+  if (!values.wait) {
+    io.stdout.write(
+      ctx.json ? `${JSON.stringify(accepted, null, 2)}\n` : `Deployment ${accepted.deployment_id} queued (agent ${accepted.agent_id})\n`,
+    );
+    if (!ctx.json) io.stdout.write(`Follow it with: baton status ${accepted.deployment_id}\n`);
+    return 0;
+  }
+  if (!ctx.json) io.stdout.write(`Deployment ${accepted.deployment_id} queued (agent ${accepted.agent_id})\n`);
+  return follow(ctx, accepted.deployment_id, timeoutMs);
+}
+
+async function status(ctx: Ctx, id: string | undefined): Promise<number> {
+  const { client, io, values } = ctx;
+  if (id) {
+    if (values.agent || values.limit || values.cursor)
+      throw new UsageError('--agent, --limit and --cursor list deployments; leave out the id');
+    const job = await client.getStatus(id);
+    io.stdout.write(ctx.json ? `${JSON.stringify(job, null, 2)}\n` : `${renderJob(job)}\n`);
+    return 0;
+  }
+  const limit = values.limit === undefined ? 20 : Number(values.limit);
+  if (!Number.isInteger(limit) || limit < 1) throw new UsageError(`--limit must be a positive whole number, not "${values.limit}"`);
+  const page = await client.listDeployments({ agent_id: values.agent, limit, cursor: values.cursor });
+  if (ctx.json) {
+    io.stdout.write(`${JSON.stringify(page, null, 2)}\n`);
+    return 0;
+  }
+  io.stdout.write(`${renderTable(page.deployments)}\n`);
+  if (page.next_cursor) {
+    io.stdout.write(
+      `\nMore: baton status${values.agent ? ` --agent ${values.agent}` : ''} --limit ${limit} --cursor ${page.next_cursor}\n`,
+    );
+  }
+  return 0;
+}
+
+async function logs(ctx: Ctx, id: string): Promise<number> {
+  const { client, io, values } = ctx;
+  if (!values.follow) {
+    const text = await client.getLogs(id);
+    if (ctx.json) io.stdout.write(`${JSON.stringify({ deployment_id: id, logs: text }, null, 2)}\n`);
+    else io.stdout.write(text.length === 0 || text.endsWith('\n') ? text : `${text}\n`);
+    return 0;
+  }
+  return interruptible(ctx, id, async (signal) => {
+    const job = await client.followLogs(id, (line) => io.stdout.write(`${line}\n`), { signal });
+    io.stderr.write(`-- ${job.kind} ${job.deployment_id} ${job.status}\n`);
+    return 0;
+  });
+}
+
+async function rollback(ctx: Ctx, id: string): Promise<number> {
+  const { client, io, values } = ctx;
+  const timeoutMs = parseTimeout(values.timeout);
+  if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout only applies with --wait');
+  const res = await client.rollback(id, values.reason);
+  if (ctx.json && !values.wait) {
+    io.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
+    return 0;
+  }
+  if (!ctx.json) io.stdout.write(`Rollback ${res.rollback_id} of ${res.deployment_id} queued (agent ${res.agent_id})\n`);
+  if (!values.wait) {
+    io.stdout.write(`Follow it with: baton status ${res.rollback_id}\n`);
+    return 0;
+  }
+  return follow(ctx, res.rollback_id, timeoutMs);
+}
+
+async function cancel(ctx: Ctx, id: string): Promise<number> {
+  const res = await ctx.client.cancel(id);
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.message}: ${res.deployment_id} (now ${res.status})\n`);
+  return 0;
+}
+
+async function service(ctx: Ctx, agent: string): Promise<number> {
+  const svc = await ctx.client.getService(agent);
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify(svc, null, 2)}\n` : `${renderService(svc)}\n`);
+  return 0;
+}
+
+/** Follows a job to its final status with a progress bar; 0 when it succeeded, 1 otherwise. */
+async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined): Promise<number> {
+  const { client, io } = ctx;
+  const view = new ProgressView(io.stdout.isTTY === true, io.stdout.columns);
+  const onProgress = ctx.json
+    ? undefined
+    : (job: Job) => {
+        const text = view.update(job);
+        if (text) io.stdout.write(text);
+      };
+  return interruptible(ctx, id, async (signal) => {
+    let job: Job;
+    try {
+      job = await client.waitForDeployment(id, onProgress, { timeoutMs, signal });
+    } finally {
+      const end = view.finish();
+      if (end) io.stdout.write(end);
+    }
+    io.stdout.write(ctx.json ? `${JSON.stringify(job, null, 2)}\n` : `${renderOutcome(job)}\n`);
+    return isSuccess(job) ? 0 : 1;
+  });
+}
+
+/** Runs `body` with a signal that Ctrl-C aborts; an interrupted follow exits 130 and says the job goes on. */
+async function interruptible(ctx: Ctx, id: string, body: (signal: AbortSignal) => Promise<number>): Promise<number> {
+  const controller = new AbortController();
+  const off = ctx.io.onInterrupt?.(() => controller.abort(new Error('interrupted')));
+  try {
+    return await body(controller.signal);
+  } catch (err) {
+    if (controller.signal.aborted) {
+      ctx.io.stderr.write(`\nStopped following ${id}; it keeps running on the server. Check on it with: baton status ${id}\n`);
+      return 130;
+    }
+    throw err;
+  } finally {
+    off?.();
+  }
+}
+
+function parseTimeout(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const seconds = Number(raw);
+  if (!Number.isFinite(seconds) || seconds <= 0) throw new UsageError(`--timeout must be a number of seconds, not "${raw}"`);
+  return seconds * 1000;
+}
+
+async function pathKind(path: string): Promise<'directory' | 'file' | 'other' | 'missing'> {
+  try {
+    const st = await stat(path);
+    return st.isDirectory() ? 'directory' : st.isFile() ? 'file' : 'other';
+  } catch {
+    return 'missing';
+  }
+}
+
+function isMainModule(): boolean {
+  const entry = process.argv[1];
+  if (!entry) return false;
+  try {
+    return import.meta.url === pathToFileURL(realpathSync(entry)).href;
+  } catch {
+    return false;
+  }
+}
+
+if (isMainModule()) {
+  process.exitCode = await run(process.argv.slice(2), {
+    stdout: process.stdout,
+    stderr: process.stderr,
+    env: process.env,
+    cwd: process.cwd(),
+    onInterrupt: (handler) => {
+      process.once('SIGINT', handler);
+      return () => process.off('SIGINT', handler);
+    },
+  });
+}

@@ -1,0 +1,231 @@
+import type { Job, ServiceView } from '../client/client.js';
+
+/** Pure text rendering for the CLI: no I/O here, so every string can be tested exactly. */
+
+export const BAR_WIDTH = 20;
+
+/** `[#########-----------]` for 45 %: whole cells only, so the bar is full only at 100. */
+export function progressBar(progress: number, width = BAR_WIDTH): string {
+  const pct = clampPercent(progress);
+  const filled = Math.floor((pct * width) / 100);
+  return `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
+}
+
+/** `[#########-----------]  45% building  Building` (plus `  ~1m 05s left` when the server has an ETA). */
+export function progressLine(job: Pick<Job, 'progress' | 'status' | 'current_step'> & { eta_seconds?: number | null }): string {
+  const pct = `${Math.round(clampPercent(job.progress))}`.padStart(3);
+  const eta = job.eta_seconds != null && job.eta_seconds > 0 ? `  ~${formatDuration(job.eta_seconds * 1000)} left` : '';
+  const step = job.current_step ? `  ${job.current_step}` : '';
+  return `${progressBar(job.progress)} ${pct}%  ${job.status}${step}${eta}`;
+}
+
+/** Cuts a line to the terminal width so a `\r` redraw never wraps. */
+export function fitWidth(line: string, columns: number | undefined): string {
+  if (!columns || columns < 4 || line.length < columns) return line;
+  return `${line.slice(0, columns - 2)}…`;
+}
+
+/**
+ * Turns a stream of job updates into what to write: on a terminal one line redrawn in place
+ * (`\r`, then clear to the end of the line); otherwise one line each time the status or step
+ * changes, so logs of CI runs stay short.
+ */
+export class ProgressView {
+  private lastLine = '';
+  private lastKey = '';
+  private drawn = false;
+
+  constructor(
+    private readonly tty: boolean,
+    private readonly columns?: number,
+  ) {}
+
+  update(job: Pick<Job, 'progress' | 'status' | 'current_step'> & { eta_seconds?: number | null }): string {
+    if (this.tty) {
+      const line = fitWidth(progressLine(job), this.columns);
+      if (line === this.lastLine) return '';
+      this.lastLine = line;
+      this.drawn = true;
+      return `\r${line}\x1b[K`;
+    }
+    const key = `${job.status}\u0000${job.current_step}`;
+    if (key === this.lastKey) return '';
+    this.lastKey = key;
+    return `${progressLine({ ...job, eta_seconds: null })}\n`;
+  }
+
+  /** Ends the redrawn line so what follows starts on a fresh one. */
+  finish(): string {
+    if (!this.drawn) return '';
+    this.drawn = false;
+    return '\n';
+  }
+}
+
+/** Whether a finished job did what was asked: a deployment completed, a rollback returned traffic. */
+export function isSuccess(job: Pick<Job, 'kind' | 'status'>): boolean {
+  return job.status === 'completed' || (job.kind === 'rollback' && job.status === 'rolled_back');
+}
+
+/** The summary printed when `--wait` ends. */
+export function renderOutcome(job: Job): string {
+  const what = job.kind === 'rollback' ? 'Rollback' : 'Deployment';
+  const took = elapsed(job);
+  const inTime = took == null ? '' : ` in ${formatDuration(took)}`;
+  const lines: string[] = [];
+  if (isSuccess(job)) {
+    if (job.kind === 'rollback') {
+      lines.push(`${what} ${job.deployment_id} finished${inTime}: traffic is back on ${job.revision ?? 'the previous revision'}`);
+    } else {
+      lines.push(`${what} ${job.deployment_id} completed${inTime}`);
+      if (job.revision) lines.push(`Revision:    ${job.revision}`);
+    }
+    if (job.service_url) lines.push(`Service URL: ${job.service_url}`);
+    return lines.join('\n');
+  }
+  const verb = job.status === 'rolled_back' ? 'was rolled back' : job.status === 'cancelled' ? 'was cancelled' : job.status;
+  lines.push(`${what} ${job.deployment_id} ${verb}${inTime}`);
+  if (job.failed_stage) lines.push(`Failed stage: ${job.failed_stage}`);
+  if (job.error_message) lines.push(`Error:        ${job.error_message}`);
+  if (job.status !== 'cancelled') lines.push(`Full log:     baton logs ${job.deployment_id}`);
+  return lines.join('\n');
+}
+
+/** `baton status <id>`: the key fields, one per line. */
+export function renderJob(job: Job): string {
+  const rows: [string, string | null | undefined][] = [
+    [job.kind === 'rollback' ? 'Rollback' : 'Deployment', job.deployment_id],
+    ['Agent', job.agent_id],
+    ['Environment', job.environment],
+    ['Version', job.version],
+    ['Source', job.source ? job.source.type : null],
+    ['Status', `${job.status} (${Math.round(clampPercent(job.progress))}%)`],
+    ['Step', job.current_step || null],
+    ['Service URL', job.service_url],
+    ['Revision', job.revision],
+    ['Previous', job.previous_revision],
+    ['Rollback of', job.rollback_of],
+    ['Rolled back by', job.rollback_id],
+    ['Reason', job.rollback_reason],
+    ['Failed stage', job.failed_stage],
+    ['Error', job.error_message],
+    ['Created', job.created_at],
+    ['Completed', job.completed_at],
+  ];
+  const shown = rows.filter((r): r is [string, string] => r[1] != null && r[1] !== '');
+  const width = Math.max(...shown.map(([k]) => k.length)) + 2;
+  const out = shown.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`);
+
+  const timings = Object.entries(job.stage_timings);
+  if (timings.length > 0) {
+    out.push('Stages:');
+    const w = Math.max(...timings.map(([s]) => s.length)) + 2;
+    for (const [stage, t] of timings) {
+      out.push(`  ${stage.padEnd(w)}${t.duration_ms == null ? 'running' : formatDuration(t.duration_ms)}`);
+    }
+  }
+  if (job.validation.length > 0) {
+    out.push('Validation:');
+    for (const v of job.validation) out.push(`  ${v.severity.padEnd(8)} ${v.field ? `${v.field}: ` : ''}${v.message}`);
+  }
+  if (job.logs.length > 0) {
+    out.push('Last log lines:');
+    for (const line of job.logs) out.push(`  ${line}`);
+  }
+  return out.join('\n');
+}
+
+/** `baton status`: one row per deployment. */
+export function renderTable(jobs: readonly Job[]): string {
+  if (jobs.length === 0) return 'No deployments.';
+  const header = ['ID', 'AGENT', 'KIND', 'STATUS', 'PROGRESS', 'CREATED'];
+  const rows = jobs.map((j) => [j.deployment_id, j.agent_id, j.kind, j.status, `${Math.round(clampPercent(j.progress))}%`, j.created_at]);
+  return table(header, rows);
+}
+
+/** `baton service <agent>`. */
+export function renderService(svc: ServiceView): string {
+  const rows: [string, string | null | undefined][] = [
+    ['Agent', svc.agent_id],
+    ['Service', svc.service_name],
+    ['Status', svc.status],
+    ['URL', svc.url],
+    ['Serving', svc.serving_revision],
+    ['Last good', svc.last_good_revision],
+    ['Latest ready', svc.latest_ready_revision],
+    ['Deployment', svc.deployment_id],
+    ['Updated', svc.updated_at],
+  ];
+  const shown = rows.filter((r): r is [string, string] => r[1] != null && r[1] !== '');
+  const width = Math.max(...shown.map(([k]) => k.length)) + 2;
+  const out = shown.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`);
+  if (svc.traffic.length > 0) {
+    out.push('Traffic:');
+    for (const t of svc.traffic) {
+      out.push(`  ${`${t.percent ?? 0}%`.padStart(4)}  ${t.revision ?? '(latest)'}${t.tag ? `  tag ${t.tag}` : ''}`);
+    }
+  }
+  return out.join('\n');
+}
+
+/** Columns padded to their widest cell, two spaces apart, no trailing spaces. */
+export function table(header: readonly string[], rows: readonly (readonly string[])[]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === cells.length - 1 ? c : c.padEnd(widths[i])))
+      .join('  ')
+      .trimEnd();
+  return [line(header), ...rows.map(line)].join('\n');
+}
+
+/** 850ms, 12.3s, 2m 05s, 1h 02m. */
+export function formatDuration(ms: number): string {
+  if (!Number.isFinite(ms) || ms < 0) return '?';
+  if (ms < 1000) return `${Math.round(ms)}ms`;
+  if (ms < 60_000) return `${(Math.floor(ms / 100) / 10).toFixed(1)}s`;
+  const totalSeconds = Math.floor(ms / 1000);
+  if (totalSeconds < 3600) return `${Math.floor(totalSeconds / 60)}m ${String(totalSeconds % 60).padStart(2, '0')}s`;
+  const totalMinutes = Math.floor(totalSeconds / 60);
+  return `${Math.floor(totalMinutes / 60)}h ${String(totalMinutes % 60).padStart(2, '0')}m`;
+}
+
+function elapsed(job: Pick<Job, 'created_at' | 'started_at' | 'completed_at'>): number | null {
+  if (!job.completed_at) return null;
+  const start = Date.parse(job.started_at ?? job.created_at);
+  const end = Date.parse(job.completed_at);
+  return Number.isFinite(start) && Number.isFinite(end) && end >= start ? end - start : null;
+}
+
+function clampPercent(n: number): number {
+  return Number.isFinite(n) ? Math.min(100, Math.max(0, n)) : 0;
+}
+
+export const USAGE = `Usage: baton <command> [options]
+
+Commands:
+  deploy <dir|config-file>   Deploy a source folder (JSON /deploy) or a .yaml/.yml/.json service config
+      --agent <id>             agent id (required for a folder)
+      --env <name>             development | staging | production (default development)
+      --version <v>            version label (default latest)
+      --health-path <path>     health endpoint of the service (default /health)
+      --no-auto-rollback       keep a failed revision instead of returning traffic
+      --source <archive>       with a config file: a .tar.gz or .zip of the source to upload
+      --wait                   follow the deployment to the end (exit 0 only if it completed)
+      --timeout <seconds>      with --wait: give up following after this long (default 1800)
+  status [id]                One deployment, or a table of recent ones
+      --agent <id>             only this agent's deployments
+      --limit <n>              at most n rows (default 20)
+      --cursor <c>             the next page, as printed under the table
+  logs <id> [-f|--follow]    The deployment's full log; -f follows it to the end
+  rollback <id>              Return traffic to the revision before this deployment
+      --reason "<text>"        why (kept in the job and the log)
+      --wait                   follow the rollback to the end
+  cancel <id>                Cancel a deployment that has not finished
+  service <agent>            What serves an agent now: URL, revisions, traffic
+  help                       This text
+
+Global options:
+  --url <url>                the control plane (default $BATON_URL or http://127.0.0.1:8080)
+  --json                     print the server's JSON instead of text
+`;

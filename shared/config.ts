@@ -1,0 +1,51 @@
+import { resolve } from 'node:path';
+import { z } from 'zod';
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .default('false')
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
+
+/**
+ * Everything Baton reads from its environment, validated once at start-up. Only this module and
+ * the wiring read process.env.
+ */
+export const ConfigSchema = z.object({
+  BATON_TARGET: z.enum(['local', 'gcp']).default('local'),
+  BATON_DATA_DIR: z.string().min(1).default('.baton'),
+  PORT: int(8080, 0, 65535),
+  BATON_HOST: z.string().default('127.0.0.1'),
+  /** Deliver every Pub/Sub message twice (local): proves the stages idempotent. */
+  BATON_DUPLICATE_DELIVERY: bool,
+  BATON_BUS_MAX_ATTEMPTS: int(5, 1, 100),
+  BATON_BUS_MIN_BACKOFF_MS: int(200, 1, 600_000),
+  BATON_BUS_MAX_BACKOFF_MS: int(10_000, 1, 600_000),
+  BATON_VERIFY_POLL_MS: int(50, 5, 60_000),
+  BATON_HEALTH_ATTEMPTS: int(3, 1, 20),
+  BATON_HEALTH_TIMEOUT_MS: int(5000, 100, 120_000),
+  BATON_BUILD_TIMEOUT_S: int(900, 10, 86_400),
+  BATON_MAX_SOURCE_BYTES: int(50 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
+  BATON_MAX_SOURCE_FILES: int(20_000, 1, 10_000_000),
+  BATON_MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  BATON_MAX_ACTIVE_PER_AGENT: int(1, 1, 100),
+});
+export type Config = z.infer<typeof ConfigSchema>;
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+}
+
+/** Parses the environment; a bad value fails fast with the variable named and how to fix it. */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = ConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}=${JSON.stringify(env[String(i.path[0])] ?? '')}: ${i.message}`);
+    throw new ConfigError(`Baton's configuration is invalid:\n${lines.join('\n')}\nFix these environment variables (see README, "Configuration") and start again.`);
+  }
+  const config = parsed.data;
+  if (config.BATON_TARGET === 'gcp') {
+    throw new ConfigError('BATON_TARGET=gcp: the Google Cloud adapters are not part of this build yet. Set BATON_TARGET=local (the default).');
+  }
+  return { ...config, BATON_DATA_DIR: resolve(config.BATON_DATA_DIR) };
+}

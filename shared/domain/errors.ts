@@ -1,0 +1,43 @@
+/**
+ * Errors decide retries: a PermanentError fails the deployment and acknowledges the event;
+ * anything else is treated as transient, so the trigger retries it (and dead-letters it at last).
+ */
+export class PermanentError extends Error {
+  override readonly name = 'PermanentError';
+  constructor(
+    message: string,
+    readonly hint?: string,
+  ) {
+    super(message);
+  }
+  /** The message a user sees: what went wrong, then what to do. */
+  userMessage(): string {
+    return this.hint ? `${this.message}. ${this.hint}` : this.message;
+  }
+}
+
+export class TransientError extends Error {
+  override readonly name = 'TransientError';
+}
+
+export function isPermanent(err: unknown): err is PermanentError {
+  return err instanceof PermanentError;
+}
+
+export function messageOf(err: unknown): string {
+  if (err instanceof PermanentError) return err.userMessage();
+  if (err instanceof Error) return err.message;
+  return String(err);
+}
+
+/** A request the API refuses: maps to an HTTP status with a JSON body naming the field. */
+export class RequestError extends Error {
+  override readonly name = 'RequestError';
+  constructor(
+    readonly code: 'invalid' | 'not_found' | 'conflict' | 'too_large' | 'unavailable',
+    message: string,
+    readonly field?: string,
+  ) {
+    super(message);
+  }
+}

@@ -1,0 +1,98 @@
+import { z } from 'zod';
+
+/**
+ * Every message between stages is one of these versioned envelopes. The idempotency key is
+ * deterministic (deployment + event type), so a re-publish after a crash is the same event.
+ */
+const envelope = <T extends string>(type: T) =>
+  z.object({
+    type: z.literal(type),
+    deployment_id: z.string().min(1),
+    attempt: z.number().int().min(1).default(1),
+    idempotency_key: z.string().min(1),
+    emitted_at: z.string(),
+  });
+
+export const EVENT_TYPES = [
+  'deployment.requested.v1',
+  'deployment.validated.v1',
+  'deployment.prepared.v1',
+  'deployment.built.v1',
+  'deployment.verified.v1',
+  'deployment.rollback_requested.v1',
+] as const;
+export type EventType = (typeof EVENT_TYPES)[number];
+
+export const StageEventSchema = z.discriminatedUnion('type', [
+  envelope('deployment.requested.v1'),
+  envelope('deployment.validated.v1'),
+  envelope('deployment.prepared.v1'),
+  envelope('deployment.built.v1'),
+  envelope('deployment.verified.v1'),
+  envelope('deployment.rollback_requested.v1'),
+]);
+export type StageEvent = z.infer<typeof StageEventSchema>;
+
+export function stageEvent(type: EventType, deploymentId: string, now: string): StageEvent {
+  return {
+    type,
+    deployment_id: deploymentId,
+    attempt: 1,
+    idempotency_key: `${deploymentId}:${type}`,
+    emitted_at: now,
+  };
+}
+
+/** Payloads of Cloud Tasks (the poll and step tasks), versioned the same way. */
+export const VerifyPollTaskSchema = z.object({
+  type: z.literal('verify.poll.v1'),
+  deployment_id: z.string().min(1),
+  attempt: z.number().int().min(1),
+});
+export const PromoteStepTaskSchema = z.object({
+  type: z.literal('promote.step.v1'),
+  deployment_id: z.string().min(1),
+  step: z.number().int().min(0),
+});
+export type VerifyPollTask = z.infer<typeof VerifyPollTaskSchema>;
+export type PromoteStepTask = z.infer<typeof PromoteStepTaskSchema>;
+
+/** The Cloud Build resource as a `cloud-builds` notification carries it (the fields Baton reads). */
+export const BUILD_TERMINAL_STATUSES = [
+  'SUCCESS',
+  'FAILURE',
+  'INTERNAL_ERROR',
+  'TIMEOUT',
+  'CANCELLED',
+  'EXPIRED',
+] as const;
+export const BuildStatusSchema = z.enum([
+  'STATUS_UNKNOWN',
+  'PENDING',
+  'QUEUED',
+  'WORKING',
+  ...BUILD_TERMINAL_STATUSES,
+]);
+export type BuildStatus = z.infer<typeof BuildStatusSchema>;
+
+export const BuildNotificationSchema = z.object({
+  id: z.string().min(1),
+  status: BuildStatusSchema,
+  tags: z.array(z.string()).default([]),
+  substitutions: z.record(z.string(), z.string()).default({}),
+  logUrl: z.string().optional(),
+  failureInfo: z.object({ type: z.string().optional(), detail: z.string().optional() }).optional(),
+  statusDetail: z.string().optional(),
+  results: z
+    .object({
+      images: z.array(z.object({ name: z.string(), digest: z.string() })).default([]),
+    })
+    .optional(),
+  createTime: z.string().optional(),
+  finishTime: z.string().optional(),
+});
+export type BuildNotification = z.infer<typeof BuildNotificationSchema>;
+
+export function buildTag(deploymentId: string): string {
+  return `baton-${deploymentId}`.slice(0, 128);
+}

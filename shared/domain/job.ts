@@ -1,0 +1,152 @@
+import { z } from 'zod';
+import { DeploymentRequestSchema, EnvironmentSchema } from './request.js';
+import { StageSchema, StatusSchema } from './status.js';
+
+export const SeveritySchema = z.enum(['critical', 'high', 'medium', 'low', 'info']);
+export const ValidationResultSchema = z.object({
+  rule: z.string(),
+  severity: SeveritySchema,
+  field: z.string().optional(),
+  message: z.string(),
+});
+export type ValidationResult = z.infer<typeof ValidationResultSchema>;
+
+const Iso = z.string();
+
+export const StageTimingSchema = z.object({
+  started_at: Iso,
+  completed_at: Iso.nullable(),
+  duration_ms: z.number().nullable(),
+});
+
+/**
+ * Who is running the current stage. A duplicate delivery sees a live claim and backs off; a
+ * redelivery after a crash finds the lease expired and takes over; `done` means the stage's
+ * work is committed and only the hand-off event may still need publishing.
+ */
+export const ClaimSchema = z.object({
+  stage: StageSchema,
+  token: z.string(),
+  expires_at: Iso,
+  done: z.boolean(),
+});
+
+export const ArtifactSchema = z.object({
+  /** Where the runnable artifact is: a blob key (local) or an image reference (gcp). */
+  ref: z.string(),
+  /** Deploy by digest, never by a moving tag. */
+  digest: z.string(),
+});
+
+export const JobSchema = z.object({
+  deployment_id: z.string(),
+  kind: z.enum(['deployment', 'rollback']),
+  agent_id: z.string(),
+  environment: EnvironmentSchema,
+  version: z.string(),
+  status: StatusSchema,
+  stage: StageSchema.nullable(),
+  current_step: z.string(),
+  progress: z.number().min(0).max(100),
+  /** The last lines of the log; the whole log is in the blob store. */
+  logs: z.array(z.string()),
+  error_message: z.string().nullable(),
+  failed_stage: StageSchema.nullable(),
+  service_url: z.string().nullable(),
+  revision: z.string().nullable(),
+  /** The revision that served before this deployment: where a rollback returns traffic. */
+  previous_revision: z.string().nullable(),
+  previous_deployment_id: z.string().nullable(),
+  /** Failed health checks of the new revision so far. */
+  health_failures: z.number().int(),
+  /** Time spent outside the control plane: build_ms (the builder), startup_ms (the revision's start). */
+  measurements: z.record(z.string(), z.number()),
+  created_at: Iso,
+  started_at: Iso.nullable(),
+  updated_at: Iso,
+  completed_at: Iso.nullable(),
+  stage_timings: z.record(z.string(), StageTimingSchema),
+  validation: z.array(ValidationResultSchema),
+  /** Blob key of the prepared source archive. */
+  source_key: z.string().nullable(),
+  build_id: z.string().nullable(),
+  artifact: ArtifactSchema.nullable(),
+  cancel_requested: z.boolean(),
+  claim: ClaimSchema.nullable(),
+  /** For a rollback job: the deployment it rolls back. For a deployment: its rollback job, if any. */
+  rollback_of: z.string().nullable(),
+  rollback_id: z.string().nullable(),
+  rollback_reason: z.string().nullable(),
+  request: DeploymentRequestSchema,
+});
+export type Job = z.infer<typeof JobSchema>;
+export type Artifact = z.infer<typeof ArtifactSchema>;
+
+/** The per-service document: what serves now and where to go back to. */
+export const ServiceRecordSchema = z.object({
+  agent_id: z.string(),
+  service_name: z.string(),
+  url: z.string().nullable(),
+  serving_revision: z.string().nullable(),
+  last_good_revision: z.string().nullable(),
+  /** Revisions that served, newest last: the rollback history. */
+  good_revisions: z.array(z.object({ revision: z.string(), deployment_id: z.string() })),
+  deployment_id: z.string().nullable(),
+  status: z.enum(['creating', 'running', 'error']),
+  updated_at: Iso,
+});
+export type ServiceRecord = z.infer<typeof ServiceRecordSchema>;
+
+export const LOG_TAIL_LINES = 20;
+
+export function newJob(
+  id: string,
+  request: z.infer<typeof DeploymentRequestSchema>,
+  now: string,
+  kind: Job['kind'] = 'deployment',
+): Job {
+  return {
+    deployment_id: id,
+    kind,
+    agent_id: request.agent_id,
+    environment: request.environment,
+    version: request.version,
+    status: 'queued',
+    stage: null,
+    current_step: kind === 'rollback' ? 'Rollback queued' : 'Queued',
+    progress: 0,
+    logs: [],
+    error_message: null,
+    failed_stage: null,
+    service_url: null,
+    revision: null,
+    previous_revision: null,
+    previous_deployment_id: null,
+    health_failures: 0,
+    measurements: {},
+    created_at: now,
+    started_at: null,
+    updated_at: now,
+    completed_at: null,
+    stage_timings: {},
+    validation: [],
+    source_key: null,
+    build_id: null,
+    artifact: null,
+    cancel_requested: false,
+    claim: null,
+    rollback_of: null,
+    rollback_id: null,
+    rollback_reason: null,
+    request,
+  };
+}
+
+/** What clients see: no claim bookkeeping, and env values and secret names hidden. */
+export function publicJob(job: Job): Omit<Job, 'claim' | 'request'> & {
+  source: Job['request']['source'];
+  eta_seconds: number | null;
+} {
+  const { claim: _claim, request, ...rest } = job;
+  return { ...rest, source: request.source, eta_seconds: null };
+}

@@ -1,0 +1,29 @@
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+
+/** Lowercase letters, digits, '-' and '_', starting with a letter or digit: safe as a service name, a path and a key. */
+export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,47}$/;
+
+export const AgentIdSchema = z
+  .string()
+  .regex(
+    AGENT_ID_PATTERN,
+    'must be 1-48 characters of lowercase letters, digits, "-" or "_", starting with a letter or digit',
+  );
+
+/** Cloud Run service names allow no '_'. */
+export function serviceName(agentId: string): string {
+  return agentId.replace(/_/g, '-');
+}
+
+/** Revisions are named from the deployment so a retry redeploys the same revision, never a new one. */
+export function revisionName(agentId: string, deploymentId: string): string {
+  return `${serviceName(agentId)}-${deploymentId.replace(/-/g, '').slice(0, 12)}`;
+}
+
+/** Task names must be unique for about an hour and spread across the key space: hash prefix first. */
+export function taskName(deploymentId: string, step: string, attempt: number): string {
+  const base = `${deploymentId}-${step}-${attempt}`;
+  const prefix = createHash('sha256').update(base).digest('hex').slice(0, 8);
+  return `${prefix}-${base}`.replace(/[^A-Za-z0-9_-]/g, '-');
+}

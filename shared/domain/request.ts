@@ -1,0 +1,84 @@
+import { z } from 'zod';
+import { AgentIdSchema } from './names.js';
+
+export const EnvironmentSchema = z.enum(['development', 'staging', 'production']);
+export type Environment = z.infer<typeof EnvironmentSchema>;
+
+const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
+
+export const SourceSchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('image'), image: z.string().min(1).max(512) }),
+  z.object({
+    type: z.literal('git'),
+    url: z.string().min(1).max(2048),
+    ref: z.string().min(1).max(256).default('main'),
+  }),
+  /** An uploaded archive, already in the blob store (set by POST /deploy-from-file, never by a client). */
+  z.object({
+    type: z.literal('archive'),
+    blob_key: z.string().min(1),
+    format: z.enum(['tar.gz', 'zip']),
+  }),
+  /** A folder on the control plane's own machine: local target only. */
+  z.object({ type: z.literal('directory'), path: z.string().min(1).max(4096) }),
+  /** No code: the agent config runs on the runtime image. */
+  z.object({ type: z.literal('config') }),
+]);
+export type Source = z.infer<typeof SourceSchema>;
+
+export const StrategySchema = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('all_at_once') }),
+  z.object({
+    type: z.literal('canary'),
+    /** Percent of traffic on the new revision at each step; the last step must be 100. */
+    steps: z
+      .array(z.number().int().min(1).max(100))
+      .min(1)
+      .max(10)
+      .refine((s) => s[s.length - 1] === 100, 'the last canary step must be 100')
+      .refine((s) => s.every((v, i) => i === 0 || v > s[i - 1]), 'canary steps must increase'),
+    window_seconds: z.number().min(0).max(3600).default(30),
+  }),
+]);
+
+export const DeploymentOptionsSchema = z.object({
+  auto_rollback: z.boolean().default(true),
+  health_path: z
+    .string()
+    .regex(/^\/[^\s]*$/, 'must be a path starting with "/"')
+    .max(512)
+    .default('/health'),
+  strategy: StrategySchema.default({ type: 'all_at_once' }),
+  /** How long a new revision may take to listen on PORT. */
+  start_timeout_seconds: z.number().min(1).max(600).default(60),
+  resource_limits: z
+    .object({
+      memory_mb: z.number().int().min(128).max(32768).optional(),
+      cpu_cores: z.number().min(0.08).max(8).optional(),
+      concurrent_tasks: z.number().int().min(1).max(1000).optional(),
+    })
+    .optional(),
+  allow_unauthenticated: z.boolean().optional(),
+});
+
+/** What a client sends to POST /deploy. Unknown fields are ignored so older clients keep working. */
+export const DeploymentRequestSchema = z.object({
+  agent_id: AgentIdSchema,
+  environment: EnvironmentSchema.default('development'),
+  version: z.string().min(1).max(64).default('latest'),
+  source: SourceSchema.default({ type: 'config' }),
+  /** The agent's own configuration, handed to the service as BATON_AGENT_CONFIG. */
+  config: z.record(z.string(), z.unknown()).default({}),
+  env: z.record(EnvName, z.string().max(32768)).default({}),
+  /** Environment variables whose values come from Secret Manager: name -> secret name. */
+  secrets: z.record(EnvName, z.string().min(1).max(255)).default({}),
+  deployment_options: DeploymentOptionsSchema.default(DeploymentOptionsSchema.parse({})),
+  test_options: z.record(z.string(), z.unknown()).optional(),
+});
+export type DeploymentRequest = z.infer<typeof DeploymentRequestSchema>;
+export type DeploymentRequestInput = z.input<typeof DeploymentRequestSchema>;
+
+export const RollbackRequestSchema = z.object({
+  deployment_id: z.string().min(1).max(128),
+  rollback_reason: z.string().min(1).max(2000).default('manual rollback'),
+});

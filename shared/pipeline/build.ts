@@ -1,0 +1,87 @@
+import { PermanentError } from '../domain/errors.js';
+import { type BuildNotification, buildTag } from '../domain/events.js';
+import type { PipelineDeps } from './deps.js';
+import { commitStage, continueStage, done, failDeployment, type Handoff, runStage, stageLogger } from './stage-runner.js';
+
+const NEXT: Handoff = { kind: 'event', type: 'deployment.built.v1' };
+
+/**
+ * deployment.prepared → submit the build and return. The build's completion arrives later as a
+ * `cloud-builds` notification (see onBuildNotification); the stage waits under the build id.
+ */
+export function startBuild(deps: PipelineDeps, deploymentId: string): Promise<string> {
+  return runStage(deps, deploymentId, 'building', NEXT, async ({ job, log }) => {
+    if (job.request.source.type === 'image') {
+      log(`Prebuilt image ${job.request.source.image}: nothing to build`);
+      return done(NEXT, { artifact: { ref: job.request.source.image, digest: '' } });
+    }
+    if (!job.source_key) throw new PermanentError('No prepared source to build', 'Redeploy: the prepare stage left no source archive');
+    const { build_id, log_url } = await deps.builder.submit({
+      deployment_id: job.deployment_id,
+      agent_id: job.agent_id,
+      source_key: job.source_key,
+      tags: [buildTag(job.deployment_id)],
+      substitutions: { _DEPLOYMENT_ID: job.deployment_id, _AGENT_ID: job.agent_id },
+    });
+    log(`Build ${build_id} submitted; log: ${log_url}`);
+    return {
+      patch: { build_id, current_step: 'Build queued' },
+      result: { done: false, token: build_id, lease_ms: deps.settings.build_timeout_ms, handoff: { kind: 'none' } },
+    };
+  });
+}
+
+const BUILD_STEP: Record<string, string> = {
+  STATUS_UNKNOWN: 'Build status unknown',
+  PENDING: 'Build pending',
+  QUEUED: 'Build queued',
+  WORKING: 'Building',
+};
+
+/**
+ * A `cloud-builds` notification. Builds that are not Baton's are ignored; duplicates and
+ * out-of-order notifications change nothing because the stage only moves while it waits on this
+ * exact build id.
+ */
+export async function onBuildNotification(deps: PipelineDeps, build: BuildNotification): Promise<string> {
+  const deploymentId = build.substitutions._DEPLOYMENT_ID;
+  if (!deploymentId || !build.tags.includes(buildTag(deploymentId))) return 'not a Baton build';
+  const claim = await continueStage(deps, deploymentId, 'building', build.id);
+  if (!claim.ok) return claim.reason;
+  const job = claim.job;
+  const log = stageLogger(deps, job, 'building');
+
+  const step = BUILD_STEP[build.status];
+  if (step) {
+    await deps.jobs.update(deploymentId, (j) =>
+      j.status === 'building' && j.build_id === build.id && j.current_step !== step
+        ? { ...j, current_step: step, progress: Math.max(j.progress, build.status === 'WORKING' ? 25 : 20) }
+        : null,
+    );
+    return 'progress';
+  }
+  if (build.status === 'SUCCESS') {
+    const image = build.results?.images[0];
+    if (!image) {
+      await failDeployment(deps, deploymentId, 'building', `Build ${build.id} succeeded but produced no image`);
+      return 'failed';
+    }
+    log(`Build ${build.id} succeeded: ${image.name}@${image.digest}`);
+    const buildMs = build.createTime && build.finishTime ? Date.parse(build.finishTime) - Date.parse(build.createTime) : undefined;
+    const measurements = buildMs !== undefined ? { ...job.measurements, build_ms: buildMs } : job.measurements;
+    await commitStage(deps, job, 'building', done(NEXT, { artifact: { ref: image.name, digest: image.digest }, measurements }));
+    await deps.logs.flush(deploymentId);
+    return 'built';
+  }
+  const detail = build.failureInfo?.detail ?? build.statusDetail ?? 'no detail given';
+  const words: Record<string, string> = {
+    FAILURE: 'failed',
+    INTERNAL_ERROR: 'failed with an internal error of the build service',
+    TIMEOUT: 'timed out',
+    CANCELLED: 'was cancelled',
+    EXPIRED: 'expired in the queue before it started',
+  };
+  const link = build.logUrl ? ` Full build log: ${build.logUrl}` : '';
+  await failDeployment(deps, deploymentId, 'building', `Build ${build.id} ${words[build.status] ?? build.status}: ${detail}.${link}`);
+  return 'failed';
+}

@@ -1,0 +1,53 @@
+import type {
+  BlobStore,
+  Builder,
+  Clock,
+  EventBus,
+  HttpProbe,
+  JobStore,
+  Runtime,
+  SourcePreparer,
+  TaskQueue,
+} from '../ports/index.js';
+import type { DeploymentLogs } from './logs.js';
+
+/** Timings and limits the use cases need; read from config by the one module that builds clients. */
+export interface PipelineSettings {
+  target: 'local' | 'gcp';
+  /** How long a stage claim holds before a redelivery may take over (a crashed worker). */
+  claim_lease_ms: number;
+  /** How long a build may run before the claim lapses. */
+  build_timeout_ms: number;
+  /** Delay between readiness polls of a new revision. */
+  verify_poll_interval_ms: number;
+  /** Health checks of a ready revision before verification fails. */
+  health_attempts: number;
+  health_timeout_ms: number;
+  /** Running deployments allowed per agent at once. */
+  max_active_per_agent: number;
+}
+
+export interface PipelineDeps {
+  jobs: JobStore;
+  bus: EventBus;
+  blobs: BlobStore;
+  builder: Builder;
+  runtime: Runtime;
+  tasks: TaskQueue;
+  sources: SourcePreparer;
+  probe: HttpProbe;
+  clock: Clock;
+  logs: DeploymentLogs;
+  newId: () => string;
+  settings: PipelineSettings;
+}
+
+export const DEFAULT_SETTINGS: PipelineSettings = {
+  target: 'local',
+  claim_lease_ms: 10 * 60_000,
+  build_timeout_ms: 30 * 60_000,
+  verify_poll_interval_ms: 1000,
+  health_attempts: 3,
+  health_timeout_ms: 5000,
+  max_active_per_agent: 1,
+};

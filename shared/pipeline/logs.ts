@@ -1,0 +1,100 @@
+import { LOG_TAIL_LINES } from '../domain/job.js';
+import type { BlobStore, Clock, JobStore } from '../ports/index.js';
+
+export type Level = 'INFO' | 'WARNING' | 'ERROR';
+
+export function logKey(agentId: string, deploymentId: string): string {
+  return `deployment_logs/${agentId}/${deploymentId}.log`;
+}
+
+const SECRETISH = /((?:secret|password|passwd|token|api[_-]?key|private[_-]?key|credential)[\w-]*["']?\s*[:=]\s*["']?)([^\s"',;]+)/gi;
+const BEARER = /(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
+
+/** Log lines are redacted before they are stored anywhere. */
+export function redact(line: string): string {
+  return line.replace(SECRETISH, '$1[REDACTED]').replace(BEARER, '$1[REDACTED]');
+}
+
+interface Pending {
+  lines: string[];
+  timer: NodeJS.Timeout | null;
+  flushing: Promise<void>;
+}
+
+/**
+ * A deployment's log: every line is appended to the full log in the blob store at once, and the
+ * last lines are copied into the job document in batches (a document takes about one write a
+ * second), flushed at least every `tailFlushMs` and whenever a stage awaits `flush`.
+ */
+export class DeploymentLogs {
+  private readonly pending = new Map<string, Pending>();
+
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly jobs: JobStore,
+    private readonly clock: Clock,
+    private readonly tailFlushMs = 200,
+  ) {}
+
+  write(agentId: string, deploymentId: string, level: Level, message: string, stage?: string): void {
+    const prefix = `${this.clock.now().toISOString()} ${level.padEnd(7)}${stage ? ` [${stage}]` : ''}`;
+    const text = redact(message)
+      .split(/\r?\n/)
+      .filter((l) => l.length > 0)
+      .map((l) => `${prefix} ${l}`);
+    if (text.length === 0) return;
+    void this.blobs.append(logKey(agentId, deploymentId), `${text.join('\n')}\n`).catch((err: unknown) => {
+      console.error(`baton: could not append to the log of ${deploymentId}: ${String(err)}`);
+    });
+    const p = this.pendingFor(deploymentId);
+    p.lines.push(...text);
+    p.timer ??= setTimeout(() => {
+      void this.flush(deploymentId);
+    }, this.tailFlushMs);
+  }
+
+  /** Copies the buffered lines into the job document's tail. */
+  async flush(deploymentId: string): Promise<void> {
+    const p = this.pending.get(deploymentId);
+    if (!p) return;
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = null;
+    const lines = p.lines.splice(0);
+    const run = p.flushing.then(async () => {
+      if (lines.length === 0) return;
+      await this.jobs.update(deploymentId, (job) => ({
+        ...job,
+        logs: [...job.logs, ...lines].slice(-LOG_TAIL_LINES),
+        updated_at: this.clock.now().toISOString(),
+      }));
+    });
+    p.flushing = run.catch((err: unknown) => {
+      console.error(`baton: could not update the log tail of ${deploymentId}: ${String(err)}`);
+    });
+    await p.flushing;
+    if (p.lines.length === 0 && p.timer === null) this.pending.delete(deploymentId);
+  }
+
+  /** Lines not yet in the job document, taken so a transition can commit them with its change. */
+  take(deploymentId: string): string[] {
+    const p = this.pending.get(deploymentId);
+    if (!p) return [];
+    if (p.timer) clearTimeout(p.timer);
+    p.timer = null;
+    return p.lines.splice(0);
+  }
+
+  async read(agentId: string, deploymentId: string): Promise<string | null> {
+    const data = await this.blobs.get(logKey(agentId, deploymentId));
+    return data ? data.toString('utf8') : null;
+  }
+
+  private pendingFor(id: string): Pending {
+    let p = this.pending.get(id);
+    if (!p) {
+      p = { lines: [], timer: null, flushing: Promise.resolve() };
+      this.pending.set(id, p);
+    }
+    return p;
+  }
+}

@@ -1,0 +1,19 @@
+import type { PipelineDeps } from './deps.js';
+import { done, type Handoff, runStage } from './stage-runner.js';
+
+const NEXT: Handoff = { kind: 'event', type: 'deployment.prepared.v1' };
+
+/** deployment.validated → the source as an archive in the blob store → deployment.prepared. */
+export function prepareSource(deps: PipelineDeps, deploymentId: string): Promise<string> {
+  return runStage(deps, deploymentId, 'preparing', NEXT, async ({ job, log }) => {
+    const { source_key, summary } = await deps.sources.prepare({
+      deployment_id: job.deployment_id,
+      agent_id: job.agent_id,
+      source: job.request.source,
+      config: job.request.config,
+      log: (line) => log(line),
+    });
+    log(`Source ready: ${summary}`);
+    return done(NEXT, { current_step: 'Source prepared', source_key });
+  });
+}

@@ -1,0 +1,91 @@
+import { PermanentError } from '../domain/errors.js';
+import type { PromoteStepTask } from '../domain/events.js';
+import { evaluateHealth } from '../domain/health.js';
+import type { Job } from '../domain/job.js';
+import { serviceName, taskName } from '../domain/names.js';
+import { QUEUES } from '../domain/topics.js';
+import type { TrafficTarget } from '../ports/index.js';
+import type { PipelineDeps } from './deps.js';
+import { continueStage, done, runClaimed, runStage, type StageOutcome } from './stage-runner.js';
+
+const stepToken = (step: number) => `step-${step}`;
+
+/**
+ * deployment.verified → traffic moves to the new revision: all at once, or the first canary
+ * step (later steps are Cloud Tasks, each after a watch window in which the revision must stay
+ * healthy). The last step completes the deployment and records the service's last good revision.
+ */
+export function promoteRevision(deps: PipelineDeps, deploymentId: string): Promise<string> {
+  return runStage(deps, deploymentId, 'promoting', { kind: 'none' }, (ctx) => shiftTo(deps, ctx.job, 0, ctx.log));
+}
+
+export async function canaryStep(deps: PipelineDeps, task: PromoteStepTask): Promise<string> {
+  const claim = await continueStage(deps, task.deployment_id, 'promoting', stepToken(task.step));
+  if (!claim.ok) return claim.reason;
+  await runClaimed(deps, claim.job, 'promoting', async ({ job, log }) => {
+    const svc = await deps.runtime.getService(serviceName(job.agent_id));
+    const tagged = svc?.traffic.find((t) => t.revision === job.revision && t.url)?.url;
+    if (tagged) {
+      const res = await deps.probe.get(new URL(job.request.deployment_options.health_path, tagged).toString(), deps.settings.health_timeout_ms);
+      const verdict = 'error' in res ? { healthy: false as const, reason: res.error } : evaluateHealth(res.status, res.body);
+      if (!verdict.healthy) throw new PermanentError(`Canary revision ${job.revision} became unhealthy during the watch window: ${verdict.reason}`);
+    }
+    return shiftTo(deps, job, task.step, log);
+  });
+  return 'stepped';
+}
+
+async function shiftTo(deps: PipelineDeps, job: Job, step: number, log: (m: string) => void): Promise<StageOutcome> {
+  const revision = job.revision;
+  if (!revision) throw new PermanentError('No revision to promote');
+  const service = serviceName(job.agent_id);
+  const strategy = job.request.deployment_options.strategy;
+  const steps = strategy.type === 'canary' && job.previous_revision ? strategy.steps : [100];
+  const percent = steps[step] ?? 100;
+  const traffic: TrafficTarget[] =
+    percent === 100 || !job.previous_revision
+      ? [{ revision, percent: 100 }]
+      : [
+          { revision, percent, tag: 'candidate' },
+          { revision: job.previous_revision, percent: 100 - percent },
+        ];
+  await deps.runtime.setTraffic(service, traffic);
+  log(`Traffic: ${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')}`);
+  if (percent < 100) {
+    const window = strategy.type === 'canary' ? strategy.window_seconds * 1000 : 0;
+    return {
+      patch: { current_step: `Canary at ${percent}%`, progress: 90 + Math.round((percent / 100) * 9) },
+      result: {
+        done: false,
+        token: stepToken(step + 1),
+        lease_ms: window + deps.settings.claim_lease_ms,
+        handoff: {
+          kind: 'task',
+          queue: QUEUES.promoteStep,
+          name: taskName(job.deployment_id, 'canary', step + 1),
+          payload: { type: 'promote.step.v1', deployment_id: job.deployment_id, step: step + 1 },
+          delay_ms: window,
+        },
+      },
+    };
+  }
+  const svc = await deps.runtime.getService(service);
+  const url = svc?.url ?? null;
+  const now = deps.clock.now().toISOString();
+  await deps.jobs.updateService(job.agent_id, (cur) => ({
+    agent_id: job.agent_id,
+    service_name: service,
+    url,
+    serving_revision: revision,
+    last_good_revision: revision,
+    good_revisions: [...(cur?.good_revisions ?? []).filter((g) => g.revision !== revision), { revision, deployment_id: job.deployment_id }].slice(-20),
+    deployment_id: job.deployment_id,
+    status: 'running',
+    updated_at: now,
+  }));
+  log(`Deployment completed: ${url ?? revision} serves revision ${revision}`);
+  return done(
+    { kind: 'none' },
+    { status: 'completed', current_step: 'Completed', progress: 100, service_url: url, completed_at: now, error_message: null },
+  );
+}

@@ -1,0 +1,127 @@
+import { RequestError } from '../domain/errors.js';
+import { type Job, newJob, publicJob } from '../domain/job.js';
+import type { DeploymentRequest } from '../domain/request.js';
+import { isFinal, type Status } from '../domain/status.js';
+import type { PipelineDeps } from './deps.js';
+import { handOff } from './stage-runner.js';
+
+/**
+ * The API's use cases. Each does only quick work (a few document reads and writes and one
+ * publish); everything slow happens in the stages.
+ */
+export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRequest) {
+  await deps.sources.check(request.source);
+  const active = await deps.jobs.countActive(request.agent_id);
+  if (active >= deps.settings.max_active_per_agent) {
+    throw new RequestError(
+      'conflict',
+      `agent ${request.agent_id} already has a deployment in progress; wait for it to finish or cancel it (GET /deployments?agent_id=${request.agent_id}&status=...)`,
+      'agent_id',
+    );
+  }
+  const id = deps.newId();
+  const now = deps.clock.now().toISOString();
+  const job = newJob(id, request, now);
+  await deps.jobs.create(job);
+  deps.logs.write(job.agent_id, id, 'INFO', `Deployment ${id} of ${job.agent_id} (${job.environment}, version ${job.version}) queued; source: ${request.source.type}`);
+  await publishOrFail(deps, job, 'deployment.requested.v1');
+  return { message: 'Deployment started', deployment_id: id, agent_id: job.agent_id, status: 'queued' as const };
+}
+
+/** Manual rollback of a completed deployment that is serving now: traffic returns to the revision before it. */
+export async function requestRollback(deps: PipelineDeps, deploymentId: string, reason: string) {
+  const target = await mustGet(deps, deploymentId);
+  if (target.kind !== 'deployment') throw new RequestError('invalid', 'a rollback job cannot itself be rolled back', 'deployment_id');
+  if (target.status !== 'completed') {
+    throw new RequestError('conflict', `only a completed deployment can be rolled back; ${deploymentId} is ${target.status}`, 'deployment_id');
+  }
+  if (!target.previous_revision) {
+    throw new RequestError('conflict', `deployment ${deploymentId} was the first of ${target.agent_id}: there is no earlier revision to return to`, 'deployment_id');
+  }
+  const svc = await deps.jobs.getService(target.agent_id);
+  if (svc?.deployment_id !== deploymentId) {
+    throw new RequestError(
+      'conflict',
+      `deployment ${deploymentId} is not the one serving ${target.agent_id}; roll back the serving deployment (${svc?.deployment_id ?? 'none'})`,
+      'deployment_id',
+    );
+  }
+  const id = deps.newId();
+  const now = deps.clock.now().toISOString();
+  const job: Job = { ...newJob(id, target.request, now, 'rollback'), rollback_of: deploymentId, rollback_reason: reason, revision: target.previous_revision };
+  await deps.jobs.create(job);
+  await deps.jobs.update(deploymentId, (t) => ({ ...t, rollback_id: id }));
+  deps.logs.write(job.agent_id, id, 'INFO', `Rollback of ${deploymentId} to ${target.previous_revision} requested: ${reason}`);
+  deps.logs.write(target.agent_id, deploymentId, 'WARNING', `Rollback ${id} requested: ${reason}`);
+  await publishOrFail(deps, job, 'deployment.rollback_requested.v1');
+  return { message: 'Rollback started', rollback_id: id, deployment_id: deploymentId, agent_id: job.agent_id, status: 'queued' as const };
+}
+
+const CANCELLABLE: readonly Status[] = ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying'];
+
+export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
+  const job = await mustGet(deps, deploymentId);
+  const now = deps.clock.now().toISOString();
+  const res = await deps.jobs.update(deploymentId, (j) => {
+    if (!CANCELLABLE.includes(j.status) || j.cancel_requested) return null;
+    // Nothing has started yet: cancel at once. Otherwise the running stage stops at its boundary.
+    return j.status === 'queued' && j.kind === 'deployment'
+      ? { ...j, status: 'cancelled', current_step: 'Cancelled', cancel_requested: true, updated_at: now, completed_at: now }
+      : { ...j, cancel_requested: true, current_step: `Cancelling after ${j.status}`, updated_at: now };
+  });
+  if (!res?.changed) {
+    if (res?.job.cancel_requested && !isFinal(res.job.status)) return { message: 'Cancellation already requested', deployment_id: deploymentId, status: res.job.status };
+    throw new RequestError('conflict', `deployment ${deploymentId} is ${res?.job.status ?? job.status} and can no longer be cancelled`, 'deployment_id');
+  }
+  deps.logs.write(res.job.agent_id, deploymentId, 'WARNING', 'Cancellation requested');
+  await deps.logs.flush(deploymentId);
+  if (res.job.status === 'building' && res.job.build_id) await deps.builder.cancel(res.job.build_id);
+  return { message: 'Cancellation requested', deployment_id: deploymentId, status: res.job.status };
+}
+
+export async function getDeployment(deps: PipelineDeps, id: string) {
+  return publicJob(await mustGet(deps, id));
+}
+
+export async function getDeploymentLogs(deps: PipelineDeps, id: string) {
+  const job = await mustGet(deps, id);
+  await deps.logs.flush(id);
+  return { deployment_id: id, logs: (await deps.logs.read(job.agent_id, id)) ?? '' };
+}
+
+export async function getServiceStatus(deps: PipelineDeps, agentId: string) {
+  const record = await deps.jobs.getService(agentId);
+  if (!record) throw new RequestError('not_found', `no service has been deployed for agent ${agentId}`, 'agent_id');
+  const live = await deps.runtime.getService(record.service_name);
+  return {
+    agent_id: agentId,
+    service_name: record.service_name,
+    status: record.status,
+    url: live?.url ?? record.url,
+    serving_revision: record.serving_revision,
+    last_good_revision: record.last_good_revision,
+    deployment_id: record.deployment_id,
+    traffic: live?.traffic ?? [],
+    latest_ready_revision: live?.latest_ready_revision ?? null,
+    updated_at: record.updated_at,
+  };
+}
+
+async function mustGet(deps: PipelineDeps, id: string): Promise<Job> {
+  const job = await deps.jobs.get(id);
+  if (!job) throw new RequestError('not_found', `no deployment with id ${id}`, 'deployment_id');
+  return job;
+}
+
+async function publishOrFail(deps: PipelineDeps, job: Job, type: 'deployment.requested.v1' | 'deployment.rollback_requested.v1') {
+  try {
+    await handOff(deps, job, { kind: 'event', type });
+  } catch (err) {
+    const now = deps.clock.now().toISOString();
+    await deps.jobs.update(job.deployment_id, (j) =>
+      j.status === 'queued' ? { ...j, status: 'failed', error_message: 'could not be queued: the event bus refused it', completed_at: now } : null,
+    );
+    throw new RequestError('unavailable', `the deployment could not be queued (${err instanceof Error ? err.message : String(err)}); try again`);
+  }
+}
+

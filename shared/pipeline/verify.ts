@@ -1,0 +1,72 @@
+import { PermanentError } from '../domain/errors.js';
+import type { VerifyPollTask } from '../domain/events.js';
+import { evaluateHealth } from '../domain/health.js';
+import type { Job } from '../domain/job.js';
+import { serviceName } from '../domain/names.js';
+import type { PipelineDeps } from './deps.js';
+import { verifyPoll } from './deploy.js';
+import { claimStage, continueStage, done, runClaimed, type StageOutcome } from './stage-runner.js';
+
+const pollToken = (attempt: number) => `poll-${attempt}`;
+
+/**
+ * A readiness poll (a Cloud Task, never a wait inside a function). Verification passes only when
+ * this deployment's own revision is the latest ready one and its health endpoint answers 2xx with
+ * every reported dependency up; until then the stage re-arms itself with the next poll.
+ */
+export async function verifyRevision(deps: PipelineDeps, task: VerifyPollTask): Promise<string> {
+  const id = task.deployment_id;
+  const claim =
+    task.attempt === 1
+      ? await claimStage(deps, id, 'verifying', pollToken(1))
+      : await continueStage(deps, id, 'verifying', pollToken(task.attempt));
+  if (!claim.ok) return claim.reason;
+  await runClaimed(deps, claim.job, 'verifying', (ctx) => poll(deps, ctx.job, task.attempt, ctx.log));
+  return 'polled';
+}
+
+async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: string) => void): Promise<StageOutcome> {
+  const revision = job.revision;
+  if (!revision) throw new PermanentError('No revision was deployed');
+  const service = serviceName(job.agent_id);
+  const status = await deps.runtime.getRevision(service, revision);
+  if (!status) throw new PermanentError(`Revision ${revision} no longer exists`, 'Redeploy');
+  if (status.state === 'failed' || status.state === 'stopped') {
+    throw new PermanentError(`Revision ${revision} did not start: ${status.message ?? 'it stopped'}`);
+  }
+  if (status.state === 'starting') return again(deps, job, attempt, deps.settings.verify_poll_interval_ms);
+
+  const svc = await deps.runtime.getService(service);
+  if (svc?.latest_ready_revision !== revision) {
+    throw new PermanentError(
+      `The latest ready revision is ${svc?.latest_ready_revision ?? 'none'}, not ${revision}: another deployment of ${job.agent_id} replaced it`,
+      'Deploy again once the other deployment has finished',
+    );
+  }
+  if (!status.tag_url) throw new PermanentError(`Revision ${revision} has no tagged URL to verify`);
+  const url = new URL(job.request.deployment_options.health_path, status.tag_url).toString();
+  const measurements = status.startup_ms !== undefined ? { ...job.measurements, startup_ms: status.startup_ms } : job.measurements;
+  const res = await deps.probe.get(url, deps.settings.health_timeout_ms);
+  const verdict = 'error' in res ? { healthy: false as const, reason: res.error } : evaluateHealth(res.status, res.body);
+  if (verdict.healthy) {
+    log(`Revision ${revision} is ready and healthy (${url})`);
+    return done({ kind: 'event', type: 'deployment.verified.v1' }, { measurements, current_step: 'Verified' });
+  }
+  const failures = job.health_failures + 1;
+  if (failures >= deps.settings.health_attempts) {
+    throw new PermanentError(
+      `Health check of revision ${revision} failed ${failures} times at ${url}: ${verdict.reason}`,
+      'Fix the service so its health endpoint answers 2xx with every dependency up, then deploy again',
+    );
+  }
+  log(`Health check ${failures}/${deps.settings.health_attempts} failed: ${verdict.reason}; checking again`);
+  return again(deps, { ...job, health_failures: failures, measurements }, attempt, deps.settings.verify_poll_interval_ms * 4);
+}
+
+function again(deps: PipelineDeps, job: Job, attempt: number, delayMs: number): StageOutcome {
+  const next = attempt + 1;
+  return {
+    patch: { health_failures: job.health_failures, measurements: job.measurements },
+    result: { done: false, token: pollToken(next), lease_ms: deps.settings.claim_lease_ms, handoff: verifyPoll(deps, job.deployment_id, next, delayMs) },
+  };
+}

@@ -1,0 +1,19 @@
+/**
+ * Cloud Build: `submit` starts a build and returns at once. Completion is not awaited: the builder
+ * publishes a notification per state change on the `cloud-builds` topic (the Build resource as
+ * JSON, attributes {buildId, status}), and the build-events function advances the deployment.
+ */
+export interface BuildSpec {
+  deployment_id: string;
+  agent_id: string;
+  /** Blob key of the prepared source archive (.tar.gz). */
+  source_key: string;
+  /** Tags and substitutions that let notifications be correlated. */
+  tags: string[];
+  substitutions: Record<string, string>;
+}
+
+export interface Builder {
+  submit(spec: BuildSpec): Promise<{ build_id: string; log_url: string }>;
+  cancel(buildId: string): Promise<void>;
+}

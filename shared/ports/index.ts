@@ -1,0 +1,16 @@
+export type { BlobStore } from './blob-store.js';
+export type { Builder, BuildSpec } from './builder.js';
+export type { Clock } from './clock.js';
+export type { Attributes, BusMessage, EventBus } from './event-bus.js';
+export type { HttpProbe } from './http-probe.js';
+export type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from './job-store.js';
+export type {
+  RevisionSpec,
+  RevisionState,
+  RevisionStatus,
+  Runtime,
+  ServiceStatus,
+  TrafficTarget,
+} from './runtime.js';
+export type { TaskQueue, TaskSpec } from './task-queue.js';
+export type { SourcePreparer } from './source-preparer.js';

@@ -1,0 +1,40 @@
+import type { Job, ServiceRecord } from '../domain/job.js';
+import type { Status } from '../domain/status.js';
+
+/**
+ * A mutation run inside a transaction. It may run more than once (on contention), so it must be
+ * pure: return the new document, or null to leave it as it is.
+ */
+export type Mutation<T> = (current: T) => T | null;
+
+export interface JobQuery {
+  agent_id?: string;
+  status?: Status;
+  kind?: Job['kind'];
+  limit: number;
+  /** The opaque cursor from the previous page. */
+  cursor?: string;
+}
+
+export interface JobPage {
+  items: Job[];
+  next_cursor: string | null;
+}
+
+export type Unsubscribe = () => void;
+
+/** Deployment jobs and per-service records (Firestore `deployment_jobs/{id}`, `services/{agent}`). */
+export interface JobStore {
+  /** Creates the job; false when the id exists already (nothing is overwritten). */
+  create(job: Job): Promise<boolean>;
+  get(id: string): Promise<Job | null>;
+  /** Compare-and-set in a transaction: `mutate` sees the committed document. */
+  update(id: string, mutate: Mutation<Job>): Promise<{ job: Job; changed: boolean } | null>;
+  list(query: JobQuery): Promise<JobPage>;
+  /** Calls `onChange` with the document now and after each committed change. */
+  watch(id: string, onChange: (job: Job) => void): Unsubscribe;
+  getService(agentId: string): Promise<ServiceRecord | null>;
+  updateService(agentId: string, mutate: Mutation<ServiceRecord | null>): Promise<ServiceRecord | null>;
+  /** Counts running deployments of one agent, for the concurrency limit. */
+  countActive(agentId: string): Promise<number>;
+}

@@ -1,0 +1,83 @@
+import { randomUUID } from 'node:crypto';
+import { join } from 'node:path';
+import { LocalBuilder } from '../adapters/local/builder.js';
+import { FolderBlobStore } from '../adapters/local/blob-store.js';
+import { LocalEventBus } from '../adapters/local/event-bus.js';
+import { fetchProbe } from '../adapters/local/http-probe.js';
+import { LocalJobStore } from '../adapters/local/job-store.js';
+import { LocalRuntime } from '../adapters/local/runtime.js';
+import { LocalSourcePreparer } from '../adapters/local/source-preparer.js';
+import { LocalTaskQueue } from '../adapters/local/task-queue.js';
+import type { Config } from '../config.js';
+import { type PipelineDeps, DEFAULT_SETTINGS } from '../pipeline/deps.js';
+import { DeploymentLogs } from '../pipeline/logs.js';
+import { failDeployment } from '../pipeline/stage-runner.js';
+import { systemClock } from '../ports/clock.js';
+
+export interface LocalAdapters {
+  deps: PipelineDeps;
+  jobs: LocalJobStore;
+  bus: LocalEventBus;
+  tasks: LocalTaskQueue;
+  blobs: FolderBlobStore;
+  builder: LocalBuilder;
+  runtime: LocalRuntime;
+}
+
+/**
+ * The one place the local target's adapters are built, all under the data folder:
+ * store/ (job documents), bus/ and tasks/ (undelivered messages and pending tasks), blobs/ (logs,
+ * sources, artifacts), work/ (builds and running revisions), runtime.json (services and traffic).
+ */
+export function buildLocalAdapters(config: Config): LocalAdapters {
+  const dir = config.BATON_DATA_DIR;
+  const clock = systemClock;
+  const jobs = new LocalJobStore(join(dir, 'store'));
+  const blobs = new FolderBlobStore(join(dir, 'blobs'));
+  const bus = new LocalEventBus(join(dir, 'bus'), { duplicateDelivery: config.BATON_DUPLICATE_DELIVERY });
+  const logs = new DeploymentLogs(blobs, jobs, clock);
+  const caps = { maxBytes: config.BATON_MAX_SOURCE_BYTES, maxFiles: config.BATON_MAX_SOURCE_FILES };
+  const builder = new LocalBuilder({ blobs, bus, logs, workDir: join(dir, 'work', 'builds'), caps, timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000 });
+  const runtime = new LocalRuntime({
+    blobs,
+    workDir: join(dir, 'work', 'revisions'),
+    stateFile: join(dir, 'runtime.json'),
+    onOutput: (deploymentId, revision, line) => {
+      void jobs.get(deploymentId).then((job) => {
+        if (job) logs.write(job.agent_id, deploymentId, 'INFO', `[${revision}] ${line}`, 'revision');
+      });
+    },
+  });
+  // deps is referenced by the give-up handler before it exists; the handler runs only later.
+  const holder: { deps?: PipelineDeps } = {};
+  const tasks = new LocalTaskQueue(join(dir, 'tasks'), async (queue, payload, error) => {
+    const id = typeof payload === 'object' && payload !== null && 'deployment_id' in payload ? String(payload.deployment_id) : null;
+    if (id && holder.deps) {
+      await failDeployment(holder.deps, id, 'verifying', `Gave up on task queue ${queue} after repeated errors: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  });
+  const deps: PipelineDeps = {
+    jobs,
+    bus,
+    blobs,
+    builder,
+    runtime,
+    tasks,
+    sources: new LocalSourcePreparer(blobs, caps, join(dir, 'work', 'sources')),
+    probe: fetchProbe,
+    clock,
+    logs,
+    newId: () => randomUUID(),
+    settings: {
+      ...DEFAULT_SETTINGS,
+      target: 'local',
+      build_timeout_ms: config.BATON_BUILD_TIMEOUT_S * 1000 + 60_000,
+      verify_poll_interval_ms: config.BATON_VERIFY_POLL_MS,
+      health_attempts: config.BATON_HEALTH_ATTEMPTS,
+      health_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
+      max_active_per_agent: config.BATON_MAX_ACTIVE_PER_AGENT,
+    },
+  };
+  holder.deps = deps;
+  return { deps, jobs, bus, tasks, blobs, builder, runtime };
+}
