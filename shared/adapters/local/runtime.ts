@@ -207,8 +207,10 @@ export class LocalRuntime implements Runtime {
     svc.traffic = svc.traffic.filter((t) => t.revision !== revision);
     svc.revisions.delete(revision);
     if (svc.latestReady === revision) svc.latestReady = null;
-    if (rev.child) await stopGroup(rev.child);
+    const child = rev.child;
+    rev.child = null;
     rev.state = 'stopped';
+    if (child) await stopGroup(child);
     await this.syncTags(svc);
     this.save();
     await rm(this.revisionDir(rev), { recursive: true, force: true });
@@ -216,7 +218,10 @@ export class LocalRuntime implements Runtime {
 
   /** Stops every revision process and closes every URL; the saved state brings them back. */
   async stop(): Promise<void> {
-    const children = [...this.services.values()].flatMap((s) => [...s.revisions.values()].map((r) => r.child));
+    const revisions = [...this.services.values()].flatMap((s) => [...s.revisions.values()]);
+    const children = revisions.map((r) => r.child);
+    // Detach first, so the exits are not taken for crashes and the saved state stays as it was.
+    for (const r of revisions) r.child = null;
     await Promise.all(children.map((c) => (c ? stopGroup(c) : undefined)));
     await this.router.closeAll();
   }
