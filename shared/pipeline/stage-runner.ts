@@ -71,6 +71,8 @@ export async function claimStage(deps: PipelineDeps, id: string, stage: Pipeline
         reason = 'stage already done';
         return null;
       }
+      // A deterministic token (a named task's retry) is the same worker coming back: let it run.
+      if (job.claim.token === token) return { ...job, claim: { ...job.claim, expires_at: lease(now, deps.settings.claim_lease_ms) } };
       if (Date.parse(job.claim.expires_at) > now.getTime()) {
         reason = 'duplicate delivery: the stage is running';
         return null;
@@ -284,7 +286,14 @@ export async function runStage(
     }
     return claim.reason;
   }
-  await runClaimed(deps, claim.job, stage, work);
+  const token = claim.job.claim?.token;
+  try {
+    await runClaimed(deps, claim.job, stage, work);
+  } catch (err) {
+    // Release the claim so the retry of this event runs the stage again instead of taking it for a duplicate.
+    await deps.jobs.update(id, (j) => (j.status === stage && j.claim && j.claim.token === token && !j.claim.done ? { ...j, claim: null } : null));
+    throw err;
+  }
   return 'ran';
 }
 

@@ -1,0 +1,189 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
+import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
+import { PermanentError } from '../../shared/domain/errors.js';
+import { newJob, type Job } from '../../shared/domain/job.js';
+import { DeploymentRequestSchema } from '../../shared/domain/request.js';
+import { DEFAULT_SETTINGS, type PipelineDeps } from '../../shared/pipeline/deps.js';
+import { DeploymentLogs } from '../../shared/pipeline/logs.js';
+import type {
+  Builder,
+  BuildSpec,
+  Clock,
+  EventBus,
+  HttpProbe,
+  RevisionSpec,
+  RevisionStatus,
+  Runtime,
+  ServiceStatus,
+  SourcePreparer,
+  TaskQueue,
+  TaskSpec,
+  TrafficTarget,
+} from '../../shared/ports/index.js';
+
+/** A clock the test moves by hand. */
+export class FakeClock implements Clock {
+  constructor(private t = Date.parse('2026-01-01T00:00:00.000Z')) {}
+  now(): Date {
+    return new Date(this.t);
+  }
+  advance(ms: number): void {
+    this.t += ms;
+  }
+}
+
+/** Records what is published; delivers nothing (the test calls the next use case itself). */
+export class RecordingBus implements EventBus {
+  readonly published: { topic: string; json: { type?: string; deployment_id?: string } }[] = [];
+  failNext = 0;
+  async publish(topic: string, data: Buffer): Promise<string> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('bus unavailable');
+    }
+    this.published.push({ topic, json: JSON.parse(data.toString()) });
+    return String(this.published.length);
+  }
+  types(): string[] {
+    return this.published.map((p) => p.json.type ?? p.topic);
+  }
+}
+
+export class RecordingTasks implements TaskQueue {
+  readonly tasks: (TaskSpec & { queue: string })[] = [];
+  private readonly names = new Set<string>();
+  async enqueue(queue: string, task: TaskSpec): Promise<'created' | 'exists'> {
+    if (this.names.has(`${queue}/${task.name}`)) return 'exists';
+    this.names.add(`${queue}/${task.name}`);
+    this.tasks.push({ ...task, queue });
+    return 'created';
+  }
+}
+
+export class FakeBuilder implements Builder {
+  readonly submitted: BuildSpec[] = [];
+  readonly cancelled: string[] = [];
+  async submit(spec: BuildSpec) {
+    this.submitted.push(spec);
+    return { build_id: `build-${this.submitted.length}`, log_url: 'https://logs/1' };
+  }
+  async cancel(id: string) {
+    this.cancelled.push(id);
+  }
+}
+
+/** A runtime whose revisions' states the test sets. */
+export class FakeRuntime implements Runtime {
+  readonly revisions = new Map<string, RevisionStatus>();
+  readonly deployed: RevisionSpec[] = [];
+  readonly deleted: string[] = [];
+  traffic: TrafficTarget[] = [];
+  latestReady: string | null = null;
+  async deployRevision(spec: RevisionSpec) {
+    if (this.revisions.has(spec.revision)) return;
+    this.deployed.push(spec);
+    this.revisions.set(spec.revision, { name: spec.revision, state: 'starting', message: null, tag_url: 'http://tag.local/' });
+  }
+  async getRevision(_s: string, r: string) {
+    return this.revisions.get(r) ?? null;
+  }
+  async getService(name: string): Promise<ServiceStatus> {
+    return { name, url: 'http://svc.local/', traffic: this.traffic, latest_created_revision: null, latest_ready_revision: this.latestReady };
+  }
+  async setTraffic(_s: string, t: TrafficTarget[]) {
+    this.traffic = t;
+  }
+  async deleteRevision(_s: string, r: string) {
+    this.deleted.push(r);
+    this.revisions.delete(r);
+  }
+  ready(revision: string) {
+    this.revisions.set(revision, { name: revision, state: 'ready', message: null, tag_url: 'http://tag.local/', startup_ms: 42 });
+    this.latestReady = revision;
+  }
+}
+
+export class FakeProbe implements HttpProbe {
+  answers: ({ status: number; body: string } | { error: string })[] = [];
+  readonly urls: string[] = [];
+  async get(url: string) {
+    this.urls.push(url);
+    return this.answers.shift() ?? { status: 200, body: '{"status":"ok"}' };
+  }
+}
+
+export class FakeSources implements SourcePreparer {
+  failures: Error[] = [];
+  calls = 0;
+  async check() {}
+  async prepare(input: { deployment_id: string; agent_id: string }) {
+    this.calls++;
+    const err = this.failures.shift();
+    if (err) throw err;
+    return { source_key: `sources/${input.agent_id}/${input.deployment_id}.tar.gz`, summary: '1 file' };
+  }
+}
+
+export interface Harness {
+  deps: PipelineDeps;
+  jobs: LocalJobStore;
+  bus: RecordingBus;
+  tasks: RecordingTasks;
+  builder: FakeBuilder;
+  runtime: FakeRuntime;
+  probe: FakeProbe;
+  sources: FakeSources;
+  clock: FakeClock;
+  /** Creates a queued job and returns it. */
+  job(id: string, extra?: Record<string, unknown>, patch?: Partial<Job>): Promise<Job>;
+}
+
+/** Use cases over in-memory ports: the real job store and log writer, fakes for everything with I/O. */
+export function harness(): Harness {
+  const clock = new FakeClock();
+  const jobs = new LocalJobStore(null);
+  const blobs = new FolderBlobStore(mkdtempSync(join(tmpdir(), 'baton-unit-')));
+  const bus = new RecordingBus();
+  const tasks = new RecordingTasks();
+  const builder = new FakeBuilder();
+  const runtime = new FakeRuntime();
+  const probe = new FakeProbe();
+  const sources = new FakeSources();
+  let n = 0;
+  const deps: PipelineDeps = {
+    jobs,
+    bus,
+    blobs,
+    builder,
+    runtime,
+    tasks,
+    sources,
+    probe,
+    clock,
+    logs: new DeploymentLogs(blobs, jobs, clock, 5),
+    newId: () => `id-${++n}`,
+    settings: { ...DEFAULT_SETTINGS, health_attempts: 2 },
+  };
+  return {
+    deps,
+    jobs,
+    bus,
+    tasks,
+    builder,
+    runtime,
+    probe,
+    sources,
+    clock,
+    async job(id, extra = {}, patch = {}) {
+      const request = DeploymentRequestSchema.parse({ agent_id: 'svc', source: { type: 'directory', path: '/src' }, ...extra });
+      const job = { ...newJob(id, request, clock.now().toISOString()), ...patch };
+      await jobs.create(job);
+      return job;
+    },
+  };
+}
+
+export { PermanentError };

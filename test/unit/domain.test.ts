@@ -1,0 +1,144 @@
+import { describe, expect, it } from 'vitest';
+import { buildTag, StageEventSchema, stageEvent, BuildNotificationSchema } from '../../shared/domain/events.js';
+import { evaluateHealth } from '../../shared/domain/health.js';
+import { newJob, publicJob, JobSchema } from '../../shared/domain/job.js';
+import { AgentIdSchema, revisionName, serviceName, taskName } from '../../shared/domain/names.js';
+import { blocking, preflight } from '../../shared/domain/preflight.js';
+import { DeploymentRequestSchema } from '../../shared/domain/request.js';
+import { SUBSCRIPTIONS, TOPIC_OF_EVENT, TOPICS } from '../../shared/domain/topics.js';
+import { redact } from '../../shared/pipeline/logs.js';
+
+const req = (extra: Record<string, unknown> = {}) => DeploymentRequestSchema.parse({ agent_id: 'svc', ...extra });
+
+describe('the deployment request', () => {
+  it('fills sensible defaults', () => {
+    expect(req()).toMatchObject({
+      environment: 'development',
+      version: 'latest',
+      source: { type: 'config' },
+      deployment_options: { auto_rollback: true, health_path: '/health', strategy: { type: 'all_at_once' }, start_timeout_seconds: 60 },
+    });
+  });
+
+  it.each([
+    [{ agent_id: '' }, 'agent_id'],
+    [{ agent_id: 'UPPER' }, 'agent_id'],
+    [{ agent_id: 'a/b' }, 'agent_id'],
+    [{ agent_id: 'x'.repeat(49) }, 'agent_id'],
+    [{ agent_id: 'ok', environment: 'prod' }, 'environment'],
+    [{ agent_id: 'ok', env: { 'BAD-NAME': 'x' } }, 'env'],
+    [{ agent_id: 'ok', source: { type: 'ftp' } }, 'source'],
+    [{ agent_id: 'ok', deployment_options: { health_path: 'health' } }, 'deployment_options'],
+    [{ agent_id: 'ok', deployment_options: { strategy: { type: 'canary', steps: [10, 50] } } }, 'deployment_options'],
+  ])('refuses %j, naming %s', (input, field) => {
+    const res = DeploymentRequestSchema.safeParse(input);
+    expect(res.success).toBe(false);
+    expect(String(res.error?.issues[0]?.path[0])).toBe(field);
+  });
+
+  it('accepts safe agent ids and maps them to Cloud Run names', () => {
+    for (const id of ['a', 'financial_analyst_001', 'web-2']) expect(AgentIdSchema.safeParse(id).success).toBe(true);
+    expect(serviceName('financial_analyst_001')).toBe('financial-analyst-001');
+    expect(revisionName('my_svc', '12345678-9abc-def0-1234-56789abcdef0')).toBe('my-svc-123456789abc');
+  });
+
+  it('names tasks deterministically from deployment, step and attempt, within Cloud Tasks characters', () => {
+    const a = taskName('dep-1', 'verify', 1);
+    expect(a).toBe(taskName('dep-1', 'verify', 1));
+    expect(a).not.toBe(taskName('dep-1', 'verify', 2));
+    expect(a).toMatch(/^[0-9a-f]{8}-dep-1-verify-1$/);
+  });
+});
+
+describe('events', () => {
+  it('are versioned envelopes with a deterministic idempotency key', () => {
+    const e = stageEvent('deployment.validated.v1', 'd1', '2026-01-01T00:00:00Z');
+    expect(StageEventSchema.parse(e)).toEqual(e);
+    expect(e.idempotency_key).toBe(stageEvent('deployment.validated.v1', 'd1', 'later').idempotency_key);
+    expect(StageEventSchema.safeParse({ ...e, type: 'deployment.validated.v2' }).success).toBe(false);
+  });
+
+  it('each go to one topic that one function subscribes to', () => {
+    for (const topic of Object.values(TOPIC_OF_EVENT)) expect(SUBSCRIPTIONS[topic]).toBeTruthy();
+    expect(SUBSCRIPTIONS[TOPICS.cloudBuilds]).toBe('build-events');
+  });
+
+  it('parse a Cloud Build notification and tag builds by deployment', () => {
+    const b = BuildNotificationSchema.parse({ id: 'b1', status: 'SUCCESS', tags: [buildTag('d1')], results: { images: [{ name: 'i', digest: 'sha256:1' }] } });
+    expect(b.substitutions).toEqual({});
+    expect(BuildNotificationSchema.safeParse({ id: 'b1', status: 'DONE' }).success).toBe(false);
+  });
+});
+
+describe('preflight', () => {
+  it('blocks plaintext secrets in production and reports them elsewhere', () => {
+    const prod = preflight(req({ environment: 'production', env: { API_KEY: 'abc', COLOR: 'red' } }), 'local');
+    expect(blocking(prod).map((r) => r.field)).toEqual(['env.API_KEY']);
+    const dev = preflight(req({ env: { DB_PASSWORD: 'x' } }), 'local');
+    expect(blocking(dev)).toEqual([]);
+    expect(dev.find((r) => r.rule === 'no-plaintext-secrets')?.severity).toBe('high');
+  });
+
+  it('blocks resource limits over the environment maximum and sources the target cannot run', () => {
+    const r = preflight(req({ deployment_options: { resource_limits: { memory_mb: 4096 } } }), 'local');
+    expect(blocking(r).map((x) => x.field)).toEqual(['deployment_options.resource_limits.memory_mb']);
+    expect(blocking(preflight(req({ source: { type: 'image', image: 'x' } }), 'local'))).toHaveLength(1);
+    expect(blocking(preflight(req({ source: { type: 'directory', path: '/x' } }), 'gcp'))).toHaveLength(1);
+  });
+
+  it('reports a production service with auto_rollback off', () => {
+    const r = preflight(req({ environment: 'production', deployment_options: { auto_rollback: false } }), 'local');
+    expect(r.find((x) => x.rule === 'rollback-in-production')?.severity).toBe('high');
+  });
+});
+
+describe('health evaluation', () => {
+  it.each([
+    [200, '{"status":"ok"}', true],
+    [204, '', true],
+    [200, 'plain text ok', true],
+    [200, '{"services":{"db":true,"cache":"healthy","queue":{"status":"UP"}}}', true],
+    [200, '{"services":{"db":false,"cache":true}}', false],
+    [200, '{"services":{"db":{"healthy":false}}}', false],
+    [503, '{"status":"ok"}', false],
+    [301, '', false],
+  ])('HTTP %i %s -> healthy %s', (status, body, healthy) => {
+    expect(evaluateHealth(status, body).healthy).toBe(healthy);
+  });
+
+  it('names the dependencies that are down', () => {
+    expect(evaluateHealth(200, '{"services":{"db":false,"cache":true,"auth":"down"}}')).toEqual({
+      healthy: false,
+      reason: 'dependencies reported unhealthy: db, auth',
+    });
+  });
+});
+
+describe('the job document', () => {
+  it('starts queued with every contract field present', () => {
+    const job = newJob('d1', req(), '2026-01-01T00:00:00.000Z');
+    expect(JobSchema.parse(job)).toEqual(job);
+    for (const f of ['deployment_id', 'agent_id', 'environment', 'version', 'status', 'stage', 'current_step', 'progress', 'logs', 'error_message', 'failed_stage', 'service_url', 'revision', 'created_at', 'started_at', 'updated_at', 'completed_at', 'stage_timings']) {
+      expect(job).toHaveProperty(f);
+    }
+    expect(job.status).toBe('queued');
+  });
+
+  it('hides claims and env values from clients', () => {
+    const view = publicJob(newJob('d1', req({ env: { TOKEN: 'secret-value' } }), 'now'));
+    expect(JSON.stringify(view)).not.toContain('secret-value');
+    expect(view).not.toHaveProperty('claim');
+  });
+});
+
+describe('log redaction', () => {
+  it.each([
+    ['API_KEY=abc123', 'API_KEY=[REDACTED]'],
+    ['password: hunter2 ok', 'password: [REDACTED] ok'],
+    ['Authorization: Bearer eyJhbGciOi.x.y', 'Authorization: Bearer [REDACTED]'],
+    ['"client_secret":"zzz"', '"client_secret":"[REDACTED]"'],
+    ['nothing to hide', 'nothing to hide'],
+  ])('%s', (input, out) => {
+    expect(redact(input)).toBe(out);
+  });
+});

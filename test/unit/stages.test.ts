@@ -1,0 +1,290 @@
+import { describe, expect, it } from 'vitest';
+import { buildTag } from '../../shared/domain/events.js';
+import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js';
+import { deployRevision } from '../../shared/pipeline/deploy.js';
+import { prepareSource } from '../../shared/pipeline/prepare-source.js';
+import { promoteRevision } from '../../shared/pipeline/promote.js';
+import { acceptDeployment, requestCancel } from '../../shared/pipeline/requests.js';
+import { rollBack } from '../../shared/pipeline/rollback.js';
+import { validateDeployment } from '../../shared/pipeline/validate.js';
+import { verifyRevision } from '../../shared/pipeline/verify.js';
+import { harness, PermanentError } from '../support/fakes.js';
+
+const notification = (id: string, dep: string, status: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  status: status as 'SUCCESS',
+  tags: [buildTag(dep)],
+  substitutions: { _DEPLOYMENT_ID: dep },
+  ...extra,
+});
+
+/** Runs a job through validate → prepare → build (+ SUCCESS) → deploy, as the bus would. */
+async function throughDeploy(h: ReturnType<typeof harness>, id: string) {
+  await validateDeployment(h.deps, id);
+  await prepareSource(h.deps, id);
+  await startBuild(h.deps, id);
+  const buildId = (await h.jobs.get(id))?.build_id ?? '';
+  await onBuildNotification(h.deps, notification(buildId, id, 'SUCCESS', { results: { images: [{ name: 'art', digest: 'sha256:abc' }] } }));
+  await deployRevision(h.deps, id);
+  return (await h.jobs.get(id))?.revision ?? '';
+}
+
+describe('stage idempotency', () => {
+  it('runs a stage once when the same event arrives twice at the same time', async () => {
+    const h = harness();
+    await h.job('d1');
+    const results = await Promise.all([validateDeployment(h.deps, 'd1'), validateDeployment(h.deps, 'd1')]);
+    expect(results.sort()).toEqual(['duplicate delivery: the stage is running', 'ran']);
+    expect(h.bus.types()).toEqual(['deployment.validated.v1']);
+  });
+
+  it('re-publishes the hand-off when the event comes back after the stage was done (a crash before publish)', async () => {
+    const h = harness();
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    expect(await validateDeployment(h.deps, 'd1')).toBe('done');
+    expect(h.bus.types()).toEqual(['deployment.validated.v1', 'deployment.validated.v1']);
+  });
+
+  it('ignores a stale event once the job has moved on', async () => {
+    const h = harness();
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    await prepareSource(h.deps, 'd1');
+    expect(await validateDeployment(h.deps, 'd1')).toBe('stale event: the job is preparing');
+    expect(h.bus.types()).toEqual(['deployment.validated.v1', 'deployment.prepared.v1']);
+  });
+
+  it('refuses to start a stage whose previous stage has not finished', async () => {
+    const h = harness();
+    await h.job('d1');
+    expect(await prepareSource(h.deps, 'd1')).toBe('stale event: the job is queued');
+  });
+
+  it('lets a redelivery take over a stage whose worker died (lease expired), not before', async () => {
+    const h = harness();
+    await h.job('d1', {}, { status: 'validating', stage: 'validating', claim: { stage: 'validating', token: 'dead', expires_at: '2026-01-01T00:05:00.000Z', done: false } });
+    expect(await validateDeployment(h.deps, 'd1')).toBe('duplicate delivery: the stage is running');
+    h.clock.advance(6 * 60_000);
+    expect(await validateDeployment(h.deps, 'd1')).toBe('ran');
+    expect((await h.jobs.get('d1'))?.claim?.done).toBe(true);
+  });
+
+  it('retries a transient error: the claim is released and the retry runs the stage', async () => {
+    const h = harness();
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    h.sources.failures.push(new Error('disk busy'));
+    await expect(prepareSource(h.deps, 'd1')).rejects.toThrow('disk busy');
+    expect((await h.jobs.get('d1'))?.claim).toBeNull();
+    expect(await prepareSource(h.deps, 'd1')).toBe('ran');
+    expect(h.sources.calls).toBe(2);
+    expect((await h.jobs.get('d1'))?.source_key).toBe('sources/svc/d1.tar.gz');
+  });
+
+  it('fails the deployment on a permanent error, naming the stage and what to do, and acknowledges', async () => {
+    const h = harness();
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    h.sources.failures.push(new PermanentError('The source is larger than 50 MiB', 'Deploy a smaller folder'));
+    await prepareSource(h.deps, 'd1');
+    const job = await h.jobs.get('d1');
+    expect(job).toMatchObject({ status: 'failed', failed_stage: 'preparing', error_message: 'The source is larger than 50 MiB. Deploy a smaller folder' });
+    expect(job?.completed_at).not.toBeNull();
+    expect(h.bus.types()).toEqual(['deployment.validated.v1']);
+  });
+
+  it('fails validation with every critical finding, and records all results', async () => {
+    const h = harness();
+    await h.job('d1', { environment: 'production', env: { API_TOKEN: 'plain' } });
+    await validateDeployment(h.deps, 'd1');
+    const job = await h.jobs.get('d1');
+    expect(job?.status).toBe('failed');
+    expect(job?.error_message).toContain('env.API_TOKEN');
+    expect(job?.validation.map((v) => v.severity)).toContain('critical');
+  });
+});
+
+describe('the build stage', () => {
+  it('submits a tagged build and waits; only its own build notifications move it', async () => {
+    const h = harness();
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    await prepareSource(h.deps, 'd1');
+    await startBuild(h.deps, 'd1');
+    expect(h.builder.submitted[0]).toMatchObject({ tags: [buildTag('d1')], substitutions: { _DEPLOYMENT_ID: 'd1' } });
+    expect(await onBuildNotification(h.deps, { ...notification('other', 'd1', 'SUCCESS'), tags: [] })).toBe('not a Baton build');
+    expect(await onBuildNotification(h.deps, notification('build-999', 'd1', 'SUCCESS'))).toMatch(/^stale/);
+    expect(await onBuildNotification(h.deps, notification('build-1', 'd1', 'WORKING'))).toBe('progress');
+    expect((await h.jobs.get('d1'))?.current_step).toBe('Building');
+    const ok = notification('build-1', 'd1', 'SUCCESS', {
+      results: { images: [{ name: 'img', digest: 'sha256:1' }] },
+      createTime: '2026-01-01T00:00:00Z',
+      finishTime: '2026-01-01T00:00:02Z',
+    });
+    expect(await onBuildNotification(h.deps, ok)).toBe('built');
+    expect(await onBuildNotification(h.deps, ok)).toMatch(/^stale/);
+    expect(await onBuildNotification(h.deps, notification('build-1', 'd1', 'WORKING'))).toMatch(/^stale/);
+    const job = await h.jobs.get('d1');
+    expect(job?.artifact).toEqual({ ref: 'img', digest: 'sha256:1' });
+    expect(job?.measurements.build_ms).toBe(2000);
+    expect(h.bus.types().filter((t) => t === 'deployment.built.v1')).toHaveLength(1);
+  });
+
+  it.each([
+    ['FAILURE', 'failed'],
+    ['TIMEOUT', 'timed out'],
+    ['INTERNAL_ERROR', 'internal error'],
+    ['CANCELLED', 'was cancelled'],
+    ['EXPIRED', 'expired'],
+  ])('fails the deployment on %s with the detail and the log link', async (status, words) => {
+    const h = harness();
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    await prepareSource(h.deps, 'd1');
+    await startBuild(h.deps, 'd1');
+    await onBuildNotification(h.deps, notification('build-1', 'd1', status, { failureInfo: { detail: 'step 1 exited 2' }, logUrl: 'https://console/build-1' }));
+    const job = await h.jobs.get('d1');
+    expect(job?.status).toBe('failed');
+    expect(job?.failed_stage).toBe('building');
+    expect(job?.error_message).toContain(words);
+    expect(job?.error_message).toContain('step 1 exited 2');
+    expect(job?.error_message).toContain('https://console/build-1');
+  });
+});
+
+describe('verification and promotion', () => {
+  it('polls through tasks until this exact revision is ready and healthy, then promotes', async () => {
+    const h = harness();
+    await h.job('d1');
+    const revision = await throughDeploy(h, 'd1');
+    expect(h.runtime.deployed[0]).toMatchObject({ revision, tag: 'candidate' });
+    expect(h.tasks.tasks.map((t) => t.payload)).toEqual([{ type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 }]);
+
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    expect((await h.jobs.get('d1'))?.status).toBe('verifying');
+    expect(h.tasks.tasks).toHaveLength(2);
+    // A stale or duplicate poll changes nothing.
+    expect(await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 })).toBe('duplicate delivery: the stage is running');
+    expect(await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 3 })).toMatch(/^stale/);
+    expect(h.tasks.tasks).toHaveLength(2);
+
+    h.runtime.ready(revision);
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 2 });
+    expect(h.probe.urls).toEqual(['http://tag.local/health']);
+    expect(h.bus.types().at(-1)).toBe('deployment.verified.v1');
+
+    await promoteRevision(h.deps, 'd1');
+    const job = await h.jobs.get('d1');
+    expect(job).toMatchObject({ status: 'completed', progress: 100, service_url: 'http://svc.local/' });
+    expect(h.runtime.traffic).toEqual([{ revision, percent: 100 }]);
+    expect(await h.jobs.getService('svc')).toMatchObject({ serving_revision: revision, deployment_id: 'd1' });
+  });
+
+  it('refuses to verify when another revision is the latest ready one', async () => {
+    const h = harness();
+    await h.job('d1');
+    const revision = await throughDeploy(h, 'd1');
+    h.runtime.ready(revision);
+    h.runtime.latestReady = 'svc-someoneelse';
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    const job = await h.jobs.get('d1');
+    expect(job?.status).toBe('failed');
+    expect(job?.error_message).toContain('latest ready revision is svc-someoneelse');
+  });
+
+  it('retries a failed health check, then rolls back to the previous revision', async () => {
+    const h = harness();
+    await h.jobs.updateService('svc', () => ({
+      agent_id: 'svc',
+      service_name: 'svc',
+      url: 'http://svc.local/',
+      serving_revision: 'svc-old',
+      last_good_revision: 'svc-old',
+      good_revisions: [{ revision: 'svc-old', deployment_id: 'd0' }],
+      deployment_id: 'd0',
+      status: 'running',
+      updated_at: 'now',
+    }));
+    h.runtime.revisions.set('svc-old', { name: 'svc-old', state: 'ready', message: null, tag_url: null });
+    h.runtime.traffic = [{ revision: 'svc-old', percent: 100 }];
+    await h.job('d1');
+    const revision = await throughDeploy(h, 'd1');
+    h.runtime.ready(revision);
+    h.probe.answers = [{ status: 500, body: '' }, { status: 200, body: '{"services":{"db":false}}' }];
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    expect((await h.jobs.get('d1'))?.health_failures).toBe(1);
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 2 });
+    let job = await h.jobs.get('d1');
+    expect(job?.status).toBe('rolling_back');
+    expect(job?.error_message).toContain('dependencies reported unhealthy: db');
+    expect(h.bus.types().at(-1)).toBe('deployment.rollback_requested.v1');
+
+    await rollBack(h.deps, 'd1');
+    job = await h.jobs.get('d1');
+    expect(job?.status).toBe('rolled_back');
+    expect(h.runtime.traffic).toEqual([{ revision: 'svc-old', percent: 100 }]);
+    expect(h.runtime.deleted).toEqual([revision]);
+    expect(await rollBack(h.deps, 'd1')).toBe('nothing to do: rolled_back');
+  });
+
+  it('moves traffic in canary steps through tasks', async () => {
+    const h = harness();
+    await h.jobs.updateService('svc', () => ({
+      agent_id: 'svc', service_name: 'svc', url: null, serving_revision: 'svc-old', last_good_revision: 'svc-old',
+      good_revisions: [], deployment_id: 'd0', status: 'running', updated_at: 'now',
+    }));
+    await h.job('d1', { deployment_options: { strategy: { type: 'canary', steps: [10, 100], window_seconds: 5 } } });
+    const revision = await throughDeploy(h, 'd1');
+    h.runtime.ready(revision);
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    await promoteRevision(h.deps, 'd1');
+    expect(h.runtime.traffic).toEqual([{ revision, percent: 10, tag: 'candidate' }, { revision: 'svc-old', percent: 90 }]);
+    const step = h.tasks.tasks.at(-1);
+    expect(step?.payload).toEqual({ type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
+    expect((step?.schedule_time_ms ?? 0) - h.clock.now().getTime()).toBe(5000);
+    const { canaryStep } = await import('../../shared/pipeline/promote.js');
+    await canaryStep(h.deps, { type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
+    expect(h.runtime.traffic).toEqual([{ revision, percent: 100 }]);
+    expect((await h.jobs.get('d1'))?.status).toBe('completed');
+  });
+});
+
+describe('requests', () => {
+  it('accepts a deployment: a queued job and one requested event', async () => {
+    const h = harness();
+    const req = (await import('../../shared/domain/request.js')).DeploymentRequestSchema.parse({ agent_id: 'svc' });
+    const res = await acceptDeployment(h.deps, req);
+    expect(res).toEqual({ message: 'Deployment started', deployment_id: 'id-1', agent_id: 'svc', status: 'queued' });
+    expect(h.bus.types()).toEqual(['deployment.requested.v1']);
+    await expect(acceptDeployment(h.deps, req)).rejects.toMatchObject({ code: 'conflict', field: 'agent_id' });
+  });
+
+  it('cancels a queued deployment at once and a running one at its next stage boundary', async () => {
+    const h = harness();
+    await h.job('q1');
+    await requestCancel(h.deps, 'q1');
+    expect((await h.jobs.get('q1'))?.status).toBe('cancelled');
+
+    await h.job('r1', { agent_id: 'other' });
+    await validateDeployment(h.deps, 'r1');
+    await prepareSource(h.deps, 'r1');
+    await startBuild(h.deps, 'r1');
+    await requestCancel(h.deps, 'r1');
+    expect(h.builder.cancelled).toEqual(['build-1']);
+    expect((await h.jobs.get('r1'))?.status).toBe('building');
+    await onBuildNotification(h.deps, notification('build-1', 'r1', 'CANCELLED'));
+    expect((await h.jobs.get('r1'))?.status).toBe('cancelled');
+    await expect(requestCancel(h.deps, 'r1')).rejects.toMatchObject({ code: 'conflict' });
+  });
+
+  it('removes the revision of a deployment cancelled after it was deployed', async () => {
+    const h = harness();
+    await h.job('d1');
+    const revision = await throughDeploy(h, 'd1');
+    await requestCancel(h.deps, 'd1');
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    expect((await h.jobs.get('d1'))?.status).toBe('cancelled');
+    expect(h.runtime.deleted).toEqual([revision]);
+  });
+});
