@@ -8,5 +8,6 @@ export default defineConfig({
     // The end-to-end suites start real processes: keep files in parallel but bounded for a 2-core machine.
     maxWorkers: 2,
     env: { METADATA_SERVER_DETECTION: 'none' },
+    reporters: ['default', ['json', { outputFile: '.tmp/vitest-report.json' }]],
   },
 });
