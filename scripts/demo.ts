@@ -2,8 +2,8 @@ import { cpSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalStack } from '../functions/local/stack.js';
-import { BatonClient } from '../shared/client/client.js';
 import { progressLine } from '../shared/cli/render.js';
+import { BatonClient } from '../shared/client/client.js';
 import { loadConfig } from '../shared/config.js';
 
 /**
@@ -28,12 +28,15 @@ async function main(): Promise<void> {
       console.log(`Deploying examples/hello ${version}…`);
       const started = Date.now();
       let lastStep = '';
-      const job = await client.deployAndWait({ agent_id: 'hello', version, env: { APP_VERSION: version }, source: { type: 'directory', path: source } }, (j) => {
-        // One redrawn line on a terminal; one line per new step otherwise.
-        if (process.stdout.isTTY) process.stdout.write(`\r${progressLine(j).padEnd(90)}`);
-        else if (j.current_step !== lastStep) process.stdout.write(`  ${progressLine(j)}\n`);
-        lastStep = j.current_step;
-      });
+      const job = await client.deployAndWait(
+        { agent_id: 'hello', version, env: { APP_VERSION: version }, source: { type: 'directory', path: source } },
+        (j) => {
+          // One redrawn line on a terminal; one line per new step otherwise.
+          if (process.stdout.isTTY) process.stdout.write(`\r${progressLine(j).padEnd(90)}`);
+          else if (j.current_step !== lastStep) process.stdout.write(`  ${progressLine(j)}\n`);
+          lastStep = j.current_step;
+        },
+      );
       process.stdout.write('\n');
       if (job.status !== 'completed') {
         console.error(`Deployment ${job.deployment_id} ended ${job.status}: ${job.error_message}`);

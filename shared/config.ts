@@ -41,11 +41,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
   const parsed = ConfigSchema.safeParse(env);
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}=${JSON.stringify(env[String(i.path[0])] ?? '')}: ${i.message}`);
-    throw new ConfigError(`Baton's configuration is invalid:\n${lines.join('\n')}\nFix these environment variables (see README, "Configuration") and start again.`);
+    throw new ConfigError(
+      `Baton's configuration is invalid:\n${lines.join('\n')}\nFix these environment variables (see README, "Configuration") and start again.`,
+    );
   }
   const config = parsed.data;
   if (config.BATON_TARGET === 'gcp') {
-    throw new ConfigError('BATON_TARGET=gcp: the Google Cloud adapters are not part of this build yet. Set BATON_TARGET=local (the default).');
+    throw new ConfigError(
+      'BATON_TARGET=gcp: the Google Cloud adapters are not part of this build yet. Set BATON_TARGET=local (the default).',
+    );
   }
   return { ...config, BATON_DATA_DIR: resolve(config.BATON_DATA_DIR) };
 }

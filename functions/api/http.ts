@@ -17,7 +17,11 @@ const STATUS: Record<RequestError['code'], number> = {
 
 export function sendJson(res: ServerResponse, status: number, body: unknown): void {
   const text = JSON.stringify(body);
-  res.writeHead(status, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(text), 'cache-control': 'no-store' });
+  res.writeHead(status, {
+    'content-type': 'application/json; charset=utf-8',
+    'content-length': Buffer.byteLength(text),
+    'cache-control': 'no-store',
+  });
   res.end(text);
 }
 
@@ -28,7 +32,8 @@ export function sendError(res: ServerResponse, err: unknown): void {
     return;
   }
   console.error('api: unexpected error', err);
-  if (!res.headersSent) sendJson(res, 500, { error: { code: 'internal', message: 'internal error; the control plane logged the details' } });
+  if (!res.headersSent)
+    sendJson(res, 500, { error: { code: 'internal', message: 'internal error; the control plane logged the details' } });
   else res.end();
 }
 
@@ -56,7 +61,8 @@ export async function readBody(req: IncomingMessage, limit: number): Promise<Buf
 
 export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema: S): Promise<z.infer<S>> {
   const type = String(req.headers['content-type'] ?? '');
-  if (!type.includes('application/json')) throw new RequestError('invalid', 'send the body as JSON with content-type: application/json', 'content-type');
+  if (!type.includes('application/json'))
+    throw new RequestError('invalid', 'send the body as JSON with content-type: application/json', 'content-type');
   const body = await readBody(req, JSON_LIMIT_BYTES);
   let json: unknown;
   try {

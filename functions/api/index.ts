@@ -40,13 +40,18 @@ const ListQuerySchema = z.object({
  */
 export function createApi(deps: PipelineDeps, options: ApiOptions) {
   const routes: [string, RegExp, Handler][] = [
-    ['GET', /^\/health$/, async (_q, res) => sendJson(res, 200, { status: 'ok', target: options.target, time: deps.clock.now().toISOString() })],
+    [
+      'GET',
+      /^\/health$/,
+      async (_q, res) => sendJson(res, 200, { status: 'ok', target: options.target, time: deps.clock.now().toISOString() }),
+    ],
     [
       'POST',
       /^\/deploy$/,
       async (req, res) => {
         const request = await readJson(req, DeploymentRequestSchema);
-        if (request.source.type === 'archive') throw new RequestError('invalid', 'upload an archive with POST /deploy-from-file', 'source.type');
+        if (request.source.type === 'archive')
+          throw new RequestError('invalid', 'upload an archive with POST /deploy-from-file', 'source.type');
         sendJson(res, 202, await acceptDeployment(deps, request));
       },
     ],
@@ -113,7 +118,12 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
 /** Server-Sent Events: one `job` event per committed change, closed after a final status. */
 async function stream(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, id: string, heartbeatMs: number): Promise<void> {
   await getDeployment(deps, id);
-  res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache', connection: 'keep-alive', 'x-accel-buffering': 'no' });
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
   res.write(': following deployment\n\n');
   let closed = false;
   const close = () => {

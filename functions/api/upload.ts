@@ -22,9 +22,15 @@ interface Upload {
  * `source` archive (.tar.gz, .tgz or .zip). The config file may carry deployment keys (environment,
  * env, deployment_options …); everything else in it (or its `config` key) is the agent's config.
  */
-export async function parseDeployUpload(req: IncomingMessage, maxUploadBytes: number, blobs: BlobStore, newId: () => string): Promise<DeploymentRequest> {
+export async function parseDeployUpload(
+  req: IncomingMessage,
+  maxUploadBytes: number,
+  blobs: BlobStore,
+  newId: () => string,
+): Promise<DeploymentRequest> {
   const upload = await readMultipart(req, maxUploadBytes);
-  if (!upload.config) throw new RequestError('invalid', 'attach the service configuration as a YAML or JSON file in the "config_file" field', 'config_file');
+  if (!upload.config)
+    throw new RequestError('invalid', 'attach the service configuration as a YAML or JSON file in the "config_file" field', 'config_file');
   const file = parseConfigFile(upload.config);
   const lifted: Record<string, unknown> = {};
   const rest: Record<string, unknown> = {};
@@ -44,7 +50,8 @@ export async function parseDeployUpload(req: IncomingMessage, maxUploadBytes: nu
     return request;
   }
   const request = parseWith(DeploymentRequestSchema, input);
-  if (request.source.type === 'archive') throw new RequestError('invalid', 'an archive source must be uploaded in the "source" field', 'source');
+  if (request.source.type === 'archive')
+    throw new RequestError('invalid', 'an archive source must be uploaded in the "source" field', 'source');
   return request;
 }
 
@@ -61,7 +68,11 @@ function parseConfigFile(file: { name: string; data: Buffer }): Record<string, u
   try {
     value = file.name.toLowerCase().endsWith('.json') ? JSON.parse(text) : parseYaml(text);
   } catch (err) {
-    throw new RequestError('invalid', `${file.name} is not valid ${file.name.endsWith('.json') ? 'JSON' : 'YAML'}: ${err instanceof Error ? err.message.split('\n')[0] : ''}`, 'config_file');
+    throw new RequestError(
+      'invalid',
+      `${file.name} is not valid ${file.name.endsWith('.json') ? 'JSON' : 'YAML'}: ${err instanceof Error ? err.message.split('\n')[0] : ''}`,
+      'config_file',
+    );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RequestError('invalid', `${file.name} must hold a mapping of keys to values`, 'config_file');
@@ -72,7 +83,9 @@ function parseConfigFile(file: { name: string; data: Buffer }): Record<string, u
 function readMultipart(req: IncomingMessage, maxBytes: number): Promise<Upload> {
   const type = String(req.headers['content-type'] ?? '');
   if (!type.startsWith('multipart/form-data')) {
-    return Promise.reject(new RequestError('invalid', 'send multipart/form-data with fields agent_id, config_file and optionally source', 'content-type'));
+    return Promise.reject(
+      new RequestError('invalid', 'send multipart/form-data with fields agent_id, config_file and optionally source', 'content-type'),
+    );
   }
   if (Number(req.headers['content-length'] ?? 0) > maxBytes + 64 * 1024) {
     return Promise.reject(new RequestError('too_large', `uploads are limited to ${Math.round(maxBytes / 1048576)} MiB`, 'source'));

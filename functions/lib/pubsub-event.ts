@@ -59,7 +59,10 @@ export function stageFunction(name: string, useCase: (deps: PipelineDeps, deploy
 }
 
 /** Wraps a message as Eventarc delivers it, for the local bus and tests. */
-export function toCloudEvent(topic: string, msg: { data: Buffer; attributes: Record<string, string>; messageId: string; publishTime: string; deliveryAttempt: number }) {
+export function toCloudEvent(
+  topic: string,
+  msg: { data: Buffer; attributes: Record<string, string>; messageId: string; publishTime: string; deliveryAttempt: number },
+) {
   return {
     specversion: '1.0',
     id: msg.messageId,

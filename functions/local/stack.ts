@@ -21,7 +21,11 @@ export interface LocalStack extends LocalAdapters {
 export async function startLocalStack(config: Config): Promise<LocalStack> {
   const adapters = buildLocalAdapters(config);
   const { deps, bus, tasks, runtime, builder } = adapters;
-  const retry = { maxAttempts: config.BATON_BUS_MAX_ATTEMPTS, minBackoffMs: config.BATON_BUS_MIN_BACKOFF_MS, maxBackoffMs: config.BATON_BUS_MAX_BACKOFF_MS };
+  const retry = {
+    maxAttempts: config.BATON_BUS_MAX_ATTEMPTS,
+    minBackoffMs: config.BATON_BUS_MIN_BACKOFF_MS,
+    maxBackoffMs: config.BATON_BUS_MAX_BACKOFF_MS,
+  };
   for (const [name, fn] of Object.entries(EVENT_FUNCTIONS)) {
     const deadLetterTopic = fn.topic === TOPICS.deadLetter ? undefined : TOPICS.deadLetter;
     bus.subscribe(name, fn.topic, (msg) => fn.handle(deps, toCloudEvent(fn.topic, msg)), { ...retry, deadLetterTopic });

@@ -58,21 +58,8 @@ export type VerifyPollTask = z.infer<typeof VerifyPollTaskSchema>;
 export type PromoteStepTask = z.infer<typeof PromoteStepTaskSchema>;
 
 /** The Cloud Build resource as a `cloud-builds` notification carries it (the fields Baton reads). */
-export const BUILD_TERMINAL_STATUSES = [
-  'SUCCESS',
-  'FAILURE',
-  'INTERNAL_ERROR',
-  'TIMEOUT',
-  'CANCELLED',
-  'EXPIRED',
-] as const;
-export const BuildStatusSchema = z.enum([
-  'STATUS_UNKNOWN',
-  'PENDING',
-  'QUEUED',
-  'WORKING',
-  ...BUILD_TERMINAL_STATUSES,
-]);
+export const BUILD_TERMINAL_STATUSES = ['SUCCESS', 'FAILURE', 'INTERNAL_ERROR', 'TIMEOUT', 'CANCELLED', 'EXPIRED'] as const;
+export const BuildStatusSchema = z.enum(['STATUS_UNKNOWN', 'PENDING', 'QUEUED', 'WORKING', ...BUILD_TERMINAL_STATUSES]);
 export type BuildStatus = z.infer<typeof BuildStatusSchema>;
 
 export const BuildNotificationSchema = z.object({

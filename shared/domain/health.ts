@@ -14,9 +14,7 @@ export function evaluateHealth(status: number, body: string): { healthy: true } 
   const down = Object.entries(parsed.services)
     .filter(([, v]) => !dependencyUp(v))
     .map(([k]) => k);
-  return down.length === 0
-    ? { healthy: true }
-    : { healthy: false, reason: `dependencies reported unhealthy: ${down.join(', ')}` };
+  return down.length === 0 ? { healthy: true } : { healthy: false, reason: `dependencies reported unhealthy: ${down.join(', ')}` };
 }
 
 const UP = new Set(['ok', 'healthy', 'up', 'pass', 'true']);

@@ -99,12 +99,7 @@ export type ServiceRecord = z.infer<typeof ServiceRecordSchema>;
 
 export const LOG_TAIL_LINES = 20;
 
-export function newJob(
-  id: string,
-  request: z.infer<typeof DeploymentRequestSchema>,
-  now: string,
-  kind: Job['kind'] = 'deployment',
-): Job {
+export function newJob(id: string, request: z.infer<typeof DeploymentRequestSchema>, now: string, kind: Job['kind'] = 'deployment'): Job {
   return {
     deployment_id: id,
     kind,

@@ -77,7 +77,8 @@ export function preflight(req: DeploymentRequest, target: 'local' | 'gcp'): Vali
       rule: 'source-supported',
       severity: 'critical',
       field: 'source.type',
-      message: 'the local target has no container engine to run an "image" source; deploy a directory, an archive or a git repository instead',
+      message:
+        'the local target has no container engine to run an "image" source; deploy a directory, an archive or a git repository instead',
     });
   }
 

@@ -20,14 +20,7 @@ export const StatusSchema = z.enum(STATUSES);
 export type Status = z.infer<typeof StatusSchema>;
 
 /** The stages that do work, in the order a deployment runs them. */
-export const STAGES = [
-  'validating',
-  'preparing',
-  'building',
-  'deploying',
-  'verifying',
-  'promoting',
-] as const;
+export const STAGES = ['validating', 'preparing', 'building', 'deploying', 'verifying', 'promoting'] as const;
 export const StageSchema = z.enum([...STAGES, 'rolling_back']);
 export type Stage = z.infer<typeof StageSchema>;
 export type PipelineStage = (typeof STAGES)[number];

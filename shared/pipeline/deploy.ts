@@ -28,10 +28,10 @@ export function deployRevision(deps: PipelineDeps, deploymentId: string): Promis
     });
     log(`Revision ${revision} created with no traffic behind tag "${CANDIDATE_TAG}"`);
     return done(firstPoll, {
-        revision,
-        previous_revision: record?.serving_revision ?? null,
-        previous_deployment_id: record?.deployment_id ?? null,
-        current_step: 'Waiting for the new revision to start',
+      revision,
+      previous_revision: record?.serving_revision ?? null,
+      previous_deployment_id: record?.deployment_id ?? null,
+      current_step: 'Waiting for the new revision to start',
     });
   });
 }

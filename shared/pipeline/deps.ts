@@ -1,14 +1,4 @@
-import type {
-  BlobStore,
-  Builder,
-  Clock,
-  EventBus,
-  HttpProbe,
-  JobStore,
-  Runtime,
-  SourcePreparer,
-  TaskQueue,
-} from '../ports/index.js';
+import type { BlobStore, Builder, Clock, EventBus, HttpProbe, JobStore, Runtime, SourcePreparer, TaskQueue } from '../ports/index.js';
 import type { DeploymentLogs } from './logs.js';
 
 /** Timings and limits the use cases need; read from config by the one module that builds clients. */

@@ -26,9 +26,13 @@ export async function canaryStep(deps: PipelineDeps, task: PromoteStepTask): Pro
     const svc = await deps.runtime.getService(serviceName(job.agent_id));
     const tagged = svc?.traffic.find((t) => t.revision === job.revision && t.url)?.url;
     if (tagged) {
-      const res = await deps.probe.get(new URL(job.request.deployment_options.health_path, tagged).toString(), deps.settings.health_timeout_ms);
+      const res = await deps.probe.get(
+        new URL(job.request.deployment_options.health_path, tagged).toString(),
+        deps.settings.health_timeout_ms,
+      );
       const verdict = 'error' in res ? { healthy: false as const, reason: res.error } : evaluateHealth(res.status, res.body);
-      if (!verdict.healthy) throw new PermanentError(`Canary revision ${job.revision} became unhealthy during the watch window: ${verdict.reason}`);
+      if (!verdict.healthy)
+        throw new PermanentError(`Canary revision ${job.revision} became unhealthy during the watch window: ${verdict.reason}`);
     }
     return shiftTo(deps, job, task.step, log);
   });
@@ -78,7 +82,10 @@ async function shiftTo(deps: PipelineDeps, job: Job, step: number, log: (m: stri
     url,
     serving_revision: revision,
     last_good_revision: revision,
-    good_revisions: [...(cur?.good_revisions ?? []).filter((g) => g.revision !== revision), { revision, deployment_id: job.deployment_id }].slice(-20),
+    good_revisions: [
+      ...(cur?.good_revisions ?? []).filter((g) => g.revision !== revision),
+      { revision, deployment_id: job.deployment_id },
+    ].slice(-20),
     deployment_id: job.deployment_id,
     status: 'running',
     updated_at: now,

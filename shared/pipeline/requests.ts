@@ -23,7 +23,12 @@ export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRe
   const now = deps.clock.now().toISOString();
   const job = newJob(id, request, now);
   await deps.jobs.create(job);
-  deps.logs.write(job.agent_id, id, 'INFO', `Deployment ${id} of ${job.agent_id} (${job.environment}, version ${job.version}) queued; source: ${request.source.type}`);
+  deps.logs.write(
+    job.agent_id,
+    id,
+    'INFO',
+    `Deployment ${id} of ${job.agent_id} (${job.environment}, version ${job.version}) queued; source: ${request.source.type}`,
+  );
   await publishOrFail(deps, job, 'deployment.requested.v1');
   return { message: 'Deployment started', deployment_id: id, agent_id: job.agent_id, status: 'queued' as const };
 }
@@ -33,10 +38,18 @@ export async function requestRollback(deps: PipelineDeps, deploymentId: string, 
   const target = await mustGet(deps, deploymentId);
   if (target.kind !== 'deployment') throw new RequestError('invalid', 'a rollback job cannot itself be rolled back', 'deployment_id');
   if (target.status !== 'completed') {
-    throw new RequestError('conflict', `only a completed deployment can be rolled back; ${deploymentId} is ${target.status}`, 'deployment_id');
+    throw new RequestError(
+      'conflict',
+      `only a completed deployment can be rolled back; ${deploymentId} is ${target.status}`,
+      'deployment_id',
+    );
   }
   if (!target.previous_revision) {
-    throw new RequestError('conflict', `deployment ${deploymentId} was the first of ${target.agent_id}: there is no earlier revision to return to`, 'deployment_id');
+    throw new RequestError(
+      'conflict',
+      `deployment ${deploymentId} was the first of ${target.agent_id}: there is no earlier revision to return to`,
+      'deployment_id',
+    );
   }
   const svc = await deps.jobs.getService(target.agent_id);
   if (svc?.deployment_id !== deploymentId) {
@@ -48,7 +61,12 @@ export async function requestRollback(deps: PipelineDeps, deploymentId: string, 
   }
   const id = deps.newId();
   const now = deps.clock.now().toISOString();
-  const job: Job = { ...newJob(id, target.request, now, 'rollback'), rollback_of: deploymentId, rollback_reason: reason, revision: target.previous_revision };
+  const job: Job = {
+    ...newJob(id, target.request, now, 'rollback'),
+    rollback_of: deploymentId,
+    rollback_reason: reason,
+    revision: target.previous_revision,
+  };
   await deps.jobs.create(job);
   await deps.jobs.update(deploymentId, (t) => ({ ...t, rollback_id: id }));
   deps.logs.write(job.agent_id, id, 'INFO', `Rollback of ${deploymentId} to ${target.previous_revision} requested: ${reason}`);
@@ -70,8 +88,13 @@ export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
       : { ...j, cancel_requested: true, current_step: `Cancelling after ${j.status}`, updated_at: now };
   });
   if (!res?.changed) {
-    if (res?.job.cancel_requested && !isFinal(res.job.status)) return { message: 'Cancellation already requested', deployment_id: deploymentId, status: res.job.status };
-    throw new RequestError('conflict', `deployment ${deploymentId} is ${res?.job.status ?? job.status} and can no longer be cancelled`, 'deployment_id');
+    if (res?.job.cancel_requested && !isFinal(res.job.status))
+      return { message: 'Cancellation already requested', deployment_id: deploymentId, status: res.job.status };
+    throw new RequestError(
+      'conflict',
+      `deployment ${deploymentId} is ${res?.job.status ?? job.status} and can no longer be cancelled`,
+      'deployment_id',
+    );
   }
   deps.logs.write(res.job.agent_id, deploymentId, 'WARNING', 'Cancellation requested');
   await deps.logs.flush(deploymentId);
@@ -119,9 +142,13 @@ async function publishOrFail(deps: PipelineDeps, job: Job, type: 'deployment.req
   } catch (err) {
     const now = deps.clock.now().toISOString();
     await deps.jobs.update(job.deployment_id, (j) =>
-      j.status === 'queued' ? { ...j, status: 'failed', error_message: 'could not be queued: the event bus refused it', completed_at: now } : null,
+      j.status === 'queued'
+        ? { ...j, status: 'failed', error_message: 'could not be queued: the event bus refused it', completed_at: now }
+        : null,
     );
-    throw new RequestError('unavailable', `the deployment could not be queued (${err instanceof Error ? err.message : String(err)}); try again`);
+    throw new RequestError(
+      'unavailable',
+      `the deployment could not be queued (${err instanceof Error ? err.message : String(err)}); try again`,
+    );
   }
 }
-

@@ -25,11 +25,24 @@ export async function rollBack(deps: PipelineDeps, id: string): Promise<string> 
         progress: 50,
         started_at: now.toISOString(),
         updated_at: now.toISOString(),
-        claim: { stage: 'rolling_back', token, expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(), done: false },
+        claim: {
+          stage: 'rolling_back',
+          token,
+          expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(),
+          done: false,
+        },
       };
     }
     if (job.status === 'rolling_back' && !live && !job.claim?.done) {
-      return { ...job, claim: { stage: 'rolling_back', token, expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(), done: false } };
+      return {
+        ...job,
+        claim: {
+          stage: 'rolling_back',
+          token,
+          expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(),
+          done: false,
+        },
+      };
     }
     return null;
   });

@@ -2,15 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isPermanent, messageOf } from '../domain/errors.js';
 import { type EventType, stageEvent } from '../domain/events.js';
 import { type Job, LOG_TAIL_LINES } from '../domain/job.js';
-import {
-  canTransition,
-  isFinal,
-  type PipelineStage,
-  previousStatus,
-  STAGE_PROGRESS,
-  STAGE_STEP,
-  type Stage,
-} from '../domain/status.js';
+import { canTransition, isFinal, type PipelineStage, previousStatus, STAGE_PROGRESS, STAGE_STEP, type Stage } from '../domain/status.js';
 import { TOPIC_OF_EVENT } from '../domain/topics.js';
 import type { PipelineDeps } from './deps.js';
 import type { Level } from './logs.js';
@@ -203,8 +195,7 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
   let rollback = false;
   const res = await deps.jobs.update(id, (job) => {
     if (isFinal(job.status) || (job.status === 'rolling_back' && stage !== 'rolling_back')) return null;
-    const canRollBack =
-      job.revision !== null && job.request.deployment_options.auto_rollback && job.previous_revision !== null;
+    const canRollBack = job.revision !== null && job.request.deployment_options.auto_rollback && job.previous_revision !== null;
     rollback = canRollBack && canTransition(job.status, 'rolling_back');
     const errorLine = `${now} ERROR   [${stage}] ${message}`;
     return {
@@ -221,10 +212,7 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
     };
   });
   if (!res?.changed) return;
-  await deps.blobs.append(
-    `deployment_logs/${res.job.agent_id}/${id}.log`,
-    `${now} ERROR   [${stage}] ${message}\n`,
-  );
+  await deps.blobs.append(`deployment_logs/${res.job.agent_id}/${id}.log`, `${now} ERROR   [${stage}] ${message}\n`);
   if (rollback) {
     await handOff(deps, res.job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
   } else {
@@ -291,7 +279,9 @@ export async function runStage(
     await runClaimed(deps, claim.job, stage, work);
   } catch (err) {
     // Release the claim so the retry of this event runs the stage again instead of taking it for a duplicate.
-    await deps.jobs.update(id, (j) => (j.status === stage && j.claim && j.claim.token === token && !j.claim.done ? { ...j, claim: null } : null));
+    await deps.jobs.update(id, (j) =>
+      j.status === stage && j.claim && j.claim.token === token && !j.claim.done ? { ...j, claim: null } : null,
+    );
     throw err;
   }
   return 'ran';

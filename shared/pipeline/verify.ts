@@ -3,8 +3,8 @@ import type { VerifyPollTask } from '../domain/events.js';
 import { evaluateHealth } from '../domain/health.js';
 import type { Job } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
-import type { PipelineDeps } from './deps.js';
 import { verifyPoll } from './deploy.js';
+import type { PipelineDeps } from './deps.js';
 import { claimStage, continueStage, done, runClaimed, type StageOutcome } from './stage-runner.js';
 
 const pollToken = (attempt: number) => `poll-${attempt}`;
@@ -67,6 +67,11 @@ function again(deps: PipelineDeps, job: Job, attempt: number, delayMs: number): 
   const next = attempt + 1;
   return {
     patch: { health_failures: job.health_failures, measurements: job.measurements },
-    result: { done: false, token: pollToken(next), lease_ms: deps.settings.claim_lease_ms, handoff: verifyPoll(deps, job.deployment_id, next, delayMs) },
+    result: {
+      done: false,
+      token: pollToken(next),
+      lease_ms: deps.settings.claim_lease_ms,
+      handoff: verifyPoll(deps, job.deployment_id, next, delayMs),
+    },
   };
 }

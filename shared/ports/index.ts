@@ -12,5 +12,5 @@ export type {
   ServiceStatus,
   TrafficTarget,
 } from './runtime.js';
-export type { TaskQueue, TaskSpec } from './task-queue.js';
 export type { SourcePreparer } from './source-preparer.js';
+export type { TaskQueue, TaskSpec } from './task-queue.js';

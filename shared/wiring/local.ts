@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
-import { LocalBuilder } from '../adapters/local/builder.js';
 import { FolderBlobStore } from '../adapters/local/blob-store.js';
+import { LocalBuilder } from '../adapters/local/builder.js';
 import { LocalEventBus } from '../adapters/local/event-bus.js';
 import { fetchProbe } from '../adapters/local/http-probe.js';
 import { LocalJobStore } from '../adapters/local/job-store.js';
@@ -9,7 +9,7 @@ import { LocalRuntime } from '../adapters/local/runtime.js';
 import { LocalSourcePreparer } from '../adapters/local/source-preparer.js';
 import { LocalTaskQueue } from '../adapters/local/task-queue.js';
 import type { Config } from '../config.js';
-import { type PipelineDeps, DEFAULT_SETTINGS } from '../pipeline/deps.js';
+import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
 import { DeploymentLogs } from '../pipeline/logs.js';
 import { failDeployment } from '../pipeline/stage-runner.js';
 import { systemClock } from '../ports/clock.js';
@@ -37,7 +37,14 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
   const bus = new LocalEventBus(join(dir, 'bus'), { duplicateDelivery: config.BATON_DUPLICATE_DELIVERY });
   const logs = new DeploymentLogs(blobs, jobs, clock);
   const caps = { maxBytes: config.BATON_MAX_SOURCE_BYTES, maxFiles: config.BATON_MAX_SOURCE_FILES };
-  const builder = new LocalBuilder({ blobs, bus, logs, workDir: join(dir, 'work', 'builds'), caps, timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000 });
+  const builder = new LocalBuilder({
+    blobs,
+    bus,
+    logs,
+    workDir: join(dir, 'work', 'builds'),
+    caps,
+    timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000,
+  });
   const runtime = new LocalRuntime({
     blobs,
     workDir: join(dir, 'work', 'revisions'),
@@ -53,7 +60,12 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
   const tasks = new LocalTaskQueue(join(dir, 'tasks'), async (queue, payload, error) => {
     const id = typeof payload === 'object' && payload !== null && 'deployment_id' in payload ? String(payload.deployment_id) : null;
     if (id && holder.deps) {
-      await failDeployment(holder.deps, id, 'verifying', `Gave up on task queue ${queue} after repeated errors: ${error instanceof Error ? error.message : String(error)}`);
+      await failDeployment(
+        holder.deps,
+        id,
+        'verifying',
+        `Gave up on task queue ${queue} after repeated errors: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
   });
   const deps: PipelineDeps = {

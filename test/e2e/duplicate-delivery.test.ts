@@ -11,7 +11,11 @@ describe('the whole flow with every message delivered twice', () => {
     await t.close();
   });
 
-  const messages = (log: string) => log.trim().split('\n').map((l) => l.replace(/^\S+ /, ''));
+  const messages = (log: string) =>
+    log
+      .trim()
+      .split('\n')
+      .map((l) => l.replace(/^\S+ /, ''));
 
   function expectNoDoubledLines(log: string) {
     const lines = messages(log).filter((l) => !l.includes('build: ') && !l.includes('[revision]'));

@@ -50,7 +50,11 @@ describe('the pipeline end to end on the local target', () => {
     expect(job.previous_revision).toBe(first.revision);
     expect(JSON.parse((await getText(job.service_url ?? '')).body).version).toBe('v2');
     const svc = await t.request('GET', '/services/shop');
-    expect(svc.json).toMatchObject({ serving_revision: job.revision, deployment_id: v2, traffic: [{ revision: job.revision, percent: 100 }] });
+    expect(svc.json).toMatchObject({
+      serving_revision: job.revision,
+      deployment_id: v2,
+      traffic: [{ revision: job.revision, percent: 100 }],
+    });
   });
 
   it('rolls back an unhealthy version: the reason is given, the previous version still answers, the bad revision is stopped', async () => {

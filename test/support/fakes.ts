@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
 import { PermanentError } from '../../shared/domain/errors.js';
-import { newJob, type Job } from '../../shared/domain/job.js';
+import { type Job, newJob } from '../../shared/domain/job.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../../shared/pipeline/deps.js';
 import { DeploymentLogs } from '../../shared/pipeline/logs.js';
@@ -91,7 +91,13 @@ export class FakeRuntime implements Runtime {
     return this.revisions.get(r) ?? null;
   }
   async getService(name: string): Promise<ServiceStatus> {
-    return { name, url: 'http://svc.local/', traffic: this.traffic, latest_created_revision: null, latest_ready_revision: this.latestReady };
+    return {
+      name,
+      url: 'http://svc.local/',
+      traffic: this.traffic,
+      latest_created_revision: null,
+      latest_ready_revision: this.latestReady,
+    };
   }
   async setTraffic(_s: string, t: TrafficTarget[]) {
     this.traffic = t;

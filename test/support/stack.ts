@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { startLocalStack, type LocalStack } from '../../functions/local/stack.js';
+import { type LocalStack, startLocalStack } from '../../functions/local/stack.js';
 import { loadConfig } from '../../shared/config.js';
 import { FINAL_STATUSES } from '../../shared/domain/status.js';
 
@@ -51,7 +51,11 @@ export class TestStack {
     return this.stack.url;
   }
 
-  async request(method: string, path: string, body?: unknown): Promise<{ status: number; json: Record<string, unknown> & { error?: { code: string; message: string; field?: string } } }> {
+  async request(
+    method: string,
+    path: string,
+    body?: unknown,
+  ): Promise<{ status: number; json: Record<string, unknown> & { error?: { code: string; message: string; field?: string } } }> {
     const res = await fetch(`${this.url}${path}`, {
       method,
       headers: body === undefined ? {} : { 'content-type': 'application/json' },
@@ -62,7 +66,11 @@ export class TestStack {
 
   /** POST /deploy of a fixture folder; returns the deployment id. */
   async deploy(agentId: string, fixtureName: string, extra: Record<string, unknown> = {}): Promise<string> {
-    const res = await this.request('POST', '/deploy', { agent_id: agentId, source: { type: 'directory', path: fixture(fixtureName) }, ...extra });
+    const res = await this.request('POST', '/deploy', {
+      agent_id: agentId,
+      source: { type: 'directory', path: fixture(fixtureName) },
+      ...extra,
+    });
     if (res.status !== 202) throw new Error(`deploy answered ${res.status}: ${JSON.stringify(res.json)}`);
     return String(res.json.deployment_id);
   }

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { buildTag, StageEventSchema, stageEvent, BuildNotificationSchema } from '../../shared/domain/events.js';
+import { BuildNotificationSchema, buildTag, StageEventSchema, stageEvent } from '../../shared/domain/events.js';
 import { evaluateHealth } from '../../shared/domain/health.js';
-import { newJob, publicJob, JobSchema } from '../../shared/domain/job.js';
+import { JobSchema, newJob, publicJob } from '../../shared/domain/job.js';
 import { AgentIdSchema, revisionName, serviceName, taskName } from '../../shared/domain/names.js';
 import { blocking, preflight } from '../../shared/domain/preflight.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
@@ -64,7 +64,12 @@ describe('events', () => {
   });
 
   it('parse a Cloud Build notification and tag builds by deployment', () => {
-    const b = BuildNotificationSchema.parse({ id: 'b1', status: 'SUCCESS', tags: [buildTag('d1')], results: { images: [{ name: 'i', digest: 'sha256:1' }] } });
+    const b = BuildNotificationSchema.parse({
+      id: 'b1',
+      status: 'SUCCESS',
+      tags: [buildTag('d1')],
+      results: { images: [{ name: 'i', digest: 'sha256:1' }] },
+    });
     expect(b.substitutions).toEqual({});
     expect(BuildNotificationSchema.safeParse({ id: 'b1', status: 'DONE' }).success).toBe(false);
   });
@@ -118,7 +123,26 @@ describe('the job document', () => {
   it('starts queued with every contract field present', () => {
     const job = newJob('d1', req(), '2026-01-01T00:00:00.000Z');
     expect(JobSchema.parse(job)).toEqual(job);
-    for (const f of ['deployment_id', 'agent_id', 'environment', 'version', 'status', 'stage', 'current_step', 'progress', 'logs', 'error_message', 'failed_stage', 'service_url', 'revision', 'created_at', 'started_at', 'updated_at', 'completed_at', 'stage_timings']) {
+    for (const f of [
+      'deployment_id',
+      'agent_id',
+      'environment',
+      'version',
+      'status',
+      'stage',
+      'current_step',
+      'progress',
+      'logs',
+      'error_message',
+      'failed_stage',
+      'service_url',
+      'revision',
+      'created_at',
+      'started_at',
+      'updated_at',
+      'completed_at',
+      'stage_timings',
+    ]) {
       expect(job).toHaveProperty(f);
     }
     expect(job.status).toBe('queued');

@@ -63,7 +63,15 @@ describe('stage idempotency', () => {
 
   it('lets a redelivery take over a stage whose worker died (lease expired), not before', async () => {
     const h = harness();
-    await h.job('d1', {}, { status: 'validating', stage: 'validating', claim: { stage: 'validating', token: 'dead', expires_at: '2026-01-01T00:05:00.000Z', done: false } });
+    await h.job(
+      'd1',
+      {},
+      {
+        status: 'validating',
+        stage: 'validating',
+        claim: { stage: 'validating', token: 'dead', expires_at: '2026-01-01T00:05:00.000Z', done: false },
+      },
+    );
     expect(await validateDeployment(h.deps, 'd1')).toBe('duplicate delivery: the stage is running');
     h.clock.advance(6 * 60_000);
     expect(await validateDeployment(h.deps, 'd1')).toBe('ran');
@@ -89,7 +97,11 @@ describe('stage idempotency', () => {
     h.sources.failures.push(new PermanentError('The source is larger than 50 MiB', 'Deploy a smaller folder'));
     await prepareSource(h.deps, 'd1');
     const job = await h.jobs.get('d1');
-    expect(job).toMatchObject({ status: 'failed', failed_stage: 'preparing', error_message: 'The source is larger than 50 MiB. Deploy a smaller folder' });
+    expect(job).toMatchObject({
+      status: 'failed',
+      failed_stage: 'preparing',
+      error_message: 'The source is larger than 50 MiB. Deploy a smaller folder',
+    });
     expect(job?.completed_at).not.toBeNull();
     expect(h.bus.types()).toEqual(['deployment.validated.v1']);
   });
@@ -143,7 +155,10 @@ describe('the build stage', () => {
     await validateDeployment(h.deps, 'd1');
     await prepareSource(h.deps, 'd1');
     await startBuild(h.deps, 'd1');
-    await onBuildNotification(h.deps, notification('build-1', 'd1', status, { failureInfo: { detail: 'step 1 exited 2' }, logUrl: 'https://console/build-1' }));
+    await onBuildNotification(
+      h.deps,
+      notification('build-1', 'd1', status, { failureInfo: { detail: 'step 1 exited 2' }, logUrl: 'https://console/build-1' }),
+    );
     const job = await h.jobs.get('d1');
     expect(job?.status).toBe('failed');
     expect(job?.failed_stage).toBe('building');
@@ -165,7 +180,9 @@ describe('verification and promotion', () => {
     expect((await h.jobs.get('d1'))?.status).toBe('verifying');
     expect(h.tasks.tasks).toHaveLength(2);
     // A stale or duplicate poll changes nothing.
-    expect(await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 })).toBe('duplicate delivery: the stage is running');
+    expect(await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 })).toBe(
+      'duplicate delivery: the stage is running',
+    );
     expect(await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 3 })).toMatch(/^stale/);
     expect(h.tasks.tasks).toHaveLength(2);
 
@@ -211,7 +228,10 @@ describe('verification and promotion', () => {
     await h.job('d1');
     const revision = await throughDeploy(h, 'd1');
     h.runtime.ready(revision);
-    h.probe.answers = [{ status: 500, body: '' }, { status: 200, body: '{"services":{"db":false}}' }];
+    h.probe.answers = [
+      { status: 500, body: '' },
+      { status: 200, body: '{"services":{"db":false}}' },
+    ];
     await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
     expect((await h.jobs.get('d1'))?.health_failures).toBe(1);
     await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 2 });
@@ -231,15 +251,25 @@ describe('verification and promotion', () => {
   it('moves traffic in canary steps through tasks', async () => {
     const h = harness();
     await h.jobs.updateService('svc', () => ({
-      agent_id: 'svc', service_name: 'svc', url: null, serving_revision: 'svc-old', last_good_revision: 'svc-old',
-      good_revisions: [], deployment_id: 'd0', status: 'running', updated_at: 'now',
+      agent_id: 'svc',
+      service_name: 'svc',
+      url: null,
+      serving_revision: 'svc-old',
+      last_good_revision: 'svc-old',
+      good_revisions: [],
+      deployment_id: 'd0',
+      status: 'running',
+      updated_at: 'now',
     }));
     await h.job('d1', { deployment_options: { strategy: { type: 'canary', steps: [10, 100], window_seconds: 5 } } });
     const revision = await throughDeploy(h, 'd1');
     h.runtime.ready(revision);
     await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
     await promoteRevision(h.deps, 'd1');
-    expect(h.runtime.traffic).toEqual([{ revision, percent: 10, tag: 'candidate' }, { revision: 'svc-old', percent: 90 }]);
+    expect(h.runtime.traffic).toEqual([
+      { revision, percent: 10, tag: 'candidate' },
+      { revision: 'svc-old', percent: 90 },
+    ]);
     const step = h.tasks.tasks.at(-1);
     expect(step?.payload).toEqual({ type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
     expect((step?.schedule_time_ms ?? 0) - h.clock.now().getTime()).toBe(5000);

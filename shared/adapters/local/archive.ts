@@ -31,10 +31,16 @@ export async function listSource(root: string, caps: Caps): Promise<{ files: str
         bytes += (await lstat(full)).size;
         files.push(relative(root, full).split(sep).join('/'));
         if (files.length > caps.maxFiles) {
-          throw new PermanentError(`The source has more than ${caps.maxFiles} files (node_modules and .git are skipped)`, 'Deploy a smaller folder, or raise BATON_MAX_SOURCE_FILES');
+          throw new PermanentError(
+            `The source has more than ${caps.maxFiles} files (node_modules and .git are skipped)`,
+            'Deploy a smaller folder, or raise BATON_MAX_SOURCE_FILES',
+          );
         }
         if (bytes > caps.maxBytes) {
-          throw new PermanentError(`The source is larger than ${mib(caps.maxBytes)} (node_modules and .git are skipped)`, 'Deploy a smaller folder, or raise BATON_MAX_SOURCE_BYTES');
+          throw new PermanentError(
+            `The source is larger than ${mib(caps.maxBytes)} (node_modules and .git are skipped)`,
+            'Deploy a smaller folder, or raise BATON_MAX_SOURCE_BYTES',
+          );
         }
       }
     }
@@ -69,7 +75,10 @@ export async function extractTarGz(file: string, dest: string, caps: Caps): Prom
       return over === null && (type === 'File' || type === 'Directory' || type === 'OldFile');
     },
   }).catch((err: unknown) => {
-    throw new PermanentError(`The archive could not be unpacked: ${err instanceof Error ? err.message : String(err)}`, 'Upload a valid .tar.gz or .zip');
+    throw new PermanentError(
+      `The archive could not be unpacked: ${err instanceof Error ? err.message : String(err)}`,
+      'Upload a valid .tar.gz or .zip',
+    );
   });
   if (over) throw new PermanentError(`The archive holds ${over}`, 'Upload a smaller archive');
 }
@@ -84,25 +93,38 @@ export async function extractZip(data: Buffer, dest: string, caps: Caps): Promis
       filter: (f) => {
         bytes += f.originalSize;
         count++;
-        if (bytes > caps.maxBytes || count > caps.maxFiles) throw new PermanentError(`The archive holds more than ${mib(caps.maxBytes)} or ${caps.maxFiles} files unpacked`, 'Upload a smaller archive');
+        if (bytes > caps.maxBytes || count > caps.maxFiles)
+          throw new PermanentError(
+            `The archive holds more than ${mib(caps.maxBytes)} or ${caps.maxFiles} files unpacked`,
+            'Upload a smaller archive',
+          );
         return !f.name.endsWith('/');
       },
     });
   } catch (err) {
     if (err instanceof PermanentError) throw err;
-    throw new PermanentError(`The archive could not be unpacked: ${err instanceof Error ? err.message : String(err)}`, 'Upload a valid .tar.gz or .zip');
+    throw new PermanentError(
+      `The archive could not be unpacked: ${err instanceof Error ? err.message : String(err)}`,
+      'Upload a valid .tar.gz or .zip',
+    );
   }
   const root = resolve(dest);
   for (const [name, content] of Object.entries(entries)) {
     const target = resolve(root, normalize(name));
-    if (!target.startsWith(root + sep)) throw new PermanentError(`The archive entry ${JSON.stringify(name)} points outside the archive`, 'Upload an archive with relative paths only');
+    if (!target.startsWith(root + sep))
+      throw new PermanentError(
+        `The archive entry ${JSON.stringify(name)} points outside the archive`,
+        'Upload an archive with relative paths only',
+      );
     await mkdir(dirname(target), { recursive: true });
     await writeFile(target, content);
   }
 }
 
 export async function sha256File(path: string): Promise<string> {
-  return createHash('sha256').update(await readFile(path)).digest('hex');
+  return createHash('sha256')
+    .update(await readFile(path))
+    .digest('hex');
 }
 
 export function mib(bytes: number): string {

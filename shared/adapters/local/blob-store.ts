@@ -28,7 +28,13 @@ export class FolderBlobStore implements BlobStore {
   }
 
   append(key: string, data: string): Promise<void> {
-    const path = this.pathOf(key);
+    let path: string;
+    try {
+      path = this.pathOf(key);
+    } catch (err) {
+      // Reject rather than throw, so callers' .catch() sees an invalid key.
+      return Promise.reject(err);
+    }
     const prev = this.chains.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
       await mkdir(dirname(path), { recursive: true });

@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildNotification, BuildStatus } from '../../domain/events.js';

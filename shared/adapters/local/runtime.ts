@@ -321,7 +321,8 @@ export class LocalRuntime implements Runtime {
       if (!(await stat(join(dir, 'package.json')).catch(() => null))) {
         const file = this.deps.blobs.pathOf(rev.artifact.ref);
         const digest = `sha256:${await sha256File(file)}`;
-        if (rev.artifact.digest && digest !== rev.artifact.digest) return fail(`artifact ${rev.artifact.ref} does not match digest ${rev.artifact.digest}`);
+        if (rev.artifact.digest && digest !== rev.artifact.digest)
+          return fail(`artifact ${rev.artifact.ref} does not match digest ${rev.artifact.digest}`);
         await extractTarGz(file, dir, { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER });
       }
       const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };

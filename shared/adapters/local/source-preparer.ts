@@ -27,7 +27,8 @@ export class LocalSourcePreparer implements SourcePreparer {
     if (source.type !== 'directory') return;
     if (!isAbsolute(source.path)) throw new RequestError('invalid', 'must be an absolute path on the control plane machine', 'source.path');
     const info = await stat(source.path).catch(() => null);
-    if (!info?.isDirectory()) throw new RequestError('invalid', `${source.path} is not a folder on the control plane machine`, 'source.path');
+    if (!info?.isDirectory())
+      throw new RequestError('invalid', `${source.path} is not a folder on the control plane machine`, 'source.path');
     const manifest = await stat(join(source.path, 'package.json')).catch(() => null);
     if (!manifest?.isFile()) {
       throw new RequestError('invalid', `${source.path} has no package.json: the local builder builds Node services only`, 'source.path');
@@ -42,7 +43,10 @@ export class LocalSourcePreparer implements SourcePreparer {
       const root = await this.materialise(source, input.config, scratch, input.log);
       const { files, bytes } = await listSource(root, this.caps);
       if (!files.includes('package.json')) {
-        throw new PermanentError('The source has no package.json at its root', 'The local builder builds Node services: add a package.json with a "start" script');
+        throw new PermanentError(
+          'The source has no package.json at its root',
+          'The local builder builds Node services: add a package.json with a "start" script',
+        );
       }
       const key = `sources/${input.agent_id}/${input.deployment_id}.tar.gz`;
       await packTarGz(root, files, this.blobs.pathOf(key));
@@ -60,7 +64,8 @@ export class LocalSourcePreparer implements SourcePreparer {
         });
         return source.path;
       case 'git': {
-        if (source.url.startsWith('-') || source.ref.startsWith('-')) throw new PermanentError('The git url and ref may not start with "-"');
+        if (source.url.startsWith('-') || source.ref.startsWith('-'))
+          throw new PermanentError('The git url and ref may not start with "-"');
         const dest = join(scratch, 'repo');
         log(`Cloning ${source.url} at ${source.ref}`);
         await run('git', ['clone', '--quiet', '--depth', '1', '--branch', source.ref, '--', source.url, dest], 120_000);
@@ -106,14 +111,22 @@ function describe(source: Source): string {
 
 function run(cmd: string, args: string[], timeoutMs: number): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], timeout: timeoutMs, env: { ...process.env, GIT_TERMINAL_PROMPT: '0' } });
+    const child = spawn(cmd, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      timeout: timeoutMs,
+      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
+    });
     let err = '';
     child.stderr.on('data', (d: Buffer) => {
       err = (err + d.toString()).slice(-2000);
     });
-    child.on('error', (e) => reject(new PermanentError(`Could not run ${cmd}: ${e.message}`, `Install ${cmd} on the control plane machine`)));
+    child.on('error', (e) =>
+      reject(new PermanentError(`Could not run ${cmd}: ${e.message}`, `Install ${cmd} on the control plane machine`)),
+    );
     child.on('close', (code) =>
-      code === 0 ? resolve() : reject(new PermanentError(`${cmd} ${args[0]} failed (exit ${code}): ${err.trim()}`, 'Check the repository URL and ref')),
+      code === 0
+        ? resolve()
+        : reject(new PermanentError(`${cmd} ${args[0]} failed (exit ${code}): ${err.trim()}`, 'Check the repository URL and ref')),
     );
   });
 }

@@ -104,7 +104,9 @@ export class LocalTaskQueue implements TaskQueue {
       if (this.stopped) return;
       if (attempt >= q.policy.maxAttempts) {
         this.remove(task);
-        await this.onGiveUp(task.queue, task.payload, err).catch((e: unknown) => console.error(`baton: give-up handler failed: ${String(e)}`));
+        await this.onGiveUp(task.queue, task.payload, err).catch((e: unknown) =>
+          console.error(`baton: give-up handler failed: ${String(e)}`),
+        );
         return;
       }
       this.arm(task, attempt + 1, Math.min(q.policy.maxBackoffMs, q.policy.minBackoffMs * 2 ** (attempt - 1)));
