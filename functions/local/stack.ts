@@ -33,9 +33,12 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
   for (const fn of Object.values(TASK_FUNCTIONS)) {
     tasks.register(fn.queue, (payload) => fn.handle(deps, payload), { ...retry, maxAttempts: Math.max(retry.maxAttempts, 5) });
   }
+  // Every worker of a previous run is gone: release its claims, then redeliver what it left.
+  adapters.jobs.releaseEphemeralClaims();
   await runtime.resume();
   bus.resume();
   tasks.resume();
+  builder.resume();
 
   const api = createApi(deps, { maxUploadBytes: config.BATON_MAX_UPLOAD_BYTES, target: config.BATON_TARGET });
   const server = createServer((req, res) => void api(req, res));

@@ -29,6 +29,12 @@ export const ClaimSchema = z.object({
   token: z.string(),
   expires_at: Iso,
   done: z.boolean(),
+  /**
+   * Held by a worker for the length of the stage body (a random token), as opposed to a wait on
+   * an outside event under a known token. A restart of the local stack ends every worker, so it
+   * releases these at once instead of waiting for the lease.
+   */
+  ephemeral: z.boolean().default(false),
 });
 
 export const ArtifactSchema = z.object({

@@ -30,6 +30,7 @@ export async function rollBack(deps: PipelineDeps, id: string): Promise<string> 
           token,
           expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(),
           done: false,
+          ephemeral: true,
         },
       };
     }
@@ -41,6 +42,7 @@ export async function rollBack(deps: PipelineDeps, id: string): Promise<string> 
           token,
           expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(),
           done: false,
+          ephemeral: true,
         },
       };
     }

@@ -37,8 +37,16 @@ export function stageLogger(deps: PipelineDeps, job: Job, stage: Stage) {
  * nothing: a duplicate (the stage is claimed and its lease is live), a stale event (the job is
  * past this stage), or a cancellation handled here at the stage boundary.
  */
-export async function claimStage(deps: PipelineDeps, id: string, stage: PipelineStage, token: string = randomUUID()): Promise<Claimed> {
+export async function claimStage(deps: PipelineDeps, id: string, stage: PipelineStage, knownToken?: string): Promise<Claimed> {
   const now = deps.clock.now();
+  const token = knownToken ?? randomUUID();
+  const fresh = () => ({
+    stage,
+    token,
+    expires_at: lease(now, deps.settings.claim_lease_ms),
+    done: false,
+    ephemeral: knownToken === undefined,
+  });
   let reason = '';
   let cancelled = false;
   let republish = false;
@@ -55,7 +63,7 @@ export async function claimStage(deps: PipelineDeps, id: string, stage: Pipeline
         reason = `the ${job.status} stage has not finished`;
         return null;
       }
-      return enterStage(job, stage, token, now, deps.settings.claim_lease_ms);
+      return enterStage(job, stage, fresh(), now);
     }
     if (job.status === stage && job.claim) {
       if (job.claim.done) {
@@ -70,10 +78,10 @@ export async function claimStage(deps: PipelineDeps, id: string, stage: Pipeline
         return null;
       }
       // The lease lapsed: the worker that held it died. Take over.
-      return { ...job, claim: { stage, token, expires_at: lease(now, deps.settings.claim_lease_ms), done: false } };
+      return { ...job, claim: fresh() };
     }
     if (job.status === stage && !job.claim) {
-      return { ...job, claim: { stage, token, expires_at: lease(now, deps.settings.claim_lease_ms), done: false } };
+      return { ...job, claim: fresh() };
     }
     reason = `stale event: the job is ${job.status}`;
     return null;
@@ -130,7 +138,7 @@ export async function commitStage(deps: PipelineDeps, job: Job, stage: Stage, ou
         };
       }
     } else {
-      next.claim = { stage, token: outcome.result.token, expires_at: lease(now, outcome.result.lease_ms), done: false };
+      next.claim = { stage, token: outcome.result.token, expires_at: lease(now, outcome.result.lease_ms), done: false, ephemeral: false };
     }
     return next;
   });
@@ -231,7 +239,7 @@ async function cleanUpRevision(deps: PipelineDeps, job: Job): Promise<void> {
   }
 }
 
-function enterStage(job: Job, stage: Stage, token: string, now: Date, leaseMs: number): Job {
+function enterStage(job: Job, stage: Stage, claim: NonNullable<Job['claim']>, now: Date): Job {
   const at = now.toISOString();
   return {
     ...job,
@@ -241,7 +249,7 @@ function enterStage(job: Job, stage: Stage, token: string, now: Date, leaseMs: n
     progress: Math.max(job.progress, STAGE_PROGRESS[stage][0]),
     started_at: job.started_at ?? at,
     updated_at: at,
-    claim: { stage, token, expires_at: lease(now, leaseMs), done: false },
+    claim,
     stage_timings: { ...job.stage_timings, [stage]: { started_at: at, completed_at: null, duration_ms: null } },
   };
 }

@@ -44,6 +44,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     workDir: join(dir, 'work', 'builds'),
     caps,
     timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000,
+    stateDir: join(dir, 'builds'),
   });
   const runtime = new LocalRuntime({
     blobs,

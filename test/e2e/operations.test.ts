@@ -175,3 +175,25 @@ describe('a restart of the local stack', () => {
     }
   });
 });
+
+describe('a crash of the local stack in the middle of a build', () => {
+  it('carries the deployment on after a restart: the build runs again and the deployment completes', async () => {
+    const first = await TestStack.start();
+    const id = await first.deploy('interrupted', 'build-2s');
+    const until = Date.now() + 20_000;
+    while (!(await first.logs(id)).includes('npm run build') && Date.now() < until) await new Promise((r) => setTimeout(r, 30));
+    await first.stop();
+    expect((await first.stack.jobs.get(id))?.status).toBe('building');
+
+    const second = await TestStack.start({}, first.dir);
+    try {
+      const job = await second.waitFinal(id);
+      expect(job.status, job.error_message ?? '').toBe('completed');
+      expect(job.service_url).not.toBeNull();
+      expect((await getText(job.service_url ?? '')).status).toBe(200);
+    } finally {
+      await second.stop();
+      rmSync(first.dir, { recursive: true, force: true });
+    }
+  });
+});

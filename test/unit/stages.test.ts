@@ -69,13 +69,23 @@ describe('stage idempotency', () => {
       {
         status: 'validating',
         stage: 'validating',
-        claim: { stage: 'validating', token: 'dead', expires_at: '2026-01-01T00:05:00.000Z', done: false },
+        claim: { stage: 'validating', token: 'dead', expires_at: '2026-01-01T00:05:00.000Z', done: false, ephemeral: true },
       },
     );
     expect(await validateDeployment(h.deps, 'd1')).toBe('duplicate delivery: the stage is running');
     h.clock.advance(6 * 60_000);
     expect(await validateDeployment(h.deps, 'd1')).toBe('ran');
     expect((await h.jobs.get('d1'))?.claim?.done).toBe(true);
+  });
+
+  it("runs a stage again at once after a restart of the local stack released the dead worker's claim", async () => {
+    const h = harness();
+    const claim = { stage: 'validating' as const, token: 'dead', expires_at: '2026-01-01T00:05:00.000Z', done: false };
+    await h.job('d1', {}, { status: 'validating', stage: 'validating', claim: { ...claim, ephemeral: true } });
+    await h.job('d2', { agent_id: 'svc2' }, { status: 'validating', stage: 'validating', claim: { ...claim, ephemeral: false } });
+    expect(h.jobs.releaseEphemeralClaims()).toBe(1);
+    expect(await validateDeployment(h.deps, 'd1')).toBe('ran');
+    expect(await validateDeployment(h.deps, 'd2')).toBe('duplicate delivery: the stage is running');
   });
 
   it('retries a transient error: the claim is released and the retry runs the stage', async () => {

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildNotification, BuildStatus } from '../../domain/events.js';
@@ -8,6 +9,7 @@ import type { DeploymentLogs } from '../../pipeline/logs.js';
 import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
 import { type Caps, extractTarGz, listSource, packTarGz, sha256File } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
+import { writeFileAtomic } from './fs-util.js';
 import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
 
 interface RunningBuild {
@@ -26,22 +28,63 @@ interface RunningBuild {
 export class LocalBuilder implements Builder {
   private readonly running = new Map<string, RunningBuild>();
   private readonly finished = new Set<Promise<void>>();
+  private stopping = false;
 
   constructor(
-    private readonly deps: { blobs: FolderBlobStore; bus: EventBus; logs: DeploymentLogs; workDir: string; caps: Caps; timeoutMs: number },
+    private readonly deps: {
+      blobs: FolderBlobStore;
+      bus: EventBus;
+      logs: DeploymentLogs;
+      workDir: string;
+      caps: Caps;
+      timeoutMs: number;
+      /** Where builds in progress are recorded, so a restart runs them again as Cloud Build would carry on. */
+      stateDir: string | null;
+    },
   ) {}
 
   async submit(spec: BuildSpec): Promise<{ build_id: string; log_url: string }> {
     const id = randomUUID();
     const build: RunningBuild = { spec, child: null, cancelled: false, createTime: new Date().toISOString() };
-    this.running.set(id, build);
+    this.record(id, build);
     await this.notify(id, build, 'QUEUED');
+    this.launch(id, build);
+    return { build_id: id, log_url: `deployment_logs/${spec.agent_id}/${spec.deployment_id}.log` };
+  }
+
+  /** Runs again the builds a previous run of the stack left unfinished, under the same ids. */
+  resume(): number {
+    const dir = this.deps.stateDir;
+    if (!dir) return 0;
+    let n = 0;
+    for (const f of safeReaddir(dir)) {
+      try {
+        const saved = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { id: string; spec: BuildSpec; createTime: string };
+        this.launch(saved.id, { spec: saved.spec, child: null, cancelled: false, createTime: saved.createTime });
+        n++;
+      } catch {
+        // An unreadable record cannot be resumed; the deployment's lease will lapse instead.
+      }
+    }
+    return n;
+  }
+
+  private launch(id: string, build: RunningBuild): void {
+    this.running.set(id, build);
     const work = this.run(id, build).finally(() => {
       this.running.delete(id);
       this.finished.delete(work);
     });
     this.finished.add(work);
-    return { build_id: id, log_url: `deployment_logs/${spec.agent_id}/${spec.deployment_id}.log` };
+  }
+
+  private record(id: string, build: RunningBuild): void {
+    if (this.deps.stateDir)
+      writeFileAtomic(join(this.deps.stateDir, `${id}.json`), JSON.stringify({ id, spec: build.spec, createTime: build.createTime }));
+  }
+
+  private forget(id: string): void {
+    if (this.deps.stateDir) rmSync(join(this.deps.stateDir, `${id}.json`), { force: true });
   }
 
   async cancel(buildId: string): Promise<void> {
@@ -51,9 +94,10 @@ export class LocalBuilder implements Builder {
     if (build.child) await stopGroup(build.child, 500);
   }
 
-  /** Stops running builds (the stack is stopping). */
+  /** Stops running builds without reporting them (the stack is stopping); resume() runs them again. */
   async stop(): Promise<void> {
-    await Promise.all([...this.running.keys()].map((id) => this.cancel(id)));
+    this.stopping = true;
+    await Promise.all([...this.running.values()].map((b) => (b.child ? stopGroup(b.child, 500) : undefined)));
     await Promise.allSettled([...this.finished]);
   }
 
@@ -86,11 +130,14 @@ export class LocalBuilder implements Builder {
       await this.deps.blobs.put(key, await readFile(tmp));
       log(`artifact ${key}`);
       await this.notify(id, build, 'SUCCESS', { results: { images: [{ name: key, digest: `sha256:${digest}` }] } });
+      this.forget(id);
     } catch (err) {
+      if (this.stopping) return;
       const status: BuildStatus = build.cancelled ? 'CANCELLED' : err instanceof BuildTimeout ? 'TIMEOUT' : 'FAILURE';
       const detail = err instanceof Error ? err.message : String(err);
       if (!build.cancelled) log(`FAILED: ${detail}`);
       await this.notify(id, build, status, { failureInfo: { type: 'USER_BUILD_STEP', detail } });
+      this.forget(id);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -100,7 +147,7 @@ export class LocalBuilder implements Builder {
     log(`$ ${command}`);
     const tail: string[] = [];
     return new Promise((resolve, reject) => {
-      if (build.cancelled) return reject(new Error('cancelled'));
+      if (build.cancelled || this.stopping) return reject(new Error('cancelled'));
       const child = spawnGroup(command, { cwd, env: childEnv({ npm_config_update_notifier: 'false', CI: 'true' }) });
       build.child = child;
       const keep = (l: string) => {
@@ -141,3 +188,11 @@ export class LocalBuilder implements Builder {
 }
 
 class BuildTimeout extends Error {}
+
+function safeReaddir(dir: string): string[] {
+  try {
+    return readdirSync(dir).filter((f) => f.endsWith('.json'));
+  } catch {
+    return [];
+  }
+}

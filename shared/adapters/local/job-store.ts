@@ -105,6 +105,21 @@ export class LocalJobStore implements JobStore {
     return n;
   }
 
+  /**
+   * Releases the claims of workers that ran in a previous run of this process: after a restart
+   * none of them is alive, so their stages may run again as soon as their events are redelivered.
+   */
+  releaseEphemeralClaims(): number {
+    let n = 0;
+    for (const job of [...this.jobs.values()]) {
+      if (job.claim && !job.claim.done && job.claim.ephemeral) {
+        this.commitJob({ ...job, claim: null });
+        n++;
+      }
+    }
+    return n;
+  }
+
   /** Forgets everything (tests). */
   clear(): void {
     this.jobs.clear();
