@@ -11,6 +11,7 @@ import { promote } from './promote/index.js';
 import { rollback } from './rollback/index.js';
 import { validate } from './validate/index.js';
 import { verify } from './verify/index.js';
+import { watchdog } from './watchdog/index.js';
 
 /** Every Pub/Sub-triggered function and its topic: the local stack subscribes these, Terraform declares them. */
 export const EVENT_FUNCTIONS: Readonly<Record<string, { topic: Topic; handle: EventFunction }>> = {
@@ -29,3 +30,8 @@ export const TASK_FUNCTIONS: Readonly<Record<string, { queue: Queue; handle: Tas
   verify: { queue: QUEUES.verifyPoll, handle: verify },
   'canary-step': { queue: QUEUES.promoteStep, handle: canaryStep },
 };
+
+/** Functions fired by Cloud Scheduler (unix cron, one-minute minimum). */
+export const SCHEDULED_FUNCTIONS = {
+  watchdog: { schedule: '* * * * *', handle: watchdog },
+} as const;

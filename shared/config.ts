@@ -29,6 +29,8 @@ export const ConfigSchema = z.object({
   BATON_MAX_SOURCE_FILES: int(20_000, 1, 10_000_000),
   BATON_MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   BATON_MAX_ACTIVE_PER_AGENT: int(1, 1, 100),
+  /** How often the local stack runs the watchdog (Cloud Scheduler runs it every minute on gcp). */
+  BATON_WATCHDOG_INTERVAL_MS: int(60_000, 1000, 3_600_000),
 });
 export type Config = z.infer<typeof ConfigSchema>;
 

@@ -5,7 +5,7 @@ import { TOPICS } from '../../shared/domain/topics.js';
 import { buildLocalAdapters, type LocalAdapters } from '../../shared/wiring/local.js';
 import { createApi } from '../api/index.js';
 import { toCloudEvent } from '../lib/pubsub-event.js';
-import { EVENT_FUNCTIONS, TASK_FUNCTIONS } from '../registry.js';
+import { EVENT_FUNCTIONS, SCHEDULED_FUNCTIONS, TASK_FUNCTIONS } from '../registry.js';
 
 export interface LocalStack extends LocalAdapters {
   /** The API's base URL, e.g. http://127.0.0.1:8080 */
@@ -40,6 +40,11 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
   tasks.resume();
   builder.resume();
 
+  const watchdog = setInterval(() => {
+    SCHEDULED_FUNCTIONS.watchdog.handle(deps).catch((err: unknown) => console.error(`watchdog: ${String(err)}`));
+  }, config.BATON_WATCHDOG_INTERVAL_MS);
+  watchdog.unref();
+
   const api = createApi(deps, { maxUploadBytes: config.BATON_MAX_UPLOAD_BYTES, target: config.BATON_TARGET });
   const server = createServer((req, res) => void api(req, res));
   server.keepAliveTimeout = 5000;
@@ -52,6 +57,7 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
   let stopping: Promise<void> | null = null;
   const stop = () => {
     stopping ??= (async () => {
+      clearInterval(watchdog);
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       bus.stop();

@@ -197,3 +197,22 @@ describe('a crash of the local stack in the middle of a build', () => {
     }
   });
 });
+
+describe('upload limits', () => {
+  it('answers 413 naming the field for an upload over BATON_MAX_UPLOAD_BYTES, and creates nothing', async () => {
+    const t = await TestStack.start({ BATON_MAX_UPLOAD_BYTES: '4096' });
+    try {
+      const form = new FormData();
+      form.set('agent_id', 'too-big');
+      form.set('config_file', new Blob(['name: x\n']), 'service.yaml');
+      form.set('source', new Blob([Buffer.alloc(64 * 1024, 1)]), 'src.tar.gz');
+      const res = await fetch(`${t.url}/deploy-from-file`, { method: 'POST', body: form });
+      expect(res.status).toBe(413);
+      expect(((await res.json()) as { error: { field: string } }).error.field).toBe('source');
+      expect((await t.request('GET', '/deployments')).json.deployments).toEqual([]);
+      expect(await t.stack.blobs.list('uploads/')).toEqual([]);
+    } finally {
+      await t.close();
+    }
+  });
+});

@@ -8,6 +8,7 @@ import { acceptDeployment, requestCancel } from '../../shared/pipeline/requests.
 import { rollBack } from '../../shared/pipeline/rollback.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
+import { sweepStuckDeployments } from '../../shared/pipeline/watchdog.js';
 import { harness, PermanentError } from '../support/fakes.js';
 
 const notification = (id: string, dep: string, status: string, extra: Record<string, unknown> = {}) => ({
@@ -326,5 +327,37 @@ describe('requests', () => {
     await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
     expect((await h.jobs.get('d1'))?.status).toBe('cancelled');
     expect(h.runtime.deleted).toEqual([revision]);
+  });
+});
+
+describe('the watchdog', () => {
+  it('fails only deployments stuck past their stage deadline, naming the stage', async () => {
+    const h = harness();
+    await h.job(
+      'stuck',
+      {},
+      {
+        status: 'building',
+        stage: 'building',
+        claim: { stage: 'building', token: 'b', expires_at: '2026-01-01T00:10:00.000Z', done: false, ephemeral: false },
+      },
+    );
+    await h.job(
+      'fine',
+      { agent_id: 'b' },
+      {
+        status: 'building',
+        stage: 'building',
+        claim: { stage: 'building', token: 'b', expires_at: '2026-01-01T01:00:00.000Z', done: false, ephemeral: false },
+      },
+    );
+    await h.job('waiting', { agent_id: 'c' });
+    expect(await sweepStuckDeployments(h.deps)).toEqual([]);
+    h.clock.advance(12 * 60_000);
+    expect(await sweepStuckDeployments(h.deps)).toEqual(['stuck']);
+    expect(await h.jobs.get('stuck')).toMatchObject({ status: 'failed', failed_stage: 'building' });
+    expect((await h.jobs.get('stuck'))?.error_message).toContain('No progress in the building stage');
+    expect((await h.jobs.get('fine'))?.status).toBe('building');
+    expect((await h.jobs.get('waiting'))?.status).toBe('queued');
   });
 });

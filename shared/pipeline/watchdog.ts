@@ -1,0 +1,35 @@
+import { isFinal } from '../domain/status.js';
+import type { PipelineDeps } from './deps.js';
+import { failDeployment } from './stage-runner.js';
+
+/** How long past its deadline a stage may sit before the watchdog fails it. */
+export const WATCHDOG_GRACE_MS = 60_000;
+
+/**
+ * Fails deployments stuck past their stage deadline (a worker that died with no redelivery, a
+ * build notification that never came), so nothing waits forever. Fired on a schedule (Cloud
+ * Scheduler; a timer on the local stack). Returns the ids it failed.
+ */
+export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[]> {
+  const now = deps.clock.now().getTime();
+  const failed: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.jobs.list({ limit: 100, cursor });
+    for (const job of page.items) {
+      if (isFinal(job.status) || job.status === 'queued') continue;
+      const deadline = job.claim ? Date.parse(job.claim.expires_at) : Date.parse(job.updated_at) + deps.settings.claim_lease_ms;
+      if (now < deadline + WATCHDOG_GRACE_MS) continue;
+      const stage = job.stage ?? 'validating';
+      await failDeployment(
+        deps,
+        job.deployment_id,
+        stage,
+        `No progress in the ${stage} stage since ${new Date(deadline).toISOString()}: the stage's worker stopped or its event was lost. Deploy again; if it recurs, check the control plane's logs`,
+      );
+      failed.push(job.deployment_id);
+    }
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
+  return failed;
+}
