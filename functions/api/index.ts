@@ -11,6 +11,7 @@ import {
   getDeployment,
   getDeploymentLogs,
   getServiceStatus,
+  jobViewer,
   requestCancel,
   requestRollback,
 } from '../../shared/pipeline/requests.js';
@@ -117,7 +118,7 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
 
 /** Server-Sent Events: one `job` event per committed change, closed after a final status. */
 async function stream(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, id: string, heartbeatMs: number): Promise<void> {
-  await getDeployment(deps, id);
+  const view = await jobViewer(deps, (await getDeployment(deps, id)).agent_id);
   res.writeHead(200, {
     'content-type': 'text/event-stream',
     'cache-control': 'no-cache',
@@ -135,7 +136,7 @@ async function stream(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
   };
   const unsubscribe = deps.jobs.watch(id, (job) => {
     if (closed) return;
-    res.write(`event: job\ndata: ${JSON.stringify(publicJob(job))}\n\n`);
+    res.write(`event: job\ndata: ${JSON.stringify(view(job))}\n\n`);
     if (isFinal(job.status)) close();
   });
   const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { DeploymentRequestSchema, EnvironmentSchema } from './request.js';
-import { StageSchema, StatusSchema } from './status.js';
+import { isFinal, STAGES, StageSchema, StatusSchema } from './status.js';
 
 export const SeveritySchema = z.enum(['critical', 'high', 'medium', 'low', 'info']);
 export const ValidationResultSchema = z.object({
@@ -99,6 +99,8 @@ export const ServiceRecordSchema = z.object({
   good_revisions: z.array(z.object({ revision: z.string(), deployment_id: z.string() })),
   deployment_id: z.string().nullable(),
   status: z.enum(['creating', 'running', 'error']),
+  /** Typical duration of each stage for this service (a moving average of past deployments), for ETAs. */
+  typical_stage_ms: z.record(z.string(), z.number()).default({}),
   updated_at: Iso,
 });
 export type ServiceRecord = z.infer<typeof ServiceRecordSchema>;
@@ -144,10 +146,43 @@ export function newJob(id: string, request: z.infer<typeof DeploymentRequestSche
 }
 
 /** What clients see: no claim bookkeeping, and env values and secret names hidden. */
-export function publicJob(job: Job): Omit<Job, 'claim' | 'request'> & {
+export function publicJob(
+  job: Job,
+  eta_seconds: number | null = null,
+): Omit<Job, 'claim' | 'request'> & {
   source: Job['request']['source'];
   eta_seconds: number | null;
 } {
   const { claim: _claim, request, ...rest } = job;
-  return { ...rest, source: request.source, eta_seconds: null };
+  return { ...rest, source: request.source, eta_seconds };
+}
+
+/** Folds a finished deployment's stage durations into the service's typical durations. */
+export function typicalStageMs(previous: Record<string, number>, job: Job): Record<string, number> {
+  const next = { ...previous };
+  for (const [stage, t] of Object.entries(job.stage_timings)) {
+    if (t.duration_ms === null) continue;
+    const old = next[stage];
+    next[stage] = old === undefined ? t.duration_ms : Math.round((old + t.duration_ms) / 2);
+  }
+  return next;
+}
+
+/**
+ * Seconds left, from the service's typical stage durations: what remains of the current stage
+ * plus every later one. Null when there is no history to go on.
+ */
+export function estimateEtaSeconds(job: Job, typical: Record<string, number>, nowMs: number): number | null {
+  if (isFinal(job.status)) return 0;
+  const order = STAGES as readonly string[];
+  const at = job.status === 'queued' ? 0 : order.indexOf(job.status);
+  if (at < 0) return null;
+  let ms = 0;
+  for (let i = at; i < order.length; i++) {
+    const typ = typical[order[i]];
+    if (typ === undefined) return null;
+    const started = job.stage_timings[order[i]]?.started_at;
+    ms += i === at && started && job.status !== 'queued' ? Math.max(0, typ - (nowMs - Date.parse(started))) : typ;
+  }
+  return Math.ceil(ms / 1000);
 }

@@ -1,7 +1,7 @@
 import { PermanentError } from '../domain/errors.js';
 import type { PromoteStepTask } from '../domain/events.js';
 import { evaluateHealth } from '../domain/health.js';
-import type { Job } from '../domain/job.js';
+import { type Job, typicalStageMs } from '../domain/job.js';
 import { serviceName, taskName } from '../domain/names.js';
 import { QUEUES } from '../domain/topics.js';
 import type { TrafficTarget } from '../ports/index.js';
@@ -88,6 +88,7 @@ async function shiftTo(deps: PipelineDeps, job: Job, step: number, log: (m: stri
     ].slice(-20),
     deployment_id: job.deployment_id,
     status: 'running',
+    typical_stage_ms: typicalStageMs(cur?.typical_stage_ms ?? {}, job),
     updated_at: now,
   }));
   log(`Deployment completed: ${url ?? revision} serves revision ${revision}`);

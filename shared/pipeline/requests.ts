@@ -1,5 +1,5 @@
 import { RequestError } from '../domain/errors.js';
-import { type Job, newJob, publicJob } from '../domain/job.js';
+import { estimateEtaSeconds, type Job, newJob, publicJob } from '../domain/job.js';
 import type { DeploymentRequest } from '../domain/request.js';
 import { isFinal, type Status } from '../domain/status.js';
 import type { PipelineDeps } from './deps.js';
@@ -103,7 +103,15 @@ export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
 }
 
 export async function getDeployment(deps: PipelineDeps, id: string) {
-  return publicJob(await mustGet(deps, id));
+  const job = await mustGet(deps, id);
+  const svc = await deps.jobs.getService(job.agent_id);
+  return publicJob(job, estimateEtaSeconds(job, svc?.typical_stage_ms ?? {}, deps.clock.now().getTime()));
+}
+
+/** A view of the job for a client following it: the document with an ETA from the service's history. */
+export async function jobViewer(deps: PipelineDeps, agentId: string) {
+  const typical = (await deps.jobs.getService(agentId))?.typical_stage_ms ?? {};
+  return (job: Job) => publicJob(job, estimateEtaSeconds(job, typical, deps.clock.now().getTime()));
 }
 
 export async function getDeploymentLogs(deps: PipelineDeps, id: string) {

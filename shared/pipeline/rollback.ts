@@ -90,6 +90,7 @@ async function restore(deps: PipelineDeps, job: Job, target: Job, log: (m: strin
     good_revisions: (cur?.good_revisions ?? []).filter((g) => g.revision !== target.revision),
     deployment_id: target.previous_deployment_id,
     status: 'running',
+    typical_stage_ms: cur?.typical_stage_ms ?? {},
     updated_at: now,
   }));
   const lines = deps.logs.take(job.deployment_id);

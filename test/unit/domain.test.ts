@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { BuildNotificationSchema, buildTag, StageEventSchema, stageEvent } from '../../shared/domain/events.js';
 import { evaluateHealth } from '../../shared/domain/health.js';
-import { JobSchema, newJob, publicJob } from '../../shared/domain/job.js';
+import { estimateEtaSeconds, JobSchema, newJob, publicJob, typicalStageMs } from '../../shared/domain/job.js';
 import { AgentIdSchema, revisionName, serviceName, taskName } from '../../shared/domain/names.js';
 import { blocking, preflight } from '../../shared/domain/preflight.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
@@ -164,5 +164,38 @@ describe('log redaction', () => {
     ['nothing to hide', 'nothing to hide'],
   ])('%s', (input, out) => {
     expect(redact(input)).toBe(out);
+  });
+});
+
+describe('the ETA', () => {
+  const typical = { validating: 1000, preparing: 2000, building: 30_000, deploying: 1000, verifying: 4000, promoting: 1000 };
+  const at = (status: string, startedAt: string) =>
+    ({
+      ...newJob('d', req(), '2026-01-01T00:00:00.000Z'),
+      status,
+      stage_timings: { [status]: { started_at: startedAt, completed_at: null, duration_ms: null } },
+    }) as ReturnType<typeof newJob>;
+
+  it('adds what remains of the current stage to the typical durations of the later ones', () => {
+    const job = at('building', '2026-01-01T00:00:00.000Z');
+    expect(estimateEtaSeconds(job, typical, Date.parse('2026-01-01T00:00:10.000Z'))).toBe(20 + 1 + 4 + 1);
+    expect(estimateEtaSeconds(job, typical, Date.parse('2026-01-01T00:05:00.000Z'))).toBe(6);
+    expect(estimateEtaSeconds(newJob('q', req(), 'now'), typical, 0)).toBe(39);
+  });
+
+  it('is null without history and zero when done', () => {
+    expect(estimateEtaSeconds(at('building', '2026-01-01T00:00:00.000Z'), { building: 1 }, 0)).toBeNull();
+    expect(estimateEtaSeconds({ ...newJob('d', req(), 'now'), status: 'completed' }, {}, 0)).toBe(0);
+  });
+
+  it('averages each finished deployment into the typical durations', () => {
+    const job = {
+      ...newJob('d', req(), 'now'),
+      stage_timings: {
+        building: { started_at: 'a', completed_at: 'b', duration_ms: 10_000 },
+        verifying: { started_at: 'a', completed_at: null, duration_ms: null },
+      },
+    };
+    expect(typicalStageMs({ building: 30_000, deploying: 5 }, job)).toEqual({ building: 20_000, deploying: 5 });
   });
 });

@@ -232,6 +232,7 @@ describe('verification and promotion', () => {
       good_revisions: [{ revision: 'svc-old', deployment_id: 'd0' }],
       deployment_id: 'd0',
       status: 'running',
+      typical_stage_ms: {},
       updated_at: 'now',
     }));
     h.runtime.revisions.set('svc-old', { name: 'svc-old', state: 'ready', message: null, tag_url: null });
@@ -270,6 +271,7 @@ describe('verification and promotion', () => {
       good_revisions: [],
       deployment_id: 'd0',
       status: 'running',
+      typical_stage_ms: {},
       updated_at: 'now',
     }));
     await h.job('d1', { deployment_options: { strategy: { type: 'canary', steps: [10, 100], window_seconds: 5 } } });

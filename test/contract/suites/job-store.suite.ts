@@ -1,0 +1,383 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { type Job, newJob, type ServiceRecord } from '../../../shared/domain/job.js';
+import { DeploymentRequestSchema } from '../../../shared/domain/request.js';
+import type { Status } from '../../../shared/domain/status.js';
+import type { JobStore } from '../../../shared/ports/index.js';
+import { sleep, waitFor } from './util.js';
+
+/**
+ * The JobStore contract (Firestore `deployment_jobs/{id}` and `services/{agent}`).
+ *
+ * What the local adapter does NOT prove about the real service: the local store's transactions are
+ * serialisable because each mutation runs synchronously in one process, so the concurrency cases
+ * below never contend. Firestore transactions are optimistic, retried across processes and may
+ * run a mutation more than once; composite list queries need indexes; snapshot listeners may
+ * coalesce changes made in quick succession (the watch case awaits each change before the next).
+ * The Firestore-emulator run of this suite is what proves those.
+ */
+
+export interface JobStoreHandle {
+  store: JobStore;
+  cleanup(): Promise<void>;
+}
+
+const BASE_TIME = Date.parse('2030-01-01T00:00:00.000Z');
+
+/** A job with a unique id, created `second` seconds after a fixed base time. */
+export function makeJob(agentId: string, second: number, overrides: Partial<Job> = {}): Job {
+  const id = `job-${agentId}-${second}-${Math.random().toString(36).slice(2, 8)}`;
+  const request = DeploymentRequestSchema.parse({ agent_id: agentId });
+  return { ...newJob(id, request, new Date(BASE_TIME + second * 1000).toISOString(), overrides.kind), ...overrides };
+}
+
+export function makeService(agentId: string, revision: string): ServiceRecord {
+  return {
+    agent_id: agentId,
+    service_name: agentId.replace(/_/g, '-'),
+    url: null,
+    serving_revision: revision,
+    last_good_revision: null,
+    good_revisions: [],
+    typical_stage_ms: {},
+    deployment_id: null,
+    status: 'creating',
+    updated_at: new Date(BASE_TIME).toISOString(),
+  };
+}
+
+export function jobStoreContract(name: string, makeStore: () => Promise<JobStoreHandle>): void {
+  describe(`JobStore contract: ${name}`, () => {
+    let handle: JobStoreHandle;
+    let store: JobStore;
+
+    beforeEach(async () => {
+      handle = await makeStore();
+      store = handle.store;
+    });
+    afterEach(async () => {
+      await handle.cleanup();
+    });
+
+    describe('create and get', () => {
+      it('creates a job and reads it back as written', async () => {
+        const job = makeJob('agent-a', 1, { current_step: 'written' });
+        expect(await store.create(job)).toBe(true);
+        expect(await store.get(job.deployment_id)).toEqual(job);
+      });
+
+      it('refuses a duplicate id and overwrites nothing', async () => {
+        const job = makeJob('agent-a', 1, { current_step: 'first' });
+        expect(await store.create(job)).toBe(true);
+        expect(await store.create({ ...job, current_step: 'second', progress: 50 })).toBe(false);
+        const read = await store.get(job.deployment_id);
+        expect(read?.current_step).toBe('first');
+        expect(read?.progress).toBe(0);
+      });
+
+      it('returns null for a missing job', async () => {
+        expect(await store.get('no-such-job')).toBeNull();
+      });
+
+      it('hands out copies: changing a returned job changes nothing stored', async () => {
+        const job = makeJob('agent-a', 1);
+        await store.create(job);
+        const read = (await store.get(job.deployment_id)) as Job;
+        read.status = 'failed';
+        read.logs.push('mutated');
+        expect(await store.get(job.deployment_id)).toEqual(job);
+      });
+    });
+
+    describe('update (compare-and-set)', () => {
+      it('commits the mutation and reports changed', async () => {
+        const job = makeJob('agent-a', 1);
+        await store.create(job);
+        const res = await store.update(job.deployment_id, (j) => ({ ...j, status: 'validating', progress: 10 }));
+        expect(res?.changed).toBe(true);
+        expect(res?.job.status).toBe('validating');
+        const read = await store.get(job.deployment_id);
+        expect(read?.status).toBe('validating');
+        expect(read?.progress).toBe(10);
+      });
+
+      it('the mutation sees the committed document', async () => {
+        const job = makeJob('agent-a', 1);
+        await store.create(job);
+        await store.update(job.deployment_id, (j) => ({ ...j, logs: ['one'] }));
+        let seen: string[] = [];
+        await store.update(job.deployment_id, (j) => {
+          seen = [...j.logs];
+          return { ...j, logs: [...j.logs, 'two'] };
+        });
+        expect(seen).toEqual(['one']);
+        expect((await store.get(job.deployment_id))?.logs).toEqual(['one', 'two']);
+      });
+
+      it('a mutation returning null changes nothing', async () => {
+        const job = makeJob('agent-a', 1);
+        await store.create(job);
+        const res = await store.update(job.deployment_id, () => null);
+        expect(res?.changed).toBe(false);
+        expect(res?.job).toEqual(job);
+        expect(await store.get(job.deployment_id)).toEqual(job);
+      });
+
+      it('returns null for a missing job and creates nothing', async () => {
+        let called = false;
+        const res = await store.update('no-such-job', (j) => {
+          called = true;
+          return j;
+        });
+        expect(res).toBeNull();
+        expect(called).toBe(false);
+        expect(await store.get('no-such-job')).toBeNull();
+      });
+
+      it('of 20 concurrent claims that need status queued, exactly one wins', async () => {
+        const job = makeJob('agent-a', 1);
+        await store.create(job);
+        const results = await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.update(job.deployment_id, (j) =>
+              j.status === 'queued' ? { ...j, status: 'validating', current_step: `claimed by ${i}` } : null,
+            ),
+          ),
+        );
+        const winners = results.filter((r) => r?.changed);
+        expect(winners).toHaveLength(1);
+        expect(results.every((r) => r !== null)).toBe(true);
+        const read = await store.get(job.deployment_id);
+        expect(read?.status).toBe('validating');
+        expect(read?.current_step).toBe(winners[0]?.job.current_step);
+      });
+
+      it('loses no update under 50 concurrent increments', async () => {
+        const job = makeJob('agent-a', 1);
+        await store.create(job);
+        await Promise.all(
+          Array.from({ length: 50 }, () =>
+            store.update(job.deployment_id, (j) => ({
+              ...j,
+              health_failures: j.health_failures + 1,
+              progress: Math.min(100, j.progress + 1),
+            })),
+          ),
+        );
+        const read = await store.get(job.deployment_id);
+        expect(read?.health_failures).toBe(50);
+        expect(read?.progress).toBe(50);
+      });
+    });
+
+    describe('list', () => {
+      /** 9 jobs, newest last: agents a/b, statuses and kinds mixed. */
+      async function seed(): Promise<Job[]> {
+        const specs: [string, Status, Job['kind']][] = [
+          ['agent-a', 'completed', 'deployment'],
+          ['agent-b', 'queued', 'deployment'],
+          ['agent-a', 'failed', 'deployment'],
+          ['agent-a', 'queued', 'rollback'],
+          ['agent-b', 'building', 'deployment'],
+          ['agent-a', 'queued', 'deployment'],
+          ['agent-b', 'completed', 'rollback'],
+          ['agent-a', 'building', 'deployment'],
+          ['agent-a', 'queued', 'deployment'],
+        ];
+        const jobs = specs.map(([agent, status, kind], i) => makeJob(agent, i + 1, { status, kind }));
+        for (const j of jobs) expect(await store.create(j)).toBe(true);
+        return jobs;
+      }
+      const newestFirst = (jobs: Job[]) => jobs.map((j) => j.deployment_id).reverse();
+      const ids = (jobs: Job[]) => jobs.map((j) => j.deployment_id);
+
+      async function walk(query: {
+        agent_id?: string;
+        status?: Status;
+        kind?: Job['kind'];
+        limit: number;
+      }): Promise<{ ids: string[]; pages: number }> {
+        const seen: string[] = [];
+        let cursor: string | undefined;
+        let pages = 0;
+        do {
+          const page = await store.list({ ...query, ...(cursor ? { cursor } : {}) });
+          pages++;
+          expect(page.items.length).toBeLessThanOrEqual(query.limit);
+          seen.push(...ids(page.items));
+          cursor = page.next_cursor ?? undefined;
+          if (pages > 50) throw new Error('the cursor walk does not end');
+        } while (cursor);
+        return { ids: seen, pages };
+      }
+
+      it('lists newest first', async () => {
+        const jobs = await seed();
+        const page = await store.list({ limit: 100 });
+        expect(ids(page.items)).toEqual(newestFirst(jobs));
+        expect(page.next_cursor).toBeNull();
+      });
+
+      it('filters by agent_id, status and kind, alone and together', async () => {
+        const jobs = await seed();
+        const expectIds = (pred: (j: Job) => boolean) => newestFirst(jobs.filter(pred));
+        expect(ids((await store.list({ agent_id: 'agent-b', limit: 100 })).items)).toEqual(expectIds((j) => j.agent_id === 'agent-b'));
+        expect(ids((await store.list({ status: 'queued', limit: 100 })).items)).toEqual(expectIds((j) => j.status === 'queued'));
+        expect(ids((await store.list({ kind: 'rollback', limit: 100 })).items)).toEqual(expectIds((j) => j.kind === 'rollback'));
+        expect(ids((await store.list({ agent_id: 'agent-a', status: 'queued', kind: 'deployment', limit: 100 })).items)).toEqual(
+          expectIds((j) => j.agent_id === 'agent-a' && j.status === 'queued' && j.kind === 'deployment'),
+        );
+        expect((await store.list({ agent_id: 'agent-zzz', limit: 100 })).items).toEqual([]);
+      });
+
+      it('a cursor walk returns every job exactly once, newest first', async () => {
+        const jobs = await seed();
+        const { ids: seen, pages } = await walk({ limit: 2 });
+        expect(seen).toEqual(newestFirst(jobs));
+        expect(pages).toBeGreaterThanOrEqual(5);
+      });
+
+      it('a cursor walk with a filter returns every match exactly once', async () => {
+        const jobs = await seed();
+        const { ids: seen } = await walk({ agent_id: 'agent-a', limit: 2 });
+        expect(seen).toEqual(newestFirst(jobs.filter((j) => j.agent_id === 'agent-a')));
+        const { ids: queued } = await walk({ status: 'queued', limit: 3 });
+        expect(queued).toEqual(newestFirst(jobs.filter((j) => j.status === 'queued')));
+      });
+
+      it('the first page is the newest `limit` jobs and says there is more', async () => {
+        const jobs = await seed();
+        const page = await store.list({ limit: 3 });
+        expect(ids(page.items)).toEqual(newestFirst(jobs).slice(0, 3));
+        expect(page.next_cursor).toEqual(expect.any(String));
+      });
+
+      it('a job updated after creation keeps its place', async () => {
+        const jobs = await seed();
+        await store.update(jobs[0].deployment_id, (j) => ({ ...j, current_step: 'touched', updated_at: new Date().toISOString() }));
+        expect(ids((await store.list({ limit: 100 })).items)).toEqual(newestFirst(jobs));
+      });
+    });
+
+    describe('watch', () => {
+      it('gets the current document, then each committed change in order; unsubscribe stops it', async () => {
+        const job = makeJob('agent-a', 1);
+        await store.create(job);
+        const seen: Job[] = [];
+        const unsubscribe = store.watch(job.deployment_id, (j) => seen.push(j));
+        await waitFor('the current document', () => seen.length >= 1);
+        expect(seen[0]).toEqual(job);
+
+        const steps = ['validating', 'preparing', 'building'] as const;
+        for (const [i, status] of steps.entries()) {
+          await store.update(job.deployment_id, (j) => ({ ...j, status, progress: (i + 1) * 10 }));
+          await waitFor(`change ${status}`, () => seen.some((s) => s.status === status));
+        }
+        // A mutation that changes nothing is no change.
+        await store.update(job.deployment_id, () => null);
+        await sleep(100);
+        expect(seen.map((s) => s.status)).toEqual(['queued', ...steps]);
+        expect(seen.map((s) => s.progress)).toEqual([0, 10, 20, 30]);
+
+        unsubscribe();
+        await store.update(job.deployment_id, (j) => ({ ...j, status: 'deploying' }));
+        await sleep(150);
+        expect(seen).toHaveLength(4);
+      });
+
+      it('watchers of one job do not hear another', async () => {
+        const a = makeJob('agent-a', 1);
+        const b = makeJob('agent-a', 2);
+        await store.create(a);
+        await store.create(b);
+        const seen: string[] = [];
+        const unsubscribe = store.watch(a.deployment_id, (j) => seen.push(`${j.deployment_id}:${j.status}`));
+        await waitFor('the current document', () => seen.length >= 1);
+        await store.update(b.deployment_id, (j) => ({ ...j, status: 'validating' }));
+        await store.update(a.deployment_id, (j) => ({ ...j, status: 'failed' }));
+        await waitFor('the change of a', () => seen.length >= 2);
+        await sleep(100);
+        unsubscribe();
+        expect(seen).toEqual([`${a.deployment_id}:queued`, `${a.deployment_id}:failed`]);
+      });
+    });
+
+    describe('services', () => {
+      it('getService is null for an unknown agent', async () => {
+        expect(await store.getService('agent-unknown')).toBeNull();
+      });
+
+      it('updateService creates from null, then sees the committed record', async () => {
+        let sawOnCreate: ServiceRecord | null | undefined;
+        const created = await store.updateService('agent-s', (current) => {
+          sawOnCreate = current;
+          return makeService('agent-s', 'rev-1');
+        });
+        expect(sawOnCreate).toBeNull();
+        expect(created?.serving_revision).toBe('rev-1');
+        expect(await store.getService('agent-s')).toEqual(created);
+
+        let sawOnUpdate: ServiceRecord | null | undefined;
+        const updated = await store.updateService('agent-s', (current) => {
+          sawOnUpdate = current;
+          return current
+            ? { ...current, serving_revision: 'rev-2', last_good_revision: current.serving_revision, status: 'running' }
+            : null;
+        });
+        expect(sawOnUpdate?.serving_revision).toBe('rev-1');
+        expect(updated).toMatchObject({ serving_revision: 'rev-2', last_good_revision: 'rev-1', status: 'running' });
+        expect(await store.getService('agent-s')).toEqual(updated);
+      });
+
+      it('a mutation returning null leaves the record (or its absence) as it is', async () => {
+        expect(await store.updateService('agent-none', () => null)).toBeNull();
+        expect(await store.getService('agent-none')).toBeNull();
+        await store.updateService('agent-s', () => makeService('agent-s', 'rev-1'));
+        expect((await store.updateService('agent-s', () => null))?.serving_revision).toBe('rev-1');
+        expect((await store.getService('agent-s'))?.serving_revision).toBe('rev-1');
+      });
+
+      it('loses no update under 20 concurrent appends to the history', async () => {
+        await store.updateService('agent-s', () => makeService('agent-s', 'rev-0'));
+        await Promise.all(
+          Array.from({ length: 20 }, (_, i) =>
+            store.updateService('agent-s', (s) =>
+              s ? { ...s, good_revisions: [...s.good_revisions, { revision: `rev-${i}`, deployment_id: `d-${i}` }] } : null,
+            ),
+          ),
+        );
+        const read = await store.getService('agent-s');
+        expect(read?.good_revisions).toHaveLength(20);
+        expect(new Set(read?.good_revisions.map((g) => g.revision)).size).toBe(20);
+      });
+
+      it('keeps one record per agent', async () => {
+        await store.updateService('agent-1', () => makeService('agent-1', 'r1'));
+        await store.updateService('agent-2', () => makeService('agent-2', 'r2'));
+        expect((await store.getService('agent-1'))?.serving_revision).toBe('r1');
+        expect((await store.getService('agent-2'))?.serving_revision).toBe('r2');
+      });
+    });
+
+    describe('countActive', () => {
+      it('counts running deployments of one agent only', async () => {
+        const jobs = [
+          makeJob('agent-c', 1, { status: 'queued' }),
+          makeJob('agent-c', 2, { status: 'building' }),
+          makeJob('agent-c', 3, { status: 'verifying' }),
+          makeJob('agent-c', 4, { status: 'completed' }),
+          makeJob('agent-c', 5, { status: 'failed' }),
+          makeJob('agent-c', 6, { status: 'cancelled' }),
+          makeJob('agent-c', 7, { status: 'rolling_back' }),
+          makeJob('agent-c', 8, { status: 'queued', kind: 'rollback' }),
+          makeJob('agent-d', 9, { status: 'building' }),
+        ];
+        for (const j of jobs) await store.create(j);
+        expect(await store.countActive('agent-c')).toBe(3);
+        expect(await store.countActive('agent-d')).toBe(1);
+        expect(await store.countActive('agent-none')).toBe(0);
+        await store.update(jobs[1].deployment_id, (j) => ({ ...j, status: 'failed' }));
+        expect(await store.countActive('agent-c')).toBe(2);
+      });
+    });
+  });
+}
