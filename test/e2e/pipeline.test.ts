@@ -105,4 +105,26 @@ describe('the pipeline end to end on the local target', () => {
     expect(again.status).toBe(409);
     expect(again.json.error?.field).toBe('deployment_id');
   });
+
+  it('moves traffic in canary steps: both revisions answer during the window, then only the new one', async () => {
+    const id = await t.deploy('shop', 'healthy', {
+      env: { APP_VERSION: 'canary' },
+      deployment_options: { strategy: { type: 'canary', steps: [50, 100], window_seconds: 2 } },
+    });
+    const until = Date.now() + 30_000;
+    let job = await t.job(id);
+    while (job.current_step !== 'Canary at 50%' && Date.now() < until) {
+      await new Promise((r) => setTimeout(r, 25));
+      job = await t.job(id);
+    }
+    expect(job.status).toBe('promoting');
+    const seen = new Set<string>();
+    for (let i = 0; i < 60; i++) seen.add(JSON.parse((await getText(job.service_url ?? (await t.job(v1)).service_url ?? '')).body).version);
+    expect([...seen].sort()).toEqual(['canary', 'v1']);
+    const done = await t.waitFinal(id);
+    expect(done.status).toBe('completed');
+    const after = new Set<string>();
+    for (let i = 0; i < 20; i++) after.add(JSON.parse((await getText(done.service_url ?? '')).body).version);
+    expect([...after]).toEqual(['canary']);
+  });
 });
