@@ -16,7 +16,7 @@ export function progressLine(job: Pick<Job, 'progress' | 'status' | 'current_ste
   const pct = `${Math.round(clampPercent(job.progress))}`.padStart(3);
   const eta = job.eta_seconds != null && job.eta_seconds > 0 ? `  ~${formatDuration(job.eta_seconds * 1000)} left` : '';
   const step = job.current_step ? `  ${job.current_step}` : '';
-  return `${progressBar(job.progress)} ${pct}%  ${job.status}${step}${eta}`;
+  return `${progressBar(job.progress)} ${pct}% ${job.status}${step}${eta}`;
 }
 
 /** Cuts a line to the terminal width so a `\r` redraw never wraps. */
@@ -113,7 +113,7 @@ export function renderJob(job: Job): string {
     ['Completed', job.completed_at],
   ];
   const shown = rows.filter((r): r is [string, string] => r[1] != null && r[1] !== '');
-  const width = Math.max(...shown.map(([k]) => k.length)) + 2;
+  const width = Math.max(...shown.map(([k]) => k.length)) + 3;
   const out = shown.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`);
 
   const timings = Object.entries(job.stage_timings);
@@ -157,7 +157,7 @@ export function renderService(svc: ServiceView): string {
     ['Updated', svc.updated_at],
   ];
   const shown = rows.filter((r): r is [string, string] => r[1] != null && r[1] !== '');
-  const width = Math.max(...shown.map(([k]) => k.length)) + 2;
+  const width = Math.max(...shown.map(([k]) => k.length)) + 3;
   const out = shown.map(([k, v]) => `${`${k}:`.padEnd(width)}${v}`);
   if (svc.traffic.length > 0) {
     out.push('Traffic:');
