@@ -14,38 +14,29 @@ import { failDeployment, stageLogger } from './stage-runner.js';
 export async function rollBack(deps: PipelineDeps, id: string): Promise<string> {
   const token = randomUUID();
   const now = deps.clock.now();
+  const claim = {
+    stage: 'rolling_back' as const,
+    token,
+    expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(),
+    done: false,
+    ephemeral: true,
+  };
   const claimed = await deps.jobs.update(id, (job) => {
     const live = job.claim && !job.claim.done && Date.parse(job.claim.expires_at) > now.getTime();
     if (job.status === 'queued' && job.kind === 'rollback') {
+      const at = now.toISOString();
       return {
         ...job,
         status: 'rolling_back',
         stage: 'rolling_back',
         current_step: 'Rolling back traffic',
         progress: 50,
-        started_at: now.toISOString(),
-        updated_at: now.toISOString(),
-        claim: {
-          stage: 'rolling_back',
-          token,
-          expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(),
-          done: false,
-          ephemeral: true,
-        },
+        started_at: at,
+        updated_at: at,
+        claim,
       };
     }
-    if (job.status === 'rolling_back' && !live && !job.claim?.done) {
-      return {
-        ...job,
-        claim: {
-          stage: 'rolling_back',
-          token,
-          expires_at: new Date(now.getTime() + deps.settings.claim_lease_ms).toISOString(),
-          done: false,
-          ephemeral: true,
-        },
-      };
-    }
+    if (job.status === 'rolling_back' && !live && !job.claim?.done) return { ...job, claim };
     return null;
   });
   if (!claimed?.changed) return claimed ? `nothing to do: ${claimed.job.status}` : 'no such job';
