@@ -1,0 +1,41 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
+import { jobStoreContract, makeJob, makeService } from './suites/job-store.suite.js';
+import { TempDirs } from './suites/util.js';
+
+const temp = new TempDirs();
+afterEach(() => temp.removeAll());
+
+jobStoreContract('LocalJobStore in memory', async () => ({ store: new LocalJobStore(null), cleanup: async () => {} }));
+jobStoreContract('LocalJobStore on a folder', async () => ({ store: new LocalJobStore(temp.make('jobs')), cleanup: async () => {} }));
+
+describe('LocalJobStore: state survives a restart', () => {
+  it('reads back jobs, services and list order from the same folder', async () => {
+    const dir = temp.make('jobs-restart');
+    const before = new LocalJobStore(dir);
+    const jobs = [makeJob('agent-r', 1), makeJob('agent-r', 2, { kind: 'rollback' }), makeJob('agent-q', 3)];
+    for (const j of jobs) await before.create(j);
+    await before.update(jobs[0].deployment_id, (j) => ({ ...j, status: 'completed', progress: 100, logs: ['done'] }));
+    await before.updateService('agent-r', () => ({
+      ...makeService('agent-r', 'rev-7'),
+      good_revisions: [{ revision: 'rev-7', deployment_id: 'd-7' }],
+    }));
+
+    const after = new LocalJobStore(dir);
+    expect(await after.get(jobs[0].deployment_id)).toEqual({ ...jobs[0], status: 'completed', progress: 100, logs: ['done'] });
+    expect(await after.get(jobs[1].deployment_id)).toEqual(jobs[1]);
+    expect((await after.list({ limit: 10 })).items.map((j) => j.deployment_id)).toEqual(jobs.map((j) => j.deployment_id).reverse());
+    expect((await after.list({ agent_id: 'agent-r', kind: 'deployment', limit: 10 })).items.map((j) => j.deployment_id)).toEqual([
+      jobs[0].deployment_id,
+    ]);
+    expect(await after.getService('agent-r')).toEqual(await before.getService('agent-r'));
+    expect((await after.getService('agent-r'))?.good_revisions).toEqual([{ revision: 'rev-7', deployment_id: 'd-7' }]);
+    expect(await after.create(jobs[2])).toBe(false);
+    expect(await after.countActive('agent-q')).toBe(1);
+  });
+
+  it('a fresh store on an empty folder is empty', async () => {
+    const store = new LocalJobStore(temp.make('jobs-empty'));
+    expect((await store.list({ limit: 10 })).items).toEqual([]);
+  });
+});
