@@ -64,6 +64,7 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
       tasks.stop();
       await builder.stop();
       await runtime.stop();
+      await adapters.jobs.flush();
     })();
     return stopping;
   };

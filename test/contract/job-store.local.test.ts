@@ -7,7 +7,10 @@ const temp = new TempDirs();
 afterEach(() => temp.removeAll());
 
 jobStoreContract('LocalJobStore in memory', async () => ({ store: new LocalJobStore(null), cleanup: async () => {} }));
-jobStoreContract('LocalJobStore on a folder', async () => ({ store: new LocalJobStore(temp.make('jobs')), cleanup: async () => {} }));
+jobStoreContract('LocalJobStore on a folder', async () => {
+  const store = new LocalJobStore(temp.make('jobs'));
+  return { store, cleanup: () => store.flush() };
+});
 
 describe('LocalJobStore: state survives a restart', () => {
   it('reads back jobs, services and list order from the same folder', async () => {
@@ -21,6 +24,8 @@ describe('LocalJobStore: state survives a restart', () => {
       good_revisions: [{ revision: 'rev-7', deployment_id: 'd-7' }],
     }));
 
+    // Commits reach the disk behind the in-memory commit; the stack flushes when it stops.
+    await before.flush();
     const after = new LocalJobStore(dir);
     expect(await after.get(jobs[0].deployment_id)).toEqual({ ...jobs[0], status: 'completed', progress: 100, logs: ['done'] });
     expect(await after.get(jobs[1].deployment_id)).toEqual(jobs[1]);

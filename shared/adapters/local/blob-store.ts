@@ -1,4 +1,4 @@
-import { appendFile, mkdir, readdir, readFile, rm, stat } from 'node:fs/promises';
+import { appendFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { BlobStore } from '../../ports/index.js';
 import { writeFileAtomic } from './fs-util.js';
@@ -25,6 +25,13 @@ export class FolderBlobStore implements BlobStore {
 
   async put(key: string, data: Buffer | string): Promise<void> {
     writeFileAtomic(this.pathOf(key), data);
+  }
+
+  /** Moves a finished file into the store under `key` (same file system: a rename, no copy). */
+  async adopt(key: string, file: string): Promise<void> {
+    const path = this.pathOf(key);
+    await mkdir(dirname(path), { recursive: true });
+    await rename(file, path);
   }
 
   append(key: string, data: string): Promise<void> {

@@ -127,7 +127,7 @@ export class LocalBuilder implements Builder {
       await packTarGz(app, withModules, tmp);
       const digest = await sha256File(tmp);
       const key = `artifacts/sha256/${digest}.tar.gz`;
-      await this.deps.blobs.put(key, await readFile(tmp));
+      await this.deps.blobs.adopt(key, tmp);
       log(`artifact ${key}`);
       await this.notify(id, build, 'SUCCESS', { results: { images: [{ name: key, digest: `sha256:${digest}` }] } });
       this.forget(id);

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type Job, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import { isFinal } from '../../domain/status.js';
 import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
-import { writeFileAtomic } from './fs-util.js';
+import { DocWriter } from './doc-writer.js';
 
 /**
  * The job store of the local target: documents in memory, each committed change written to one
@@ -15,6 +15,7 @@ export class LocalJobStore implements JobStore {
   private readonly jobs = new Map<string, Job>();
   private readonly services = new Map<string, ServiceRecord>();
   private readonly listeners = new Map<string, Set<(job: Job) => void>>();
+  private readonly writer = new DocWriter();
   /** Ids in creation order, newest last: the list index. */
   private readonly order: string[] = [];
 
@@ -93,7 +94,7 @@ export class LocalJobStore implements JobStore {
     if (next === null) return current ? structuredClone(current) : null;
     const doc = ServiceRecordSchema.parse(next);
     this.services.set(agentId, doc);
-    if (this.dir) writeFileAtomic(join(this.dir, 'services', `${agentId}.json`), JSON.stringify(doc));
+    if (this.dir) this.writer.write(join(this.dir, 'services', `${agentId}.json`), JSON.stringify(doc));
     return structuredClone(doc);
   }
 
@@ -103,6 +104,11 @@ export class LocalJobStore implements JobStore {
       if (job.agent_id === agentId && job.kind === 'deployment' && !isFinal(job.status) && job.status !== 'rolling_back') n++;
     }
     return n;
+  }
+
+  /** Resolves when every committed change is on disk. */
+  flush(): Promise<void> {
+    return this.writer.flush();
   }
 
   /**
@@ -130,7 +136,7 @@ export class LocalJobStore implements JobStore {
 
   private commitJob(doc: Job): void {
     this.jobs.set(doc.deployment_id, doc);
-    if (this.dir) writeFileAtomic(join(this.dir, 'jobs', `${doc.deployment_id}.json`), JSON.stringify(doc));
+    if (this.dir) this.writer.write(join(this.dir, 'jobs', `${doc.deployment_id}.json`), JSON.stringify(doc));
     const set = this.listeners.get(doc.deployment_id);
     if (set) for (const cb of [...set]) cb(structuredClone(doc));
   }

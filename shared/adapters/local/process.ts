@@ -1,4 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Splits a stream into lines and hands each to `onLine`. */
 export function onLines(stream: NodeJS.ReadableStream | null, onLine: (line: string) => void): void {
@@ -20,19 +21,55 @@ export function spawnGroup(command: string, opts: { cwd: string; env: NodeJS.Pro
   return spawn('/bin/sh', ['-c', command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
 }
 
-/** Stops a process group: SIGTERM, then SIGKILL after `graceMs`. Resolves when it has exited. */
-export function stopGroup(child: ChildProcess, graceMs = 2000): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) return Promise.resolve();
+/**
+ * Stops a process group: SIGTERM to every member, SIGKILL to what is left after `graceMs`.
+ * Resolves when no member is alive. It waits on the group, not the shell that leads it: the shell
+ * dies at once on SIGTERM while the service it started may still be shutting down.
+ */
+export async function stopGroup(child: ChildProcess, graceMs = 2000): Promise<void> {
   const pid = child.pid;
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => signal(pid, 'SIGKILL'), graceMs);
-    child.once('exit', () => {
-      clearTimeout(kill);
-      signal(pid, 'SIGKILL');
-      resolve();
-    });
-    signal(pid, 'SIGTERM');
-  });
+  if (pid === undefined || !groupAlive(pid)) return;
+  signal(pid, 'SIGTERM');
+  if (await waitGone(pid, graceMs)) return;
+  signal(pid, 'SIGKILL');
+  await waitGone(pid, 1000);
+}
+
+async function waitGone(pgid: number, ms: number): Promise<boolean> {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    if (!groupAlive(pgid)) return true;
+    await new Promise((r) => setTimeout(r, 15));
+  }
+  return !groupAlive(pgid);
+}
+
+/** A group is alive while a member is; on Linux a zombie waiting to be reaped does not count. */
+function groupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return true;
+  }
+  for (const entry of entries) {
+    if (!/^\d+$/.test(entry)) continue;
+    let stat: string;
+    try {
+      stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+    } catch {
+      continue;
+    }
+    // Fields after the command name: state, ppid, pgrp, …
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    if (Number(pgrp) === pgid && state !== 'Z') return true;
+  }
+  return false;
 }
 
 function signal(pid: number, sig: NodeJS.Signals): void {

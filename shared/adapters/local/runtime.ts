@@ -336,6 +336,8 @@ export class LocalRuntime implements Runtime {
         K_REVISION: rev.name,
         PATH: `${join(dir, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
       });
+      // Start-up is measured from the spawn: unpacking the artifact counts as the control plane's time.
+      const spawnedAt = Date.now();
       const child = spawnGroup(command, { cwd: dir, env });
       rev.child = child;
       let forwardUntil = Number.POSITIVE_INFINITY;
@@ -367,11 +369,11 @@ export class LocalRuntime implements Runtime {
             `it did not listen on PORT=${port} within ${rev.start_timeout_seconds} s. The server must listen on the port in the PORT environment variable (process.env.PORT), not a fixed one${this.lastOutput(rev)}`,
           );
         }
-        await sleep(15);
+        await sleep(5);
       }
       rev.state = 'ready';
       rev.message = null;
-      rev.startup_ms = Date.now() - began;
+      rev.startup_ms = Date.now() - spawnedAt;
       rev.starting = null;
       forwardUntil = Date.now() + FORWARD_AFTER_READY_MS;
       if (svc.latestCreated === rev.name) svc.latestReady = rev.name;
