@@ -11,7 +11,7 @@
  * BATON_* variables are passed to the stack's configuration (e.g. BATON_VERIFY_POLL_MS); the data
  * folder and the port are always a fresh temp folder and a free port.
  */
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { cpSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent } from 'node:http';
