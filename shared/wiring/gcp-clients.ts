@@ -1,0 +1,45 @@
+import { CloudBuildClient } from '@google-cloud/cloudbuild';
+import { Firestore } from '@google-cloud/firestore';
+import { PubSub } from '@google-cloud/pubsub';
+import { RevisionsClient, ServicesClient } from '@google-cloud/run';
+import { CloudSchedulerClient } from '@google-cloud/scheduler';
+import { Storage } from '@google-cloud/storage';
+import { CloudTasksClient } from '@google-cloud/tasks';
+import { grpc } from 'google-gax';
+import type { GcpConfig } from './gcp-config.js';
+
+/** gRPC client options: Google's endpoint, or an insecure local one for tests against fakes. */
+function grpcOptions(endpoint: string | undefined) {
+  if (!endpoint) return {};
+  const url = new URL(endpoint);
+  return { apiEndpoint: url.hostname, port: Number(url.port), sslCreds: grpc.credentials.createInsecure() };
+}
+
+export interface GcpClients {
+  firestore: Firestore;
+  pubsub: PubSub;
+  storage: Storage;
+  cloudbuild: CloudBuildClient;
+  services: ServicesClient;
+  revisions: RevisionsClient;
+  tasks: CloudTasksClient;
+  scheduler: CloudSchedulerClient;
+}
+
+/**
+ * The one place Google clients are built and endpoints known. Firestore and Pub/Sub honour their
+ * emulators' variables by themselves; the rest take the *_ENDPOINT overrides.
+ */
+export function buildGcpClients(config: GcpConfig): GcpClients {
+  const projectId = config.BATON_GCP_PROJECT;
+  return {
+    firestore: new Firestore({ projectId, ignoreUndefinedProperties: true }),
+    pubsub: new PubSub({ projectId }),
+    storage: new Storage(config.BATON_STORAGE_ENDPOINT ? { projectId, apiEndpoint: config.BATON_STORAGE_ENDPOINT } : { projectId }),
+    cloudbuild: new CloudBuildClient({ projectId, ...grpcOptions(config.BATON_CLOUDBUILD_ENDPOINT) }),
+    services: new ServicesClient({ projectId, ...grpcOptions(config.BATON_RUN_ENDPOINT) }),
+    revisions: new RevisionsClient({ projectId, ...grpcOptions(config.BATON_RUN_ENDPOINT) }),
+    tasks: new CloudTasksClient({ projectId, ...grpcOptions(config.BATON_TASKS_ENDPOINT) }),
+    scheduler: new CloudSchedulerClient({ projectId, ...grpcOptions(config.BATON_SCHEDULER_ENDPOINT) }),
+  };
+}

@@ -1,0 +1,46 @@
+import { z } from 'zod';
+
+const endpoint = z
+  .string()
+  .regex(/^https?:\/\/[^/\s]+$/, 'must be a base URL such as http://127.0.0.1:9090')
+  .optional();
+
+/**
+ * The gcp target's settings, read from the environment once at start-up. Terraform sets these on
+ * every function; tests point the *_ENDPOINT variables at in-process fakes and the emulators'
+ * own variables (FIRESTORE_EMULATOR_HOST, PUBSUB_EMULATOR_HOST, STORAGE_EMULATOR_HOST) at them.
+ */
+export const GcpConfigSchema = z.object({
+  BATON_GCP_PROJECT: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a Google Cloud project id'),
+  BATON_GCP_REGION: z
+    .string()
+    .regex(/^[a-z]+-[a-z]+\d+$/, 'must be a region such as us-central1')
+    .default('us-central1'),
+  /** Holds deployment_logs/… and uploaded/prepared sources. */
+  BATON_BUCKET: z.string().min(3).max(63),
+  /** Artifact Registry docker repository the builds push to. */
+  BATON_ARTIFACT_REPO: z.string().min(1).default('baton'),
+  /** Service accounts: Cloud Tasks' OIDC identity, the builds' identity, the deployed services' identity. */
+  BATON_TASKS_SERVICE_ACCOUNT: z.string().email().optional(),
+  BATON_BUILD_SERVICE_ACCOUNT: z.string().email().optional(),
+  BATON_RUNTIME_SERVICE_ACCOUNT: z.string().email().optional(),
+  /** JSON map from task-triggered function name to its HTTPS URL, e.g. {"verify": "https://…"}; Terraform writes it. */
+  BATON_TASK_TARGETS: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      try {
+        return z.record(z.string(), z.string().url()).parse(JSON.parse(s));
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be a JSON object of function name to URL' });
+        return z.NEVER;
+      }
+    }),
+  /** Overrides for the gRPC APIs, for tests against in-process fakes. */
+  BATON_CLOUDBUILD_ENDPOINT: endpoint,
+  BATON_RUN_ENDPOINT: endpoint,
+  BATON_TASKS_ENDPOINT: endpoint,
+  BATON_SCHEDULER_ENDPOINT: endpoint,
+  BATON_STORAGE_ENDPOINT: endpoint,
+});
+export type GcpConfig = z.infer<typeof GcpConfigSchema>;
