@@ -262,9 +262,17 @@ export function isFinalStatus(status: Status): boolean {
   return FINAL_STATUSES.includes(status);
 }
 
+/**
+ * Follows one job document from its store directly (Firestore `onSnapshot` on the gcp target):
+ * calls `onDoc` with the document now and after every change; returns the unsubscribe.
+ */
+export type DocumentWatcher = (id: string, onDoc: (doc: unknown) => void, onError: (err: Error) => void) => () => void;
+
 export interface BatonClientOptions {
   /** Where the control plane listens; default BATON_URL or http://127.0.0.1:8080. */
   baseUrl?: string;
+  /** When set, watch() follows the job document itself instead of the API's event stream. */
+  documentWatcher?: DocumentWatcher;
   fetch?: typeof fetch;
   /** Timeout of one ordinary request (not of a stream); default 60 s. */
   requestTimeoutMs?: number;
@@ -306,8 +314,10 @@ export class BatonClient {
   readonly baseUrl: string;
   private readonly fetchImpl: typeof fetch;
   private readonly requestTimeoutMs: number;
+  private readonly documentWatcher: DocumentWatcher | undefined;
 
   constructor(options: BatonClientOptions = {}) {
+    this.documentWatcher = options.documentWatcher;
     const envUrl = typeof process !== 'undefined' ? process.env.BATON_URL : undefined;
     this.baseUrl = (options.baseUrl || envUrl || DEFAULT_BASE_URL).replace(/\/+$/, '');
     const f = options.fetch ?? globalThis.fetch;
@@ -377,6 +387,8 @@ export class BatonClient {
       return isFinalStatus(job.status);
     };
 
+    if (this.documentWatcher) return this.followDocument(this.documentWatcher, id, seen, signal);
+
     for (let attempt = 0; attempt <= maxReconnects; attempt++) {
       signal?.throwIfAborted();
       if (attempt > 0) await sleep(Math.min(reconnectDelayMs * 2 ** (attempt - 1), 2000), signal);
@@ -393,6 +405,38 @@ export class BatonClient {
       if (outcome === 'unsupported') break;
     }
     return this.poll(id, seen, pollIntervalMs, signal);
+  }
+
+  private followDocument(watcher: DocumentWatcher, id: string, seen: (job: Job) => boolean, signal?: AbortSignal): Promise<Job> {
+    return new Promise((resolve, reject) => {
+      let unsubscribe: (() => void) | null = null;
+      let done = false;
+      const finish = (fn: () => void) => {
+        if (done) return;
+        done = true;
+        unsubscribe?.();
+        signal?.removeEventListener('abort', onAbort);
+        fn();
+      };
+      const onAbort = () => finish(() => reject(signal?.reason));
+      signal?.addEventListener('abort', onAbort, { once: true });
+      unsubscribe = watcher(
+        id,
+        (doc) => {
+          if (doc === undefined || doc === null)
+            return finish(() => reject(new BatonApiError(404, 'not_found', `no deployment with id ${id}`)));
+          const job = JobViewSchema.safeParse(doc);
+          if (!job.success)
+            return finish(() =>
+              reject(new BatonResponseError(`the job document of ${id} could not be read: ${job.error.issues[0]?.message}`)),
+            );
+          if (seen(job.data)) finish(() => resolve(job.data));
+        },
+        (err) => finish(() => reject(err)),
+      );
+      // The watcher may have reported a final state before it returned its unsubscribe.
+      if (done) unsubscribe();
+    });
   }
 
   /** Resolves with the job at its final status; rejects with BatonTimeoutError after `timeoutMs`. */

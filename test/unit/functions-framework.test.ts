@@ -1,0 +1,141 @@
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { getTestServer } from '@google-cloud/functions-framework/testing';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { registerFunctions } from '../../functions/framework.js';
+import { stageEvent } from '../../shared/domain/events.js';
+import { harness } from '../support/fakes.js';
+
+/**
+ * The functions as Google runs them: each registered with the Functions Framework under its own
+ * target and fed the payloads Eventarc and Cloud Tasks send. The ports behind them are in-memory.
+ */
+describe('the functions through the Functions Framework', () => {
+  const h = harness();
+  const servers: Server[] = [];
+  const urls = new Map<string, string>();
+
+  beforeAll(async () => {
+    registerFunctions(() => h.deps, { maxUploadBytes: 1024 * 1024, target: 'gcp' });
+    for (const name of ['api', 'validate', 'prepare-source', 'verify', 'build-events']) {
+      const server = getTestServer(name);
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      servers.push(server);
+      urls.set(name, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    }
+  });
+  afterAll(async () => {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  });
+
+  const pubsubBody = (json: unknown, attributes: Record<string, string> = {}) => ({
+    message: {
+      data: Buffer.from(JSON.stringify(json)).toString('base64'),
+      attributes,
+      messageId: '1234567890',
+      publishTime: '2026-01-01T00:00:00.000Z',
+    },
+    subscription: 'projects/p/subscriptions/eventarc-us-central1-validate-123',
+  });
+
+  const binary = (name: string, body: unknown) =>
+    fetch(urls.get(name) ?? '', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'ce-id': '1234567890',
+        'ce-specversion': '1.0',
+        'ce-type': 'google.cloud.pubsub.topic.v1.messagePublished',
+        'ce-source': '//pubsub.googleapis.com/projects/p/topics/baton-deployment-requested',
+        'ce-time': '2026-01-01T00:00:00.000Z',
+      },
+      body: JSON.stringify(body),
+    });
+
+  it('runs a stage from a binary-mode Eventarc Pub/Sub CloudEvent', async () => {
+    await h.job('d1');
+    const res = await binary('validate', pubsubBody(stageEvent('deployment.requested.v1', 'd1', 'now')));
+    expect(res.status).toBeLessThan(300);
+    expect((await h.jobs.get('d1'))?.status).toBe('validating');
+    expect(h.bus.types()).toEqual(['deployment.validated.v1']);
+  });
+
+  it('runs a stage from a structured-mode CloudEvent', async () => {
+    const res = await fetch(urls.get('prepare-source') ?? '', {
+      method: 'POST',
+      headers: { 'content-type': 'application/cloudevents+json' },
+      body: JSON.stringify({
+        specversion: '1.0',
+        id: '99',
+        type: 'google.cloud.pubsub.topic.v1.messagePublished',
+        source: '//pubsub.googleapis.com/projects/p/topics/baton-deployment-validated',
+        data: pubsubBody(stageEvent('deployment.validated.v1', 'd1', 'now')),
+      }),
+    });
+    expect(res.status).toBeLessThan(300);
+    expect((await h.jobs.get('d1'))?.status).toBe('preparing');
+  });
+
+  it('acknowledges a malformed message (it can never succeed) and changes nothing', async () => {
+    const before = await h.jobs.get('d1');
+    for (const body of [{ nope: true }, pubsubBody({ type: 'deployment.requested.v9' }), { message: { data: '!!!notbase64json' } }]) {
+      expect((await binary('validate', body)).status).toBeLessThan(300);
+    }
+    expect(await h.jobs.get('d1')).toEqual(before);
+  });
+
+  it('answers 500 on a transient error so the trigger retries', async () => {
+    await h.job(
+      'd2',
+      { agent_id: 'two' },
+      {
+        status: 'validating',
+        stage: 'validating',
+        claim: { stage: 'validating', token: 't', expires_at: '2026-01-01T00:00:00.000Z', done: true, ephemeral: false },
+      },
+    );
+    h.sources.failures.push(new Error('storage unavailable'));
+    const res = await binary('prepare-source', pubsubBody(stageEvent('deployment.validated.v1', 'd2', 'now')));
+    expect(res.status).toBe(500);
+    expect((await h.jobs.get('d2'))?.claim).toBeNull();
+  });
+
+  it('runs a poll from a Cloud Tasks HTTP request', async () => {
+    await h.job(
+      'd3',
+      { agent_id: 'three' },
+      {
+        status: 'deploying',
+        stage: 'deploying',
+        revision: 'three-rev',
+        claim: { stage: 'deploying', token: 't', expires_at: '2026-01-01T00:00:00.000Z', done: true, ephemeral: false },
+      },
+    );
+    h.runtime.revisions.set('three-rev', { name: 'three-rev', state: 'starting', message: null, tag_url: null });
+    const res = await fetch(urls.get('verify') ?? '', {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-cloudtasks-queuename': 'baton-verify-poll',
+        'x-cloudtasks-taskname': 'abc',
+        'x-cloudtasks-taskretrycount': '0',
+      },
+      body: JSON.stringify({ type: 'verify.poll.v1', deployment_id: 'd3', attempt: 1 }),
+    });
+    expect(res.status).toBe(204);
+    expect((await h.jobs.get('d3'))?.status).toBe('verifying');
+    expect(h.tasks.tasks.at(-1)?.payload).toEqual({ type: 'verify.poll.v1', deployment_id: 'd3', attempt: 2 });
+  });
+
+  it('serves the API as an HTTP function', async () => {
+    const res = await fetch(`${urls.get('api')}/deployments/d1`);
+    expect(res.status).toBe(200);
+    expect(((await res.json()) as { deployment_id: string }).deployment_id).toBe('d1');
+    const bad = await fetch(`${urls.get('api')}/deploy`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: '{"agent_id":"BAD"}',
+    });
+    expect(bad.status).toBe(400);
+  });
+});
