@@ -39,11 +39,18 @@ describe('watch() through a document watcher (Firestore onSnapshot on the gcp ta
   });
 
   it('rejects with a 404 error for a missing document, and with the store error on failure', async () => {
-    const missing = new BatonClient({ documentWatcher: (_id, onDoc) => (onDoc(null), () => {}) });
+    /** A watcher that reports one thing at once, as onSnapshot does with the current document. */
+    const once =
+      (report: (onDoc: (d: unknown) => void, onError: (e: Error) => void) => void): DocumentWatcher =>
+      (_id, onDoc, onError) => {
+        report(onDoc, onError);
+        return () => {};
+      };
+    const missing = new BatonClient({ documentWatcher: once((onDoc) => onDoc(null)) });
     await expect(missing.watch('nope', () => {})).rejects.toMatchObject({ status: 404, code: 'not_found' });
-    const broken = new BatonClient({ documentWatcher: (_id, _onDoc, onError) => (onError(new Error('PERMISSION_DENIED')), () => {}) });
+    const broken = new BatonClient({ documentWatcher: once((_onDoc, onError) => onError(new Error('PERMISSION_DENIED'))) });
     await expect(broken.watch('d1', () => {})).rejects.toThrow('PERMISSION_DENIED');
-    const garbled = new BatonClient({ documentWatcher: (_id, onDoc) => (onDoc({ status: 'exploded' }), () => {}) });
+    const garbled = new BatonClient({ documentWatcher: once((onDoc) => onDoc({ status: 'exploded' })) });
     await expect(garbled.watch('d1', () => {})).rejects.toThrow('could not be read');
   });
 });
