@@ -1,5 +1,6 @@
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { type GcpConfig, GcpConfigSchema } from './wiring/gcp-config.js';
 
 const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
@@ -48,10 +49,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const config = parsed.data;
-  if (config.BATON_TARGET === 'gcp') {
+  return { ...config, BATON_DATA_DIR: resolve(config.BATON_DATA_DIR) };
+}
+
+/** The gcp target's settings (BATON_TARGET=gcp), with the same fail-fast messages. */
+export function loadGcpConfig(env: NodeJS.ProcessEnv = process.env): GcpConfig {
+  const parsed = GcpConfigSchema.safeParse(env);
+  if (!parsed.success) {
+    const lines = parsed.error.issues.map((i) => `  ${i.path.join('.')}=${JSON.stringify(env[String(i.path[0])] ?? '')}: ${i.message}`);
     throw new ConfigError(
-      'BATON_TARGET=gcp: the Google Cloud adapters are not part of this build yet. Set BATON_TARGET=local (the default).',
+      `Baton's Google Cloud configuration is invalid:\n${lines.join('\n')}\nTerraform sets these on every function (terraform/functions.tf); see the README for running against emulators.`,
     );
   }
-  return { ...config, BATON_DATA_DIR: resolve(config.BATON_DATA_DIR) };
+  return parsed.data;
 }

@@ -199,3 +199,24 @@ describe('the ETA', () => {
     expect(typicalStageMs({ building: 30_000, deploying: 5 }, job)).toEqual({ building: 20_000, deploying: 5 });
   });
 });
+
+describe('configuration', () => {
+  it('fails fast naming the variable and how to fix it', async () => {
+    const { loadConfig, loadGcpConfig } = await import('../../shared/config.js');
+    expect(() => loadConfig({ PORT: 'eighty' })).toThrow(/PORT="eighty"/);
+    expect(() => loadConfig({ BATON_TARGET: 'aws' })).toThrow(/BATON_TARGET/);
+    expect(loadConfig({}).PORT).toBe(8080);
+    expect(() => loadGcpConfig({ BATON_GCP_PROJECT: 'Bad_Project' })).toThrow(
+      /BATON_GCP_PROJECT="Bad_Project": must be a Google Cloud project id[\s\S]*BATON_BUCKET/,
+    );
+    expect(() => loadGcpConfig({ BATON_GCP_PROJECT: 'my-project', BATON_BUCKET: 'b-1', BATON_TASK_TARGETS: 'not json' })).toThrow(
+      /BATON_TASK_TARGETS/,
+    );
+    expect(
+      loadGcpConfig({ BATON_GCP_PROJECT: 'my-project', BATON_BUCKET: 'b-1', BATON_TASK_TARGETS: '{"verify":"https://v.example"}' })
+        .BATON_TASK_TARGETS,
+    ).toEqual({
+      verify: 'https://v.example',
+    });
+  });
+});
