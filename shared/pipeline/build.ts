@@ -31,12 +31,14 @@ export function startBuild(deps: PipelineDeps, deploymentId: string): Promise<st
   });
 }
 
-const BUILD_STEP: Record<string, string> = {
-  STATUS_UNKNOWN: 'Build status unknown',
-  PENDING: 'Build pending',
-  QUEUED: 'Build queued',
-  WORKING: 'Building',
-};
+/** The steps a build goes through before a terminal status, in order: a late QUEUED never undoes WORKING. */
+const BUILD_STEPS: readonly (readonly [string, string])[] = [
+  ['STATUS_UNKNOWN', 'Build status unknown'],
+  ['PENDING', 'Build pending'],
+  ['QUEUED', 'Build queued'],
+  ['WORKING', 'Building'],
+];
+const stepRank = (step: string) => BUILD_STEPS.findIndex(([, s]) => s === step);
 
 /**
  * A `cloud-builds` notification. Builds that are not Baton's are ignored; duplicates and
@@ -51,10 +53,10 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
   const job = claim.job;
   const log = stageLogger(deps, job, 'building');
 
-  const step = BUILD_STEP[build.status];
+  const step = BUILD_STEPS.find(([status]) => status === build.status)?.[1];
   if (step) {
     await deps.jobs.update(deploymentId, (j) =>
-      j.status === 'building' && j.build_id === build.id && j.current_step !== step
+      j.status === 'building' && j.build_id === build.id && stepRank(step) > stepRank(j.current_step)
         ? { ...j, current_step: step, progress: Math.max(j.progress, build.status === 'WORKING' ? 25 : 20) }
         : null,
     );
@@ -69,11 +71,16 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
     log(`Build ${build.id} succeeded: ${image.name}@${image.digest}`);
     const buildMs = build.createTime && build.finishTime ? Date.parse(build.finishTime) - Date.parse(build.createTime) : undefined;
     const measurements = buildMs !== undefined ? { ...job.measurements, build_ms: buildMs } : job.measurements;
-    await commitStage(deps, job, 'building', done(NEXT, { artifact: { ref: image.name, digest: image.digest }, measurements }));
+    await commitStage(
+      deps,
+      job,
+      'building',
+      done(NEXT, { artifact: { ref: image.name, digest: image.digest }, measurements, current_step: 'Build succeeded' }),
+    );
     await deps.logs.flush(deploymentId);
     return 'built';
   }
-  const detail = build.failureInfo?.detail ?? build.statusDetail ?? 'no detail given';
+  const detail = (build.failureInfo?.detail ?? build.statusDetail ?? 'no detail given').replace(/\.+\s*$/, '');
   const words: Record<string, string> = {
     FAILURE: 'failed',
     INTERNAL_ERROR: 'failed with an internal error of the build service',

@@ -22,6 +22,7 @@ export function deployRevision(deps: PipelineDeps, deploymentId: string): Promis
       revision,
       artifact: job.artifact,
       env: { ...job.request.env, BATON_AGENT_CONFIG: JSON.stringify(job.request.config), BATON_REVISION: revision },
+      secrets: job.request.secrets,
       tag: CANDIDATE_TAG,
       deployment_id: job.deployment_id,
       start_timeout_seconds: job.request.deployment_options.start_timeout_seconds,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { isPermanent, messageOf } from '../domain/errors.js';
 import { type EventType, stageEvent } from '../domain/events.js';
 import { type Job, LOG_TAIL_LINES } from '../domain/job.js';
+import { serviceName } from '../domain/names.js';
 import { canTransition, isFinal, type PipelineStage, previousStatus, STAGE_PROGRESS, STAGE_STEP, type Stage } from '../domain/status.js';
 import { TOPIC_OF_EVENT } from '../domain/topics.js';
 import type { PipelineDeps } from './deps.js';
@@ -232,7 +233,7 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
 async function cleanUpRevision(deps: PipelineDeps, job: Job): Promise<void> {
   if (!job.revision) return;
   try {
-    await deps.runtime.deleteRevision(job.agent_id, job.revision);
+    await deps.runtime.deleteRevision(serviceName(job.agent_id), job.revision);
     stageLogger(deps, job, job.stage ?? 'deploying')(`Removed revision ${job.revision}`);
   } catch (err) {
     stageLogger(deps, job, job.stage ?? 'deploying')(`Could not remove revision ${job.revision}: ${messageOf(err)}`, 'WARNING');

@@ -6,6 +6,8 @@ export interface RevisionSpec {
   revision: string;
   artifact: Artifact;
   env: Record<string, string>;
+  /** Environment variables whose values come from Secret Manager: name -> secret name (latest version). */
+  secrets?: Record<string, string>;
   /** The new revision gets this tag and no traffic; the existing split is kept. */
   tag: string;
   /** Where the revision's own output goes (the deployment's log). */

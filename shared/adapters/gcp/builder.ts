@@ -1,0 +1,148 @@
+import type { CloudBuildClient, protos } from '@google-cloud/cloudbuild';
+import { generateNodeDockerfile } from '../../domain/dockerfile.js';
+import { serviceName } from '../../domain/names.js';
+import type { Builder, BuildSpec } from '../../ports/index.js';
+import type { GcpConfig } from '../../wiring/gcp-config.js';
+
+type IBuild = protos.google.devtools.cloudbuild.v1.IBuild;
+type IBuildOperationMetadata = protos.google.devtools.cloudbuild.v1.IBuildOperationMetadata;
+
+export type CloudBuildSettings = Pick<
+  GcpConfig,
+  'BATON_GCP_PROJECT' | 'BATON_GCP_REGION' | 'BATON_BUCKET' | 'BATON_ARTIFACT_REPO' | 'BATON_BUILD_SERVICE_ACCOUNT'
+>;
+
+export interface CloudBuildOptions {
+  /**
+   * Cloud Build's own timeout for the whole build. Keep it below the pipeline's build lease
+   * (settings.build_timeout_ms) so a slow build ends as TIMEOUT, reported with its log, rather
+   * than as a lapsed claim.
+   */
+  timeoutSeconds?: number;
+}
+
+const DOCKER = 'gcr.io/cloud-builders/docker';
+const DEFAULT_TIMEOUT_SECONDS = 20 * 60;
+/** gRPC codes for which a cancel has nothing left to do. */
+const NOT_FOUND = 5;
+const FAILED_PRECONDITION = 9;
+
+/**
+ * Cloud Build (regional, `projects/P/locations/R`). `submit` creates a build that turns the
+ * prepared source archive in the Baton bucket into an image in Artifact Registry and returns the
+ * build id from the create operation's metadata at once: it never waits on the operation. The
+ * outcome arrives as `cloud-builds` notifications, correlated by the `baton-<id>` tag and the
+ * `_DEPLOYMENT_ID` substitution; `results.images[0]` {name, digest} of a SUCCESS is the image to
+ * deploy by digest.
+ */
+export class CloudBuildBuilder implements Builder {
+  readonly counters = { submitted: 0, cancelled: 0, failed: 0 };
+  private readonly timeoutSeconds: number;
+
+  constructor(
+    private readonly client: CloudBuildClient,
+    private readonly config: CloudBuildSettings,
+    options: CloudBuildOptions = {},
+  ) {
+    this.timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+  }
+
+  private get parent(): string {
+    return `projects/${this.config.BATON_GCP_PROJECT}/locations/${this.config.BATON_GCP_REGION}`;
+  }
+
+  /** `{region}-docker.pkg.dev/{project}/{repo}/{service}:{deployment id}` */
+  imageFor(spec: Pick<BuildSpec, 'agent_id' | 'deployment_id'>): string {
+    const { BATON_GCP_REGION: region, BATON_GCP_PROJECT: project, BATON_ARTIFACT_REPO: repo } = this.config;
+    return `${region}-docker.pkg.dev/${project}/${repo}/${serviceName(spec.agent_id)}:${dockerTag(spec.deployment_id)}`;
+  }
+
+  /** The Build resource `submit` sends: exported through this method so tests and docs can show it. */
+  buildFor(spec: BuildSpec): IBuild {
+    const image = this.imageFor(spec);
+    const account = this.config.BATON_BUILD_SERVICE_ACCOUNT;
+    return {
+      source: { storageSource: { bucket: this.config.BATON_BUCKET, object: spec.source_key } },
+      steps: [
+        { id: 'dockerfile', name: DOCKER, entrypoint: 'bash', args: ['-c', dockerfileScript()] },
+        { id: 'build', name: DOCKER, args: ['build', '--tag', image, '.'] },
+        { id: 'push', name: DOCKER, args: ['push', image] },
+      ],
+      // Listed images are pushed (again: a no-op) and reported with their digests in results.images.
+      images: [image],
+      tags: spec.tags,
+      substitutions: spec.substitutions,
+      options: {
+        // The substitutions are for correlation only: no step uses them, which MUST_MATCH would reject.
+        substitutionOption: 'ALLOW_LOOSE',
+        // A build that runs as its own service account needs a log destination other than the legacy bucket.
+        ...(account ? { logging: 'CLOUD_LOGGING_ONLY' as const } : {}),
+      },
+      ...(account ? { serviceAccount: `projects/${this.config.BATON_GCP_PROJECT}/serviceAccounts/${account}` } : {}),
+      timeout: { seconds: this.timeoutSeconds },
+    };
+  }
+
+  async submit(spec: BuildSpec): Promise<{ build_id: string; log_url: string }> {
+    let build: IBuild | null | undefined;
+    try {
+      const [operation] = await this.client.createBuild({
+        parent: this.parent,
+        projectId: this.config.BATON_GCP_PROJECT,
+        build: this.buildFor(spec),
+      });
+      // No operation.promise(): completion comes through the cloud-builds topic, not by polling here.
+      // gax decodes the metadata with the method's own type (BuildOperationMetadata) but types it loosely.
+      build = (operation.metadata as IBuildOperationMetadata | null)?.build;
+    } catch (err) {
+      this.counters.failed++;
+      throw err;
+    }
+    const id = build?.id;
+    if (!id) {
+      this.counters.failed++;
+      throw new Error('Cloud Build accepted the build but its operation carries no build id');
+    }
+    this.counters.submitted++;
+    return { build_id: id, log_url: build?.logUrl || this.consoleUrl(id) };
+  }
+
+  async cancel(buildId: string): Promise<void> {
+    try {
+      await this.client.cancelBuild({ name: `${this.parent}/builds/${buildId}`, projectId: this.config.BATON_GCP_PROJECT, id: buildId });
+      this.counters.cancelled++;
+    } catch (err) {
+      // Already finished, or unknown: nothing to stop.
+      const code = (err as { code?: unknown }).code;
+      if (code === NOT_FOUND || code === FAILED_PRECONDITION) return;
+      throw err;
+    }
+  }
+
+  private consoleUrl(id: string): string {
+    return `https://console.cloud.google.com/cloud-build/builds;region=${this.config.BATON_GCP_REGION}/${id}?project=${this.config.BATON_GCP_PROJECT}`;
+  }
+}
+
+/**
+ * The first step: keep the source's own Dockerfile, or write the generated one. The Dockerfile
+ * travels base64-encoded, so neither bash nor Cloud Build's `$` substitutions touch its text.
+ */
+export function dockerfileScript(): string {
+  const encoded = Buffer.from(generateNodeDockerfile()).toString('base64');
+  return [
+    'if [ -f Dockerfile ]; then',
+    '  echo "Building with the Dockerfile in the source"',
+    'else',
+    `  echo ${encoded} | base64 -d > Dockerfile`,
+    '  echo "No Dockerfile in the source: generated one for a Node service:"',
+    '  cat Dockerfile',
+    'fi',
+  ].join('\n');
+}
+
+/** Docker tags: [A-Za-z0-9_][A-Za-z0-9_.-]{0,127}. */
+function dockerTag(deploymentId: string): string {
+  const tag = deploymentId.replace(/[^A-Za-z0-9_.-]/g, '-').replace(/^[.-]+/, '');
+  return (tag || 'build').slice(0, 128);
+}

@@ -1,0 +1,137 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CloudBuildBuilder, dockerfileScript } from '../../shared/adapters/gcp/builder.js';
+import { buildTag } from '../../shared/domain/events.js';
+import type { BuildSpec } from '../../shared/ports/index.js';
+import { buildGcpClients, type GcpClients } from '../../shared/wiring/gcp-clients.js';
+import { type GcpConfig, GcpConfigSchema } from '../../shared/wiring/gcp-config.js';
+import { type CloudBuildFake, startCloudBuildFake } from '../support/gcp-fakes/cloudbuild-server.js';
+
+/**
+ * CloudBuildBuilder through the real @google-cloud/cloudbuild client (built by buildGcpClients)
+ * against the in-process Cloud Build fake: what goes over the wire, and that nothing waits.
+ * See the fake for what this does not prove (no build runs, no notification is published).
+ */
+
+let fake: CloudBuildFake;
+const opened: GcpClients[] = [];
+
+function configFor(extra: Record<string, string> = {}): GcpConfig {
+  return GcpConfigSchema.parse({
+    BATON_GCP_PROJECT: 'baton-test',
+    BATON_GCP_REGION: 'europe-west1',
+    BATON_BUCKET: 'baton-test-bucket',
+    BATON_ARTIFACT_REPO: 'baton-images',
+    BATON_CLOUDBUILD_ENDPOINT: fake.endpoint,
+    ...extra,
+  });
+}
+
+function builderFor(extra: Record<string, string> = {}, timeoutSeconds?: number): CloudBuildBuilder {
+  const config = configFor(extra);
+  const clients = buildGcpClients(config);
+  opened.push(clients);
+  return new CloudBuildBuilder(clients.cloudbuild, config, timeoutSeconds ? { timeoutSeconds } : {});
+}
+
+const spec = (id: string, agent = 'orders_api'): BuildSpec => ({
+  deployment_id: id,
+  agent_id: agent,
+  source_key: `sources/${agent}/${id}.tar.gz`,
+  tags: [buildTag(id)],
+  substitutions: { _DEPLOYMENT_ID: id, _AGENT_ID: agent },
+});
+
+beforeAll(async () => {
+  fake = await startCloudBuildFake();
+});
+
+afterAll(async () => {
+  for (const c of opened) await c.cloudbuild.close();
+  await fake.close();
+});
+
+describe('CloudBuildBuilder (Cloud Build fake)', () => {
+  it('sends the exact CreateBuild request: source archive, Dockerfile/build/push steps, image, tags, substitutions, options, timeout', async () => {
+    const builder = builderFor({ BATON_BUILD_SERVICE_ACCOUNT: 'baton-builder@baton-test.iam.gserviceaccount.com' }, 900);
+    const id = '4f1c2d3e-0000-4000-8000-000000000001';
+    await builder.submit(spec(id));
+    const image = `europe-west1-docker.pkg.dev/baton-test/baton-images/orders-api:${id}`;
+    const docker = 'gcr.io/cloud-builders/docker';
+    expect(fake.createRequests.at(-1)).toEqual({
+      parent: 'projects/baton-test/locations/europe-west1',
+      projectId: 'baton-test',
+      build: {
+        source: { storageSource: { bucket: 'baton-test-bucket', object: `sources/orders_api/${id}.tar.gz` } },
+        steps: [
+          { id: 'dockerfile', name: docker, entrypoint: 'bash', args: ['-c', dockerfileScript()] },
+          { id: 'build', name: docker, args: ['build', '--tag', image, '.'] },
+          { id: 'push', name: docker, args: ['push', image] },
+        ],
+        images: [image],
+        tags: [`baton-${id}`],
+        substitutions: { _DEPLOYMENT_ID: id, _AGENT_ID: 'orders_api' },
+        options: { substitutionOption: 'ALLOW_LOOSE', logging: 'CLOUD_LOGGING_ONLY' },
+        serviceAccount: 'projects/baton-test/serviceAccounts/baton-builder@baton-test.iam.gserviceaccount.com',
+        timeout: { seconds: '900' },
+      },
+    });
+  });
+
+  it('without a build service account: no serviceAccount and the default logging (no CLOUD_LOGGING_ONLY needed)', async () => {
+    const builder = builderFor();
+    await builder.submit(spec('d-plain', 'web'));
+    const { build } = fake.createRequests.at(-1) as { build: Record<string, unknown> };
+    expect(build.options).toEqual({ substitutionOption: 'ALLOW_LOOSE' });
+    expect(build).not.toHaveProperty('serviceAccount');
+    expect(build.timeout).toEqual({ seconds: String(20 * 60) });
+    expect(build.images).toEqual(['europe-west1-docker.pkg.dev/baton-test/baton-images/web:d-plain']);
+  });
+
+  it('returns the build id from the operation metadata and its log URL at once, without waiting on the operation', async () => {
+    const builder = builderFor();
+    const polledBefore = fake.calls.GetOperation ?? 0;
+    const started = Date.now();
+    const { build_id, log_url } = await builder.submit(spec('d-nowait'));
+    expect(Date.now() - started).toBeLessThan(5000);
+    const build = fake.builds.get(build_id);
+    expect(build?.status).toBe('QUEUED');
+    expect(log_url).toBe(build?.logUrl);
+    expect(log_url).toContain(build_id);
+    // Give a poller a moment to show itself: nothing may ask for the operation.
+    await new Promise((r) => setTimeout(r, 200));
+    expect(fake.calls.GetOperation ?? 0).toBe(polledBefore);
+    expect(builder.counters).toEqual({ submitted: 1, cancelled: 0, failed: 0 });
+  });
+
+  it('names the image after the service (no "_") and tags it with the deployment id', () => {
+    const builder = builderFor();
+    expect(builder.imageFor({ agent_id: 'my_agent', deployment_id: 'abc-123' })).toBe(
+      'europe-west1-docker.pkg.dev/baton-test/baton-images/my-agent:abc-123',
+    );
+  });
+
+  it('cancel asks Cloud Build to cancel that build; cancelling a finished or unknown build is not an error', async () => {
+    const builder = builderFor();
+    const { build_id } = await builder.submit(spec('d-cancel'));
+    await builder.cancel(build_id);
+    expect(fake.cancelRequests.at(-1)).toEqual({
+      name: `projects/baton-test/locations/europe-west1/builds/${build_id}`,
+      projectId: 'baton-test',
+      id: build_id,
+    });
+    expect(fake.builds.get(build_id)?.status).toBe('CANCELLED');
+    await expect(builder.cancel(build_id)).resolves.toBeUndefined();
+    await expect(builder.cancel('no-such-build')).resolves.toBeUndefined();
+    expect(builder.counters.cancelled).toBe(1);
+  });
+
+  it('fails a submit the API refuses, and counts it', async () => {
+    const config = configFor();
+    const clients = buildGcpClients(config);
+    opened.push(clients);
+    // A project id the API refuses: the fake requires one, as Cloud Build does.
+    const builder = new CloudBuildBuilder(clients.cloudbuild, { ...config, BATON_GCP_PROJECT: '' });
+    await expect(builder.submit(spec('d-refused'))).rejects.toThrow(/project_id is required/);
+    expect(builder.counters.failed).toBe(1);
+  });
+});

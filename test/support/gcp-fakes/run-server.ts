@@ -1,0 +1,387 @@
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import type { protos } from '@google-cloud/run';
+import * as grpc from '@grpc/grpc-js';
+import * as protoLoader from '@grpc/proto-loader';
+import { protobuf } from 'google-gax';
+
+/**
+ * An in-process Cloud Run Admin API v2 (`google.cloud.run.v2.Services` and `Revisions` over gRPC),
+ * served from the client package's own `build/protos/protos.json`.
+ *
+ * - Services live in memory. CreateService / UpdateService replace the whole resource and return
+ *   a long-running Operation that is not done yet (metadata: the Service, packed in an Any);
+ *   google.longrunning.Operations.GetOperation answers it as done with the Service as response.
+ *   `calls` counts every method, so a test can prove nobody waited on an operation.
+ * - UpdateService honours the etag (a stale one is ABORTED), refuses traffic whose percents do not
+ *   sum to 100, duplicate tags, a REVISION entry without a revision or naming one that does not
+ *   exist (other than the template's), a template revision not prefixed `<service>-`, and a
+ *   template revision name that already exists with another image or env (as Cloud Run does).
+ * - A new template revision becomes a Revision at once: Ready (CONDITION_SUCCEEDED) with
+ *   reconciling false and latestReadyRevision set to it; an image containing `crash` fails with
+ *   Cloud Run's start-up failure text ("failed to start and listen on the port defined provided
+ *   by the PORT=8080 environment variable…"), leaving the traffic statuses and latestReadyRevision
+ *   of the last good state and a failed terminalCondition; an image containing `slow` stays
+ *   reconciling until `settle()`.
+ * - trafficStatuses are derived from traffic, with URIs `https://{service}-xyz.a.run.app` and
+ *   `https://{tag}---{service}-xyz.a.run.app` per tag; latest*Revision are full resource names.
+ * - DeleteRevision refuses (FAILED_PRECONDITION) a revision any traffic entry names, by percent or
+ *   tag, and the service's latest revision.
+ *
+ * What it does NOT prove: no container is pulled or started (readiness is decided by the image
+ * name), no request is ever served at those URIs, no startup probe runs, no scaling; no IAM (the
+ * runtime service account, the service agent's access to Artifact Registry, invokers); no
+ * validation of the container spec beyond image and env (resources, probes, reserved env names,
+ * label syntax are accepted as sent); reconciliation is immediate and never partial, where Cloud
+ * Run's takes seconds and may show transient states; output-only fields sent back are ignored
+ * without checks; generated names, URIs and error texts are not Google's.
+ */
+
+type IService = protos.google.cloud.run.v2.IService;
+type IRevision = protos.google.cloud.run.v2.IRevision;
+type ITrafficTarget = protos.google.cloud.run.v2.ITrafficTarget;
+type ITrafficTargetStatus = protos.google.cloud.run.v2.ITrafficTargetStatus;
+type IContainer = protos.google.cloud.run.v2.IContainer;
+
+export interface CloudRunFake {
+  /** `http://127.0.0.1:PORT`, for BATON_RUN_ENDPOINT. */
+  endpoint: string;
+  /** Full service name → Service, as the fake keeps it. */
+  readonly services: Map<string, IService>;
+  /** Full revision name → Revision. */
+  readonly revisions: Map<string, IRevision>;
+  /** Every request, in order, as decoded (camelCase, enums and int64 as strings, unset fields absent). */
+  readonly requests: { method: string; request: Record<string, unknown> }[];
+  readonly calls: Record<string, number>;
+  /** Makes every `slow` revision ready and reconciles the services again. */
+  settle(): void;
+  close(): Promise<void>;
+}
+
+const require = createRequire(import.meta.url);
+const PROTOS = require('@google-cloud/run/build/protos/protos.json') as object;
+const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION';
+const LATEST = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
+
+/** Cloud Run's own words for the classic start-up failure (including its "defined provided" slip). */
+export const START_FAILURE_MESSAGE = (revision: string) =>
+  `Revision '${revision}' is not ready and cannot serve traffic. The user-provided container failed to start and listen on the port defined provided by the PORT=8080 environment variable within the allocated timeout. This can happen when the container port is misconfigured or if the timeout is too short. The health check timeout can be extended. Logs for this revision might contain more information.\n\nLogs URL: https://console.cloud.google.com/logs/viewer?resource=cloud_run_revision/revision_name/${revision}\nFor more troubleshooting guidance, see https://cloud.google.com/run/docs/troubleshooting#container-failed-to-start`;
+
+class FakeError extends Error {
+  constructor(
+    readonly code: grpc.status,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+function timestamp(ms = Date.now()) {
+  return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
+}
+
+const short = (name: string | null | undefined) => (name ? name.slice(name.lastIndexOf('/') + 1) : '');
+
+export async function startCloudRunFake(): Promise<CloudRunFake> {
+  const root = protobuf.Root.fromJSON(PROTOS as Parameters<typeof protobuf.Root.fromJSON>[0]);
+  const definition = protoLoader.fromJSON(PROTOS as Parameters<typeof protoLoader.fromJSON>[0], {
+    keepCase: false,
+    longs: String,
+    enums: String,
+    defaults: false,
+    oneofs: false,
+  });
+  const pack = (type: string, value: object) => {
+    const t = root.lookupType(type);
+    return { typeUrl: `type.googleapis.com/${type}`, value: Buffer.from(t.encode(t.fromObject(value)).finish()) };
+  };
+
+  const services = new Map<string, IService>();
+  const revisions = new Map<string, IRevision>();
+  const requests: CloudRunFake['requests'] = [];
+  const calls: Record<string, number> = {};
+  const operations = new Map<string, { type: string; resource: object }>();
+
+  const operation = (parent: string, type: string, resource: object) => {
+    const name = `${parent}/operations/${randomUUID()}`;
+    operations.set(name, { type, resource: structuredClone(resource) });
+    return { name, done: false, metadata: pack(type, resource) };
+  };
+
+  const uriOf = (serviceId: string, tag?: string | null) => `https://${tag ? `${tag}---` : ''}${serviceId}-xyz.a.run.app`;
+
+  const isReady = (rev: IRevision | undefined) => rev?.conditions?.some((c) => c.type === 'Ready' && c.state === 'CONDITION_SUCCEEDED');
+  const isFailed = (rev: IRevision | undefined) => rev?.conditions?.some((c) => c.type === 'Ready' && c.state === 'CONDITION_FAILED');
+
+  const sameConfig = (a: IContainer[] | null | undefined, b: IContainer[] | null | undefined) => {
+    const key = (cs: IContainer[] | null | undefined) =>
+      JSON.stringify((cs ?? []).map((c) => ({ image: c.image ?? '', env: (c.env ?? []).map((e) => [e.name, e.value ?? '']) })));
+    return key(a) === key(b);
+  };
+
+  const newRevision = (svc: IService, name: string): IRevision => {
+    const template = svc.template ?? {};
+    const image = template.containers?.[0]?.image ?? '';
+    const revisionId = short(name);
+    const now = timestamp();
+    const rev: IRevision = {
+      name,
+      uid: randomUUID(),
+      generation: 1,
+      service: svc.name,
+      labels: { ...(template.labels ?? {}) },
+      containers: template.containers ?? [],
+      serviceAccount: template.serviceAccount ?? '',
+      createTime: now,
+      updateTime: now,
+      logUri: `https://console.cloud.google.com/logs/viewer?resource=cloud_run_revision/revision_name/${revisionId}`,
+      reconciling: false,
+      conditions: [],
+    };
+    if (image.includes('crash')) {
+      rev.conditions = [
+        {
+          type: 'Ready',
+          state: 'CONDITION_FAILED',
+          message: START_FAILURE_MESSAGE(revisionId),
+          revisionReason: 'HEALTH_CHECK_CONTAINER_ERROR',
+          lastTransitionTime: now,
+        },
+      ];
+    } else if (image.includes('slow')) {
+      rev.reconciling = true;
+      rev.conditions = [{ type: 'Ready', state: 'CONDITION_RECONCILING', lastTransitionTime: now }];
+    } else {
+      rev.conditions = [{ type: 'Ready', state: 'CONDITION_SUCCEEDED', lastTransitionTime: now }];
+    }
+    revisions.set(name, rev);
+    return rev;
+  };
+
+  /**
+   * Brings a service's status in line with its spec, as reconciliation would once it is over. As
+   * in Knative, the service is ready when its latest revision is (configuration) and every
+   * revision its traffic names is (route): a failed latest revision fails the service, but the
+   * route still moves when every revision it names is ready; a route naming a failed revision
+   * keeps the last serving state (trafficStatuses, observedGeneration).
+   */
+  const reconcile = (svc: IService) => {
+    const name = svc.name ?? '';
+    const serviceId = short(name);
+    const latest = revisions.get(svc.latestCreatedRevision ?? '');
+    const named = (svc.traffic ?? []).filter((t) => t.type !== LATEST).map((t) => revisions.get(`${name}/revisions/${t.revision}`));
+    if (latest?.reconciling || named.some((r) => r?.reconciling)) {
+      svc.reconciling = true;
+      svc.terminalCondition = { type: 'Ready', state: 'CONDITION_RECONCILING' };
+      return;
+    }
+    svc.reconciling = false;
+    if (isReady(latest)) svc.latestReadyRevision = latest?.name ?? '';
+    const routeFailure = named.find((r) => !isReady(r));
+    if (!routeFailure) {
+      const latestReady = short(svc.latestReadyRevision);
+      const entries: ITrafficTarget[] = svc.traffic?.length ? svc.traffic : [{ type: LATEST, percent: 100 }];
+      svc.trafficStatuses = entries.map(
+        (t): ITrafficTargetStatus => ({
+          type: t.type === LATEST ? LATEST : REVISION,
+          revision: t.type === LATEST ? latestReady : (t.revision ?? ''),
+          percent: t.percent ?? 0,
+          ...(t.tag ? { tag: t.tag, uri: uriOf(serviceId, t.tag) } : {}),
+        }),
+      );
+      svc.uri = uriOf(serviceId);
+      svc.urls = [svc.uri];
+      svc.observedGeneration = svc.generation;
+    }
+    const failed = isFailed(latest) ? latest : routeFailure;
+    const message = failed?.conditions?.find((c) => c.type === 'Ready')?.message ?? `revision ${short(failed?.name)} is not ready`;
+    svc.terminalCondition = failed
+      ? { type: 'Ready', state: 'CONDITION_FAILED', message, reason: 'REVISION_FAILED' }
+      : { type: 'Ready', state: 'CONDITION_SUCCEEDED' };
+  };
+
+  /** Validates and stores `next` (a create when `prev` is null), creating its template's revision. */
+  const apply = (next: IService, prev: IService | null): IService => {
+    const name = next.name ?? '';
+    const serviceId = short(name);
+    const template = next.template;
+    if (!template?.containers?.length || !template.containers[0].image) {
+      throw new FakeError(grpc.status.INVALID_ARGUMENT, 'template.containers[0].image is required');
+    }
+    let revisionName = template.revision || '';
+    if (revisionName && !revisionName.startsWith(`${serviceId}-`)) {
+      throw new FakeError(grpc.status.INVALID_ARGUMENT, `revision name ${revisionName} must start with "${serviceId}-"`);
+    }
+    const latest = prev ? revisions.get(prev.latestCreatedRevision ?? '') : undefined;
+    if (!revisionName) {
+      // No name: a new revision only when the template changed.
+      revisionName =
+        latest && sameConfig(latest.containers, template.containers)
+          ? short(latest.name)
+          : `${serviceId}-${String(Number(prev?.generation ?? 0) + 1).padStart(5, '0')}-${randomUUID().slice(0, 3)}`;
+    }
+    const revisionPath = `${name}/revisions/${revisionName}`;
+    const existing = revisions.get(revisionPath);
+    if (existing && !sameConfig(existing.containers, template.containers)) {
+      throw new FakeError(grpc.status.FAILED_PRECONDITION, `Revision named '${revisionName}' with different configuration already exists.`);
+    }
+    const traffic = next.traffic ?? [];
+    if (traffic.length > 0) {
+      const sum = traffic.reduce((a, t) => a + (t.percent ?? 0), 0);
+      if (sum !== 100) throw new FakeError(grpc.status.INVALID_ARGUMENT, `traffic percents must add up to 100, not ${sum}`);
+      const tags = traffic.flatMap((t) => (t.tag ? [t.tag] : []));
+      if (new Set(tags).size !== tags.length) throw new FakeError(grpc.status.INVALID_ARGUMENT, 'traffic tags must be unique');
+      for (const t of traffic) {
+        if (t.type === LATEST) continue;
+        if (t.type !== REVISION || !t.revision) {
+          throw new FakeError(
+            grpc.status.INVALID_ARGUMENT,
+            'a traffic entry must be TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION with a revision, or LATEST',
+          );
+        }
+        if (t.revision !== revisionName && !revisions.has(`${name}/revisions/${t.revision}`)) {
+          throw new FakeError(grpc.status.INVALID_ARGUMENT, `traffic names revision ${t.revision}, which does not exist`);
+        }
+      }
+    }
+    const generation = Number(prev?.generation ?? 0) + 1;
+    const stored: IService = {
+      ...(prev ?? {}),
+      // Spec fields from the request; status fields stay the fake's own.
+      description: next.description ?? '',
+      labels: next.labels ?? {},
+      annotations: next.annotations ?? {},
+      ingress: next.ingress ?? 'INGRESS_TRAFFIC_ALL',
+      template: { ...template, revision: template.revision || '' },
+      traffic,
+      scaling: next.scaling ?? null,
+      name,
+      uid: prev?.uid ?? randomUUID(),
+      generation,
+      createTime: prev?.createTime ?? timestamp(),
+      updateTime: timestamp(),
+      etag: `"${randomUUID()}"`,
+    };
+    if (!existing) newRevision(stored, revisionPath);
+    stored.latestCreatedRevision = revisionPath;
+    stored.template = { ...template, revision: revisionName };
+    reconcile(stored);
+    services.set(name, stored);
+    return stored;
+  };
+
+  const getService = (name: string) => {
+    const svc = services.get(name);
+    if (!svc) throw new FakeError(grpc.status.NOT_FOUND, `Resource '${short(name)}' of kind 'SERVICE' in region does not exist.`);
+    return svc;
+  };
+
+  const handlers: Record<string, (req: never) => object> = {
+    CreateService: (req: { parent?: string; serviceId?: string; service?: IService }) => {
+      const parent = req.parent ?? '';
+      const name = `${parent}/services/${req.serviceId ?? ''}`;
+      if (!req.serviceId) throw new FakeError(grpc.status.INVALID_ARGUMENT, 'service_id is required');
+      if (services.has(name)) throw new FakeError(grpc.status.ALREADY_EXISTS, `service ${req.serviceId} already exists`);
+      const svc = apply({ ...(req.service ?? {}), name }, null);
+      return operation(parent, 'google.cloud.run.v2.Service', svc);
+    },
+    UpdateService: (req: { service?: IService; allowMissing?: boolean }) => {
+      const name = req.service?.name ?? '';
+      const prev = services.get(name) ?? null;
+      if (!prev && !req.allowMissing) getService(name);
+      if (prev && req.service?.etag && req.service.etag !== prev.etag) {
+        throw new FakeError(grpc.status.ABORTED, `the service changed since it was read (etag ${req.service.etag} is not ${prev.etag})`);
+      }
+      const svc = apply(req.service ?? {}, prev);
+      return operation(name.split('/services/')[0], 'google.cloud.run.v2.Service', svc);
+    },
+    GetService: (req: { name?: string }) => getService(req.name ?? ''),
+    GetRevision: (req: { name?: string }) => {
+      const rev = revisions.get(req.name ?? '');
+      if (!rev) throw new FakeError(grpc.status.NOT_FOUND, `Resource '${short(req.name)}' of kind 'REVISION' in region does not exist.`);
+      return rev;
+    },
+    DeleteRevision: (req: { name?: string }) => {
+      const name = req.name ?? '';
+      const rev = revisions.get(name);
+      if (!rev) throw new FakeError(grpc.status.NOT_FOUND, `Resource '${short(name)}' of kind 'REVISION' in region does not exist.`);
+      const svc = services.get(rev.service ?? '');
+      if (svc) {
+        const id = short(name);
+        const referenced = (svc.traffic ?? []).some((t) =>
+          t.type === LATEST ? short(svc.latestReadyRevision) === id && (t.percent ?? 0) > 0 : t.revision === id,
+        );
+        if (referenced)
+          throw new FakeError(grpc.status.FAILED_PRECONDITION, `Revision ${id} is referenced by the traffic of ${short(svc.name)}.`);
+        if (svc.latestCreatedRevision === name) {
+          throw new FakeError(grpc.status.FAILED_PRECONDITION, `Revision ${id} is the latest revision of ${short(svc.name)}.`);
+        }
+      }
+      revisions.delete(name);
+      return operation(name.split('/services/')[0], 'google.cloud.run.v2.Revision', rev);
+    },
+    GetOperation: (req: { name?: string }) => {
+      const op = operations.get(req.name ?? '');
+      if (!op) throw new FakeError(grpc.status.NOT_FOUND, `operation ${req.name} not found`);
+      return { name: req.name, done: true, metadata: pack(op.type, op.resource), response: pack(op.type, op.resource) };
+    },
+  };
+
+  const implementation = (names: string[]): grpc.UntypedServiceImplementation =>
+    Object.fromEntries(
+      names.map((method) => [
+        method,
+        (call: grpc.ServerUnaryCall<unknown, object>, callback: grpc.sendUnaryData<object>) => {
+          calls[method] = (calls[method] ?? 0) + 1;
+          requests.push({ method, request: structuredClone(call.request) as Record<string, unknown> });
+          try {
+            callback(null, structuredClone(handlers[method](call.request as never)));
+          } catch (err) {
+            const code = err instanceof FakeError ? err.code : grpc.status.INTERNAL;
+            callback({ code, details: err instanceof Error ? err.message : String(err) });
+          }
+        },
+      ]),
+    );
+
+  const server = new grpc.Server();
+  server.addService(
+    definition['google.cloud.run.v2.Services'] as grpc.ServiceDefinition,
+    implementation(['CreateService', 'UpdateService', 'GetService']),
+  );
+  server.addService(
+    definition['google.cloud.run.v2.Revisions'] as grpc.ServiceDefinition,
+    implementation(['GetRevision', 'DeleteRevision']),
+  );
+  server.addService(definition['google.longrunning.Operations'] as grpc.ServiceDefinition, implementation(['GetOperation']));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+
+  return {
+    endpoint: `http://127.0.0.1:${port}`,
+    services,
+    revisions,
+    requests,
+    calls,
+    settle() {
+      for (const rev of revisions.values()) {
+        if (!rev.reconciling) continue;
+        rev.reconciling = false;
+        rev.conditions = [{ type: 'Ready', state: 'CONDITION_SUCCEEDED', lastTransitionTime: timestamp() }];
+      }
+      for (const svc of services.values()) reconcile(svc);
+    },
+    close: () =>
+      new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          server.forceShutdown();
+          resolve();
+        }, 2000);
+        server.tryShutdown(() => {
+          clearTimeout(timer);
+          resolve();
+        });
+      }),
+  };
+}
