@@ -17,6 +17,8 @@ export function redact(line: string): string {
 
 interface Pending {
   lines: string[];
+  /** Appends to the full log not yet known to have landed. */
+  appended: Promise<void>;
   timer: NodeJS.Timeout | null;
   flushing: Promise<void>;
 }
@@ -43,17 +45,21 @@ export class DeploymentLogs {
       .filter((l) => l.length > 0)
       .map((l) => `${prefix} ${l}`);
     if (text.length === 0) return;
-    void this.blobs.append(logKey(agentId, deploymentId), `${text.join('\n')}\n`).catch((err: unknown) => {
+    const appended = this.blobs.append(logKey(agentId, deploymentId), `${text.join('\n')}\n`).catch((err: unknown) => {
       console.error(`baton: could not append to the log of ${deploymentId}: ${String(err)}`);
     });
     const p = this.pendingFor(deploymentId);
+    p.appended = p.appended.then(() => appended);
     p.lines.push(...text);
     p.timer ??= setTimeout(() => {
       void this.flush(deploymentId);
     }, this.tailFlushMs);
   }
 
-  /** Copies the buffered lines into the job document's tail. */
+  /**
+   * Copies the buffered lines into the job document's tail and waits for their appends to the
+   * full log: a function awaits this before it returns, since nothing runs after that on GCP.
+   */
   async flush(deploymentId: string): Promise<void> {
     const p = this.pending.get(deploymentId);
     if (!p) return;
@@ -72,6 +78,7 @@ export class DeploymentLogs {
       console.error(`baton: could not update the log tail of ${deploymentId}: ${String(err)}`);
     });
     await p.flushing;
+    await p.appended;
     if (p.lines.length === 0 && p.timer === null) this.pending.delete(deploymentId);
   }
 
@@ -92,7 +99,7 @@ export class DeploymentLogs {
   private pendingFor(id: string): Pending {
     let p = this.pending.get(id);
     if (!p) {
-      p = { lines: [], timer: null, flushing: Promise.resolve() };
+      p = { lines: [], appended: Promise.resolve(), timer: null, flushing: Promise.resolve() };
       this.pending.set(id, p);
     }
     return p;
