@@ -1,0 +1,112 @@
+# The (default) Firestore database in native mode: job documents (deployment_jobs/{id}) and service
+# records (services/{agent}). The functions use the server SDK with their own service accounts,
+# which security rules do not apply to; firestore.rules governs clients that read with Firebase Auth.
+
+resource "google_firestore_database" "default" {
+  name                              = "(default)"
+  location_id                       = var.firestore_location == "" ? var.region : var.firestore_location
+  type                              = "FIRESTORE_NATIVE"
+  concurrency_mode                  = "OPTIMISTIC"
+  app_engine_integration_mode       = "DISABLED"
+  point_in_time_recovery_enablement = "POINT_IN_TIME_RECOVERY_ENABLED"
+  delete_protection_state           = "DELETE_PROTECTION_ENABLED"
+  deletion_policy                   = "ABANDON"
+
+  depends_on = [google_project_service.enabled]
+}
+
+# Composite indexes of the job store's queries (FIRESTORE_INDEXES in shared/adapters/gcp/job-store.ts).
+# GET /deployments filters on any of agent_id, status and kind, newest first: one index per filter,
+# and Firestore merges them for any combination of equality filters. A trailing __name__ in the
+# direction of the last field is implicit. The same indexes are
+# in firestore.indexes.json (firebase deploy); the test checks that the two agree. They are created
+# one after another: Firestore answers concurrent index creations with 409 contention.
+
+resource "google_firestore_index" "jobs_by_agent" {
+  database    = google_firestore_database.default.name
+  collection  = "deployment_jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "agent_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+}
+
+resource "google_firestore_index" "jobs_by_status" {
+  database    = google_firestore_database.default.name
+  collection  = "deployment_jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_index.jobs_by_agent]
+}
+
+resource "google_firestore_index" "jobs_by_kind" {
+  database    = google_firestore_database.default.name
+  collection  = "deployment_jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "kind"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_index.jobs_by_status]
+}
+
+# countActive: a deployment's running siblings (agent_id ==, kind ==, status in [...]).
+resource "google_firestore_index" "jobs_by_agent_kind_status" {
+  database    = google_firestore_database.default.name
+  collection  = "deployment_jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "agent_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "kind"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_firestore_index.jobs_by_kind]
+}
+
+# Processed-event markers (processed_events/{key}, one per handled message: idempotency) carry
+# expire_at; Firestore deletes them some time after it. The field is not indexed: a timestamp
+# written in increasing order would make its index a write hotspot, and nothing queries it.
+resource "google_firestore_field" "processed_events_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "processed_events"
+  field      = "expire_at"
+
+  ttl_config {}
+
+  index_config {}
+}

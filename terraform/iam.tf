@@ -1,0 +1,227 @@
+# Identities and the least roles each needs, bound on the resource wherever the service allows it.
+# What each function needs is local.function_access (locals.tf), mirrored from
+# test/infra/expectations.ts.
+
+# --- One service account per function -------------------------------------------------------------
+
+resource "google_service_account" "fn" {
+  for_each = local.functions
+
+  account_id   = "baton-fn-${each.key}"
+  display_name = "Baton ${each.key} function"
+  description  = "Runs the ${each.key} function; roles in terraform/iam.tf."
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  function_members = { for name, sa in google_service_account.fn : name => "serviceAccount:${sa.email}" }
+
+  publish_grants = merge([
+    for name, access in local.function_access : { for topic in access.publishes : "${name}:${topic}" => { function = name, topic = topic } }
+  ]...)
+
+  enqueue_grants = merge([
+    for name, access in local.function_access : { for queue in access.enqueues : "${name}:${queue}" => { function = name, queue = queue } }
+  ]...)
+}
+
+# Firestore has no per-collection or per-document IAM: datastore.user on the project is the least.
+resource "google_project_iam_member" "fn_firestore" {
+  for_each = local.functions
+
+  project = var.project_id
+  role    = "roles/datastore.user"
+  member  = local.function_members[each.key]
+}
+
+# Every function writes its deployment's log; the api and prepare-source write uploads and sources.
+# objectUser reads, writes, overwrites (appends) and deletes objects; objectAdmin would add only
+# object ACLs, which uniform bucket-level access turns off.
+resource "google_storage_bucket_iam_member" "fn_bucket" {
+  for_each = local.functions
+
+  bucket = google_storage_bucket.baton.name
+  role   = "roles/storage.objectUser"
+  member = local.function_members[each.key]
+}
+
+resource "google_pubsub_topic_iam_member" "fn_publishes" {
+  for_each = local.publish_grants
+
+  topic  = google_pubsub_topic.baton[each.value.topic].name
+  role   = "roles/pubsub.publisher"
+  member = local.function_members[each.value.function]
+}
+
+resource "google_cloud_tasks_queue_iam_member" "fn_enqueues" {
+  for_each = local.enqueue_grants
+
+  name     = google_cloud_tasks_queue.queue[each.value.queue].name
+  location = var.region
+  role     = "roles/cloudtasks.enqueuer"
+  member   = local.function_members[each.value.function]
+}
+
+# A task carries an OIDC token of baton-tasks: creating it means acting as that account.
+resource "google_service_account_iam_member" "fn_acts_as_tasks" {
+  for_each = toset(distinct([for grant in values(local.enqueue_grants) : grant.function]))
+
+  service_account_id = google_service_account.tasks.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = local.function_members[each.key]
+}
+
+# Deployed services are created at run time under names chosen by users, so Cloud Run roles are
+# project-wide: viewer to read; developer to create revisions, move traffic, delete revisions and call
+# a candidate revision's tagged URL (verification probes carry the function's ID token).
+resource "google_project_iam_member" "fn_runtime" {
+  for_each = { for name, access in local.function_access : name => access.runtime if access.runtime != "none" }
+
+  project = var.project_id
+  role    = each.value == "read" ? "roles/run.viewer" : "roles/run.developer"
+  member  = local.function_members[each.key]
+}
+
+# Updating a service that runs as baton-runtime (a revision, a traffic split, removing a tag) means
+# acting as it.
+resource "google_service_account_iam_member" "fn_acts_as_runtime" {
+  for_each = { for name, access in local.function_access : name => access if access.runtime == "write" }
+
+  service_account_id = google_service_account.runtime.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = local.function_members[each.key]
+}
+
+# Cloud Build has no per-build IAM: builds.editor on the project submits and cancels builds.
+resource "google_project_iam_member" "fn_builds" {
+  for_each = { for name, access in local.function_access : name => access.builds if access.builds != "none" }
+
+  project = var.project_id
+  role    = "roles/cloudbuild.builds.editor"
+  member  = local.function_members[each.key]
+}
+
+# A build that runs as baton-build is submitted by someone who may act as it.
+resource "google_service_account_iam_member" "fn_acts_as_build" {
+  for_each = { for name, access in local.function_access : name => access if access.builds == "submit" }
+
+  service_account_id = google_service_account.build.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = local.function_members[each.key]
+}
+
+# --- Who may call each function -------------------------------------------------------------------
+
+resource "google_service_account" "pubsub_push" {
+  account_id   = "baton-pubsub-push"
+  display_name = "Baton Pub/Sub push"
+  description  = "Identity of the push subscriptions that deliver stage events to the functions."
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_service_account" "tasks" {
+  account_id   = "baton-tasks"
+  display_name = "Baton Cloud Tasks"
+  description  = "OIDC identity of readiness-poll and canary-step tasks (BATON_TASKS_SERVICE_ACCOUNT)."
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_service_account" "scheduler" {
+  account_id   = "baton-scheduler"
+  display_name = "Baton Cloud Scheduler"
+  description  = "OIDC identity of the scheduler jobs that run the watchdog."
+
+  depends_on = [google_project_service.enabled]
+}
+
+locals {
+  invokers = merge(
+    { for name, topic in local.event_functions : name => "serviceAccount:${google_service_account.pubsub_push.email}" },
+    { for name, queue in local.task_functions : name => "serviceAccount:${google_service_account.tasks.email}" },
+    { for name, cron in local.scheduled_functions : name => "serviceAccount:${google_service_account.scheduler.email}" },
+  )
+
+  api_invokers = { for pair in setproduct(local.http_functions, var.api_invoker_members) : "${pair[0]}:${pair[1]}" => { function = pair[0], member = pair[1] } }
+}
+
+# The Cloud Run service behind a 2nd-gen function has the function's name; run.invoker is bound on it.
+resource "google_cloud_run_v2_service_iam_member" "invoker" {
+  for_each = local.invokers
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.key].name
+  role     = "roles/run.invoker"
+  member   = each.value
+}
+
+resource "google_cloud_run_v2_service_iam_member" "api_invoker" {
+  for_each = local.api_invokers
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn[each.value.function].name
+  role     = "roles/run.invoker"
+  member   = each.value.member
+}
+
+# --- Builds and deployed services ------------------------------------------------------------------
+
+resource "google_service_account" "build" {
+  account_id   = "baton-build"
+  display_name = "Baton builds"
+  description  = "Runs the Cloud Build builds of deployed services (BATON_BUILD_SERVICE_ACCOUNT)."
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_service_account" "runtime" {
+  account_id   = "baton-runtime"
+  display_name = "Baton deployed services"
+  description  = "Identity of the services Baton deploys (BATON_RUNTIME_SERVICE_ACCOUNT). No roles: grant what your services use, e.g. secretAccessor on their secrets."
+
+  depends_on = [google_project_service.enabled]
+}
+
+# A build reads its source from the Baton bucket, pushes to the repository, logs to Cloud Logging
+# (CLOUD_LOGGING_ONLY: a build with its own service account has no default log bucket).
+resource "google_storage_bucket_iam_member" "build_reads_sources" {
+  bucket = google_storage_bucket.baton.name
+  role   = "roles/storage.objectViewer"
+  member = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_artifact_registry_repository_iam_member" "build_pushes" {
+  location   = google_artifact_registry_repository.images.location
+  repository = google_artifact_registry_repository.images.name
+  role       = "roles/artifactregistry.writer"
+  member     = "serviceAccount:${google_service_account.build.email}"
+}
+
+resource "google_project_iam_member" "build_logs" {
+  project = var.project_id
+  role    = "roles/logging.logWriter"
+  member  = "serviceAccount:${google_service_account.build.email}"
+}
+
+# --- Building the functions themselves ------------------------------------------------------------
+
+# Cloud Functions builds each function's image with Cloud Build as this account (new projects give
+# the default compute account no roles). builds.builder is the role Google documents for it: it
+# reads the source zip, writes the image to gcf-artifacts (created by Cloud Functions) and logs.
+resource "google_service_account" "function_builder" {
+  account_id   = "baton-gcf-builder"
+  display_name = "Baton function builds"
+  description  = "Builds the images of Baton's own functions."
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_project_iam_member" "function_builder" {
+  project = var.project_id
+  role    = "roles/cloudbuild.builds.builder"
+  member  = "serviceAccount:${google_service_account.function_builder.email}"
+}

@@ -1,0 +1,189 @@
+# What the code needs, written once and mirrored here. test/infra/terraform.test.ts fails when these
+# maps and the code disagree:
+#   - the trigger maps mirror functions/registry.ts (EVENT_FUNCTIONS, TASK_FUNCTIONS, SCHEDULED_FUNCTIONS);
+#   - the topic list mirrors TOPICS in shared/domain/topics.ts (cloud-builds is in pubsub.tf);
+#   - function_access mirrors test/infra/expectations.ts, which derives it from shared/pipeline/*.ts.
+# Keep these literal (no expressions): the test reads them as data.
+
+locals {
+  # Pub/Sub-triggered functions and the topic each one consumes (one push subscription each, pubsub.tf).
+  event_functions = {
+    "validate"       = "baton-deployment-requested"
+    "prepare-source" = "baton-deployment-validated"
+    "build"          = "baton-deployment-prepared"
+    "build-events"   = "cloud-builds"
+    "deploy"         = "baton-deployment-built"
+    "promote"        = "baton-deployment-verified"
+    "rollback"       = "baton-rollback-requested"
+    "dead-letter"    = "baton-dead-letter"
+  }
+
+  # Cloud Tasks-triggered functions and their queue (tasks.tf).
+  task_functions = {
+    "verify"      = "baton-verify-poll"
+    "canary-step" = "baton-promote-step"
+  }
+
+  # Cloud Scheduler-triggered functions and their unix cron schedule (scheduler.tf).
+  scheduled_functions = {
+    "watchdog" = "* * * * *"
+  }
+
+  # Functions called directly over HTTPS by clients.
+  http_functions = ["api"]
+
+  # Every topic Baton owns: TOPICS minus cloud-builds, whose name Cloud Build fixes (pubsub.tf).
+  topics = [
+    "baton-deployment-requested",
+    "baton-deployment-validated",
+    "baton-deployment-prepared",
+    "baton-deployment-built",
+    "baton-deployment-verified",
+    "baton-rollback-requested",
+    "baton-dead-letter",
+  ]
+
+  dead_letter_topic = "baton-dead-letter"
+
+  # What each function does besides reading and writing Firestore and the Baton bucket (which all do):
+  #   publishes: topics it publishes to (handOff kind 'event' -> TOPIC_OF_EVENT; failDeployment's rollback hand-off);
+  #   enqueues:  queues it creates tasks on (handOff kind 'task');
+  #   runtime:   Cloud Run Admin API use -- read (run.viewer), or write (run.developer + actAs the runtime
+  #              service account: creates revisions, moves traffic, deletes a failed revision -- each of
+  #              which updates a service that runs as baton-runtime);
+  #   builds:    Cloud Build use -- submit (builds.editor + actAs the build service account), cancel (builds.editor).
+  function_access = {
+    "api" = {
+      publishes = ["baton-deployment-requested", "baton-rollback-requested"]
+      enqueues  = []
+      runtime   = "read"
+      builds    = "cancel"
+    }
+    "validate" = {
+      publishes = ["baton-deployment-validated"]
+      enqueues  = []
+      runtime   = "none"
+      builds    = "none"
+    }
+    "prepare-source" = {
+      publishes = ["baton-deployment-prepared"]
+      enqueues  = []
+      runtime   = "none"
+      builds    = "none"
+    }
+    "build" = {
+      publishes = ["baton-deployment-built"]
+      enqueues  = []
+      runtime   = "none"
+      builds    = "submit"
+    }
+    "build-events" = {
+      publishes = ["baton-deployment-built"]
+      enqueues  = []
+      runtime   = "none"
+      builds    = "none"
+    }
+    "deploy" = {
+      publishes = ["baton-rollback-requested"]
+      enqueues  = ["baton-verify-poll"]
+      runtime   = "write"
+      builds    = "none"
+    }
+    "verify" = {
+      publishes = ["baton-deployment-verified", "baton-rollback-requested"]
+      enqueues  = ["baton-verify-poll"]
+      runtime   = "write"
+      builds    = "none"
+    }
+    "promote" = {
+      publishes = ["baton-rollback-requested"]
+      enqueues  = ["baton-promote-step"]
+      runtime   = "write"
+      builds    = "none"
+    }
+    "canary-step" = {
+      publishes = ["baton-rollback-requested"]
+      enqueues  = ["baton-promote-step"]
+      runtime   = "write"
+      builds    = "none"
+    }
+    "rollback" = {
+      publishes = []
+      enqueues  = []
+      runtime   = "write"
+      builds    = "none"
+    }
+    "dead-letter" = {
+      publishes = ["baton-rollback-requested"]
+      enqueues  = []
+      runtime   = "write"
+      builds    = "none"
+    }
+    "watchdog" = {
+      publishes = ["baton-rollback-requested"]
+      enqueues  = []
+      runtime   = "write"
+      builds    = "none"
+    }
+  }
+}
+
+# Derived from the maps above.
+locals {
+  # Function name -> how it is triggered. Every function is an HTTP function to Cloud Functions; the
+  # trigger decides who may invoke it (iam.tf) and what calls it (pubsub.tf, tasks.tf, scheduler.tf).
+  functions = merge(
+    { for name, topic in local.event_functions : name => "event" },
+    { for name, queue in local.task_functions : name => "task" },
+    { for name, cron in local.scheduled_functions : name => "scheduled" },
+    { for name in local.http_functions : name => "http" },
+  )
+
+  # Queue name -> the function it calls.
+  queues = { for name, queue in local.task_functions : queue => name }
+
+  # Each function runs as the Cloud Run service "baton-<name>".
+  function_names = { for name, kind in local.functions : name => "baton-${name}" }
+
+  # The URL cycle: verify enqueues polls on its own queue, so its environment needs its own URL, and
+  # a resource cannot refer to its own attributes (google_cloudfunctions2_function.fn["verify"].url
+  # inside google_cloudfunctions2_function.fn is a self-reference). Cloud Run's deterministic URL,
+  # https://SERVICE-PROJECT_NUMBER.REGION.run.app, is known before the service exists, so the task
+  # targets are computed, not read back. Being a run.app URL, Cloud Tasks' requests to it count as
+  # internal traffic for ALLOW_INTERNAL_ONLY ingress, and it is a valid OIDC audience for the service.
+  task_target_urls = {
+    for name, queue in local.task_functions :
+    name => "https://${local.function_names[name]}-${data.google_project.this.number}.${var.region}.run.app"
+  }
+
+  # The environment every function reads (shared/wiring/gcp-config.ts, GcpConfigSchema). The test
+  # checks that every required key is here and that no key is unknown to the schemas.
+  function_env = {
+    BATON_TARGET                  = "gcp"
+    BATON_GCP_PROJECT             = var.project_id
+    BATON_GCP_REGION              = var.region
+    BATON_BUCKET                  = google_storage_bucket.baton.name
+    BATON_ARTIFACT_REPO           = google_artifact_registry_repository.images.repository_id
+    BATON_TASKS_SERVICE_ACCOUNT   = google_service_account.tasks.email
+    BATON_BUILD_SERVICE_ACCOUNT   = google_service_account.build.email
+    BATON_RUNTIME_SERVICE_ACCOUNT = google_service_account.runtime.email
+    BATON_TASK_TARGETS            = jsonencode(local.task_target_urls)
+  }
+
+  # Settings of shared/config.ts whose local defaults do not fit Google Cloud; var.baton_settings
+  # overrides them. Cloud Run refuses requests over 32 MiB, so uploads stop below that; readiness
+  # polls are Cloud Tasks, not a 20 ms timer.
+  settings_env = merge(
+    {
+      BATON_MAX_UPLOAD_BYTES = "31457280"
+      BATON_VERIFY_POLL_MS   = "2000"
+    },
+    var.baton_settings,
+  )
+
+  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+}
+
+data "google_project" "this" {
+  project_id = var.project_id
+}
