@@ -17,12 +17,15 @@ export const deadLetter: EventFunction = async (deps, cloudEvent) => {
     return;
   }
   const job = await deps.jobs.get(id);
-  const attempts = msg.attributes.delivery_attempts ?? 'several';
-  const why = msg.attributes.last_error ?? 'unknown error';
+  // The local bus names what failed; Pub/Sub's dead-lettering adds its CloudPubSubDeadLetterSource* attributes instead.
+  const a = msg.attributes;
+  const attempts = a.delivery_attempts ?? a.CloudPubSubDeadLetterSourceDeliveryCount ?? 'several';
+  const from = a.source_topic ?? a.CloudPubSubDeadLetterSourceSubscription ?? 'a topic';
+  const why = a.last_error ?? "the stage's error is in its function's logs";
   await failDeployment(
     deps,
     id,
     job?.stage ?? 'validating',
-    `Gave up after ${attempts} attempts on ${msg.attributes.source_topic ?? 'a topic'}: ${why}. Check the control plane's health and deploy again`,
+    `Gave up after ${attempts} attempts on ${from}: ${why}. Check the control plane's health and deploy again`,
   );
 };

@@ -231,7 +231,8 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
 }
 
 async function cleanUpRevision(deps: PipelineDeps, job: Job): Promise<void> {
-  if (!job.revision) return;
+  // A rollback job's revision is the one it restores: never remove that.
+  if (!job.revision || job.kind === 'rollback') return;
   try {
     await deps.runtime.deleteRevision(serviceName(job.agent_id), job.revision);
     stageLogger(deps, job, job.stage ?? 'deploying')(`Removed revision ${job.revision}`);

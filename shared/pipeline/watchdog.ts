@@ -1,4 +1,4 @@
-import { isFinal } from '../domain/status.js';
+import { isFinal, STATUSES, type Status } from '../domain/status.js';
 import type { PipelineDeps } from './deps.js';
 import { failDeployment } from './stage-runner.js';
 
@@ -13,23 +13,27 @@ export const WATCHDOG_GRACE_MS = 60_000;
 export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[]> {
   const now = deps.clock.now().getTime();
   const failed: string[] = [];
-  let cursor: string | undefined;
-  do {
-    const page = await deps.jobs.list({ limit: 100, cursor });
-    for (const job of page.items) {
-      if (isFinal(job.status) || job.status === 'queued') continue;
-      const deadline = job.claim ? Date.parse(job.claim.expires_at) : Date.parse(job.updated_at) + deps.settings.claim_lease_ms;
-      if (now < deadline + WATCHDOG_GRACE_MS) continue;
-      const stage = job.stage ?? 'validating';
-      await failDeployment(
-        deps,
-        job.deployment_id,
-        stage,
-        `No progress in the ${stage} stage since ${new Date(deadline).toISOString()}: the stage's worker stopped or its event was lost. Deploy again; if it recurs, check the control plane's logs`,
-      );
-      failed.push(job.deployment_id);
-    }
-    cursor = page.next_cursor ?? undefined;
-  } while (cursor);
+  for (const status of RUNNING) {
+    let cursor: string | undefined;
+    do {
+      const page = await deps.jobs.list({ status, limit: 100, cursor });
+      for (const job of page.items) {
+        const deadline = job.claim ? Date.parse(job.claim.expires_at) : Date.parse(job.updated_at) + deps.settings.claim_lease_ms;
+        if (now < deadline + WATCHDOG_GRACE_MS) continue;
+        const stage = job.stage ?? 'validating';
+        await failDeployment(
+          deps,
+          job.deployment_id,
+          stage,
+          `No progress in the ${stage} stage since ${new Date(deadline).toISOString()}: the stage's worker stopped or its event was lost. Deploy again; if it recurs, check the control plane's logs`,
+        );
+        failed.push(job.deployment_id);
+      }
+      cursor = page.next_cursor ?? undefined;
+    } while (cursor);
+  }
   return failed;
 }
+
+/** Only running jobs can be stuck: the scan reads these and nothing else. */
+const RUNNING: readonly Status[] = STATUSES.filter((s) => !isFinal(s) && s !== 'queued');

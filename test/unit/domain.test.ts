@@ -25,6 +25,7 @@ describe('the deployment request', () => {
     [{ agent_id: 'UPPER' }, 'agent_id'],
     [{ agent_id: 'a/b' }, 'agent_id'],
     [{ agent_id: 'x'.repeat(49) }, 'agent_id'],
+    [{ agent_id: 'baton-api' }, 'agent_id'],
     [{ agent_id: 'ok', environment: 'prod' }, 'environment'],
     [{ agent_id: 'ok', env: { 'BAD-NAME': 'x' } }, 'env'],
     [{ agent_id: 'ok', source: { type: 'ftp' } }, 'source'],

@@ -332,6 +332,18 @@ describe('requests', () => {
   });
 });
 
+describe('a failed rollback job', () => {
+  it('never removes the revision it was restoring', async () => {
+    const h = harness();
+    await h.job('rb', {}, { kind: 'rollback', rollback_of: 'gone', revision: 'svc-good' });
+    await rollBack(h.deps, 'rb');
+    const job = await h.jobs.get('rb');
+    expect(job?.status).toBe('failed');
+    expect(job?.error_message).toContain('does not exist');
+    expect(h.runtime.deleted).toEqual([]);
+  });
+});
+
 describe('the watchdog', () => {
   it('fails only deployments stuck past their stage deadline, naming the stage', async () => {
     const h = harness();
