@@ -6,7 +6,9 @@ export const AGENT_ID_PATTERN = /^[a-z0-9][a-z0-9_-]{0,47}$/;
 
 export const AgentIdSchema = z
   .string()
-  .regex(AGENT_ID_PATTERN, 'must be 1-48 characters of lowercase letters, digits, "-" or "_", starting with a letter or digit');
+  .regex(AGENT_ID_PATTERN, 'must be 1-48 characters of lowercase letters, digits, "-" or "_", starting with a letter or digit')
+  // Baton's own Cloud Run services are named baton-…: an agent must never replace one.
+  .refine((id) => !/^baton[-_]/.test(id), 'must not start with "baton-": that prefix is reserved for Baton\'s own services');
 
 /** Cloud Run service names allow no '_'. */
 export function serviceName(agentId: string): string {
