@@ -36,7 +36,16 @@ export function registerFunctions(getDeps: () => PipelineDeps, api: ApiOptions):
   }
   let handler: ReturnType<typeof createApi> | null = null;
   ff.http('api', (req, res) => {
-    handler ??= createApi(getDeps(), api);
+    try {
+      handler ??= createApi(getDeps(), api);
+    } catch (err) {
+      // A configuration error: the operator reads it in the logs; clients get no internals.
+      console.error(`api: ${err instanceof Error ? err.message : String(err)}`);
+      res
+        .status(503)
+        .json({ error: { code: 'unavailable', message: 'the control plane is not configured correctly; its logs say what to fix' } });
+      return;
+    }
     void handler(req, res);
   });
 }

@@ -1,0 +1,22 @@
+/**
+ * The Functions Framework entry point on Google Cloud: every function is registered here and each
+ * instance serves the one named by its `--target` (FUNCTION_TARGET). The gcp adapters are built on
+ * the first invocation, from a configuration validated then; a bad one fails with its message.
+ */
+import { loadConfig, loadGcpConfig } from '../shared/config.js';
+import type { PipelineDeps } from '../shared/pipeline/deps.js';
+import { buildGcpAdapters } from '../shared/wiring/gcp.js';
+import { registerFunctions } from './framework.js';
+
+let deps: PipelineDeps | null = null;
+
+function productionDeps(): PipelineDeps {
+  if (!deps) {
+    const config = loadConfig();
+    deps = buildGcpAdapters(config, loadGcpConfig()).deps;
+  }
+  return deps;
+}
+
+// Cloud Run refuses requests over 32 MiB: uploads stay under it.
+registerFunctions(productionDeps, { maxUploadBytes: Math.min(loadConfig().BATON_MAX_UPLOAD_BYTES, 30 * 1024 * 1024), target: 'gcp' });

@@ -1,0 +1,65 @@
+import { randomUUID } from 'node:crypto';
+import { GcsBlobStore } from '../adapters/gcp/blob-store.js';
+import { CloudBuildBuilder } from '../adapters/gcp/builder.js';
+import { PubSubEventBus } from '../adapters/gcp/event-bus.js';
+import { IdTokenProbe } from '../adapters/gcp/http-probe.js';
+import { FirestoreJobStore } from '../adapters/gcp/job-store.js';
+import { CloudRunRuntime } from '../adapters/gcp/runtime.js';
+import { GcsSourcePreparer } from '../adapters/gcp/source-preparer.js';
+import { CloudTasksQueue } from '../adapters/gcp/task-queue.js';
+import type { Config } from '../config.js';
+import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
+import { DeploymentLogs } from '../pipeline/logs.js';
+import { systemClock } from '../ports/clock.js';
+import type { Clock, HttpProbe } from '../ports/index.js';
+import { buildGcpClients, type GcpClients } from './gcp-clients.js';
+import type { GcpConfig } from './gcp-config.js';
+
+export interface GcpAdapters {
+  deps: PipelineDeps;
+  clients: GcpClients;
+  jobs: FirestoreJobStore;
+  bus: PubSubEventBus;
+  blobs: GcsBlobStore;
+  tasks: CloudTasksQueue;
+  builder: CloudBuildBuilder;
+  runtime: CloudRunRuntime;
+}
+
+/**
+ * The gcp target's adapters, built once per function instance from the validated config. Polls
+ * run every 2 s at least: Cloud Run's operations take seconds, and each poll is a task and a write.
+ */
+export function buildGcpAdapters(config: Config, gcp: GcpConfig, overrides: { clock?: Clock; probe?: HttpProbe } = {}): GcpAdapters {
+  const clients = buildGcpClients(gcp);
+  const clock = overrides.clock ?? systemClock;
+  const jobs = new FirestoreJobStore(clients.firestore);
+  const bus = new PubSubEventBus(clients.pubsub);
+  const blobs = new GcsBlobStore(clients.storage, gcp.BATON_BUCKET);
+  const tasks = CloudTasksQueue.fromConfig(clients.tasks, gcp, clock);
+  const builder = new CloudBuildBuilder(clients.cloudbuild, gcp, { timeoutSeconds: config.BATON_BUILD_TIMEOUT_S });
+  const runtime = new CloudRunRuntime(clients.services, clients.revisions, gcp);
+  const deps: PipelineDeps = {
+    jobs,
+    bus,
+    blobs,
+    builder,
+    runtime,
+    tasks,
+    sources: new GcsSourcePreparer(blobs),
+    probe: overrides.probe ?? new IdTokenProbe(),
+    clock,
+    logs: new DeploymentLogs(blobs, jobs, clock, 1000),
+    newId: () => randomUUID(),
+    settings: {
+      ...DEFAULT_SETTINGS,
+      target: 'gcp',
+      build_timeout_ms: config.BATON_BUILD_TIMEOUT_S * 1000 + 5 * 60_000,
+      verify_poll_interval_ms: Math.max(2000, config.BATON_VERIFY_POLL_MS),
+      health_attempts: config.BATON_HEALTH_ATTEMPTS,
+      health_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
+      max_active_per_agent: config.BATON_MAX_ACTIVE_PER_AGENT,
+    },
+  };
+  return { deps, clients, jobs, bus, blobs, tasks, builder, runtime };
+}
