@@ -30,12 +30,16 @@ export interface GcpAdapters {
  * The gcp target's adapters, built once per function instance from the validated config. Polls
  * run every 2 s at least: Cloud Run's operations take seconds, and each poll is a task and a write.
  */
-export function buildGcpAdapters(config: Config, gcp: GcpConfig, overrides: { clock?: Clock; probe?: HttpProbe } = {}): GcpAdapters {
+export function buildGcpAdapters(
+  config: Config,
+  gcp: GcpConfig,
+  overrides: { clock?: Clock; probe?: HttpProbe; minObjectWriteIntervalMs?: number } = {},
+): GcpAdapters {
   const clients = buildGcpClients(gcp);
   const clock = overrides.clock ?? systemClock;
   const jobs = new FirestoreJobStore(clients.firestore);
   const bus = new PubSubEventBus(clients.pubsub);
-  const blobs = new GcsBlobStore(clients.storage, gcp.BATON_BUCKET);
+  const blobs = new GcsBlobStore(clients.storage, gcp.BATON_BUCKET, { minWriteIntervalMs: overrides.minObjectWriteIntervalMs });
   const tasks = CloudTasksQueue.fromConfig(clients.tasks, gcp, clock);
   const builder = new CloudBuildBuilder(clients.cloudbuild, gcp, { timeoutSeconds: config.BATON_BUILD_TIMEOUT_S });
   const runtime = new CloudRunRuntime(clients.services, clients.revisions, gcp);

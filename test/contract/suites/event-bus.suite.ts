@@ -41,13 +41,26 @@ export interface BusHarness {
 
 export type MakeBus = (options: { duplicateDelivery?: boolean }) => Promise<BusHarness>;
 
+/**
+ * What a harness's broker can show; a case it cannot is skipped (all true by default).
+ * - deadLetter: a subscription stops after maxAttempts and, with a dead-letter topic, republishes
+ *   the message there with source_topic / delivery_attempts / last_error.
+ * - restart: the broker itself stops and starts again over the same storage (restart/resume).
+ */
+export interface BusCapabilities {
+  deadLetter?: boolean;
+  restart?: boolean;
+}
+
 const FAST: SubscriptionPolicy = { maxAttempts: 5, minBackoffMs: 20, maxBackoffMs: 200 };
 
 function uniqueTopic(base: string): string {
   return `${base}-${Math.random().toString(36).slice(2, 8)}`;
 }
 
-export function eventBusContract(name: string, makeBus: MakeBus): void {
+export function eventBusContract(name: string, makeBus: MakeBus, capabilities: BusCapabilities = {}): void {
+  const itDeadLetter = capabilities.deadLetter === false ? it.skip : it;
+  const itRestart = capabilities.restart === false ? it.skip : it;
   describe(`EventBus contract: ${name}`, () => {
     const harnesses: BusHarness[] = [];
     const open = async (options: { duplicateDelivery?: boolean } = {}) => {
@@ -121,7 +134,7 @@ export function eventBusContract(name: string, makeBus: MakeBus): void {
       expect(gap2).toBeGreaterThanOrEqual(gap1 - 10);
     });
 
-    it('dead-letters after maxAttempts with source_topic, delivery_attempts and last_error', async () => {
+    itDeadLetter('dead-letters after maxAttempts with source_topic, delivery_attempts and last_error', async () => {
       const h = await open();
       const topic = uniqueTopic('doomed');
       const dlq = uniqueTopic('dead-letter');
@@ -149,7 +162,7 @@ export function eventBusContract(name: string, makeBus: MakeBus): void {
       expect(dead[0].attributes.last_error).toContain('poison message 3');
     });
 
-    it('a message that keeps failing with no dead-letter topic stops after maxAttempts', async () => {
+    itDeadLetter('a message that keeps failing with no dead-letter topic stops after maxAttempts', async () => {
       const h = await open();
       const topic = uniqueTopic('no-dlq');
       let calls = 0;
@@ -226,7 +239,7 @@ export function eventBusContract(name: string, makeBus: MakeBus): void {
       expect(other).toEqual([]);
     });
 
-    it('delivers unacknowledged messages after a restart, and acknowledged ones never again', async () => {
+    itRestart('delivers unacknowledged messages after a restart, and acknowledged ones never again', async () => {
       const first = await open();
       const topic = uniqueTopic('durable');
       let firstCalls = 0;

@@ -1,0 +1,364 @@
+import { createHash } from 'node:crypto';
+import { type CollectionReference, type DocumentData, FieldPath, type Firestore, type Query, Timestamp } from '@google-cloud/firestore';
+import { type Job, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
+import { FINAL_STATUSES, STATUSES, type Status } from '../../domain/status.js';
+import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
+
+/**
+ * The JobStore on Firestore (native mode): jobs in `deployment_jobs/{deployment_id}`, service
+ * records in `services/{agent_id}`, processed-event markers in `processed_events/{key}`.
+ *
+ * - `create` and `markProcessed` use the create() precondition: ALREADY_EXISTS means false, and
+ *   nothing is overwritten.
+ * - `update` and `updateService` are compare-and-set in `runTransaction`: one read, then at most
+ *   one write. Firestore may run the callback again on contention (ABORTED), so the mutation gets a
+ *   fresh copy of the committed document on every attempt and must be pure. Calls for the same
+ *   document from this adapter instance are queued one behind the other: a function instance that
+ *   handles several requests at once does not contend with itself (each contention round costs a
+ *   lock wait and a back-off of a second or more); contention between instances is left to
+ *   Firestore, which is what the transactions are for.
+ * - The job's `request` (user input: free-form `config`, env names such as `__X__`, possibly
+ *   nested arrays) is stored as the JSON string `request_json`, because Firestore refuses nested
+ *   arrays and field names matching `__.*__`. Everything else is stored as it is, so the fields
+ *   the queries use (agent_id, status, kind, created_at) are plain fields. See toDocument/fromDocument.
+ * - `watch` opens a snapshot listener. Listeners belong in long-lived clients (the CLI, a
+ *   dashboard), not in functions: the API's SSE stream (`GET /deployments/{id}/stream`) uses
+ *   `watch` only on the local target, or on gcp as a short-lived listener that ends with the
+ *   request (and the instance's request timeout); a function instance may be frozen between
+ *   requests, so a listener there would miss changes and hold a connection open.
+ *
+ * `counters` is for cost measurement, incremented by the adapter as Firestore bills:
+ * - reads: documents read (a get, each transaction attempt's read, each document a list returns
+ *   (at least one per query, including the one extra document fetched to know if there is a next
+ *   page), one per 1,000 index entries of a count, one per snapshot a listener receives);
+ * - writes: documents written by committed operations (a create, a committed transaction's
+ *   write, a processed-event marker); refused creates and mutations returning null write nothing;
+ * - transactions: transaction attempts (a retry after contention counts again);
+ * - listeners: snapshot listeners opened.
+ *
+ * Tested on Google's Firestore emulator (test/contract/job-store.gcp.test.ts), which does NOT
+ * prove: that FIRESTORE_INDEXES is complete (the emulator needs no index), contention timings
+ * (the emulator breaks write conflicts by a ~2 s lock timeout, Firestore by wound-wait), the
+ * one-write-per-second-per-document and 1 MiB limits, TTL deletion, IAM, or billing itself.
+ */
+export class FirestoreJobStore implements JobStore {
+  readonly counters = { reads: 0, writes: 0, transactions: 0, listeners: 0 };
+  private readonly jobs: CollectionReference;
+  private readonly services: CollectionReference;
+  private readonly processed: CollectionReference;
+  /** The tail of the queue of transactions per document path (see the class comment). */
+  private readonly queues = new Map<string, Promise<unknown>>();
+  private readonly maxAttempts: number;
+  private readonly processedTtlMs: number;
+
+  constructor(
+    private readonly firestore: Firestore,
+    options: {
+      /** Attempts per transaction before ABORTED reaches the caller (Firestore's default is 5). */
+      maxAttempts?: number;
+      /** How long a processed-event marker is kept; see FIRESTORE_TTL_POLICIES. */
+      processedTtlMs?: number;
+    } = {},
+  ) {
+    this.jobs = firestore.collection(JOBS);
+    this.services = firestore.collection(SERVICES);
+    this.processed = firestore.collection(PROCESSED);
+    this.maxAttempts = options.maxAttempts ?? 10;
+    this.processedTtlMs = options.processedTtlMs ?? PROCESSED_TTL_MS;
+  }
+
+  async create(job: Job): Promise<boolean> {
+    const doc = toDocument(job);
+    try {
+      await this.jobs.doc(job.deployment_id).create(doc);
+    } catch (err) {
+      if (grpcCode(err) === ALREADY_EXISTS) return false;
+      throw err;
+    }
+    this.counters.writes++;
+    return true;
+  }
+
+  async get(id: string): Promise<Job | null> {
+    const snap = await this.jobs.doc(id).get();
+    this.counters.reads++;
+    const data = snap.data();
+    return data ? fromDocument(data) : null;
+  }
+
+  update(id: string, mutate: Mutation<Job>): Promise<{ job: Job; changed: boolean } | null> {
+    const ref = this.jobs.doc(id);
+    return this.serially(ref.path, async () => {
+      const result = await this.firestore.runTransaction(
+        async (tx) => {
+          this.counters.transactions++;
+          const snap = await tx.get(ref);
+          this.counters.reads++;
+          const data = snap.data();
+          if (!data) return null;
+          const current = fromDocument(data);
+          const next = mutate(structuredClone(current));
+          if (next === null) return { job: current, changed: false };
+          if (next.deployment_id !== id) throw new Error(`a mutation of job ${id} may not change its deployment_id`);
+          const doc = toDocument(next);
+          tx.set(ref, doc);
+          return { job: fromDocument(doc), changed: true };
+        },
+        { maxAttempts: this.maxAttempts },
+      );
+      if (result?.changed) this.counters.writes++;
+      return result;
+    });
+  }
+
+  async list(query: JobQuery): Promise<JobPage> {
+    if (query.limit <= 0) return { items: [], next_cursor: null };
+    let q: Query = this.jobs;
+    if (query.agent_id !== undefined) q = q.where('agent_id', '==', query.agent_id);
+    if (query.status !== undefined) q = q.where('status', '==', query.status);
+    if (query.kind !== undefined) q = q.where('kind', '==', query.kind);
+    q = q.orderBy('created_at', 'desc').orderBy(FieldPath.documentId(), 'desc');
+    // An empty cursor is no cursor, as in the local store.
+    if (query.cursor) {
+      const after = decodeCursor(query.cursor);
+      // Like the local store: a cursor that is not one of ours is the end of the list.
+      if (!after) return { items: [], next_cursor: null };
+      q = q.startAfter(after.created_at, after.id);
+    }
+    // One more than asked for tells whether there is a next page without a second query.
+    const snap = await q.limit(query.limit + 1).get();
+    this.counters.reads += Math.max(1, snap.size);
+    const page = snap.docs.slice(0, query.limit);
+    const items: Job[] = [];
+    for (const d of page) {
+      const parsed = safeFromDocument(d.data());
+      if (parsed) items.push(parsed);
+      else console.warn(`baton: ignoring unreadable document ${JOBS}/${d.id}`);
+    }
+    const last = page[page.length - 1];
+    const more = snap.size > query.limit && last !== undefined;
+    return { items, next_cursor: more ? encodeCursor(String(last.get('created_at')), last.id) : null };
+  }
+
+  watch(id: string, onChange: (job: Job) => void): Unsubscribe {
+    this.counters.listeners++;
+    let open = true;
+    const stop = this.jobs.doc(id).onSnapshot(
+      (snap) => {
+        if (!open) return;
+        this.counters.reads++;
+        const data = snap.data();
+        if (!data) return;
+        const job = safeFromDocument(data);
+        if (job) onChange(job);
+        else console.warn(`baton: ignoring an unreadable snapshot of ${JOBS}/${id}`);
+      },
+      (err) => console.warn(`baton: the listener on ${JOBS}/${id} stopped: ${err.message}`),
+    );
+    return () => {
+      open = false;
+      stop();
+    };
+  }
+
+  async getService(agentId: string): Promise<ServiceRecord | null> {
+    const snap = await this.services.doc(agentId).get();
+    this.counters.reads++;
+    const data = snap.data();
+    return data ? ServiceRecordSchema.parse(data) : null;
+  }
+
+  updateService(agentId: string, mutate: Mutation<ServiceRecord | null>): Promise<ServiceRecord | null> {
+    const ref = this.services.doc(agentId);
+    return this.serially(ref.path, async () => {
+      const result = await this.firestore.runTransaction(
+        async (tx) => {
+          this.counters.transactions++;
+          const snap = await tx.get(ref);
+          this.counters.reads++;
+          const data = snap.data();
+          const current = data ? ServiceRecordSchema.parse(data) : null;
+          const next = mutate(current ? structuredClone(current) : null);
+          if (next === null) return { record: current, changed: false };
+          const doc = ServiceRecordSchema.parse(next);
+          tx.set(ref, doc);
+          return { record: doc, changed: true };
+        },
+        { maxAttempts: this.maxAttempts },
+      );
+      if (result.changed) this.counters.writes++;
+      return result.record;
+    });
+  }
+
+  async countActive(agentId: string): Promise<number> {
+    const snap = await this.jobs
+      .where('agent_id', '==', agentId)
+      .where('kind', '==', 'deployment')
+      .where('status', 'in', ACTIVE)
+      .count()
+      .get();
+    const n = snap.data().count;
+    this.counters.reads += Math.max(1, Math.ceil(n / 1000));
+    return n;
+  }
+
+  /**
+   * Marks an event as processed: true the first time for `key`, false ever after (until the
+   * marker's TTL, see FIRESTORE_TTL_POLICIES). A create() with its precondition, so of several
+   * concurrent callers exactly one gets true. Not on the port: the gcp handlers use it to make a
+   * side effect outside the job document idempotent. Mark after the work it guards has committed
+   * (or accept that a crash between the mark and the work loses that work).
+   */
+  async markProcessed(key: string): Promise<boolean> {
+    const now = Date.now();
+    try {
+      await this.processed.doc(processedDocId(key)).create({
+        key,
+        processed_at: Timestamp.fromMillis(now),
+        expire_at: Timestamp.fromMillis(now + this.processedTtlMs),
+      });
+    } catch (err) {
+      if (grpcCode(err) === ALREADY_EXISTS) return false;
+      throw err;
+    }
+    this.counters.writes++;
+    return true;
+  }
+
+  /** Runs `fn` after every earlier call queued under `key` has settled. */
+  private serially<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    const previous = this.queues.get(key) ?? Promise.resolve();
+    const run = previous.then(fn, fn);
+    const tail = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.queues.set(key, tail);
+    void tail.then(() => {
+      if (this.queues.get(key) === tail) this.queues.delete(key);
+    });
+    return run;
+  }
+}
+
+const JOBS = 'deployment_jobs';
+const SERVICES = 'services';
+const PROCESSED = 'processed_events';
+/** Pub/Sub keeps an unacknowledged message for 7 days by default: a marker must outlive every redelivery. */
+const PROCESSED_TTL_MS = 8 * 24 * 60 * 60 * 1000;
+const ALREADY_EXISTS = 6;
+/** What countActive counts: deployments that are neither final nor rolling back. */
+const ACTIVE: Status[] = STATUSES.filter((s) => !FINAL_STATUSES.includes(s) && s !== 'rolling_back');
+
+export interface FirestoreIndexField {
+  /** `__name__` is the document id. */
+  field: string;
+  order: 'ASCENDING' | 'DESCENDING';
+}
+
+export interface FirestoreIndex {
+  collection: string;
+  /** Every index is collection-scoped. */
+  queryScope: 'COLLECTION';
+  fields: FirestoreIndexField[];
+  /** Which query of this adapter needs it. */
+  usedBy: string;
+}
+
+const newestFirst: FirestoreIndexField[] = [
+  { field: 'created_at', order: 'DESCENDING' },
+  { field: '__name__', order: 'DESCENDING' },
+];
+
+/**
+ * The composite indexes this adapter's queries need, for Terraform (`google_firestore_index`,
+ * fields in this order; `__name__` is listed explicitly, as Firestore would add it with the
+ * direction of the last field). `list` filters by equality on any subset of agent_id, status
+ * and kind and orders by created_at desc, document id desc: one index per filter field with that
+ * suffix serves every combination, since Firestore merges equality indexes that share the
+ * order-by suffix. An unfiltered list uses the automatic single-field index on created_at.
+ * The emulator needs no index at all, so only a real project proves this list complete.
+ */
+export const FIRESTORE_INDEXES: readonly FirestoreIndex[] = [
+  {
+    collection: JOBS,
+    queryScope: 'COLLECTION',
+    fields: [{ field: 'agent_id', order: 'ASCENDING' }, ...newestFirst],
+    usedBy: 'list({agent_id})',
+  },
+  {
+    collection: JOBS,
+    queryScope: 'COLLECTION',
+    fields: [{ field: 'status', order: 'ASCENDING' }, ...newestFirst],
+    usedBy: 'list({status})',
+  },
+  {
+    collection: JOBS,
+    queryScope: 'COLLECTION',
+    fields: [{ field: 'kind', order: 'ASCENDING' }, ...newestFirst],
+    usedBy: 'list({kind})',
+  },
+  {
+    collection: JOBS,
+    queryScope: 'COLLECTION',
+    fields: [
+      { field: 'agent_id', order: 'ASCENDING' },
+      { field: 'kind', order: 'ASCENDING' },
+      { field: 'status', order: 'ASCENDING' },
+    ],
+    usedBy:
+      'countActive: agent_id ==, kind ==, status in [...] (single-field indexes could be merged; this one keeps the count to the matching entries)',
+  },
+];
+
+/** Firestore TTL policies (`google_firestore_field` with `ttl_config`): Firestore deletes a document some time (up to a day) after this field's time. */
+export const FIRESTORE_TTL_POLICIES: readonly { collection: string; field: string }[] = [{ collection: PROCESSED, field: 'expire_at' }];
+
+/** The Firestore document of a job: the job, with `request` as the JSON string `request_json`. */
+export function toDocument(job: Job): DocumentData {
+  const { request, ...rest } = JobSchema.parse(job);
+  return { ...rest, request_json: JSON.stringify(request) };
+}
+
+/** Reads a job document back; throws when it does not match JobSchema. */
+export function fromDocument(data: DocumentData): Job {
+  const { request_json, ...rest } = data;
+  return JobSchema.parse({ ...rest, request: typeof request_json === 'string' ? JSON.parse(request_json) : undefined });
+}
+
+function safeFromDocument(data: DocumentData): Job | null {
+  try {
+    return fromDocument(data);
+  } catch {
+    return null;
+  }
+}
+
+function grpcCode(err: unknown): number | undefined {
+  const code = (err as { code?: unknown } | null)?.code;
+  return typeof code === 'number' ? code : undefined;
+}
+
+/** A document id for any key: the key itself when Firestore allows it, else a hash of it. */
+function processedDocId(key: string): string {
+  if (/^[A-Za-z0-9_.:@-]{1,500}$/.test(key) && !/^__.*__$/.test(key) && key !== '.' && key !== '..') return key;
+  return `sha256-${createHash('sha256').update(key).digest('hex')}`;
+}
+
+/** The cursor: base64url of [created_at, document id] of the last job on the page. */
+function encodeCursor(createdAt: string, id: string): string {
+  return Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { created_at: string; id: string } | null {
+  try {
+    const v: unknown = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string' && /^[^/]+$/.test(v[1])) {
+      return { created_at: v[0], id: v[1] };
+    }
+  } catch {
+    // not ours
+  }
+  return null;
+}

@@ -1,0 +1,184 @@
+import type { Subscription } from '@google-cloud/pubsub';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { toCloudEvent } from '../../functions/lib/pubsub-event.js';
+import { EVENT_FUNCTIONS, TASK_FUNCTIONS } from '../../functions/registry.js';
+import { loadConfig, loadGcpConfig } from '../../shared/config.js';
+import { buildTag } from '../../shared/domain/events.js';
+import { isFinal } from '../../shared/domain/status.js';
+import { QUEUES, TOPICS } from '../../shared/domain/topics.js';
+import type { HttpProbe } from '../../shared/ports/index.js';
+import { buildGcpAdapters, type GcpAdapters } from '../../shared/wiring/gcp.js';
+import { describeWithEmulators, type Emulator, pubsubClient, startEmulator, uniqueProjectId } from '../support/emulators.js';
+import { type CloudBuildFake, startCloudBuildFake } from '../support/gcp-fakes/cloudbuild-server.js';
+import { type CloudRunFake, startCloudRunFake } from '../support/gcp-fakes/run-server.js';
+import { FakeStorageServer } from '../support/gcp-fakes/storage-server.js';
+import { FakeCloudTasksServer } from '../support/gcp-fakes/tasks-server.js';
+
+/**
+ * The whole pipeline on the gcp adapters: Firestore and Pub/Sub are Google's emulators; Cloud
+ * Storage, Cloud Tasks, Cloud Build and Cloud Run are the in-process fakes. A small driver plays
+ * the parts of Google that no stand-in plays: it delivers each Pub/Sub message to its function (as
+ * the push subscriptions would), dispatches each created task to its function (as Cloud Tasks
+ * would), and publishes Cloud Build's notifications. The adapters' counters then give the cost of
+ * one successful deployment. What this does not prove: real builds, real containers, IAM, push
+ * delivery and dead-lettering by Pub/Sub itself, Cloud Tasks' own dispatch and retries.
+ */
+describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', () => {
+  const PROJECT = uniqueProjectId('baton-e2e');
+  const REGION = 'us-central1';
+  const BUCKET = 'baton-e2e-bucket';
+  const TARGETS = { verify: 'https://verify.example.test', 'canary-step': 'https://canary.example.test' };
+  let firestore: Emulator;
+  let pubsub: Emulator;
+  let storage: FakeStorageServer;
+  let tasks: FakeCloudTasksServer;
+  let build: CloudBuildFake;
+  let run: CloudRunFake;
+  let a: GcpAdapters;
+  let stopDriver: () => Promise<void>;
+  const probe: HttpProbe = { get: async () => ({ status: 200, body: '{"status":"ok","services":{"db":true}}' }) };
+
+  beforeAll(async () => {
+    [firestore, pubsub, storage, tasks, build, run] = await Promise.all([
+      startEmulator('firestore', { projectId: PROJECT }),
+      startEmulator('pubsub', { projectId: PROJECT }),
+      FakeStorageServer.start({ buckets: [BUCKET] }),
+      FakeCloudTasksServer.start({ queues: Object.values(QUEUES).map((q) => `projects/${PROJECT}/locations/${REGION}/queues/${q}`) }),
+      startCloudBuildFake(),
+      startCloudRunFake(),
+    ]);
+    process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
+    process.env.PUBSUB_EMULATOR_HOST = pubsub.host;
+    const env = {
+      BATON_TARGET: 'gcp',
+      BATON_GCP_PROJECT: PROJECT,
+      BATON_GCP_REGION: REGION,
+      BATON_BUCKET: BUCKET,
+      BATON_TASKS_SERVICE_ACCOUNT: `baton-tasks@${PROJECT}.iam.gserviceaccount.com`,
+      BATON_TASK_TARGETS: JSON.stringify(TARGETS),
+      BATON_STORAGE_ENDPOINT: storage.url,
+      BATON_TASKS_ENDPOINT: tasks.endpoint,
+      BATON_CLOUDBUILD_ENDPOINT: build.endpoint,
+      BATON_RUN_ENDPOINT: run.endpoint,
+    };
+    a = buildGcpAdapters(loadConfig(env), loadGcpConfig(env), { probe, minObjectWriteIntervalMs: 20 });
+    a.deps.settings.verify_poll_interval_ms = 20;
+    stopDriver = await startDriver();
+  }, 90_000);
+
+  afterAll(async () => {
+    await stopDriver?.();
+    await Promise.all([firestore?.stop(), pubsub?.stop(), storage?.close?.(), tasks?.close?.(), build?.close(), run?.close()]);
+  });
+
+  /** Plays Pub/Sub push, Cloud Tasks dispatch and Cloud Build's notifications against the functions. */
+  async function startDriver(): Promise<() => Promise<void>> {
+    const admin = pubsubClient(pubsub, PROJECT);
+    const subscriptions: Subscription[] = [];
+    for (const [name, fn] of Object.entries(EVENT_FUNCTIONS)) {
+      const [topic] = await admin.topic(fn.topic).get({ autoCreate: true });
+      const [sub] = await topic.subscription(`push-${name}`).get({ autoCreate: true });
+      sub.on('message', (m) => {
+        const event = toCloudEvent(fn.topic, {
+          data: m.data,
+          attributes: m.attributes,
+          messageId: m.id,
+          publishTime: m.publishTime.toISOString(),
+          deliveryAttempt: m.deliveryAttempt || 1,
+        });
+        fn.handle(a.deps, event).then(
+          () => m.ack(),
+          () => m.nack(),
+        );
+      });
+      subscriptions.push(sub);
+    }
+    const byUrl = new Map(Object.entries(TARGETS).map(([fn, url]) => [url, TASK_FUNCTIONS[fn]]));
+    const done = new Set<string>();
+    const notified = new Set<string>();
+    const timer = setInterval(() => {
+      for (const task of tasks.tasks.values()) {
+        const due = Number(task.scheduleTime?.seconds ?? 0) * 1000 <= Date.now();
+        if (done.has(task.name) || !due) continue;
+        done.add(task.name);
+        const http = task.httpRequest as { url: string; body: string };
+        const fn = byUrl.get(http.url);
+        const payload = JSON.parse(Buffer.from(http.body, 'base64').toString('utf8'));
+        fn?.handle(a.deps, payload).catch(() => done.delete(task.name));
+      }
+      for (const [id, b] of build.builds) {
+        if (notified.has(id)) continue;
+        notified.add(id);
+        const image = `${REGION}-docker.pkg.dev/${PROJECT}/baton/app`;
+        const resource = {
+          id,
+          status: 'SUCCESS',
+          tags: b.tags ?? [],
+          substitutions: b.substitutions ?? {},
+          results: { images: [{ name: image, digest: `sha256:${id.replace(/-/g, '').padEnd(64, '0').slice(0, 64)}` }] },
+          createTime: new Date(Date.now() - 30_000).toISOString(),
+          finishTime: new Date().toISOString(),
+          logUrl: `https://console.cloud.google.com/cloud-build/builds/${id}`,
+        };
+        for (const status of ['WORKING', 'SUCCESS']) {
+          void admin.topic(TOPICS.cloudBuilds).publishMessage({ json: { ...resource, status }, attributes: { buildId: id, status } });
+        }
+      }
+    }, 15);
+    return async () => {
+      clearInterval(timer);
+      await Promise.all(subscriptions.map((s) => s.close()));
+      await admin.close();
+    };
+  }
+
+  async function waitFinal(id: string) {
+    const until = Date.now() + 60_000;
+    while (Date.now() < until) {
+      const job = await a.jobs.get(id);
+      if (job && isFinal(job.status)) return job;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    throw new Error(`deployment ${id} did not finish: ${JSON.stringify(await a.jobs.get(id))}`);
+  }
+
+  function snapshot() {
+    return {
+      firestore_writes: a.jobs.counters.writes,
+      firestore_reads: a.jobs.counters.reads,
+      pubsub_published_by_baton: a.bus.counters.published,
+      tasks_created: a.tasks.counters.created,
+      storage_writes: a.blobs.counters.writes,
+    };
+  }
+
+  it('deploys twice through every stage, and counts what one successful deployment costs', async () => {
+    const { acceptDeployment } = await import('../../shared/pipeline/requests.js');
+    const { DeploymentRequestSchema } = await import('../../shared/domain/request.js');
+    const request = (version: string) => DeploymentRequestSchema.parse({ agent_id: 'gcp-agent', version, config: { name: 'helper' } });
+
+    const first = await acceptDeployment(a.deps, request('v1'));
+    const v1 = await waitFinal(first.deployment_id);
+    expect(v1.status, v1.error_message ?? '').toBe('completed');
+    expect(v1.service_url).toMatch(/^https:\/\//);
+
+    const before = snapshot();
+    const second = await acceptDeployment(a.deps, request('v2'));
+    const v2 = await waitFinal(second.deployment_id);
+    const after = snapshot();
+    expect(v2.status, v2.error_message ?? '').toBe('completed');
+    expect(v2.previous_revision).toBe(v1.revision);
+    expect(build.createRequests.at(-1)?.build).toMatchObject({ tags: [buildTag(second.deployment_id)] });
+
+    const perDeployment = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof typeof before]]));
+    // Cloud Build publishes one notification per state change; Baton's functions receive each.
+    const notifications = 2;
+    console.log(`per successful deployment: ${JSON.stringify({ ...perDeployment, cloud_builds_notifications: notifications })}`);
+    expect(perDeployment.pubsub_published_by_baton).toBe(5);
+    expect(perDeployment.tasks_created).toBeGreaterThanOrEqual(1);
+    expect(perDeployment.firestore_writes).toBeGreaterThan(5);
+
+    const log = (await a.deps.blobs.get(`deployment_logs/gcp-agent/${second.deployment_id}.log`))?.toString() ?? '';
+    for (const stage of ['validating', 'preparing', 'building', 'deploying', 'verifying', 'promoting']) expect(log).toContain(`[${stage}]`);
+  }, 120_000);
+});
