@@ -98,7 +98,12 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   if (args.length < min) throw new UsageError(`"${command}" needs ${min === 1 ? 'an argument' : `${min} arguments`}`);
   if (args.length > max) throw new UsageError(`too many arguments for "${command}": ${args.slice(max).join(' ')}`);
 
-  const client = new BatonClient({ baseUrl: values.url || io.env.BATON_URL || undefined, fetch: io.fetch });
+  const client = new BatonClient({
+    baseUrl: values.url || io.env.BATON_URL || undefined,
+    fetch: io.fetch,
+    token: io.env.BATON_TOKEN || undefined,
+    documentWatcher: await documentWatcherFrom(io.env),
+  });
   const ctx: Ctx = { client, io, values, json: values.json === true };
   switch (command) {
     case 'deploy':
@@ -333,4 +338,16 @@ if (isMainModule()) {
       return () => process.off('SIGINT', handler);
     },
   });
+}
+
+/**
+ * On the gcp target the CLI follows a job with Firestore's onSnapshot (BATON_WATCH=firestore, with
+ * BATON_GCP_PROJECT and the user's own credentials); elsewhere it follows the API's event stream.
+ */
+async function documentWatcherFrom(env: CliIo['env']) {
+  if (env.BATON_WATCH !== 'firestore') return undefined;
+  if (!env.BATON_GCP_PROJECT) throw new UsageError('BATON_WATCH=firestore needs BATON_GCP_PROJECT, the project that holds the deployments');
+  const { Firestore } = await import('@google-cloud/firestore');
+  const { firestoreWatcher } = await import('../client/firestore-watcher.js');
+  return firestoreWatcher(new Firestore({ projectId: env.BATON_GCP_PROJECT }));
 }

@@ -273,6 +273,8 @@ export interface BatonClientOptions {
   baseUrl?: string;
   /** When set, watch() follows the job document itself instead of the API's event stream. */
   documentWatcher?: DocumentWatcher;
+  /** A bearer token sent with every request; default BATON_TOKEN. */
+  token?: string;
   fetch?: typeof fetch;
   /** Timeout of one ordinary request (not of a stream); default 60 s. */
   requestTimeoutMs?: number;
@@ -315,9 +317,11 @@ export class BatonClient {
   private readonly fetchImpl: typeof fetch;
   private readonly requestTimeoutMs: number;
   private readonly documentWatcher: DocumentWatcher | undefined;
+  private readonly token: string | undefined;
 
   constructor(options: BatonClientOptions = {}) {
     this.documentWatcher = options.documentWatcher;
+    this.token = options.token ?? (typeof process !== 'undefined' ? process.env.BATON_TOKEN : undefined) ?? undefined;
     const envUrl = typeof process !== 'undefined' ? process.env.BATON_URL : undefined;
     this.baseUrl = (options.baseUrl || envUrl || DEFAULT_BASE_URL).replace(/\/+$/, '');
     const f = options.fetch ?? globalThis.fetch;
@@ -577,6 +581,8 @@ export class BatonClient {
 
   /** fetch, with network failures turned into BatonConnectionError. */
   private async send(url: string, init: RequestInit): Promise<Response> {
+    // A control plane on Google Cloud takes an ID token (e.g. `gcloud auth print-identity-token`).
+    if (this.token) init.headers = { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.token}` };
     try {
       return await this.fetchImpl(url, init);
     } catch (err) {
