@@ -53,7 +53,7 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
         const request = await readJson(req, DeploymentRequestSchema);
         if (request.source.type === 'archive')
           throw new RequestError('invalid', 'upload an archive with POST /deploy-from-file', 'source.type');
-        sendJson(res, 202, await acceptDeployment(deps, request));
+        sendJson(res, 202, await acceptDeployment(deps, request, callerOf(req)));
       },
     ],
     [
@@ -61,7 +61,7 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       /^\/deploy-from-file$/,
       async (req, res) => {
         const request = await parseDeployUpload(req, options.maxUploadBytes, deps.blobs, deps.newId);
-        sendJson(res, 202, await acceptDeployment(deps, request));
+        sendJson(res, 202, await acceptDeployment(deps, request, callerOf(req)));
       },
     ],
     [
@@ -82,7 +82,7 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       /^\/rollback$/,
       async (req, res) => {
         const body = await readJson(req, RollbackRequestSchema);
-        sendJson(res, 202, await requestRollback(deps, body.deployment_id, body.rollback_reason));
+        sendJson(res, 202, await requestRollback(deps, body.deployment_id, body.rollback_reason, callerOf(req)));
       },
     ],
     [
@@ -114,6 +114,23 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       sendError(res, err);
     }
   };
+}
+
+/**
+ * The caller's email from its bearer ID token. On Google Cloud the platform has verified the token
+ * before the request reaches the api (it requires IAM), so it is decoded here, not verified; with
+ * no token (the local target) there is no owner.
+ */
+export function callerOf(req: IncomingMessage): string | null {
+  const auth = req.headers.authorization;
+  const token = auth?.startsWith('Bearer ') ? auth.slice(7).split('.') : [];
+  if (token.length !== 3) return null;
+  try {
+    const claims = JSON.parse(Buffer.from(token[1], 'base64url').toString('utf8')) as { email?: unknown };
+    return typeof claims.email === 'string' ? claims.email.slice(0, 320) : null;
+  } catch {
+    return null;
+  }
 }
 
 /** Server-Sent Events: one `job` event per committed change, closed after a final status. */

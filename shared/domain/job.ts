@@ -83,6 +83,8 @@ export const JobSchema = z.object({
   rollback_of: z.string().nullable(),
   rollback_id: z.string().nullable(),
   rollback_reason: z.string().nullable(),
+  /** Who asked for it (the caller's email on Google Cloud): Firestore rules let only them read it. */
+  owner: z.string().nullable().default(null),
   request: DeploymentRequestSchema,
 });
 export type Job = z.infer<typeof JobSchema>;
@@ -107,7 +109,13 @@ export type ServiceRecord = z.infer<typeof ServiceRecordSchema>;
 
 export const LOG_TAIL_LINES = 20;
 
-export function newJob(id: string, request: z.infer<typeof DeploymentRequestSchema>, now: string, kind: Job['kind'] = 'deployment'): Job {
+export function newJob(
+  id: string,
+  request: z.infer<typeof DeploymentRequestSchema>,
+  now: string,
+  kind: Job['kind'] = 'deployment',
+  owner: string | null = null,
+): Job {
   return {
     deployment_id: id,
     kind,
@@ -141,6 +149,7 @@ export function newJob(id: string, request: z.infer<typeof DeploymentRequestSche
     rollback_of: null,
     rollback_id: null,
     rollback_reason: null,
+    owner,
     request,
   };
 }

@@ -9,7 +9,7 @@ import { handOff } from './stage-runner.js';
  * The API's use cases. Each does only quick work (a few document reads and writes and one
  * publish); everything slow happens in the stages.
  */
-export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRequest) {
+export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRequest, owner: string | null = null) {
   await deps.sources.check(request.source);
   const active = await deps.jobs.countActive(request.agent_id);
   if (active >= deps.settings.max_active_per_agent) {
@@ -21,7 +21,7 @@ export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRe
   }
   const id = deps.newId();
   const now = deps.clock.now().toISOString();
-  const job = newJob(id, request, now);
+  const job = newJob(id, request, now, 'deployment', owner);
   await deps.jobs.create(job);
   deps.logs.write(
     job.agent_id,
@@ -34,7 +34,7 @@ export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRe
 }
 
 /** Manual rollback of a completed deployment that is serving now: traffic returns to the revision before it. */
-export async function requestRollback(deps: PipelineDeps, deploymentId: string, reason: string) {
+export async function requestRollback(deps: PipelineDeps, deploymentId: string, reason: string, owner: string | null = null) {
   const target = await mustGet(deps, deploymentId);
   if (target.kind !== 'deployment') throw new RequestError('invalid', 'a rollback job cannot itself be rolled back', 'deployment_id');
   if (target.status !== 'completed') {

@@ -601,7 +601,7 @@ describe('firebase.json and firestore.rules', () => {
 
   it('lets a client read only its own jobs and write nothing', () => {
     const rules = readFileSync(join(ROOT, 'firestore.rules'), 'utf8').replace(/\/\/.*$/gm, '');
-    expect(rules).toMatch(/match \/deployment_jobs\/\{\w+\}\s*\{[^}]*resource\.data\.owner == request\.auth\.uid/);
+    expect(rules).toMatch(/match \/deployment_jobs\/\{\w+\}\s*\{[^}]*resource\.data\.owner == request\.auth\.token\.email/);
     for (const m of rules.matchAll(/allow\s+([\w, ]+):\s*if\s+([^;]+);/g)) {
       if (/write|create|update|delete/.test(m[1])) expect(m[2].trim(), `a client may ${m[1]}`).toBe('false');
     }

@@ -127,6 +127,18 @@ describe('the functions through the Functions Framework', () => {
     expect(h.tasks.tasks.at(-1)?.payload).toEqual({ type: 'verify.poll.v1', deployment_id: 'd3', attempt: 2 });
   });
 
+  it('records the caller of POST /deploy as the owner, for the Firestore rules', async () => {
+    const token = `x.${Buffer.from(JSON.stringify({ email: 'dev@example.com' })).toString('base64url')}.sig`;
+    const res = await fetch(`${urls.get('api')}/deploy`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
+      body: JSON.stringify({ agent_id: 'owned', source: { type: 'config' } }),
+    });
+    expect(res.status).toBe(202);
+    const { deployment_id } = (await res.json()) as { deployment_id: string };
+    expect((await h.jobs.get(deployment_id))?.owner).toBe('dev@example.com');
+  });
+
   it('serves the API as an HTTP function', async () => {
     const res = await fetch(`${urls.get('api')}/deployments/d1`);
     expect(res.status).toBe(200);
@@ -137,5 +149,17 @@ describe('the functions through the Functions Framework', () => {
       body: '{"agent_id":"BAD"}',
     });
     expect(bad.status).toBe(400);
+  });
+});
+
+describe('the caller of the API', () => {
+  it('is the email in the bearer ID token, or nobody', async () => {
+    const { callerOf } = await import('../../functions/api/index.js');
+    const jwt = (claims: object) => `Bearer x.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
+    const req = (authorization?: string) => ({ headers: authorization ? { authorization } : {} }) as import('node:http').IncomingMessage;
+    expect(callerOf(req(jwt({ email: 'dev@example.com', sub: '1' })))).toBe('dev@example.com');
+    expect(callerOf(req(jwt({ sub: '1' })))).toBeNull();
+    expect(callerOf(req('Bearer not-a-jwt'))).toBeNull();
+    expect(callerOf(req())).toBeNull();
   });
 });
