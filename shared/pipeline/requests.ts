@@ -62,7 +62,7 @@ export async function requestRollback(deps: PipelineDeps, deploymentId: string, 
   const id = deps.newId();
   const now = deps.clock.now().toISOString();
   const job: Job = {
-    ...newJob(id, target.request, now, 'rollback'),
+    ...newJob(id, target.request, now, 'rollback', owner),
     rollback_of: deploymentId,
     rollback_reason: reason,
     revision: target.previous_revision,
