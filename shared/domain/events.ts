@@ -80,6 +80,8 @@ export const BuildNotificationSchema = z.object({
 });
 export type BuildNotification = z.infer<typeof BuildNotificationSchema>;
 
+export const BUILD_TAG_PREFIX = 'baton-';
+
 export function buildTag(deploymentId: string): string {
-  return `baton-${deploymentId}`.slice(0, 128);
+  return `${BUILD_TAG_PREFIX}${deploymentId}`.slice(0, 128);
 }

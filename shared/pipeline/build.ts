@@ -1,5 +1,5 @@
 import { PermanentError } from '../domain/errors.js';
-import { type BuildNotification, buildTag } from '../domain/events.js';
+import { BUILD_TAG_PREFIX, type BuildNotification, buildTag } from '../domain/events.js';
 import type { PipelineDeps } from './deps.js';
 import { commitStage, continueStage, done, failDeployment, type Handoff, runStage, stageLogger } from './stage-runner.js';
 
@@ -46,7 +46,9 @@ const stepRank = (step: string) => BUILD_STEPS.findIndex(([, s]) => s === step);
  * exact build id.
  */
 export async function onBuildNotification(deps: PipelineDeps, build: BuildNotification): Promise<string> {
-  const deploymentId = build.substitutions._DEPLOYMENT_ID;
+  // Baton's builds carry both the tag and the substitution; the stage then matches the build id.
+  const fromTag = build.tags.find((t) => t.startsWith(BUILD_TAG_PREFIX))?.slice(BUILD_TAG_PREFIX.length);
+  const deploymentId = build.substitutions._DEPLOYMENT_ID ?? fromTag;
   if (!deploymentId || !build.tags.includes(buildTag(deploymentId))) return 'not a Baton build';
   const claim = await continueStage(deps, deploymentId, 'building', build.id);
   if (!claim.ok) return claim.reason;

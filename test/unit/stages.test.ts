@@ -137,6 +137,11 @@ describe('the build stage', () => {
     await startBuild(h.deps, 'd1');
     expect(h.builder.submitted[0]).toMatchObject({ tags: [buildTag('d1')], substitutions: { _DEPLOYMENT_ID: 'd1' } });
     expect(await onBuildNotification(h.deps, { ...notification('other', 'd1', 'SUCCESS'), tags: [] })).toBe('not a Baton build');
+    expect(await onBuildNotification(h.deps, { ...notification('other', 'd1', 'SUCCESS'), tags: [], substitutions: {} })).toBe(
+      'not a Baton build',
+    );
+    // Correlated by the tag alone when a notification lacks the substitution.
+    expect(await onBuildNotification(h.deps, { ...notification('build-1', 'd1', 'QUEUED'), substitutions: {} })).toBe('progress');
     expect(await onBuildNotification(h.deps, notification('build-999', 'd1', 'SUCCESS'))).toMatch(/^stale/);
     expect(await onBuildNotification(h.deps, notification('build-1', 'd1', 'WORKING'))).toBe('progress');
     expect((await h.jobs.get('d1'))?.current_step).toBe('Building');
