@@ -1,5 +1,5 @@
-import { PermanentError } from '../domain/errors.js';
-import { BUILD_TAG_PREFIX, type BuildNotification, buildTag } from '../domain/events.js';
+import { PermanentError, TransientError } from '../domain/errors.js';
+import { BUILD_TAG_PREFIX, BUILD_TERMINAL_STATUSES, type BuildNotification, buildTag } from '../domain/events.js';
 import type { PipelineDeps } from './deps.js';
 import { commitStage, continueStage, done, failDeployment, type Handoff, runStage, stageLogger } from './stage-runner.js';
 
@@ -51,7 +51,16 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
   const deploymentId = build.substitutions._DEPLOYMENT_ID ?? fromTag;
   if (!deploymentId || !build.tags.includes(buildTag(deploymentId))) return 'not a Baton build';
   const claim = await continueStage(deps, deploymentId, 'building', build.id);
-  if (!claim.ok) return claim.reason;
+  if (!claim.ok) {
+    // The build stage may not have recorded this build id yet (its worker is between submit and
+    // commit): a retry will find it, so this notification must not be acknowledged as stale.
+    const job = await deps.jobs.get(deploymentId);
+    const terminal = (BUILD_TERMINAL_STATUSES as readonly string[]).includes(build.status);
+    if (terminal && job?.status === 'building' && job.claim?.ephemeral && !job.claim.done) {
+      throw new TransientError(`build ${build.id} of ${deploymentId} is not recorded yet; retrying`);
+    }
+    return claim.reason;
+  }
   const job = claim.job;
   const log = stageLogger(deps, job, 'building');
 

@@ -79,6 +79,8 @@ const CANCELLABLE: readonly Status[] = ['queued', 'validating', 'preparing', 'bu
 
 export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
   const job = await mustGet(deps, deploymentId);
+  if (job.kind === 'rollback')
+    throw new RequestError('conflict', 'a rollback cannot be cancelled; deploy again or roll back the result', 'deployment_id');
   const now = deps.clock.now().toISOString();
   const res = await deps.jobs.update(deploymentId, (j) => {
     if (!CANCELLABLE.includes(j.status) || j.cancel_requested) return null;
@@ -138,8 +140,11 @@ export async function getServiceStatus(deps: PipelineDeps, agentId: string) {
   };
 }
 
+/** Ids are Baton's own (UUIDs): anything else is no deployment, and never reaches a store as a path. */
+const ID_PATTERN = /^[A-Za-z0-9_-]{1,128}$/;
+
 async function mustGet(deps: PipelineDeps, id: string): Promise<Job> {
-  const job = await deps.jobs.get(id);
+  const job = ID_PATTERN.test(id) ? await deps.jobs.get(id) : null;
   if (!job) throw new RequestError('not_found', `no deployment with id ${id}`, 'deployment_id');
   return job;
 }

@@ -36,6 +36,8 @@ describe('API operations on the local stack', () => {
     const big = JSON.stringify({ agent_id: 'big', config: { blob: 'x'.repeat(1024 * 1024) } });
     expect((await t.request('POST', '/deploy', big)).status).toBe(413);
     expect((await t.request('GET', '/deployments/nope')).status).toBe(404);
+    expect((await t.request('GET', '/deployments/a%2Fb')).status).toBe(404);
+    expect((await t.request('GET', '/deployments/..%2F..%2Fetc')).status).toBe(404);
     expect((await t.request('GET', '/deployments/nope/logs')).status).toBe(404);
     expect((await t.request('POST', '/deployments/nope/cancel')).status).toBe(404);
     expect((await t.request('POST', '/rollback', { deployment_id: 'nope' })).status).toBe(404);

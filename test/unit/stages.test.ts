@@ -159,6 +159,21 @@ describe('the build stage', () => {
     expect(h.bus.types().filter((t) => t === 'deployment.built.v1')).toHaveLength(1);
   });
 
+  it('asks for a retry when a notification beats the build stage recording its build id', async () => {
+    const h = harness();
+    await h.job(
+      'd1',
+      {},
+      {
+        status: 'building',
+        stage: 'building',
+        claim: { stage: 'building', token: 'worker', expires_at: '2026-01-01T01:00:00.000Z', done: false, ephemeral: true },
+      },
+    );
+    await expect(onBuildNotification(h.deps, notification('build-7', 'd1', 'SUCCESS'))).rejects.toThrow('not recorded yet');
+    expect((await h.jobs.get('d1'))?.status).toBe('building');
+  });
+
   it.each([
     ['FAILURE', 'failed'],
     ['TIMEOUT', 'timed out'],
