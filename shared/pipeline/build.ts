@@ -56,7 +56,8 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
     // commit): a retry will find it, so this notification must not be acknowledged as stale.
     const job = await deps.jobs.get(deploymentId);
     const terminal = (BUILD_TERMINAL_STATUSES as readonly string[]).includes(build.status);
-    if (terminal && job?.status === 'building' && job.claim?.ephemeral && !job.claim.done) {
+    const recording = job?.status === 'building' && job.claim && !job.claim.done && (job.claim.ephemeral || job.claim.token === build.id);
+    if (terminal && recording) {
       throw new TransientError(`build ${build.id} of ${deploymentId} is not recorded yet; retrying`);
     }
     return claim.reason;
