@@ -105,7 +105,7 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
         if (!m) continue;
         pathMatched = true;
         if (method !== req.method) continue;
-        await handler(req, res, m.slice(1).map(decodeURIComponent), url);
+        await handler(req, res, m.slice(1).map(decodePathParam), url);
         return;
       }
       if (pathMatched) sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${path}` } });
@@ -114,6 +114,14 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       sendError(res, err);
     }
   };
+}
+
+function decodePathParam(p: string): string {
+  try {
+    return decodeURIComponent(p);
+  } catch {
+    throw new RequestError('invalid', `the path holds malformed percent-encoding: ${p.slice(0, 80)}`, 'path');
+  }
 }
 
 /**

@@ -93,7 +93,19 @@ function readMultipart(req: IncomingMessage, maxBytes: number): Promise<Upload> 
   return new Promise((resolve, reject) => {
     const upload: Upload = { fields: {} };
     let failed: RequestError | null = null;
-    const bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 2, fields: 20, fieldSize: 64 * 1024 } });
+    let bb: ReturnType<typeof busboy>;
+    try {
+      bb = busboy({ headers: req.headers, limits: { fileSize: maxBytes, files: 2, fields: 20, fieldSize: 64 * 1024 } });
+    } catch (err) {
+      reject(
+        new RequestError(
+          'invalid',
+          `the multipart body cannot be read: ${err instanceof Error ? err.message : String(err)}`,
+          'content-type',
+        ),
+      );
+      return;
+    }
     bb.on('field', (name, value) => {
       upload.fields[name] = value;
     });

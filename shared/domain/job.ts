@@ -163,7 +163,8 @@ export function publicJob(
   eta_seconds: number | null;
 } {
   const { claim: _claim, request, ...rest } = job;
-  return { ...rest, source: request.source, eta_seconds };
+  const source = request.source.type === 'git' ? { ...request.source, url: withoutCredentials(request.source.url) } : request.source;
+  return { ...rest, source, eta_seconds };
 }
 
 /** Folds a finished deployment's stage durations into the service's typical durations. */
@@ -194,4 +195,9 @@ export function estimateEtaSeconds(job: Job, typical: Record<string, number>, no
     ms += i === at && started && job.status !== 'queued' ? Math.max(0, typ - (nowMs - Date.parse(started))) : typ;
   }
   return Math.ceil(ms / 1000);
+}
+
+/** A URL without its user:password@ part, for anything a client or a log sees. */
+export function withoutCredentials(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]+@/i, '$1');
 }

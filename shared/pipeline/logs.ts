@@ -9,10 +9,12 @@ export function logKey(agentId: string, deploymentId: string): string {
 
 const SECRETISH = /((?:secret|password|passwd|token|api[_-]?key|private[_-]?key|credential)[\w-]*["']?\s*[:=]\s*["']?)([^\s"',;]+)/gi;
 const BEARER = /(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
+/** user:password@ (or a token@) in a URL, e.g. a git remote with credentials. */
+const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi;
 
 /** Log lines are redacted before they are stored anywhere. */
 export function redact(line: string): string {
-  return line.replace(SECRETISH, '$1[REDACTED]').replace(BEARER, '$1[REDACTED]');
+  return line.replace(SECRETISH, '$1[REDACTED]').replace(BEARER, '$1[REDACTED]').replace(URL_USERINFO, '$1[REDACTED]@');
 }
 
 interface Pending {

@@ -37,6 +37,15 @@ describe('API operations on the local stack', () => {
     expect((await t.request('POST', '/deploy', big)).status).toBe(413);
     expect((await t.request('GET', '/deployments/nope')).status).toBe(404);
     expect((await t.request('GET', '/deployments/a%2Fb')).status).toBe(404);
+    const badEncoding = await t.request('GET', '/deployments/%E0%A4');
+    expect([badEncoding.status, badEncoding.json.error?.field]).toEqual([400, 'path']);
+    const noBoundary = await fetch(`${t.url}/deploy-from-file`, {
+      method: 'POST',
+      headers: { 'content-type': 'multipart/form-data' },
+      body: 'x',
+    });
+    expect(noBoundary.status).toBe(400);
+    expect(((await noBoundary.json()) as { error: { field: string } }).error.field).toBe('content-type');
     expect((await t.request('GET', '/deployments/..%2F..%2Fetc')).status).toBe(404);
     expect((await t.request('GET', '/deployments/nope/logs')).status).toBe(404);
     expect((await t.request('POST', '/deployments/nope/cancel')).status).toBe(404);

@@ -149,6 +149,11 @@ describe('the job document', () => {
     expect(job.status).toBe('queued');
   });
 
+  it('hides credentials in a git URL from clients', () => {
+    const view = publicJob(newJob('d1', req({ source: { type: 'git', url: 'https://u:tok@git.example/r.git', ref: 'main' } }), 'now'));
+    expect(view.source).toEqual({ type: 'git', url: 'https://git.example/r.git', ref: 'main' });
+  });
+
   it('hides claims and env values from clients', () => {
     const view = publicJob(newJob('d1', req({ env: { TOKEN: 'secret-value' } }), 'now'));
     expect(JSON.stringify(view)).not.toContain('secret-value');
@@ -163,6 +168,7 @@ describe('log redaction', () => {
     ['Authorization: Bearer eyJhbGciOi.x.y', 'Authorization: Bearer [REDACTED]'],
     ['"client_secret":"zzz"', '"client_secret":"[REDACTED]"'],
     ['nothing to hide', 'nothing to hide'],
+    ['Cloning https://deploy:s3cr3tPAT@gitlab.example/x.git at main', 'Cloning https://[REDACTED]@gitlab.example/x.git at main'],
   ])('%s', (input, out) => {
     expect(redact(input)).toBe(out);
   });

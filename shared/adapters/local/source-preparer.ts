@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PermanentError, RequestError } from '../../domain/errors.js';
+import { withoutCredentials } from '../../domain/job.js';
 import type { Source } from '../../domain/request.js';
 import type { SourcePreparer } from '../../ports/index.js';
 import { type Caps, extractTarGz, extractZip, listSource, mib, packTarGz } from './archive.js';
@@ -67,7 +68,7 @@ export class LocalSourcePreparer implements SourcePreparer {
         if (source.url.startsWith('-') || source.ref.startsWith('-'))
           throw new PermanentError('The git url and ref may not start with "-"');
         const dest = join(scratch, 'repo');
-        log(`Cloning ${source.url} at ${source.ref}`);
+        log(`Cloning ${withoutCredentials(source.url)} at ${source.ref}`);
         await run('git', ['clone', '--quiet', '--depth', '1', '--branch', source.ref, '--', source.url, dest], 120_000);
         return dest;
       }
@@ -99,7 +100,7 @@ function describe(source: Source): string {
     case 'directory':
       return source.path;
     case 'git':
-      return `${source.url}#${source.ref}`;
+      return `${withoutCredentials(source.url)}#${source.ref}`;
     case 'archive':
       return `an uploaded .${source.format}`;
     case 'config':
