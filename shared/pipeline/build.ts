@@ -1,7 +1,7 @@
 import { PermanentError, TransientError } from '../domain/errors.js';
 import { BUILD_TAG_PREFIX, BUILD_TERMINAL_STATUSES, type BuildNotification, buildTag } from '../domain/events.js';
 import type { PipelineDeps } from './deps.js';
-import { commitStage, continueStage, done, failDeployment, type Handoff, runStage, stageLogger } from './stage-runner.js';
+import { commitStage, continueStage, done, failDeployment, type Handoff, resendHandoff, runStage, stageLogger } from './stage-runner.js';
 
 const NEXT: Handoff = { kind: 'event', type: 'deployment.built.v1' };
 
@@ -60,6 +60,8 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
     if (terminal && recording) {
       throw new TransientError(`build ${build.id} of ${deploymentId} is not recorded yet; retrying`);
     }
+    // A redelivered SUCCESS for a build already committed: the built event may have been lost.
+    if (build.status === 'SUCCESS' && job?.build_id === build.id) await resendHandoff(deps, deploymentId, 'building', null, NEXT);
     return claim.reason;
   }
   const job = claim.job;

@@ -6,7 +6,7 @@ import { serviceName, taskName } from '../domain/names.js';
 import { QUEUES } from '../domain/topics.js';
 import type { TrafficTarget } from '../ports/index.js';
 import type { PipelineDeps } from './deps.js';
-import { continueStage, done, runClaimed, runStage, type StageOutcome } from './stage-runner.js';
+import { continueStage, done, type Handoff, resendHandoff, runClaimed, runStage, type StageOutcome } from './stage-runner.js';
 
 const stepToken = (step: number) => `step-${step}`;
 
@@ -15,13 +15,36 @@ const stepToken = (step: number) => `step-${step}`;
  * step (later steps are Cloud Tasks, each after a watch window in which the revision must stay
  * healthy). The last step completes the deployment and records the service's last good revision.
  */
-export function promoteRevision(deps: PipelineDeps, deploymentId: string): Promise<string> {
-  return runStage(deps, deploymentId, 'promoting', { kind: 'none' }, (ctx) => shiftTo(deps, ctx.job, 0, ctx.log));
+export async function promoteRevision(deps: PipelineDeps, deploymentId: string): Promise<string> {
+  const result = await runStage(deps, deploymentId, 'promoting', { kind: 'none' }, (ctx) => shiftTo(deps, ctx.job, 0, ctx.log));
+  if (result !== 'ran') await resendCanaryStep(deps, deploymentId, 1);
+  return result;
+}
+
+/** A retried event that finds the canary waiting for step `step` sends that step's task again. */
+async function resendCanaryStep(deps: PipelineDeps, id: string, step: number): Promise<void> {
+  const job = await deps.jobs.get(id);
+  if (job?.status !== 'promoting') return;
+  await resendHandoff(deps, id, 'promoting', { token: stepToken(step), handoff: canaryTask(job, step) }, null);
+}
+
+function canaryTask(job: Job, step: number): Handoff {
+  const strategy = job.request.deployment_options.strategy;
+  return {
+    kind: 'task',
+    queue: QUEUES.promoteStep,
+    name: taskName(job.deployment_id, 'canary', step),
+    payload: { type: 'promote.step.v1', deployment_id: job.deployment_id, step },
+    delay_ms: strategy.type === 'canary' ? strategy.window_seconds * 1000 : 0,
+  };
 }
 
 export async function canaryStep(deps: PipelineDeps, task: PromoteStepTask): Promise<string> {
   const claim = await continueStage(deps, task.deployment_id, 'promoting', stepToken(task.step));
-  if (!claim.ok) return claim.reason;
+  if (!claim.ok) {
+    await resendCanaryStep(deps, task.deployment_id, task.step + 1);
+    return claim.reason;
+  }
   await runClaimed(deps, claim.job, 'promoting', async ({ job, log }) => {
     const svc = await deps.runtime.getService(serviceName(job.agent_id));
     const tagged = svc?.traffic.find((t) => t.revision === job.revision && t.url)?.url;
@@ -63,13 +86,7 @@ async function shiftTo(deps: PipelineDeps, job: Job, step: number, log: (m: stri
         done: false,
         token: stepToken(step + 1),
         lease_ms: window + deps.settings.claim_lease_ms,
-        handoff: {
-          kind: 'task',
-          queue: QUEUES.promoteStep,
-          name: taskName(job.deployment_id, 'canary', step + 1),
-          payload: { type: 'promote.step.v1', deployment_id: job.deployment_id, step: step + 1 },
-          delay_ms: window,
-        },
+        handoff: canaryTask(job, step + 1),
       },
     };
   }

@@ -199,13 +199,20 @@ export async function runClaimed(
  * rollback function restores traffic; otherwise it ends failed and the new revision is removed.
  */
 export async function failDeployment(deps: PipelineDeps, id: string, stage: Stage, message: string): Promise<void> {
+  const willRollBack = (job: Job) =>
+    job.revision !== null &&
+    job.request.deployment_options.auto_rollback &&
+    job.previous_revision !== null &&
+    canTransition(job.status, 'rolling_back');
+  // A job that ends failed has its revision removed first, so whoever sees `failed` finds it gone.
+  const before = await deps.jobs.get(id);
+  if (before && !isFinal(before.status) && before.status !== 'rolling_back' && !willRollBack(before)) await cleanUpRevision(deps, before);
   const now = iso(deps);
   const lines = deps.logs.take(id);
   let rollback = false;
   const res = await deps.jobs.update(id, (job) => {
     if (isFinal(job.status) || (job.status === 'rolling_back' && stage !== 'rolling_back')) return null;
-    const canRollBack = job.revision !== null && job.request.deployment_options.auto_rollback && job.previous_revision !== null;
-    rollback = canRollBack && canTransition(job.status, 'rolling_back');
+    rollback = willRollBack(job);
     const errorLine = `${now} ERROR   [${stage}] ${message}`;
     return {
       ...job,
@@ -220,12 +227,17 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
       completed_at: rollback ? null : now,
     };
   });
-  if (!res?.changed) return;
+  if (!res?.changed) {
+    // Already rolling back, and nobody holds the rollback: its event may have been lost. Send it again.
+    if (res?.job.status === 'rolling_back' && !res.job.claim && stage !== 'rolling_back') {
+      await handOff(deps, res.job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
+    }
+    return;
+  }
   await deps.blobs.append(`deployment_logs/${res.job.agent_id}/${id}.log`, `${now} ERROR   [${stage}] ${message}\n`);
   if (rollback) {
     await handOff(deps, res.job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
   } else {
-    await cleanUpRevision(deps, res.job);
     await deps.logs.flush(id);
   }
 }
@@ -295,6 +307,28 @@ export async function runStage(
     throw err;
   }
   return 'ran';
+}
+
+/**
+ * Sends again the hand-off a waiting stage committed but may not have delivered (the publish or
+ * enqueue failed after the commit). Called when a retried event finds the stage already moved on:
+ * with the claim done it re-sends `whenDone`; still waiting under `next.token`, it re-sends
+ * `next.handoff`. Named tasks and idempotent stages make the duplicate harmless.
+ */
+export async function resendHandoff(
+  deps: PipelineDeps,
+  id: string,
+  stage: Stage,
+  next: { token: string; handoff: Handoff } | null,
+  whenDone: Handoff | null,
+): Promise<void> {
+  const job = await deps.jobs.get(id);
+  if (!job || job.status !== stage || !job.claim) return;
+  if (job.claim.done) {
+    if (whenDone) await handOff(deps, job, whenDone);
+  } else if (next && job.claim.token === next.token) {
+    await handOff(deps, job, next.handoff);
+  }
 }
 
 export function done(handoff: Handoff, patch?: Partial<Job>): StageOutcome {

@@ -5,7 +5,7 @@ import type { Job } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
 import { verifyPoll } from './deploy.js';
 import type { PipelineDeps } from './deps.js';
-import { claimStage, continueStage, done, runClaimed, type StageOutcome } from './stage-runner.js';
+import { claimStage, continueStage, done, resendHandoff, runClaimed, type StageOutcome } from './stage-runner.js';
 
 const pollToken = (attempt: number) => `poll-${attempt}`;
 
@@ -20,7 +20,16 @@ export async function verifyRevision(deps: PipelineDeps, task: VerifyPollTask): 
     task.attempt === 1
       ? await claimStage(deps, id, 'verifying', pollToken(1))
       : await continueStage(deps, id, 'verifying', pollToken(task.attempt));
-  if (!claim.ok) return claim.reason;
+  if (!claim.ok) {
+    await resendHandoff(
+      deps,
+      id,
+      'verifying',
+      { token: pollToken(task.attempt + 1), handoff: verifyPoll(deps, id, task.attempt + 1) },
+      { kind: 'event', type: 'deployment.verified.v1' },
+    );
+    return claim.reason;
+  }
   await runClaimed(deps, claim.job, 'verifying', (ctx) => poll(deps, ctx.job, task.attempt, ctx.log));
   return 'polled';
 }

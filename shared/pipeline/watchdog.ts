@@ -1,6 +1,6 @@
 import { isFinal, STATUSES, type Status } from '../domain/status.js';
 import type { PipelineDeps } from './deps.js';
-import { failDeployment } from './stage-runner.js';
+import { failDeployment, handOff } from './stage-runner.js';
 
 /** How long past its deadline a stage may sit before the watchdog fails it. */
 export const WATCHDOG_GRACE_MS = 60_000;
@@ -20,6 +20,11 @@ export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[
       for (const job of page.items) {
         const deadline = job.claim ? Date.parse(job.claim.expires_at) : Date.parse(job.updated_at) + deps.settings.claim_lease_ms;
         if (now < deadline + WATCHDOG_GRACE_MS) continue;
+        if (job.status === 'rolling_back') {
+          // A stuck rollback is driven again, not abandoned: failing it would leave the bad revision serving.
+          await handOff(deps, job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
+          continue;
+        }
         const stage = job.stage ?? 'validating';
         await failDeployment(
           deps,

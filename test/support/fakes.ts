@@ -55,7 +55,12 @@ export class RecordingBus implements EventBus {
 export class RecordingTasks implements TaskQueue {
   readonly tasks: (TaskSpec & { queue: string })[] = [];
   private readonly names = new Set<string>();
+  failNext = 0;
   async enqueue(queue: string, task: TaskSpec): Promise<'created' | 'exists'> {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('queue unavailable');
+    }
     if (this.names.has(`${queue}/${task.name}`)) return 'exists';
     this.names.add(`${queue}/${task.name}`);
     this.tasks.push({ ...task, queue });

@@ -156,7 +156,12 @@ describe('the build stage', () => {
     const job = await h.jobs.get('d1');
     expect(job?.artifact).toEqual({ ref: 'img', digest: 'sha256:1' });
     expect(job?.measurements.build_ms).toBe(2000);
-    expect(h.bus.types().filter((t) => t === 'deployment.built.v1')).toHaveLength(1);
+    // The duplicate SUCCESS re-sent the hand-off (in case the first publish was lost); once the
+    // deploy stage has started, a further duplicate sends nothing.
+    expect(h.bus.types().filter((t) => t === 'deployment.built.v1')).toHaveLength(2);
+    await deployRevision(h.deps, 'd1');
+    expect(await onBuildNotification(h.deps, ok)).toMatch(/^stale/);
+    expect(h.bus.types().filter((t) => t === 'deployment.built.v1')).toHaveLength(2);
   });
 
   it('asks for a retry when a notification beats the build stage recording its build id', async () => {
@@ -349,6 +354,46 @@ describe('requests', () => {
     await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
     expect((await h.jobs.get('d1'))?.status).toBe('cancelled');
     expect(h.runtime.deleted).toEqual([revision]);
+  });
+});
+
+describe('a hand-off lost after its stage committed', () => {
+  it('is sent again when the build notification is redelivered', async () => {
+    const h = harness();
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    await prepareSource(h.deps, 'd1');
+    await startBuild(h.deps, 'd1');
+    const ok = notification('build-1', 'd1', 'SUCCESS', { results: { images: [{ name: 'img', digest: 'sha256:1' }] } });
+    h.bus.failNext = 1;
+    await expect(onBuildNotification(h.deps, ok)).rejects.toThrow('bus unavailable');
+    expect(h.bus.types()).not.toContain('deployment.built.v1');
+    await onBuildNotification(h.deps, ok);
+    expect(h.bus.types().filter((t) => t === 'deployment.built.v1')).toHaveLength(1);
+  });
+
+  it('is sent again when a readiness poll is retried', async () => {
+    const h = harness();
+    await h.job('d1');
+    await throughDeploy(h, 'd1');
+    h.tasks.failNext = 1;
+    await expect(verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 })).rejects.toThrow('queue unavailable');
+    expect(h.tasks.tasks.map((t) => (t.payload as { attempt: number }).attempt)).toEqual([1]);
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    expect(h.tasks.tasks.map((t) => (t.payload as { attempt: number }).attempt)).toEqual([1, 2]);
+  });
+
+  it('drives a stuck rollback again from the watchdog instead of failing it', async () => {
+    const h = harness();
+    await h.job(
+      'd1',
+      {},
+      { status: 'rolling_back', stage: 'rolling_back', revision: 'svc-new', previous_revision: 'svc-old', claim: null },
+    );
+    h.clock.advance(12 * 60_000);
+    expect(await sweepStuckDeployments(h.deps)).toEqual([]);
+    expect(h.bus.types()).toEqual(['deployment.rollback_requested.v1']);
+    expect((await h.jobs.get('d1'))?.status).toBe('rolling_back');
   });
 });
 
