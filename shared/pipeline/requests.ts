@@ -51,6 +51,13 @@ export async function requestRollback(deps: PipelineDeps, deploymentId: string, 
       'deployment_id',
     );
   }
+  if ((await deps.jobs.countActive(target.agent_id)) > 0) {
+    throw new RequestError(
+      'conflict',
+      `a deployment of ${target.agent_id} is in progress; wait for it to finish or cancel it, then roll back`,
+      'deployment_id',
+    );
+  }
   const svc = await deps.jobs.getService(target.agent_id);
   if (svc?.deployment_id !== deploymentId) {
     throw new RequestError(

@@ -43,7 +43,18 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
   if (status.state === 'failed' || status.state === 'stopped') {
     throw new PermanentError(`Revision ${revision} did not start: ${status.message ?? 'it stopped'}`);
   }
-  if (status.state === 'starting') return again(deps, job, attempt, deps.settings.verify_poll_interval_ms);
+  if (status.state === 'starting') {
+    // The runtime enforces the start timeout itself; this is the backstop if it never says.
+    const started = Date.parse(job.stage_timings.verifying?.started_at ?? job.updated_at);
+    const limitMs = (job.request.deployment_options.start_timeout_seconds + 120) * 1000;
+    if (deps.clock.now().getTime() - started > limitMs) {
+      throw new PermanentError(
+        `Revision ${revision} was still not ready after ${Math.round(limitMs / 1000)} s`,
+        'Check that it starts and listens on $PORT, or raise deployment_options.start_timeout_seconds',
+      );
+    }
+    return again(deps, job, attempt, deps.settings.verify_poll_interval_ms);
+  }
 
   const svc = await deps.runtime.getService(service);
   if (svc?.latest_ready_revision !== revision) {

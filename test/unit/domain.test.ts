@@ -24,7 +24,8 @@ describe('the deployment request', () => {
     [{ agent_id: '' }, 'agent_id'],
     [{ agent_id: 'UPPER' }, 'agent_id'],
     [{ agent_id: 'a/b' }, 'agent_id'],
-    [{ agent_id: 'x'.repeat(49) }, 'agent_id'],
+    [{ agent_id: 'x'.repeat(41) }, 'agent_id'],
+    [{ agent_id: 'ends-' }, 'agent_id'],
     [{ agent_id: 'baton-api' }, 'agent_id'],
     [{ agent_id: 'ok', environment: 'prod' }, 'environment'],
     [{ agent_id: 'ok', env: { 'BAD-NAME': 'x' } }, 'env'],
@@ -39,8 +40,12 @@ describe('the deployment request', () => {
 
   it('accepts safe agent ids and maps them to Cloud Run names', () => {
     for (const id of ['a', 'financial_analyst_001', 'web-2']) expect(AgentIdSchema.safeParse(id).success).toBe(true);
-    expect(serviceName('financial_analyst_001')).toBe('financial-analyst-001');
-    expect(revisionName('my_svc', '12345678-9abc-def0-1234-56789abcdef0')).toBe('my-svc-123456789abc');
+    expect(serviceName('web-2')).toBe('web-2');
+    expect(serviceName('financial_analyst_001')).toMatch(/^financial-analyst-001-[0-9a-f]{5}$/);
+    // Two ids that differ only in '_' and '-' are two services.
+    expect(serviceName('my_agent')).not.toBe(serviceName('my-agent'));
+    expect(serviceName(`${'a_'.repeat(19)}ab`).length).toBeLessThanOrEqual(49);
+    expect(revisionName('my_svc', '12345678-9abc-def0-1234-56789abcdef0')).toMatch(/^my-svc-[0-9a-f]{5}-123456789abc$/);
   });
 
   it('names tasks deterministically from deployment, step and attempt, within Cloud Tasks characters', () => {

@@ -4,7 +4,7 @@ import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js'
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { promoteRevision } from '../../shared/pipeline/promote.js';
-import { acceptDeployment, requestCancel } from '../../shared/pipeline/requests.js';
+import { acceptDeployment, requestCancel, requestRollback } from '../../shared/pipeline/requests.js';
 import { rollBack } from '../../shared/pipeline/rollback.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
@@ -326,6 +326,13 @@ describe('requests', () => {
     expect(res).toEqual({ message: 'Deployment started', deployment_id: 'id-1', agent_id: 'svc', status: 'queued' });
     expect(h.bus.types()).toEqual(['deployment.requested.v1']);
     await expect(acceptDeployment(h.deps, req)).rejects.toMatchObject({ code: 'conflict', field: 'agent_id' });
+  });
+
+  it('refuses a manual rollback while a deployment of the agent is running', async () => {
+    const h = harness();
+    await h.job('old', {}, { status: 'completed', revision: 'svc-2', previous_revision: 'svc-1' });
+    await h.job('running', {}, { status: 'building' });
+    await expect(requestRollback(h.deps, 'old', 'why')).rejects.toMatchObject({ code: 'conflict', field: 'deployment_id' });
   });
 
   it('cancels a queued deployment at once and a running one at its next stage boundary', async () => {

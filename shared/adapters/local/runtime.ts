@@ -77,6 +77,8 @@ const FORWARD_AFTER_READY_MS = 1500;
 export class LocalRuntime implements Runtime {
   private readonly services = new Map<string, Service>();
   private readonly router = new Router();
+  /** Set by stop(): a start in progress neither spawns nor records a failure after it. */
+  private stopping = false;
 
   constructor(
     private readonly deps: {
@@ -116,7 +118,7 @@ export class LocalRuntime implements Runtime {
       for (const r of svc.revisions.values()) {
         if (r.state === 'starting' || (r.state === 'ready' && this.isReferenced(svc, r.name))) {
           r.state = 'starting';
-          void this.start(svc, r);
+          r.starting = this.start(svc, r);
         }
       }
       await this.syncTags(svc);
@@ -146,7 +148,7 @@ export class LocalRuntime implements Runtime {
     svc.traffic = [...svc.traffic.filter((t) => t.tag !== spec.tag), { revision: rev.name, percent: 0, tag: spec.tag }];
     await this.syncTags(svc);
     this.save();
-    void this.start(svc, rev);
+    rev.starting = this.start(svc, rev);
   }
 
   async getRevision(service: string, revision: string): Promise<RevisionStatus | null> {
@@ -218,6 +220,7 @@ export class LocalRuntime implements Runtime {
 
   /** Stops every revision process and closes every URL; the saved state brings them back. */
   async stop(): Promise<void> {
+    this.stopping = true;
     const revisions = [...this.services.values()].flatMap((s) => [...s.revisions.values()]);
     const children = revisions.map((r) => r.child);
     // Detach first, so the exits are not taken for crashes and the saved state stays as it was.
@@ -336,6 +339,11 @@ export class LocalRuntime implements Runtime {
         K_REVISION: rev.name,
         PATH: `${join(dir, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
       });
+      // Deleted or stopped while it was being unpacked: start nothing that nobody would own.
+      if (this.stopping || svc.revisions.get(rev.name) !== rev) {
+        rev.starting = null;
+        return;
+      }
       // Start-up is measured from the spawn: unpacking the artifact counts as the control plane's time.
       const spawnedAt = Date.now();
       const child = spawnGroup(command, { cwd: dir, env });
@@ -357,6 +365,11 @@ export class LocalRuntime implements Runtime {
       });
       const deadline = began + rev.start_timeout_seconds * 1000;
       while (true) {
+        if (this.stopping || svc.revisions.get(rev.name) !== rev) {
+          // stop() or deleteRevision() took the process away: not a start-up failure.
+          rev.starting = null;
+          return;
+        }
         if (exited) {
           await settleOutput();
           return fail(`the process ${exited} during start-up, before it listened on PORT=${port}${this.lastOutput(rev)}`);
