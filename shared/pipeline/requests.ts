@@ -11,18 +11,16 @@ import { handOff } from './stage-runner.js';
  */
 export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRequest, owner: string | null = null) {
   await deps.sources.check(request.source);
-  const active = await deps.jobs.countActive(request.agent_id);
-  if (active >= deps.settings.max_active_per_agent) {
-    throw new RequestError(
-      'conflict',
-      `agent ${request.agent_id} already has a deployment in progress; wait for it to finish or cancel it (GET /deployments?agent_id=${request.agent_id}&status=...)`,
-      'agent_id',
-    );
-  }
   const id = deps.newId();
   const now = deps.clock.now().toISOString();
   const job = newJob(id, request, now, 'deployment', owner);
-  await deps.jobs.create(job);
+  if ((await deps.jobs.createUnlessBusy(job, deps.settings.max_active_per_agent)) === 'busy') {
+    throw new RequestError(
+      'conflict',
+      `agent ${request.agent_id} already has a deployment in progress; wait for it to finish or cancel it (GET /deployments?agent_id=${request.agent_id})`,
+      'agent_id',
+    );
+  }
   deps.logs.write(
     job.agent_id,
     id,

@@ -27,6 +27,11 @@ export type Unsubscribe = () => void;
 export interface JobStore {
   /** Creates the job; false when the id exists already (nothing is overwritten). */
   create(job: Job): Promise<boolean>;
+  /**
+   * Creates the job only while its agent has fewer than `maxActive` running deployments, checked
+   * and created atomically (two concurrent requests cannot both pass the check).
+   */
+  createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy'>;
   get(id: string): Promise<Job | null>;
   /** Compare-and-set in a transaction: `mutate` sees the committed document. */
   update(id: string, mutate: Mutation<Job>): Promise<{ job: Job; changed: boolean } | null>;

@@ -79,6 +79,31 @@ export class FirestoreJobStore implements JobStore {
     return true;
   }
 
+  /**
+   * The count and the create run in one transaction that also writes the agent's lock document,
+   * so two concurrent requests conflict on it and the later one sees the earlier one's job.
+   */
+  async createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy'> {
+    const ref = this.jobs.doc(job.deployment_id);
+    const lock = this.firestore.collection(AGENT_LOCKS).doc(job.agent_id);
+    const active = this.jobs.where('agent_id', '==', job.agent_id).where('kind', '==', 'deployment').where('status', 'in', ACTIVE);
+    const result = await this.firestore.runTransaction(
+      async (tx) => {
+        this.counters.transactions++;
+        const [existing, , running] = await Promise.all([tx.get(ref), tx.get(lock), tx.get(active.limit(maxActive))]);
+        this.counters.reads += 2 + running.size;
+        if (existing.exists) return 'exists' as const;
+        if (running.size >= maxActive) return 'busy' as const;
+        tx.set(lock, { agent_id: job.agent_id, last_deployment_id: job.deployment_id });
+        tx.create(ref, toDocument(job));
+        return 'created' as const;
+      },
+      { maxAttempts: this.maxAttempts },
+    );
+    if (result === 'created') this.counters.writes += 2;
+    return result;
+  }
+
   async get(id: string): Promise<Job | null> {
     const snap = await this.jobs.doc(id).get();
     this.counters.reads++;
@@ -248,6 +273,9 @@ const PROCESSED = 'processed_events';
 /** Pub/Sub keeps an unacknowledged message for 7 days by default: a marker must outlive every redelivery. */
 const PROCESSED_TTL_MS = 8 * 24 * 60 * 60 * 1000;
 const ALREADY_EXISTS = 6;
+/** One document per agent, written by every create that checks the agent's running deployments. */
+const AGENT_LOCKS = 'agent_locks';
+
 /** What countActive counts: deployments that are neither final nor rolling back. */
 const ACTIVE: Status[] = STATUSES.filter((s) => !FINAL_STATUSES.includes(s) && s !== 'rolling_back');
 

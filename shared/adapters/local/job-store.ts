@@ -31,6 +31,16 @@ export class LocalJobStore implements JobStore {
     return true;
   }
 
+  async createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy'> {
+    // Count and insert without yielding to the event loop: nothing can come in between.
+    if (this.jobs.has(job.deployment_id)) return 'exists';
+    if (this.activeOf(job.agent_id) >= maxActive) return 'busy';
+    const doc = JobSchema.parse(job);
+    this.commitJob(doc);
+    this.order.push(doc.deployment_id);
+    return 'created';
+  }
+
   async get(id: string): Promise<Job | null> {
     const job = this.jobs.get(id);
     return job ? structuredClone(job) : null;
@@ -99,6 +109,10 @@ export class LocalJobStore implements JobStore {
   }
 
   async countActive(agentId: string): Promise<number> {
+    return this.activeOf(agentId);
+  }
+
+  private activeOf(agentId: string): number {
     let n = 0;
     for (const job of this.jobs.values()) {
       if (job.agent_id === agentId && job.kind === 'deployment' && !isFinal(job.status) && job.status !== 'rolling_back') n++;

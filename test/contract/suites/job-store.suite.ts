@@ -58,6 +58,26 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       await handle.cleanup();
     });
 
+    describe('createUnlessBusy', () => {
+      it('lets exactly one of several concurrent creates for one agent through when one may run', async () => {
+        const jobs = Array.from({ length: 6 }, (_, i) => makeJob('agent-busy', i + 1));
+        const results = await Promise.all(jobs.map((j) => store.createUnlessBusy(j, 1)));
+        expect(results.filter((r) => r === 'created')).toHaveLength(1);
+        expect(results.filter((r) => r === 'busy')).toHaveLength(5);
+        expect(await store.countActive('agent-busy')).toBe(1);
+      });
+
+      it('frees the slot when the running deployment ends, and never overwrites an id', async () => {
+        const first = makeJob('agent-slot', 1);
+        expect(await store.createUnlessBusy(first, 1)).toBe('created');
+        expect(await store.createUnlessBusy(first, 1)).toBe('exists');
+        expect(await store.createUnlessBusy(makeJob('agent-slot', 2), 1)).toBe('busy');
+        await store.update(first.deployment_id, (j) => ({ ...j, status: 'completed' }));
+        expect(await store.createUnlessBusy(makeJob('agent-slot', 3), 1)).toBe('created');
+        expect(await store.createUnlessBusy(makeJob('other-agent', 4), 1)).toBe('created');
+      });
+    });
+
     describe('create and get', () => {
       it('creates a job and reads it back as written', async () => {
         const job = makeJob('agent-a', 1, { current_step: 'written' });
