@@ -61,7 +61,13 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       /^\/deploy-from-file$/,
       async (req, res) => {
         const request = await parseDeployUpload(req, options.maxUploadBytes, deps.blobs, deps.newId);
-        sendJson(res, 202, await acceptDeployment(deps, request, callerOf(req)));
+        try {
+          sendJson(res, 202, await acceptDeployment(deps, request, callerOf(req)));
+        } catch (err) {
+          // Refused: the uploaded archive belongs to no deployment.
+          if (request.source.type === 'archive') await deps.blobs.delete(request.source.blob_key).catch(() => undefined);
+          throw err;
+        }
       },
     ],
     [
