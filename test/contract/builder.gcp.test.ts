@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudBuildBuilder, dockerfileScript } from '../../shared/adapters/gcp/builder.js';
 import { buildTag } from '../../shared/domain/events.js';
+import { serviceName } from '../../shared/domain/names.js';
 import type { BuildSpec } from '../../shared/ports/index.js';
 import { buildGcpClients, type GcpClients } from '../../shared/wiring/gcp-clients.js';
 import { type GcpConfig, GcpConfigSchema } from '../../shared/wiring/gcp-config.js';
@@ -55,7 +56,7 @@ describe('CloudBuildBuilder (Cloud Build fake)', () => {
     const builder = builderFor({ BATON_BUILD_SERVICE_ACCOUNT: 'baton-builder@baton-test.iam.gserviceaccount.com' }, 900);
     const id = '4f1c2d3e-0000-4000-8000-000000000001';
     await builder.submit(spec(id));
-    const image = `europe-west1-docker.pkg.dev/baton-test/baton-images/orders-api:${id}`;
+    const image = `europe-west1-docker.pkg.dev/baton-test/baton-images/${serviceName('orders_api')}:${id}`;
     const docker = 'gcr.io/cloud-builders/docker';
     expect(fake.createRequests.at(-1)).toEqual({
       parent: 'projects/baton-test/locations/europe-west1',
@@ -106,8 +107,9 @@ describe('CloudBuildBuilder (Cloud Build fake)', () => {
   it('names the image after the service (no "_") and tags it with the deployment id', () => {
     const builder = builderFor();
     expect(builder.imageFor({ agent_id: 'my_agent', deployment_id: 'abc-123' })).toBe(
-      'europe-west1-docker.pkg.dev/baton-test/baton-images/my-agent:abc-123',
+      `europe-west1-docker.pkg.dev/baton-test/baton-images/${serviceName('my_agent')}:abc-123`,
     );
+    expect(serviceName('my_agent')).toMatch(/^my-agent-[0-9a-f]{5}$/);
   });
 
   it('cancel asks Cloud Build to cancel that build; cancelling a finished or unknown build is not an error', async () => {

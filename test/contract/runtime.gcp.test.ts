@@ -2,7 +2,7 @@ import type { ServicesClient } from '@google-cloud/run';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudRunRuntime, explainStartFailure, imageReference } from '../../shared/adapters/gcp/runtime.js';
 import { buildTag } from '../../shared/domain/events.js';
-import { revisionName } from '../../shared/domain/names.js';
+import { revisionName, serviceName } from '../../shared/domain/names.js';
 import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js';
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
@@ -311,9 +311,11 @@ describe('CloudRunRuntime (Cloud Run Admin v2 fake)', () => {
     expect(fake.calls.GetOperation ?? 0).toBe(0);
   });
 
-  it('treats "_" in a service name as Cloud Run must ("-")', async () => {
-    await runtime.deployRevision(spec('under-score', 'd1'));
-    expect(await runtime.getService('under_score')).toMatchObject({ latest_created_revision: revisionName('under_score', 'd1') });
+  it('deploys an agent id with "_" as a valid Cloud Run service name', async () => {
+    const service = serviceName('under_score');
+    await runtime.deployRevision(spec(service, 'd1'));
+    expect(service).toMatch(/^under-score-[0-9a-f]{5}$/);
+    expect(await runtime.getService(service)).toMatchObject({ latest_created_revision: revisionName(service, 'd1') });
   });
 });
 
@@ -349,7 +351,7 @@ describe('CloudRunRuntime under the pipeline (deploy → verify → promote; a c
     const h = harness();
     h.deps.runtime = runtime;
     const agent = 'shop_api';
-    const service = 'shop-api';
+    const service = serviceName(agent);
     const through = async (id: string, image: string) => {
       await h.job(id, { agent_id: agent });
       await validateDeployment(h.deps, id);
