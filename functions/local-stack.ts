@@ -5,6 +5,11 @@ import { startLocalStack } from './local/stack.js';
 async function main(): Promise<void> {
   process.env.METADATA_SERVER_DETECTION ??= 'none';
   const config = loadConfig();
+  if (config.BATON_TARGET !== 'local') {
+    throw new ConfigError(
+      `npm start runs the local target, but BATON_TARGET=${config.BATON_TARGET}. On Google Cloud the functions run as Cloud Functions (terraform/README.md); unset BATON_TARGET to run locally.`,
+    );
+  }
   const stack = await startLocalStack(config);
   console.log(`Baton control plane (local target) listening on ${stack.url}`);
   console.log(`Data folder: ${config.BATON_DATA_DIR}`);
