@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { BuildNotification, BuildStatus } from '../../domain/events.js';
@@ -9,7 +9,7 @@ import type { DeploymentLogs } from '../../pipeline/logs.js';
 import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
 import { type Caps, extractTarGz, listSource, packTarGz, sha256File } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
-import { writeFileAtomic } from './fs-util.js';
+import { jsonFilesIn, writeFileAtomic } from './fs-util.js';
 import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
 
 interface RunningBuild {
@@ -57,7 +57,7 @@ export class LocalBuilder implements Builder {
     const dir = this.deps.stateDir;
     if (!dir) return 0;
     let n = 0;
-    for (const f of safeReaddir(dir)) {
+    for (const f of jsonFilesIn(dir)) {
       try {
         const saved = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { id: string; spec: BuildSpec; createTime: string };
         this.launch(saved.id, { spec: saved.spec, child: null, cancelled: false, createTime: saved.createTime });
@@ -188,11 +188,3 @@ export class LocalBuilder implements Builder {
 }
 
 class BuildTimeout extends Error {}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir).filter((f) => f.endsWith('.json'));
-  } catch {
-    return [];
-  }
-}

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Attributes, BusMessage, EventBus } from '../../ports/index.js';
-import { writeFileAtomic } from './fs-util.js';
+import { jsonFilesIn, writeFileAtomic } from './fs-util.js';
 
 export interface DeliveryPolicy {
   /** Deliveries before a message goes to the dead-letter topic (Pub/Sub's max_delivery_attempts). */
@@ -79,8 +79,7 @@ export class LocalEventBus implements EventBus {
   resume(): number {
     if (!this.dir) return 0;
     let n = 0;
-    for (const f of safeReaddir(join(this.dir))) {
-      if (!f.endsWith('.json')) continue;
+    for (const f of jsonFilesIn(this.dir)) {
       let msg: StoredMessage;
       try {
         msg = JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as StoredMessage;
@@ -175,13 +174,5 @@ export class LocalEventBus implements EventBus {
       const waiters = this.idleWaiters.splice(0);
       for (const w of waiters) w();
     }
-  }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }

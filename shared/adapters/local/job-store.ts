@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Job, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import { isFinal } from '../../domain/status.js';
 import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
 import { DocWriter } from './doc-writer.js';
+import { jsonFilesIn } from './fs-util.js';
 
 /**
  * The job store of the local target: documents in memory, each committed change written to one
@@ -157,8 +158,7 @@ export class LocalJobStore implements JobStore {
 
   private load(dir: string): void {
     const jobs: Job[] = [];
-    for (const f of safeReaddir(join(dir, 'jobs'))) {
-      if (!f.endsWith('.json')) continue;
+    for (const f of jsonFilesIn(join(dir, 'jobs'))) {
       const parsed = JobSchema.safeParse(readJson(join(dir, 'jobs', f)));
       if (parsed.success) jobs.push(parsed.data);
       else console.warn(`baton: ignoring unreadable job file ${f}`);
@@ -168,18 +168,10 @@ export class LocalJobStore implements JobStore {
       this.jobs.set(j.deployment_id, j);
       this.order.push(j.deployment_id);
     }
-    for (const f of safeReaddir(join(dir, 'services'))) {
+    for (const f of jsonFilesIn(join(dir, 'services'))) {
       const parsed = ServiceRecordSchema.safeParse(readJson(join(dir, 'services', f)));
       if (parsed.success) this.services.set(parsed.data.agent_id, parsed.data);
     }
-  }
-}
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
   }
 }
 

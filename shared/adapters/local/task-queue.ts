@@ -1,7 +1,7 @@
-import { readdirSync, readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { TaskQueue, TaskSpec } from '../../ports/index.js';
-import { writeFileAtomic } from './fs-util.js';
+import { jsonFilesIn, writeFileAtomic } from './fs-util.js';
 
 export interface QueuePolicy {
   maxAttempts: number;
@@ -65,8 +65,7 @@ export class LocalTaskQueue implements TaskQueue {
   resume(): number {
     if (!this.dir) return 0;
     let n = 0;
-    for (const f of safeReaddir(this.dir)) {
-      if (!f.endsWith('.json')) continue;
+    for (const f of jsonFilesIn(this.dir)) {
       try {
         const t = JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as StoredTask;
         if (!this.handlers.has(t.queue)) continue;
@@ -123,11 +122,3 @@ export class LocalTaskQueue implements TaskQueue {
 }
 
 const fileName = (t: StoredTask) => `${t.queue}--${t.name}`;
-
-function safeReaddir(dir: string): string[] {
-  try {
-    return readdirSync(dir);
-  } catch {
-    return [];
-  }
-}
