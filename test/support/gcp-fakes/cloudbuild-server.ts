@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { protos } from '@google-cloud/cloudbuild';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protobuf } from 'google-gax';
+import { protoKit } from './proto-kit.js';
 
 /**
  * An in-process Cloud Build (`google.devtools.cloudbuild.v1.CloudBuild` over gRPC), served from
@@ -64,18 +63,7 @@ function timestamp(ms = Date.now()) {
 }
 
 export async function startCloudBuildFake(): Promise<CloudBuildFake> {
-  const root = protobuf.Root.fromJSON(PROTOS as Parameters<typeof protobuf.Root.fromJSON>[0]);
-  const definition = protoLoader.fromJSON(PROTOS as Parameters<typeof protoLoader.fromJSON>[0], {
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: false,
-  });
-  const pack = (type: string, value: object) => {
-    const t = root.lookupType(type);
-    return { typeUrl: `type.googleapis.com/${type}`, value: Buffer.from(t.encode(t.fromObject(value)).finish()) };
-  };
+  const { definition, pack } = protoKit(PROTOS);
 
   const createRequests: Record<string, unknown>[] = [];
   const cancelRequests: Record<string, unknown>[] = [];

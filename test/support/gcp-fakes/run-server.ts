@@ -2,8 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { protos } from '@google-cloud/run';
 import * as grpc from '@grpc/grpc-js';
-import * as protoLoader from '@grpc/proto-loader';
-import { protobuf } from 'google-gax';
+import { protoKit } from './proto-kit.js';
 
 /**
  * An in-process Cloud Run Admin API v2 (`google.cloud.run.v2.Services` and `Revisions` over gRPC),
@@ -83,18 +82,7 @@ function timestamp(ms = Date.now()) {
 const short = (name: string | null | undefined) => (name ? name.slice(name.lastIndexOf('/') + 1) : '');
 
 export async function startCloudRunFake(): Promise<CloudRunFake> {
-  const root = protobuf.Root.fromJSON(PROTOS as Parameters<typeof protobuf.Root.fromJSON>[0]);
-  const definition = protoLoader.fromJSON(PROTOS as Parameters<typeof protoLoader.fromJSON>[0], {
-    keepCase: false,
-    longs: String,
-    enums: String,
-    defaults: false,
-    oneofs: false,
-  });
-  const pack = (type: string, value: object) => {
-    const t = root.lookupType(type);
-    return { typeUrl: `type.googleapis.com/${type}`, value: Buffer.from(t.encode(t.fromObject(value)).finish()) };
-  };
+  const { definition, pack } = protoKit(PROTOS);
 
   const services = new Map<string, IService>();
   const revisions = new Map<string, IRevision>();
