@@ -89,9 +89,7 @@ export async function claimStage(deps: PipelineDeps, id: string, stage: Pipeline
   });
   if (!res) return { ok: false, reason: 'no such deployment' };
   if (cancelled && res.changed) {
-    stageLogger(deps, res.job, stage)(`Cancelled at the ${stage} stage boundary, as requested`, 'WARNING');
-    await cleanUpRevision(deps, res.job);
-    await deps.logs.flush(id);
+    await afterCancel(deps, res.job, stage);
     return { ok: false, reason: 'cancelled' };
   }
   if (!res.changed) return { ok: false, reason: republish ? 'done' : reason };
@@ -109,11 +107,7 @@ export async function continueStage(deps: PipelineDeps, id: string, stage: Stage
   }
   if (job.cancel_requested && stage !== 'rolling_back' && stage !== 'promoting') {
     const res = await deps.jobs.update(id, (j) => (j.status === stage ? cancelledJob(j, iso(deps)) : null));
-    if (res?.changed) {
-      stageLogger(deps, res.job, stage)(`Cancelled at the ${stage} stage boundary, as requested`, 'WARNING');
-      await cleanUpRevision(deps, res.job);
-      await deps.logs.flush(id);
-    }
+    if (res?.changed) await afterCancel(deps, res.job, stage);
     return { ok: false, reason: 'cancelled' };
   }
   return { ok: true, job };
@@ -240,6 +234,13 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
   } else {
     await deps.logs.flush(id);
   }
+}
+
+/** A job just cancelled at a stage boundary: say so in its log and remove its revision. */
+async function afterCancel(deps: PipelineDeps, job: Job, stage: Stage): Promise<void> {
+  stageLogger(deps, job, stage)(`Cancelled at the ${stage} stage boundary, as requested`, 'WARNING');
+  await cleanUpRevision(deps, job);
+  await deps.logs.flush(job.deployment_id);
 }
 
 async function cleanUpRevision(deps: PipelineDeps, job: Job): Promise<void> {
