@@ -35,16 +35,20 @@ let runtime: CloudRunRuntime;
 
 beforeAll(async () => {
   fake = await startCloudRunFake();
-  config = GcpConfigSchema.parse({
+  config = configFor(fake.endpoint);
+  clients = buildGcpClients(config);
+  runtime = new CloudRunRuntime(clients.services, clients.revisions, config);
+});
+
+function configFor(endpoint: string): GcpConfig {
+  return GcpConfigSchema.parse({
     BATON_GCP_PROJECT: PROJECT,
     BATON_GCP_REGION: REGION,
     BATON_BUCKET: 'baton-test-bucket',
     BATON_RUNTIME_SERVICE_ACCOUNT: RUNTIME_SA,
-    BATON_RUN_ENDPOINT: fake.endpoint,
+    BATON_RUN_ENDPOINT: endpoint,
   });
-  clients = buildGcpClients(config);
-  runtime = new CloudRunRuntime(clients.services, clients.revisions, config);
-});
+}
 
 afterAll(async () => {
   await clients.services.close();
@@ -387,5 +391,57 @@ describe('CloudRunRuntime under the pipeline (deploy → verify → promote; a c
     expect((await h.jobs.get('d2'))?.status).toBe('rolled_back');
     expect((await runtime.getService(service))?.traffic).toEqual([{ revision: r1, percent: 100 }]);
     expect(await h.jobs.getService(agent)).toMatchObject({ serving_revision: r1 });
+  });
+});
+
+describe('the Cloud Run fake with a reconciliation delay', () => {
+  const DELAY_MS = 120;
+  let slowFake: CloudRunFake;
+  let slowClients: GcpClients;
+  let slow: CloudRunRuntime;
+
+  beforeAll(async () => {
+    slowFake = await startCloudRunFake({ reconcileDelayMs: DELAY_MS });
+    const cfg = configFor(slowFake.endpoint);
+    slowClients = buildGcpClients(cfg);
+    slow = new CloudRunRuntime(slowClients.services, slowClients.revisions, cfg);
+  });
+  afterAll(async () => {
+    await slowClients.services.close();
+    await slowClients.revisions.close();
+    await slowFake.close();
+  });
+
+  const until = async (what: string, check: () => Promise<boolean>) => {
+    const end = Date.now() + 5000;
+    while (!(await check())) {
+      if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 10));
+    }
+  };
+
+  it('shows the old split while reconciling, and refuses to delete a revision the route still serves', async () => {
+    const r1 = spec('lagging', 'd1');
+    await slow.deployRevision(r1);
+    await until('r1 ready', async () => (await slow.getRevision('lagging', r1.revision))?.state === 'ready');
+    const r2 = spec('lagging', 'd2');
+    await slow.deployRevision(r2);
+    await until('r2 ready', async () => (await slow.getRevision('lagging', r2.revision))?.state === 'ready');
+
+    await slow.setTraffic('lagging', [{ revision: r2.revision, percent: 100 }]);
+    const [during] = await slowClients.services.getService({ name: `${PARENT}/services/lagging` });
+    expect(during.reconciling).toBe(true);
+    expect((await slow.getService('lagging'))?.traffic).toContainEqual({ revision: r1.revision, percent: 100 });
+    const name = `${PARENT}/services/lagging/revisions/${r1.revision}`;
+    await expect(slowClients.revisions.deleteRevision({ name })).rejects.toMatchObject({ code: 9 });
+    expect(slowFake.revisions.has(name)).toBe(true);
+
+    await until(
+      'the new split to be reconciled',
+      async () => !(await slowClients.services.getService({ name: `${PARENT}/services/lagging` }))[0].reconciling,
+    );
+    expect((await slow.getService('lagging'))?.traffic).toEqual([{ revision: r2.revision, percent: 100 }]);
+    await slow.deleteRevision('lagging', r1.revision);
+    expect(slowFake.revisions.has(name)).toBe(false);
   });
 });

@@ -24,15 +24,19 @@ import { protoKit } from './proto-kit.js';
  *   reconciling until `settle()`.
  * - trafficStatuses are derived from traffic, with URIs `https://{service}-xyz.a.run.app` and
  *   `https://{tag}---{service}-xyz.a.run.app` per tag; latest*Revision are full resource names.
+ * - With `reconcileDelayMs`, every create or update leaves the service `reconciling` for that long,
+ *   its status (trafficStatuses, latestReadyRevision, uri, observedGeneration) still the one from
+ *   before the change, as Cloud Run's route takes seconds to move.
  * - DeleteRevision refuses (FAILED_PRECONDITION) a revision any traffic entry names, by percent or
- *   tag, and the service's latest revision.
+ *   tag, one the reconciled status (trafficStatuses) still sends traffic to, and the service's
+ *   latest revision.
  *
  * What it does NOT prove: no container is pulled or started (readiness is decided by the image
  * name), no request is ever served at those URIs, no startup probe runs, no scaling; no IAM (the
  * runtime service account, the service agent's access to Artifact Registry, invokers); no
  * validation of the container spec beyond image and env (resources, probes, reserved env names,
- * label syntax are accepted as sent); reconciliation is immediate and never partial, where Cloud
- * Run's takes seconds and may show transient states; output-only fields sent back are ignored
+ * label syntax are accepted as sent); reconciliation is immediate (or takes exactly the configured
+ * delay) and never partial, where Cloud Run's takes a variable time and may show transient states; output-only fields sent back are ignored
  * without checks; generated names, URIs and error texts are not Google's.
  */
 
@@ -52,7 +56,7 @@ export interface CloudRunFake {
   /** Every request, in order, as decoded (camelCase, enums and int64 as strings, unset fields absent). */
   readonly requests: { method: string; request: Record<string, unknown> }[];
   readonly calls: Record<string, number>;
-  /** Makes every `slow` revision ready and reconciles the services again. */
+  /** Makes every `slow` revision ready and finishes every pending reconciliation at once. */
   settle(): void;
   close(): Promise<void>;
 }
@@ -81,8 +85,19 @@ function timestamp(ms = Date.now()) {
 
 const short = (name: string | null | undefined) => (name ? name.slice(name.lastIndexOf('/') + 1) : '');
 
-export async function startCloudRunFake(): Promise<CloudRunFake> {
+export interface CloudRunFakeOptions {
+  /**
+   * How long a service stays `reconciling` after each create or update, showing the status of
+   * before the change (trafficStatuses, latestReadyRevision, observedGeneration). 0: at once.
+   */
+  reconcileDelayMs?: number;
+}
+
+export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Promise<CloudRunFake> {
   const { definition, pack } = protoKit(PROTOS);
+  const reconcileDelayMs = options.reconcileDelayMs ?? 0;
+  /** Service name → the timer that will reconcile it. */
+  const pending = new Map<string, NodeJS.Timeout>();
 
   const services = new Map<string, IService>();
   const revisions = new Map<string, IRevision>();
@@ -253,8 +268,24 @@ export async function startCloudRunFake(): Promise<CloudRunFake> {
     if (!existing) newRevision(stored, revisionPath);
     stored.latestCreatedRevision = revisionPath;
     stored.template = { ...template, revision: revisionName };
-    reconcile(stored);
     services.set(name, stored);
+    clearTimeout(pending.get(name));
+    pending.delete(name);
+    if (reconcileDelayMs <= 0) {
+      reconcile(stored);
+      return stored;
+    }
+    // Until the timer fires, the status is the one from before this change.
+    stored.reconciling = true;
+    stored.terminalCondition = { type: 'Ready', state: 'CONDITION_RECONCILING' };
+    pending.set(
+      name,
+      setTimeout(() => {
+        pending.delete(name);
+        const current = services.get(name);
+        if (current) reconcile(current);
+      }, reconcileDelayMs),
+    );
     return stored;
   };
 
@@ -299,7 +330,9 @@ export async function startCloudRunFake(): Promise<CloudRunFake> {
         const referenced = (svc.traffic ?? []).some((t) =>
           t.type === LATEST ? short(svc.latestReadyRevision) === id && (t.percent ?? 0) > 0 : t.revision === id,
         );
-        if (referenced)
+        // What the route still sends to it counts too: until reconciliation ends, the old split serves.
+        const serving = (svc.trafficStatuses ?? []).some((t) => short(t.revision) === id && (t.percent ?? 0) > 0);
+        if (referenced || serving)
           throw new FakeError(grpc.status.FAILED_PRECONDITION, `Revision ${id} is referenced by the traffic of ${short(svc.name)}.`);
         if (svc.latestCreatedRevision === name) {
           throw new FakeError(grpc.status.FAILED_PRECONDITION, `Revision ${id} is the latest revision of ${short(svc.name)}.`);
@@ -353,6 +386,8 @@ export async function startCloudRunFake(): Promise<CloudRunFake> {
     requests,
     calls,
     settle() {
+      for (const timer of pending.values()) clearTimeout(timer);
+      pending.clear();
       for (const rev of revisions.values()) {
         if (!rev.reconciling) continue;
         rev.reconciling = false;
@@ -362,6 +397,8 @@ export async function startCloudRunFake(): Promise<CloudRunFake> {
     },
     close: () =>
       new Promise<void>((resolve) => {
+        for (const timer of pending.values()) clearTimeout(timer);
+        pending.clear();
         const timer = setTimeout(() => {
           server.forceShutdown();
           resolve();
