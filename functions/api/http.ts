@@ -6,6 +6,12 @@ import { RequestError } from '../../shared/domain/errors.js';
 type MaybeFrameworkRequest = IncomingMessage & { rawBody?: Buffer };
 
 export const JSON_LIMIT_BYTES = 1024 * 1024;
+/**
+ * How deep a request's JSON may nest. Documents are copied and validated recursively downstream
+ * (structuredClone, zod, Firestore's own 20-level map limit): past a few hundred levels those
+ * throw, so a deeper config would be accepted and then break every read of its job.
+ */
+export const JSON_MAX_DEPTH = 32;
 
 const STATUS: Record<RequestError['code'], number> = {
   invalid: 400,
@@ -70,6 +76,7 @@ export async function readJson<S extends z.ZodType>(req: IncomingMessage, schema
   } catch (err) {
     throw new RequestError('invalid', `the body is not valid JSON: ${err instanceof Error ? err.message : 'parse error'}`, 'body');
   }
+  assertDepth(json);
   return parseWith(schema, json);
 }
 
@@ -82,6 +89,31 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, prefix
   throw new RequestError('invalid', `${field}: ${issue?.message ?? 'invalid'}`, field);
 }
 
+/**
+ * Refuses a value nested deeper than `max` levels, naming the top-level field that holds it.
+ * Iterative, so the check itself cannot overflow the stack it protects.
+ */
+export function assertDepth(value: unknown, prefix = '', max = JSON_MAX_DEPTH): void {
+  const stack: { v: unknown; depth: number; path: string[] }[] = [{ v: value, depth: 0, path: [] }];
+  while (stack.length > 0) {
+    const { v, depth, path } = stack.pop() as (typeof stack)[number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth >= max) {
+      const field = [prefix, ...path.slice(0, 2)].filter(Boolean).join('.') || 'body';
+      throw new RequestError(
+        'invalid',
+        `${field}: nested more than ${max} levels deep (at ${[prefix, ...path.slice(0, 6)].filter(Boolean).join('.')}…); flatten it to at most ${max} levels`,
+        field,
+      );
+    }
+    for (const [k, child] of Object.entries(v)) stack.push({ v: child, depth: depth + 1, path: path.length < 6 ? [...path, k] : path });
+  }
+}
+
 function tooLarge(limit: number): RequestError {
-  return new RequestError('too_large', `the request body is larger than ${Math.round(limit / 1024)} KiB`, 'body');
+  return new RequestError(
+    'too_large',
+    `the request body is larger than ${Math.round(limit / 1024)} KiB, the limit for JSON bodies`,
+    'body',
+  );
 }

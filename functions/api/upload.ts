@@ -5,7 +5,7 @@ import { parse as parseYaml } from 'yaml';
 import { RequestError } from '../../shared/domain/errors.js';
 import { type DeploymentRequest, DeploymentRequestSchema } from '../../shared/domain/request.js';
 import type { BlobStore } from '../../shared/ports/index.js';
-import { parseWith } from './http.js';
+import { assertDepth, parseWith } from './http.js';
 
 /** Keys of a config file that configure the deployment rather than the agent. */
 const REQUEST_KEYS = ['agent_id', 'environment', 'version', 'env', 'secrets', 'deployment_options', 'test_options', 'source'] as const;
@@ -70,13 +70,14 @@ function parseConfigFile(file: { name: string; data: Buffer }): Record<string, u
   } catch (err) {
     throw new RequestError(
       'invalid',
-      `${file.name} is not valid ${file.name.endsWith('.json') ? 'JSON' : 'YAML'}: ${err instanceof Error ? err.message.split('\n')[0] : ''}`,
+      `${file.name} is not valid ${file.name.endsWith('.json') ? 'JSON' : 'YAML'}: ${err instanceof Error ? (err.message.split('\n')[0] ?? '').slice(0, 200) : ''}`,
       'config_file',
     );
   }
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
     throw new RequestError('invalid', `${file.name} must hold a mapping of keys to values`, 'config_file');
   }
+  assertDepth(value, 'config_file');
   return value as Record<string, unknown>;
 }
 

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { withoutCredentials } from './redact.js';
 import { DeploymentRequestSchema, EnvironmentSchema } from './request.js';
 import { isFinal, STAGES, StageSchema, StatusSchema } from './status.js';
 
@@ -197,7 +198,5 @@ export function estimateEtaSeconds(job: Job, typical: Record<string, number>, no
   return Math.ceil(ms / 1000);
 }
 
-/** A URL without its user:password@ part, for anything a client or a log sees. */
-export function withoutCredentials(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]+@/i, '$1');
-}
+/** A URL without its credentials (userinfo, credential query values), for anything a client or a log sees. */
+export { withoutCredentials };

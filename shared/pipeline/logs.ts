@@ -1,4 +1,5 @@
 import { LOG_TAIL_LINES } from '../domain/job.js';
+import { redact } from '../domain/redact.js';
 import type { BlobStore, Clock, JobStore } from '../ports/index.js';
 
 export type Level = 'INFO' | 'WARNING' | 'ERROR';
@@ -7,15 +8,8 @@ export function logKey(agentId: string, deploymentId: string): string {
   return `deployment_logs/${agentId}/${deploymentId}.log`;
 }
 
-const SECRETISH = /((?:secret|password|passwd|token|api[_-]?key|private[_-]?key|credential)[\w-]*["']?\s*[:=]\s*["']?)([^\s"',;]+)/gi;
-const BEARER = /(bearer\s+)[A-Za-z0-9._~+/=-]+/gi;
-/** user:password@ (or a token@) in a URL, e.g. a git remote with credentials. */
-const URL_USERINFO = /(\b[a-z][a-z0-9+.-]*:\/\/)[^\s/@]+@/gi;
-
-/** Log lines are redacted before they are stored anywhere. */
-export function redact(line: string): string {
-  return line.replace(SECRETISH, '$1[REDACTED]').replace(BEARER, '$1[REDACTED]').replace(URL_USERINFO, '$1[REDACTED]@');
-}
+/** Log lines are redacted before they are stored anywhere: redact() is pure, in the domain, for every caller. */
+export { redact };
 
 interface Pending {
   lines: string[];

@@ -11,6 +11,14 @@ import { handOff } from './stage-runner.js';
  */
 export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRequest, owner: string | null = null) {
   await deps.sources.check(request.source);
+  const rollback = await rollbackInProgress(deps, request.agent_id);
+  if (rollback) {
+    throw new RequestError(
+      'conflict',
+      `agent ${request.agent_id} is being rolled back (${rollback.deployment_id}, ${rollback.status}): a deployment now would be undone by it; wait for it to finish (GET /deployments/${rollback.deployment_id})`,
+      'agent_id',
+    );
+  }
   const id = deps.newId();
   const now = deps.clock.now().toISOString();
   const job = newJob(id, request, now, 'deployment', owner);
@@ -78,6 +86,23 @@ export async function requestRollback(deps: PipelineDeps, deploymentId: string, 
   deps.logs.write(target.agent_id, deploymentId, 'WARNING', `Rollback ${id} requested: ${reason}`);
   await publishOrFail(deps, job, 'deployment.rollback_requested.v1');
   return { message: 'Rollback started', rollback_id: id, deployment_id: deploymentId, agent_id: job.agent_id, status: 'queued' as const };
+}
+
+/**
+ * A rollback of the agent not yet finished: a rollback job (queued or running) or a deployment
+ * rolling back. The store's busy count covers deployments only, and a rollback moves traffic when
+ * it runs, over whatever a deployment accepted meanwhile would promote.
+ */
+async function rollbackInProgress(deps: PipelineDeps, agentId: string): Promise<Job | null> {
+  const queries = [
+    { agent_id: agentId, status: 'rolling_back' as const, limit: 1 },
+    { agent_id: agentId, kind: 'rollback' as const, status: 'queued' as const, limit: 1 },
+  ];
+  for (const q of queries) {
+    const [job] = (await deps.jobs.list(q)).items;
+    if (job) return job;
+  }
+  return null;
 }
 
 const CANCELLABLE: readonly Status[] = ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying'];

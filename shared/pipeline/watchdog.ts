@@ -4,6 +4,12 @@ import { failDeployment, handOff } from './stage-runner.js';
 
 /** How long past its deadline a stage may sit before the watchdog fails it. */
 export const WATCHDOG_GRACE_MS = 60_000;
+/**
+ * How long a job may stay queued. The bus delivers a requested event within seconds and its
+ * retries end in the dead letter well before this; a job still queued after it was never picked
+ * up (a lost event, a document no stage can read) and would block its agent for ever.
+ */
+export const QUEUED_DEADLINE_MS = 15 * 60_000;
 
 /**
  * Fails deployments stuck past their stage deadline (a worker that died with no redelivery, a
@@ -37,8 +43,34 @@ export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
   }
+  return [...failed, ...(await sweepQueued(deps, now))];
+}
+
+/** Queued jobs past QUEUED_DEADLINE_MS: a deployment fails (freeing its agent), a rollback job is sent again. */
+async function sweepQueued(deps: PipelineDeps, now: number): Promise<string[]> {
+  const failed: string[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await deps.jobs.list({ status: 'queued', limit: 100, cursor });
+    for (const job of page.items) {
+      const since = Date.parse(job.updated_at);
+      if (now < since + QUEUED_DEADLINE_MS) continue;
+      if (job.kind === 'rollback') {
+        await handOff(deps, job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
+        continue;
+      }
+      await failDeployment(
+        deps,
+        job.deployment_id,
+        'validating',
+        `Still queued ${Math.round((now - since) / 60_000)} minutes after it was accepted (${job.updated_at}): no stage picked it up, so its request event was lost or could not be processed. Deploy again; if it recurs, check the control plane's logs`,
+      );
+      failed.push(job.deployment_id);
+    }
+    cursor = page.next_cursor ?? undefined;
+  } while (cursor);
   return failed;
 }
 
-/** Only running jobs can be stuck: the scan reads these and nothing else. */
+/** Running jobs, swept against their claim; queued ones have no claim and are swept by sweepQueued. */
 const RUNNING: readonly Status[] = STATUSES.filter((s) => !isFinal(s) && s !== 'queued');

@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import { lstat, mkdir, readdir, readFile, writeFile } from 'node:fs/promises';
+import type { Stats } from 'node:fs';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
 import { dirname, join, normalize, relative, resolve, sep } from 'node:path';
 import { unzipSync } from 'fflate';
 import { create, extract } from 'tar';
@@ -51,13 +52,14 @@ export async function listSource(root: string, caps: Caps): Promise<{ files: str
 
 /** Packs the listed files of `root` into a .tar.gz at `out`. */
 export async function packTarGz(root: string, files: string[], out: string): Promise<void> {
-  await mkdir(dirname(out), { recursive: true });
+  await mkdir(dirname(out), { recursive: true, mode: 0o700 });
   await create({ gzip: { level: 1 }, cwd: root, file: out, portable: true }, files);
+  await chmod(out, 0o600);
 }
 
 /** Extracts a .tar.gz into `dest`, refusing links out of it and anything over the caps. */
 export async function extractTarGz(file: string, dest: string, caps: Caps): Promise<void> {
-  await mkdir(dest, { recursive: true });
+  await mkdir(dest, { recursive: true, mode: 0o700 });
   let bytes = 0;
   let count = 0;
   let over: string | null = null;
@@ -129,4 +131,44 @@ export async function sha256File(path: string): Promise<string> {
 
 export function mib(bytes: number): string {
   return `${Math.round((bytes / 1048576) * 10) / 10} MiB`;
+}
+
+/** Every entry under `root` (links not followed), sorted, with its lstat: folders, files, links. */
+async function walkTree(root: string): Promise<{ rel: string; full: string; info: Stats }[]> {
+  const out: { rel: string; full: string; info: Stats }[] = [];
+  const walk = async (dir: string): Promise<void> => {
+    for (const name of (await readdir(dir)).sort()) {
+      const full = join(dir, name);
+      const info = await lstat(full);
+      out.push({ rel: relative(root, full).split(sep).join('/'), full, info });
+      if (info.isDirectory()) await walk(full);
+    }
+  };
+  await walk(root);
+  return out;
+}
+
+/**
+ * A digest of a folder's whole tree: every path, its kind, and each file's content and
+ * executable bit, or each link's target. Equal digests mean the same files, whatever their times.
+ */
+export async function treeDigest(root: string): Promise<string> {
+  const hash = createHash('sha256');
+  for (const { rel, full, info } of await walkTree(root)) {
+    if (info.isDirectory()) hash.update(`D ${rel}\n`);
+    else if (info.isSymbolicLink()) hash.update(`L ${rel} ${await readlink(full)}\n`);
+    else if (info.isFile()) {
+      const content = createHash('sha256')
+        .update(await readFile(full))
+        .digest('hex');
+      hash.update(`F ${rel} ${info.mode & 0o111 ? 'x' : '-'} ${content}\n`);
+    } else hash.update(`O ${rel}\n`);
+  }
+  return hash.digest('hex');
+}
+
+/** Gives a whole tree to `uid`:`gid` (links themselves, not their targets). */
+export async function chownTree(root: string, uid: number, gid: number): Promise<void> {
+  await lchown(root, uid, gid);
+  for (const { full } of await walkTree(root)) await lchown(full, uid, gid);
 }

@@ -1,9 +1,13 @@
-import { appendFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { BlobStore } from '../../ports/index.js';
-import { writeFileAtomic } from './fs-util.js';
+import { classifyFsError, codeOf, PRIVATE_DIR, PRIVATE_FILE, permanentFsErrors, writeFileAtomic } from './fs-util.js';
 
-/** Cloud Storage as a folder: a key is a relative path under the root. */
+/**
+ * Cloud Storage as a folder: a key is a relative path under the root. Files are 0600 and folders
+ * 0700 (logs, sources and artifacts are Baton's state); a file error no retry can heal is a
+ * PermanentError naming the path.
+ */
 export class FolderBlobStore implements BlobStore {
   private readonly root: string;
   /** Appends to one key run in order, as a chain. */
@@ -24,14 +28,18 @@ export class FolderBlobStore implements BlobStore {
   }
 
   async put(key: string, data: Buffer | string): Promise<void> {
-    writeFileAtomic(this.pathOf(key), data);
+    const path = this.pathOf(key);
+    await permanentFsErrors(async () => writeFileAtomic(path, data));
   }
 
   /** Moves a finished file into the store under `key` (same file system: a rename, no copy). */
   async adopt(key: string, file: string): Promise<void> {
     const path = this.pathOf(key);
-    await mkdir(dirname(path), { recursive: true });
-    await rename(file, path);
+    await permanentFsErrors(async () => {
+      await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR });
+      await chmod(file, PRIVATE_FILE);
+      await rename(file, path);
+    });
   }
 
   append(key: string, data: string): Promise<void> {
@@ -44,8 +52,10 @@ export class FolderBlobStore implements BlobStore {
     }
     const prev = this.chains.get(key) ?? Promise.resolve();
     const next = prev.then(async () => {
-      await mkdir(dirname(path), { recursive: true });
-      await appendFile(path, data);
+      await permanentFsErrors(async () => {
+        await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR });
+        await appendFile(path, data, { mode: PRIVATE_FILE });
+      });
     });
     const settled = next.catch(() => undefined);
     this.chains.set(key, settled);
@@ -60,8 +70,8 @@ export class FolderBlobStore implements BlobStore {
     try {
       return await readFile(this.pathOf(key));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
-      throw err;
+      if (codeOf(err) === 'ENOENT') return null;
+      throw classifyFsError(err);
     }
   }
 
@@ -83,8 +93,10 @@ export class FolderBlobStore implements BlobStore {
       let entries: import('node:fs').Dirent[];
       try {
         entries = await readdir(dir, { withFileTypes: true });
-      } catch {
-        return;
+      } catch (err) {
+        // No folder is no blobs; an unreadable one is not.
+        if (codeOf(err) === 'ENOENT') return;
+        throw classifyFsError(err);
       }
       for (const e of entries) {
         const p = join(dir, e.name);

@@ -9,7 +9,7 @@ import type { DeploymentLogs } from '../../pipeline/logs.js';
 import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
 import { type Caps, extractTarGz, listSource, packTarGz, sha256File } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
-import { jsonFilesIn, writeFileAtomic } from './fs-util.js';
+import { jsonFilesIn, permanentFsErrors, writeFileAtomic } from './fs-util.js';
 import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
 
 interface RunningBuild {
@@ -46,7 +46,7 @@ export class LocalBuilder implements Builder {
   async submit(spec: BuildSpec): Promise<{ build_id: string; log_url: string }> {
     const id = randomUUID();
     const build: RunningBuild = { spec, child: null, cancelled: false, createTime: new Date().toISOString() };
-    this.record(id, build);
+    await permanentFsErrors(async () => this.record(id, build));
     await this.notify(id, build, 'QUEUED');
     this.launch(id, build);
     return { build_id: id, log_url: `deployment_logs/${spec.agent_id}/${spec.deployment_id}.log` };

@@ -27,9 +27,10 @@ export class DocWriter {
       while (text !== undefined) {
         this.latest.delete(path);
         try {
-          await mkdir(dirname(path), { recursive: true });
+          // Job documents are Baton's state: the owner's only (0600 in a 0700 folder).
+          await mkdir(dirname(path), { recursive: true, mode: 0o700 });
           const tmp = `${path}.${process.pid}.tmp`;
-          await writeFile(tmp, text);
+          await writeFile(tmp, text, { mode: 0o600 });
           await rename(tmp, path);
         } catch (err) {
           if (this.failures++ < 5) console.error(`baton: could not save ${path}: ${err instanceof Error ? err.message : String(err)}`);

@@ -16,9 +16,32 @@ export function onLines(stream: NodeJS.ReadableStream | null, onLine: (line: str
   });
 }
 
-/** Runs a shell command in its own process group, so the whole tree can be stopped. */
-export function spawnGroup(command: string, opts: { cwd: string; env: NodeJS.ProcessEnv }): ChildProcess {
-  return spawn('/bin/sh', ['-c', command], { cwd: opts.cwd, env: opts.env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] });
+/** Runs a shell command in its own process group, so the whole tree can be stopped; as `user` when given. */
+export function spawnGroup(command: string, opts: { cwd: string; env: NodeJS.ProcessEnv; user?: ProcessUser | null }): ChildProcess {
+  return spawn('/bin/sh', ['-c', command], {
+    cwd: opts.cwd,
+    env: opts.env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+    ...(opts.user ? { uid: opts.user.uid, gid: opts.user.gid } : {}),
+  });
+}
+
+export interface ProcessUser {
+  uid: number;
+  gid: number;
+}
+
+/** nobody:nogroup on Linux. */
+export const UNPRIVILEGED: ProcessUser = { uid: 65534, gid: 65534 };
+
+/**
+ * Who runs deployed revisions: an unprivileged user when Baton runs as root, so Baton's 0600/0700
+ * state is closed to them; otherwise Baton's own user (null), which the local target cannot
+ * prevent from reading Baton's files.
+ */
+export function revisionUser(): ProcessUser | null {
+  return process.getuid?.() === 0 ? UNPRIVILEGED : null;
 }
 
 /**

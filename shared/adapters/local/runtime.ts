@@ -1,15 +1,15 @@
 import type { ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
-import { join } from 'node:path';
+import { dirname, join, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { ArtifactSchema } from '../../domain/job.js';
 import type { RevisionSpec, RevisionState, RevisionStatus, Runtime, ServiceStatus, TrafficTarget } from '../../ports/index.js';
-import { extractTarGz, sha256File } from './archive.js';
+import { chownTree, extractTarGz, sha256File, treeDigest } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
-import { writeFileAtomic } from './fs-util.js';
-import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
+import { codeOf, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
+import { childEnv, onLines, type ProcessUser, revisionUser, spawnGroup, stopGroup } from './process.js';
 import { freePort, Router } from './router.js';
 
 const TrafficSchema = z.object({ revision: z.string(), percent: z.number(), tag: z.string().optional() });
@@ -31,6 +31,8 @@ const StateSchema = z.object({
           start_timeout_seconds: z.number(),
           state: z.enum(['starting', 'ready', 'failed', 'stopped']),
           message: z.string().nullable(),
+          /** The tree digest of the folder as unpacked from the verified artifact (null: not unpacked yet). */
+          tree_sha256: z.string().nullable().default(null),
         }),
       ),
     }),
@@ -46,6 +48,7 @@ interface Revision {
   start_timeout_seconds: number;
   state: RevisionState;
   message: string | null;
+  tree_sha256: string | null;
   child: ChildProcess | null;
   port: number | null;
   startup_ms?: number;
@@ -86,21 +89,21 @@ export class LocalRuntime implements Runtime {
       workDir: string;
       stateFile: string | null;
       onOutput: (deploymentId: string, revision: string, line: string) => void;
+      /** Who runs revisions; by default revisionUser(): nobody when Baton runs as root. */
+      user?: ProcessUser | null;
     },
-  ) {}
+  ) {
+    this.user = deps.user === undefined ? revisionUser() : deps.user;
+  }
+
+  private readonly user: ProcessUser | null;
+  private warnedSameUser = false;
 
   /** Loads the saved state, reopens the URLs and starts the revisions that serve or are tagged. */
   async resume(): Promise<void> {
-    if (!this.deps.stateFile) return;
-    let raw: unknown;
-    try {
-      raw = JSON.parse(readFileSync(this.deps.stateFile, 'utf8'));
-    } catch {
-      return;
-    }
-    const parsed = StateSchema.safeParse(raw);
-    if (!parsed.success) return;
-    for (const s of parsed.data.services) {
+    const state = this.readState();
+    if (!state) return;
+    for (const s of state.services) {
       const svc: Service = {
         name: s.name,
         port: s.port,
@@ -126,7 +129,45 @@ export class LocalRuntime implements Runtime {
     this.save();
   }
 
-  async deployRevision(spec: RevisionSpec): Promise<void> {
+  /**
+   * The saved state, or null when there is none yet. A file that exists but cannot be read or
+   * parsed stops the start: carrying on would start with no services and then overwrite it,
+   * losing every service, URL and revision it records.
+   */
+  private readState(): z.infer<typeof StateSchema> | null {
+    const file = this.deps.stateFile;
+    if (!file) return null;
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      if (codeOf(err) === 'ENOENT') return null;
+      throw new Error(
+        `${file} cannot be read (${err instanceof Error ? err.message : String(err)}). It records every service, URL and revision of the local runtime; fix its permissions and start again (move it aside only to start with no services)`,
+      );
+    }
+    let parsed: z.ZodSafeParseResult<z.infer<typeof StateSchema>>;
+    try {
+      parsed = StateSchema.safeParse(JSON.parse(text));
+    } catch (err) {
+      throw new Error(
+        `${file} is not valid JSON (${err instanceof Error ? err.message : String(err)}). It records every service, URL and revision of the local runtime; restore it from a backup, or move it aside (mv ${file} ${file}.bad) to start with no services, then start again`,
+      );
+    }
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0];
+      throw new Error(
+        `${file} does not hold a runtime state (${issue?.path.join('.') || 'top level'}: ${issue?.message ?? 'invalid'}). Restore it from a backup, or move it aside (mv ${file} ${file}.bad) to start with no services, then start again`,
+      );
+    }
+    return parsed.data;
+  }
+
+  deployRevision(spec: RevisionSpec): Promise<void> {
+    return permanentFsErrors(() => this.deployRevisionIn(spec));
+  }
+
+  private async deployRevisionIn(spec: RevisionSpec): Promise<void> {
     const svc = await this.ensureService(spec.service);
     if (svc.revisions.has(spec.revision)) return;
     const rev: Revision = {
@@ -138,6 +179,7 @@ export class LocalRuntime implements Runtime {
       start_timeout_seconds: spec.start_timeout_seconds,
       state: 'starting',
       message: null,
+      tree_sha256: null,
       child: null,
       port: null,
       tail: [],
@@ -181,7 +223,11 @@ export class LocalRuntime implements Runtime {
     };
   }
 
-  async setTraffic(service: string, traffic: TrafficTarget[]): Promise<void> {
+  setTraffic(service: string, traffic: TrafficTarget[]): Promise<void> {
+    return permanentFsErrors(() => this.setTrafficIn(service, traffic));
+  }
+
+  private async setTrafficIn(service: string, traffic: TrafficTarget[]): Promise<void> {
     const svc = this.services.get(service);
     if (!svc) throw new Error(`no service ${service}`);
     const sum = traffic.reduce((a, t) => a + t.percent, 0);
@@ -199,7 +245,11 @@ export class LocalRuntime implements Runtime {
     await this.scaleIdleToZero(svc);
   }
 
-  async deleteRevision(service: string, revision: string): Promise<void> {
+  deleteRevision(service: string, revision: string): Promise<void> {
+    return permanentFsErrors(() => this.deleteRevisionIn(service, revision));
+  }
+
+  private async deleteRevisionIn(service: string, revision: string): Promise<void> {
     const svc = this.services.get(service);
     const rev = svc?.revisions.get(revision);
     if (!svc || !rev) return;
@@ -318,16 +368,15 @@ export class LocalRuntime implements Runtime {
       rev.state = 'failed';
       rev.message = message;
       rev.starting = null;
-      this.save();
+      try {
+        this.save();
+      } catch (err) {
+        console.error(`baton: could not save the runtime state: ${err instanceof Error ? err.message : String(err)}`);
+      }
     };
     try {
-      if (!(await stat(join(dir, 'package.json')).catch(() => null))) {
-        const file = this.deps.blobs.pathOf(rev.artifact.ref);
-        const digest = `sha256:${await sha256File(file)}`;
-        if (rev.artifact.digest && digest !== rev.artifact.digest)
-          return fail(`artifact ${rev.artifact.ref} does not match digest ${rev.artifact.digest}`);
-        await extractTarGz(file, dir, { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER });
-      }
+      const refused = await this.unpacked(rev, dir);
+      if (refused) return fail(refused);
       const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
       const command = pkg.scripts?.start ?? 'node .';
       const port = await freePort();
@@ -337,6 +386,8 @@ export class LocalRuntime implements Runtime {
         PORT: String(port),
         K_SERVICE: svc.name,
         K_REVISION: rev.name,
+        // Its own folder is its home: nothing of the control plane's user is handed to it.
+        HOME: dir,
         PATH: `${join(dir, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
       });
       // Deleted or stopped while it was being unpacked: start nothing that nobody would own.
@@ -346,7 +397,7 @@ export class LocalRuntime implements Runtime {
       }
       // Start-up is measured from the spawn: unpacking the artifact counts as the control plane's time.
       const spawnedAt = Date.now();
-      const child = spawnGroup(command, { cwd: dir, env });
+      const child = spawnGroup(command, { cwd: dir, env, user: this.user });
       rev.child = child;
       let forwardUntil = Number.POSITIVE_INFINITY;
       const onLine = (line: string) => {
@@ -396,6 +447,69 @@ export class LocalRuntime implements Runtime {
     }
   }
 
+  /**
+   * Makes `dir` hold exactly the verified artifact before every start, so a folder changed since
+   * it was unpacked (by hand, or by the revision itself) is never run: its tree digest is checked
+   * against the one recorded at unpacking, and on a mismatch it is unpacked again from the
+   * artifact, whose sha256 is checked first. Returns why it refuses, or null.
+   */
+  private async unpacked(rev: Revision, dir: string): Promise<string | null> {
+    if (await stat(dir).catch(() => null)) {
+      const tree = await treeDigest(dir);
+      if (rev.tree_sha256 !== null && tree === rev.tree_sha256) return null;
+      const why = rev.tree_sha256 === null ? 'has no recorded digest' : 'was modified since it was unpacked';
+      const line = `baton: the folder of revision ${rev.name} (${dir}) ${why}: it is not run; unpacking it again from the verified artifact`;
+      console.warn(line);
+      this.deps.onOutput(rev.deployment_id, rev.name, line);
+      await rm(dir, { recursive: true, force: true });
+    }
+    const file = this.deps.blobs.pathOf(rev.artifact.ref);
+    const digest = `sha256:${await sha256File(file)}`;
+    if (digest !== rev.artifact.digest) {
+      return `its artifact ${rev.artifact.ref} does not match the digest recorded at build time (${rev.artifact.digest}, found ${digest}): it was modified, so the revision is not run. Deploy again to build a fresh artifact`;
+    }
+    await extractTarGz(file, dir, { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER });
+    rev.tree_sha256 = await treeDigest(dir);
+    await this.handOver(dir);
+    return null;
+  }
+
+  /**
+   * Gives the revision its folder and a way to reach it, and nothing else: as root, the folder
+   * goes to the unprivileged user and the folders above it, up to the data folder, become 0711
+   * (traverse, not list), while the rest of Baton's state stays 0700/0600.
+   */
+  private async handOver(dir: string): Promise<void> {
+    if (!this.user) {
+      if (!this.warnedSameUser) {
+        this.warnedSameUser = true;
+        console.warn(
+          `baton: revisions run as uid ${process.getuid?.() ?? '?'}, the control plane's own user, so they can read its state files (job documents, runtime.json); run Baton as root to run them as an unprivileged user`,
+        );
+      }
+      return;
+    }
+    const top = this.deps.stateFile ? dirname(this.deps.stateFile) : this.deps.workDir;
+    const above = relative(top, dirname(dir));
+    let at = top;
+    for (const part of ['', ...(above ? above.split(sep) : [])]) {
+      at = part ? join(at, part) : at;
+      await mkdir(at, { recursive: true, mode: PRIVATE_DIR });
+      await chmod(at, 0o711);
+    }
+    for (let up = dirname(top); ; up = dirname(up)) {
+      const info = await stat(up);
+      if (!(info.mode & 0o001)) {
+        throw new Error(
+          `revisions run as uid ${this.user.uid} so they cannot read Baton's state, but ${up} (mode ${(info.mode & 0o777).toString(8)}) does not let them reach their folder under ${top}: put BATON_DATA_DIR under a folder others may traverse (e.g. /var/lib/baton)`,
+        );
+      }
+      if (up === dirname(up)) break;
+    }
+    await chmod(dir, PRIVATE_DIR);
+    await chownTree(dir, this.user.uid, this.user.gid);
+  }
+
   private lastOutput(rev: Revision): string {
     return rev.tail.length > 0 ? `. Last output:\n${rev.tail.slice(-10).join('\n')}` : '. It printed nothing';
   }
@@ -418,6 +532,7 @@ export class LocalRuntime implements Runtime {
           start_timeout_seconds: r.start_timeout_seconds,
           state: r.state,
           message: r.message,
+          tree_sha256: r.tree_sha256,
         })),
       })),
     };

@@ -5,10 +5,12 @@ import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PermanentError, RequestError } from '../../domain/errors.js';
 import { withoutCredentials } from '../../domain/job.js';
+import { redact } from '../../domain/redact.js';
 import type { Source } from '../../domain/request.js';
 import type { SourcePreparer } from '../../ports/index.js';
 import { type Caps, extractTarGz, extractZip, listSource, mib, packTarGz } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
+import { PRIVATE_DIR, permanentFsErrors } from './fs-util.js';
 
 const AGENT_RUNTIME = fileURLToPath(new URL('./agent-runtime', import.meta.url));
 
@@ -36,9 +38,13 @@ export class LocalSourcePreparer implements SourcePreparer {
     }
   }
 
-  async prepare(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string }> {
+  prepare(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string }> {
+    return permanentFsErrors(() => this.prepareIn(input));
+  }
+
+  private async prepareIn(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string }> {
     const { source } = input;
-    await mkdir(this.workDirFor(), { recursive: true });
+    await mkdir(this.workDirFor(), { recursive: true, mode: PRIVATE_DIR });
     const scratch = await mkdtemp(join(this.workDirFor(), 'src-'));
     try {
       const root = await this.materialise(source, input.config, scratch, input.log);
@@ -127,7 +133,8 @@ function run(cmd: string, args: string[], timeoutMs: number): Promise<void> {
     child.on('close', (code) =>
       code === 0
         ? resolve()
-        : reject(new PermanentError(`${cmd} ${args[0]} failed (exit ${code}): ${err.trim()}`, 'Check the repository URL and ref')),
+        : // git quotes the URL it was given, credentials included.
+          reject(new PermanentError(`${cmd} ${args[0]} failed (exit ${code}): ${redact(err.trim())}`, 'Check the repository URL and ref')),
     );
   });
 }
