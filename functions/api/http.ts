@@ -99,7 +99,7 @@ export function assertDepth(value: unknown, prefix = '', max = JSON_MAX_DEPTH): 
     const { v, depth, path } = stack.pop() as (typeof stack)[number];
     if (typeof v !== 'object' || v === null) continue;
     if (depth >= max) {
-      const field = [prefix, ...path.slice(0, 2)].filter(Boolean).join('.') || 'body';
+      const field = [prefix, ...path.slice(0, 1)].filter(Boolean).join('.') || 'body';
       throw new RequestError(
         'invalid',
         `${field}: nested more than ${max} levels deep (at ${[prefix, ...path.slice(0, 6)].filter(Boolean).join('.')}…); flatten it to at most ${max} levels`,
