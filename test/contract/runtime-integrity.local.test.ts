@@ -21,7 +21,12 @@ async function servedThenStopped() {
   const blobs = new FolderBlobStore(join(root, 'blobs'));
   const output: string[] = [];
   const open = () =>
-    new LocalRuntime({ blobs, workDir: join(root, 'work'), stateFile: join(root, 'runtime.json'), onOutput: (_d, _r, l) => output.push(l) });
+    new LocalRuntime({
+      blobs,
+      workDir: join(root, 'work'),
+      stateFile: join(root, 'runtime.json'),
+      onOutput: (_d, _r, l) => output.push(l),
+    });
   const src = writeEchoService(temp.make('echo'));
   const { files } = await listSource(src, { maxBytes: 1e7, maxFiles: 100 });
   const packed = join(root, 'a.tar.gz');
