@@ -97,16 +97,3 @@ resource "google_firestore_index" "jobs_by_agent_kind_status" {
 
   depends_on = [google_firestore_index.jobs_by_kind]
 }
-
-# Processed-event markers (processed_events/{key}, one per handled message: idempotency) carry
-# expire_at; Firestore deletes them some time after it. The field is not indexed: a timestamp
-# written in increasing order would make its index a write hotspot, and nothing queries it.
-resource "google_firestore_field" "processed_events_ttl" {
-  database   = google_firestore_database.default.name
-  collection = "processed_events"
-  field      = "expire_at"
-
-  ttl_config {}
-
-  index_config {}
-}

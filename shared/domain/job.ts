@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { withoutCredentials } from './redact.js';
-import { DeploymentRequestSchema, EnvironmentSchema } from './request.js';
+import { type DeploymentRequest, DeploymentRequestSchema, EnvironmentSchema } from './request.js';
 import { isFinal, STAGES, StageSchema, StatusSchema } from './status.js';
 
 export const SeveritySchema = z.enum(['critical', 'high', 'medium', 'low', 'info']);
@@ -86,6 +86,12 @@ export const JobSchema = z.object({
   rollback_reason: z.string().nullable(),
   /** Who asked for it (the caller's email on Google Cloud): Firestore rules let only them read it. */
   owner: z.string().nullable().default(null),
+  /**
+   * The id of the job's private document (JobStore.getPrivate), or null when it has none. The
+   * document is readable by clients: `request` keeps env names with REDACTED values and the git
+   * URL without credentials; the values themselves are in the private document.
+   */
+  private_ref: z.string().nullable().default(null),
   request: DeploymentRequestSchema,
 });
 export type Job = z.infer<typeof JobSchema>;
@@ -151,8 +157,48 @@ export function newJob(
     rollback_id: null,
     rollback_reason: null,
     owner,
+    private_ref: null,
     request,
   };
+}
+
+/** What a deployment needs and no client may read; kept apart from the job (JobStore.putPrivate). */
+export const JobPrivateSchema = z.object({
+  /** The request's env, values included. */
+  env: z.record(z.string(), z.string()),
+  /** The git URL as the caller gave it, credentials included; null for any other source. */
+  source_url: z.string().nullable(),
+});
+export type JobPrivate = z.infer<typeof JobPrivateSchema>;
+
+/** What an env value reads as in the job document. */
+export const REDACTED = '<redacted>';
+
+/**
+ * Splits a request into what the job document may hold (env names, the git URL without its
+ * credentials) and the private part, or null when nothing in it is private. Secret Manager
+ * references (`secrets`) are names, not values: they stay in the request.
+ */
+export function splitPrivate(request: DeploymentRequest): { request: DeploymentRequest; private: JobPrivate | null } {
+  const names = Object.keys(request.env);
+  const source = request.source;
+  const url = source.type === 'git' && withoutCredentials(source.url) !== source.url ? source.url : null;
+  if (names.length === 0 && url === null) return { request, private: null };
+  return {
+    request: {
+      ...request,
+      env: Object.fromEntries(names.map((name) => [name, REDACTED])),
+      source: source.type === 'git' ? { ...source, url: withoutCredentials(source.url) } : source,
+    },
+    private: { env: { ...request.env }, source_url: url },
+  };
+}
+
+/** The request as the stages need it: the job's request with its private values put back. */
+export function withPrivate(request: DeploymentRequest, secret: JobPrivate | null): DeploymentRequest {
+  if (!secret) return request;
+  const source = request.source.type === 'git' && secret.source_url ? { ...request.source, url: secret.source_url } : request.source;
+  return { ...request, env: { ...request.env, ...secret.env }, source };
 }
 
 /** What clients see: no claim bookkeeping, and env values and secret names hidden. */

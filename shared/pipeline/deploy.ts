@@ -1,6 +1,7 @@
 import { revisionName, serviceName, taskName } from '../domain/names.js';
 import { QUEUES } from '../domain/topics.js';
 import type { PipelineDeps } from './deps.js';
+import { privateRequest } from './private.js';
 import { done, type Handoff, runStage } from './stage-runner.js';
 
 export const CANDIDATE_TAG = 'candidate';
@@ -21,7 +22,7 @@ export function deployRevision(deps: PipelineDeps, deploymentId: string): Promis
       service,
       revision,
       artifact: job.artifact,
-      env: { ...job.request.env, BATON_AGENT_CONFIG: JSON.stringify(job.request.config), BATON_REVISION: revision },
+      env: { ...(await privateRequest(deps, job)).env, BATON_AGENT_CONFIG: JSON.stringify(job.request.config), BATON_REVISION: revision },
       secrets: job.request.secrets,
       tag: CANDIDATE_TAG,
       deployment_id: job.deployment_id,

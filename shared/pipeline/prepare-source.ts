@@ -1,4 +1,5 @@
 import type { PipelineDeps } from './deps.js';
+import { privateRequest } from './private.js';
 import { done, type Handoff, runStage } from './stage-runner.js';
 
 const NEXT: Handoff = { kind: 'event', type: 'deployment.prepared.v1' };
@@ -9,7 +10,7 @@ export function prepareSource(deps: PipelineDeps, deploymentId: string): Promise
     const { source_key, summary } = await deps.sources.prepare({
       deployment_id: job.deployment_id,
       agent_id: job.agent_id,
-      source: job.request.source,
+      source: (await privateRequest(deps, job)).source,
       config: job.request.config,
       log: (line) => log(line),
     });

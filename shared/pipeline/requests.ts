@@ -1,5 +1,5 @@
 import { RequestError } from '../domain/errors.js';
-import { estimateEtaSeconds, type Job, newJob, publicJob } from '../domain/job.js';
+import { estimateEtaSeconds, type Job, newJob, publicJob, splitPrivate } from '../domain/job.js';
 import type { DeploymentRequest } from '../domain/request.js';
 import { isFinal, type Status } from '../domain/status.js';
 import type { PipelineDeps } from './deps.js';
@@ -21,7 +21,9 @@ export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRe
   }
   const id = deps.newId();
   const now = deps.clock.now().toISOString();
-  const job = newJob(id, request, now, 'deployment', owner);
+  // Env values and git credentials go to a private document no client can read; the job keeps names.
+  const split = splitPrivate(request);
+  const job = { ...newJob(id, split.request, now, 'deployment', owner), private_ref: split.private ? id : null };
   if ((await deps.jobs.createUnlessBusy(job, deps.settings.max_active_per_agent)) === 'busy') {
     throw new RequestError(
       'conflict',
@@ -35,7 +37,8 @@ export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRe
     'INFO',
     `Deployment ${id} of ${job.agent_id} (${job.environment}, version ${job.version}) queued; source: ${request.source.type}`,
   );
-  await publishOrFail(deps, job, 'deployment.requested.v1');
+  const secret = split.private;
+  await publishOrFail(deps, job, 'deployment.requested.v1', secret ? () => deps.jobs.putPrivate(id, secret) : undefined);
   return { message: 'Deployment started', deployment_id: id, agent_id: job.agent_id, status: 'queued' as const };
 }
 
@@ -179,15 +182,23 @@ async function mustGet(deps: PipelineDeps, id: string): Promise<Job> {
   return job;
 }
 
-async function publishOrFail(deps: PipelineDeps, job: Job, type: 'deployment.requested.v1' | 'deployment.rollback_requested.v1') {
+/** `before` runs first (storing the private data): the stages the event starts need what it stores. */
+async function publishOrFail(
+  deps: PipelineDeps,
+  job: Job,
+  type: 'deployment.requested.v1' | 'deployment.rollback_requested.v1',
+  before?: () => Promise<void>,
+) {
+  let stored = before === undefined;
   try {
+    await before?.();
+    stored = true;
     await handOff(deps, job, { kind: 'event', type });
   } catch (err) {
     const now = deps.clock.now().toISOString();
+    const why = stored ? 'the event bus refused it' : 'its private data could not be stored';
     await deps.jobs.update(job.deployment_id, (j) =>
-      j.status === 'queued'
-        ? { ...j, status: 'failed', error_message: 'could not be queued: the event bus refused it', completed_at: now }
-        : null,
+      j.status === 'queued' ? { ...j, status: 'failed', error_message: `could not be queued: ${why}`, completed_at: now } : null,
     );
     throw new RequestError(
       'unavailable',

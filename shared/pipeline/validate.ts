@@ -1,6 +1,7 @@
 import { PermanentError } from '../domain/errors.js';
 import { blocking, preflight } from '../domain/preflight.js';
 import type { PipelineDeps } from './deps.js';
+import { privateRequest } from './private.js';
 import { done, type Handoff, runStage } from './stage-runner.js';
 
 const NEXT: Handoff = { kind: 'event', type: 'deployment.validated.v1' };
@@ -8,7 +9,7 @@ const NEXT: Handoff = { kind: 'event', type: 'deployment.validated.v1' };
 /** deployment.requested → preflight checks → deployment.validated. */
 export function validateDeployment(deps: PipelineDeps, deploymentId: string): Promise<string> {
   return runStage(deps, deploymentId, 'validating', NEXT, async ({ job, log }) => {
-    const results = preflight(job.request, deps.settings.target);
+    const results = preflight(await privateRequest(deps, job), deps.settings.target);
     for (const r of results) {
       const level = r.severity === 'critical' ? 'ERROR' : r.severity === 'info' ? 'INFO' : 'WARNING';
       log(`${r.severity} ${r.rule}: ${r.message}`, level);

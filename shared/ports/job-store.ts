@@ -1,4 +1,4 @@
-import type { Job, ServiceRecord } from '../domain/job.js';
+import type { Job, JobPrivate, ServiceRecord } from '../domain/job.js';
 import type { Status } from '../domain/status.js';
 
 /**
@@ -42,4 +42,12 @@ export interface JobStore {
   updateService(agentId: string, mutate: Mutation<ServiceRecord | null>): Promise<ServiceRecord | null>;
   /** Counts running deployments of one agent, for the concurrency limit. */
   countActive(agentId: string): Promise<number>;
+  /**
+   * Stores a job's private data (env values, git credentials) where no client can read it
+   * (Firestore `deployment_private/{id}`, which firestore.rules deny to every client; locally a
+   * 0600 file apart from the job files). Overwrites: writing the same data again is harmless.
+   */
+  putPrivate(id: string, data: JobPrivate): Promise<void>;
+  /** The private data stored under `id`, or null. */
+  getPrivate(id: string): Promise<JobPrivate | null>;
 }

@@ -24,8 +24,8 @@ import { waitFor } from './suites/util.js';
  *   timeout (about 2 s), Firestore by wound-wait, so the timings here say nothing about production;
  * - limits and billing: one write per second per document, 1 MiB documents, read/write costs
  *   (the counters count what Firestore would bill, by the adapter's own rules);
- * - IAM, security rules for clients (the Admin SDK bypasses them), TTL deletion of
- *   processed_events (the emulator has no TTL), listeners over real networks (reconnects, resumes).
+ * - IAM, security rules for clients (the Admin SDK bypasses them; test/contract/firestore-rules.gcp.test.ts
+ *   loads them for client SDK users), listeners over real networks (reconnects, resumes).
  * Within one adapter instance, transactions on one document are queued, so the contract's
  * "20 concurrent claims" cases do not contend with themselves here: the multi-client cases do.
  */
@@ -92,21 +92,6 @@ describeWithEmulators('FirestoreJobStore on the Firestore emulator', () => {
       // Contention made Firestore run some mutations again.
       expect(stores.reduce((n, s) => n + s.counters.transactions, 0)).toBeGreaterThan(10);
     });
-
-    it('markProcessed is true once for a key, then false, also across clients', async () => {
-      const projectId = uniqueProjectId();
-      const stores = Array.from({ length: 5 }, () => new FirestoreJobStore(client(projectId)));
-      expect(await stores[0].markProcessed('validate:msg-1')).toBe(true);
-      expect(await stores[0].markProcessed('validate:msg-1')).toBe(false);
-      expect(await stores[1].markProcessed('validate:msg-1')).toBe(false);
-      expect(await stores[0].markProcessed('validate:msg-2')).toBe(true);
-      // A key that is no valid document id (a slash, a reserved name) is stored under its hash.
-      expect(await stores[0].markProcessed('build-events/1234')).toBe(true);
-      expect(await stores[0].markProcessed('build-events/1234')).toBe(false);
-      expect(await stores[0].markProcessed('__reserved__')).toBe(true);
-      const results = await Promise.all(stores.map((s) => s.markProcessed('concurrent:msg-3')));
-      expect(results.filter(Boolean)).toHaveLength(1);
-    });
   });
 
   describe('FirestoreJobStore: documents and counters', () => {
@@ -153,10 +138,10 @@ describeWithEmulators('FirestoreJobStore on the Firestore emulator', () => {
       await waitFor('the change', () => seen.length >= 2);
       unsubscribe();
       await store.updateService('agent-k', () => makeService('agent-k', 'rev-1')); // 1 transaction, 1 read, 1 write
-      await store.markProcessed('k-1'); // 1 write
-      await store.markProcessed('k-1'); // refused: nothing
+      await store.putPrivate(job.deployment_id, { env: { K: 'v' }, source_url: null }); // 1 write
+      await store.getPrivate(job.deployment_id); // 1 read
       expect(seen).toEqual(['validating', 'preparing']);
-      expect(store.counters).toEqual({ reads: 9, writes: 5, transactions: 4, listeners: 1 });
+      expect(store.counters).toEqual({ reads: 10, writes: 5, transactions: 4, listeners: 1 });
     });
   });
 }, ['firestore']);

@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
 import { jobStoreContract, makeJob, makeService } from './suites/job-store.suite.js';
@@ -42,5 +44,25 @@ describe('LocalJobStore: state survives a restart', () => {
   it('a fresh store on an empty folder is empty', async () => {
     const store = new LocalJobStore(temp.make('jobs-empty'));
     expect((await store.list({ limit: 10 })).items).toEqual([]);
+  });
+});
+
+describe('LocalJobStore: private data', () => {
+  it('is a 0600 file in a 0700 folder apart from the job files, read back after a restart', async () => {
+    const dir = temp.make('jobs-private');
+    const store = new LocalJobStore(dir);
+    const job = makeJob('agent-s', 1);
+    await store.create({ ...job, private_ref: job.deployment_id });
+    await store.putPrivate(job.deployment_id, { env: { TOKEN: 'tok-secret' }, source_url: null });
+    await store.flush();
+    expect(statSync(join(dir, 'private')).mode & 0o777).toBe(0o700);
+    expect(statSync(join(dir, 'private', `${job.deployment_id}.json`)).mode & 0o777).toBe(0o600);
+    for (const f of readdirSync(join(dir, 'jobs'))) expect(readFileSync(join(dir, 'jobs', f), 'utf8')).not.toContain('tok-secret');
+    expect(await new LocalJobStore(dir).getPrivate(job.deployment_id)).toEqual({ env: { TOKEN: 'tok-secret' }, source_url: null });
+  });
+
+  it('refuses an id that would be a path', async () => {
+    const store = new LocalJobStore(temp.make('jobs-private-path'));
+    await expect(store.putPrivate('../x', { env: {}, source_url: null })).rejects.toThrow(/not a job id/);
   });
 });

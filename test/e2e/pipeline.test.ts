@@ -1,3 +1,5 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { getText, TestStack } from '../support/stack.js';
 
@@ -18,7 +20,7 @@ describe('the pipeline end to end on the local target', () => {
   });
 
   it('deploys a healthy service: every stage runs and the URL answers with the path unchanged', async () => {
-    v1 = await t.deploy('shop', 'healthy', { env: { APP_VERSION: 'v1' } });
+    v1 = await t.deploy('shop', 'healthy', { env: { APP_VERSION: 'v1', SHOP_NOTE: 'note-e2e-7c1' } });
     const job = await t.waitFinal(v1);
     expect(job.status).toBe('completed');
     expect(job.progress).toBe(100);
@@ -28,6 +30,14 @@ describe('the pipeline end to end on the local target', () => {
     expect(res.status).toBe(200);
     expect(JSON.parse(res.body)).toMatchObject({ version: 'v1', path: '/some/path?x=1', revision: job.revision });
     expect(Object.keys(job.measurements).sort()).toEqual(['build_ms', 'startup_ms']);
+  });
+
+  it('keeps env values out of the job: on disk only in the private file (and the runtime state that starts the revision)', async () => {
+    const holding = filesUnder(t.dir).filter((f) => readFileSync(f).includes('note-e2e-7c1'));
+    const names = holding.map((f) => relative(t.dir, f)).sort();
+    expect(names).toContain(join('store', 'private', `${v1}.json`));
+    expect(names.filter((n) => !n.startsWith(join('store', 'private')) && !n.includes('runtime'))).toEqual([]);
+    expect(JSON.stringify(await t.job(v1))).not.toContain('note-e2e-7c1');
   });
 
   it('keeps the whole log, with build output and the revision start-up output, in the blob store', async () => {
@@ -128,3 +138,9 @@ describe('the pipeline end to end on the local target', () => {
     expect([...after]).toEqual(['canary']);
   });
 });
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath, e.name));
+}

@@ -224,10 +224,11 @@ export const FIRESTORE_INDEXES_NEEDED: readonly IndexSpec[] = [
   },
 ];
 
-/** Fields Firestore deletes documents by (TTL): processed-event markers expire after their retry window. */
-export const FIRESTORE_TTL_FIELDS: readonly { collection: string; field: string }[] = [
-  { collection: 'processed_events', field: 'expire_at' },
-];
+/**
+ * Fields Firestore deletes documents by (TTL): none. The processed_events markers that had one are
+ * gone: every handler is idempotent through the claim on the job document itself.
+ */
+export const FIRESTORE_TTL_FIELDS: readonly { collection: string; field: string }[] = [];
 
 /**
  * Environment keys a function needs on Google Cloud beyond the schema's required ones: optional

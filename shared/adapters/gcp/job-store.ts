@@ -1,15 +1,15 @@
-import { createHash } from 'node:crypto';
-import { type CollectionReference, type DocumentData, FieldPath, type Firestore, type Query, Timestamp } from '@google-cloud/firestore';
-import { type Job, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
+import { type CollectionReference, type DocumentData, FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
+import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import { FINAL_STATUSES, STATUSES, type Status } from '../../domain/status.js';
 import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
 
 /**
  * The JobStore on Firestore (native mode): jobs in `deployment_jobs/{deployment_id}`, service
- * records in `services/{agent_id}`, processed-event markers in `processed_events/{key}`.
+ * records in `services/{agent_id}`, a job's private data (env values, git credentials) in
+ * `deployment_private/{deployment_id}`, which firestore.rules deny to every client, while the job
+ * document is readable by its owner.
  *
- * - `create` and `markProcessed` use the create() precondition: ALREADY_EXISTS means false, and
- *   nothing is overwritten.
+ * - `create` uses the create() precondition: ALREADY_EXISTS means false, and nothing is overwritten.
  * - `update` and `updateService` are compare-and-set in `runTransaction`: one read, then at most
  *   one write. Firestore may run the callback again on contention (ABORTED), so the mutation gets a
  *   fresh copy of the committed document on every attempt and must be pure. Calls for the same
@@ -32,39 +32,36 @@ import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../p
  *   (at least one per query, including the one extra document fetched to know if there is a next
  *   page), one per 1,000 index entries of a count, one per snapshot a listener receives);
  * - writes: documents written by committed operations (a create, a committed transaction's
- *   write, a processed-event marker); refused creates and mutations returning null write nothing;
+ *   write, a private document); refused creates and mutations returning null write nothing;
  * - transactions: transaction attempts (a retry after contention counts again);
  * - listeners: snapshot listeners opened.
  *
  * Tested on Google's Firestore emulator (test/contract/job-store.gcp.test.ts), which does NOT
  * prove: that FIRESTORE_INDEXES is complete (the emulator needs no index), contention timings
  * (the emulator breaks write conflicts by a ~2 s lock timeout, Firestore by wound-wait), the
- * one-write-per-second-per-document and 1 MiB limits, TTL deletion, IAM, or billing itself.
+ * one-write-per-second-per-document and 1 MiB limits, IAM, or billing itself. firestore.rules are
+ * tested on the emulator with the rules loaded (test/contract/firestore-rules.gcp.test.ts).
  */
 export class FirestoreJobStore implements JobStore {
   readonly counters = { reads: 0, writes: 0, transactions: 0, listeners: 0 };
   private readonly jobs: CollectionReference;
   private readonly services: CollectionReference;
-  private readonly processed: CollectionReference;
+  private readonly secrets: CollectionReference;
   /** The tail of the queue of transactions per document path (see the class comment). */
   private readonly queues = new Map<string, Promise<unknown>>();
   private readonly maxAttempts: number;
-  private readonly processedTtlMs: number;
 
   constructor(
     private readonly firestore: Firestore,
     options: {
       /** Attempts per transaction before ABORTED reaches the caller (Firestore's default is 5). */
       maxAttempts?: number;
-      /** How long a processed-event marker is kept; see FIRESTORE_TTL_POLICIES. */
-      processedTtlMs?: number;
     } = {},
   ) {
     this.jobs = firestore.collection(JOBS);
     this.services = firestore.collection(SERVICES);
-    this.processed = firestore.collection(PROCESSED);
+    this.secrets = firestore.collection(PRIVATE);
     this.maxAttempts = options.maxAttempts ?? 10;
-    this.processedTtlMs = options.processedTtlMs ?? PROCESSED_TTL_MS;
   }
 
   async create(job: Job): Promise<boolean> {
@@ -228,27 +225,17 @@ export class FirestoreJobStore implements JobStore {
     return n;
   }
 
-  /**
-   * Marks an event as processed: true the first time for `key`, false ever after (until the
-   * marker's TTL, see FIRESTORE_TTL_POLICIES). A create() with its precondition, so of several
-   * concurrent callers exactly one gets true. Not on the port: the gcp handlers use it to make a
-   * side effect outside the job document idempotent. Mark after the work it guards has committed
-   * (or accept that a crash between the mark and the work loses that work).
-   */
-  async markProcessed(key: string): Promise<boolean> {
-    const now = Date.now();
-    try {
-      await this.processed.doc(processedDocId(key)).create({
-        key,
-        processed_at: Timestamp.fromMillis(now),
-        expire_at: Timestamp.fromMillis(now + this.processedTtlMs),
-      });
-    } catch (err) {
-      if (grpcCode(err) === ALREADY_EXISTS) return false;
-      throw err;
-    }
+  /** As JSON in one field, like `request_json`: env names such as `__X__` are no Firestore field names. */
+  async putPrivate(id: string, data: JobPrivate): Promise<void> {
+    await this.secrets.doc(id).set({ private_json: JSON.stringify(JobPrivateSchema.parse(data)) });
     this.counters.writes++;
-    return true;
+  }
+
+  async getPrivate(id: string): Promise<JobPrivate | null> {
+    const snap = await this.secrets.doc(id).get();
+    this.counters.reads++;
+    const json: unknown = snap.get('private_json');
+    return typeof json === 'string' ? JobPrivateSchema.parse(JSON.parse(json)) : null;
   }
 
   /** Runs `fn` after every earlier call queued under `key` has settled. */
@@ -269,9 +256,8 @@ export class FirestoreJobStore implements JobStore {
 
 const JOBS = 'deployment_jobs';
 const SERVICES = 'services';
-const PROCESSED = 'processed_events';
-/** Pub/Sub keeps an unacknowledged message for 7 days by default: a marker must outlive every redelivery. */
-const PROCESSED_TTL_MS = 8 * 24 * 60 * 60 * 1000;
+/** Denied to every client by firestore.rules: only the functions' service accounts read it. */
+export const PRIVATE = 'deployment_private';
 const ALREADY_EXISTS = 6;
 /** One document per agent, written by every create that checks the agent's running deployments. */
 const AGENT_LOCKS = 'agent_locks';
@@ -340,9 +326,6 @@ export const FIRESTORE_INDEXES: readonly FirestoreIndex[] = [
   },
 ];
 
-/** Firestore TTL policies (`google_firestore_field` with `ttl_config`): Firestore deletes a document some time (up to a day) after this field's time. */
-export const FIRESTORE_TTL_POLICIES: readonly { collection: string; field: string }[] = [{ collection: PROCESSED, field: 'expire_at' }];
-
 /** The Firestore document of a job: the job, with `request` as the JSON string `request_json`. */
 export function toDocument(job: Job): DocumentData {
   const { request, ...rest } = JobSchema.parse(job);
@@ -366,12 +349,6 @@ function safeFromDocument(data: DocumentData): Job | null {
 function grpcCode(err: unknown): number | undefined {
   const code = (err as { code?: unknown } | null)?.code;
   return typeof code === 'number' ? code : undefined;
-}
-
-/** A document id for any key: the key itself when Firestore allows it, else a hash of it. */
-function processedDocId(key: string): string {
-  if (/^[A-Za-z0-9_.:@-]{1,500}$/.test(key) && !/^__.*__$/.test(key) && key !== '.' && key !== '..') return key;
-  return `sha256-${createHash('sha256').update(key).digest('hex')}`;
 }
 
 /** The cursor: base64url of [created_at, document id] of the last job on the page. */

@@ -1,6 +1,6 @@
-import { readFileSync, rmSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Job, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
+import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import { isFinal } from '../../domain/status.js';
 import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
 import { DocWriter } from './doc-writer.js';
@@ -15,6 +15,8 @@ import { jsonFilesIn } from './fs-util.js';
 export class LocalJobStore implements JobStore {
   private readonly jobs = new Map<string, Job>();
   private readonly services = new Map<string, ServiceRecord>();
+  /** Private data when there is no data folder (memory only). */
+  private readonly secrets = new Map<string, JobPrivate>();
   private readonly listeners = new Map<string, Set<(job: Job) => void>>();
   private readonly writer = new DocWriter();
   /** Ids in creation order, newest last: the list index. */
@@ -121,6 +123,33 @@ export class LocalJobStore implements JobStore {
     return n;
   }
 
+  /**
+   * Private data lives in `private/{id}.json`, apart from the job files, readable by this user only
+   * (0600 in a 0700 folder), and is on disk before this resolves: the stages read it after the
+   * accept's hand-off. Not kept in memory, so nothing else in the process holds it longer than a stage.
+   */
+  async putPrivate(id: string, data: JobPrivate): Promise<void> {
+    const doc = JobPrivateSchema.parse(data);
+    if (!this.dir) {
+      this.secrets.set(id, structuredClone(doc));
+      return;
+    }
+    const folder = join(this.dir, 'private');
+    mkdirSync(folder, { recursive: true, mode: 0o700 });
+    const path = join(folder, `${privateFileName(id)}.json`);
+    writeFileSync(`${path}.tmp`, JSON.stringify(doc), { mode: 0o600 });
+    renameSync(`${path}.tmp`, path);
+  }
+
+  async getPrivate(id: string): Promise<JobPrivate | null> {
+    if (!this.dir) {
+      const doc = this.secrets.get(id);
+      return doc ? structuredClone(doc) : null;
+    }
+    const parsed = JobPrivateSchema.safeParse(readJson(join(this.dir, 'private', `${privateFileName(id)}.json`)));
+    return parsed.success ? parsed.data : null;
+  }
+
   /** Resolves when every committed change is on disk. */
   flush(): Promise<void> {
     return this.writer.flush();
@@ -145,6 +174,7 @@ export class LocalJobStore implements JobStore {
   clear(): void {
     this.jobs.clear();
     this.services.clear();
+    this.secrets.clear();
     this.order.length = 0;
     if (this.dir) rmSync(this.dir, { recursive: true, force: true });
   }
@@ -181,6 +211,12 @@ function readJson(path: string): unknown {
   } catch {
     return null;
   }
+}
+
+/** Ids are Baton's own, but a file name never takes a path from one. */
+function privateFileName(id: string): string {
+  if (!/^[A-Za-z0-9_-]{1,128}$/.test(id)) throw new Error(`not a job id: ${JSON.stringify(id)}`);
+  return id;
 }
 
 const encodeCursor = (id: string) => Buffer.from(id).toString('base64url');

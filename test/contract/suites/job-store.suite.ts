@@ -399,5 +399,19 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
         expect(await store.countActive('agent-c')).toBe(2);
       });
     });
+
+    describe('private data', () => {
+      it('keeps it apart from the job: null until put, then exactly what was put, overwritten by a second put', async () => {
+        const job = makeJob('agent-p', 1);
+        await store.create(job);
+        expect(await store.getPrivate(job.deployment_id)).toBeNull();
+        const secret = { env: { API_KEY: 'sk-123', __X__: 'y' }, source_url: 'https://u:p@git.example/r.git' };
+        await store.putPrivate(job.deployment_id, secret);
+        expect(await store.getPrivate(job.deployment_id)).toEqual(secret);
+        expect(JSON.stringify(await store.get(job.deployment_id))).not.toContain('sk-123');
+        await store.putPrivate(job.deployment_id, { env: {}, source_url: null });
+        expect(await store.getPrivate(job.deployment_id)).toEqual({ env: {}, source_url: null });
+      });
+    });
   });
 }
