@@ -10,6 +10,7 @@ locals {
     "cloudresourcemanager.googleapis.com", # project number and project IAM (Terraform)
     "cloudscheduler.googleapis.com",       # the watchdog
     "cloudtasks.googleapis.com",           # readiness polls and canary steps
+    "firebaserules.googleapis.com",        # firestore.rules for clients (terraform/firestore.tf)
     "firestore.googleapis.com",            # job documents
     "iam.googleapis.com",                  # service accounts
     "logging.googleapis.com",              # builds run with CLOUD_LOGGING_ONLY

@@ -1,6 +1,7 @@
-# The (default) Firestore database in native mode: job documents (deployment_jobs/{id}) and service
-# records (services/{agent}). The functions use the server SDK with their own service accounts,
-# which security rules do not apply to; firestore.rules governs clients that read with Firebase Auth.
+# The (default) Firestore database in native mode: job documents (deployment_jobs/{id}), their
+# private data (deployment_private/{id}: env values, git credentials) and service records
+# (services/{agent}). The functions use the server SDK with their own service accounts, which
+# security rules do not apply to; firestore.rules (released below) governs clients on Firebase Auth.
 
 resource "google_firestore_database" "default" {
   name                              = "(default)"
@@ -96,4 +97,33 @@ resource "google_firestore_index" "jobs_by_agent_kind_status" {
   }
 
   depends_on = [google_firestore_index.jobs_by_kind]
+}
+
+# firestore.rules, for clients on the Firebase client SDK (the CLI with BATON_WATCH=firestore, a
+# dashboard): owners read their own jobs, nobody reads deployment_private or writes anything. A
+# ruleset is immutable: a changed file makes a new one, created before the old one goes, because
+# a ruleset a release still names cannot be deleted. The release `cloud.firestore` serves the
+# (default) database. On a project where Firebase already released rules, import it first:
+# terraform import google_firebaserules_release.firestore "projects/$PROJECT/releases/cloud.firestore"
+resource "google_firebaserules_ruleset" "firestore" {
+  project = var.project_id
+
+  source {
+    files {
+      name    = "firestore.rules"
+      content = file("${path.module}/../firestore.rules")
+    }
+  }
+
+  lifecycle {
+    create_before_destroy = true
+  }
+
+  depends_on = [google_firestore_database.default]
+}
+
+resource "google_firebaserules_release" "firestore" {
+  project      = var.project_id
+  name         = "cloud.firestore"
+  ruleset_name = "projects/${var.project_id}/rulesets/${google_firebaserules_ruleset.firestore.name}"
 }

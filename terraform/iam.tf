@@ -75,12 +75,54 @@ resource "google_service_account_iam_member" "fn_acts_as_tasks" {
 # Deployed services are created at run time under names chosen by users, so Cloud Run roles are
 # project-wide: viewer to read; developer to create revisions, move traffic, delete revisions and call
 # a candidate revision's tagged URL (verification probes carry the function's ID token).
+#
+# Baton's own services (the Cloud Run services behind its functions, baton-*) must stay out of
+# reach of that developer grant: a function that could update baton-api could run any code as
+# Baton. Cloud Run does not recognise the resource-name attribute in IAM conditions (it is not
+# among the services listed for resource.name), so the grant is conditioned on a tag instead:
+# each function's service carries baton-control-plane=true and the developer role holds only where
+# that tag is absent. Creating services (run.services.create, checked on the project, untagged)
+# stays allowed; agents can never be named baton-… (AgentIdSchema), so no agent service is tagged.
+# Limits: the viewer grant is unconditioned (reading is harmless); a function could still create a
+# new service named baton-x (it would carry no tag and replace nothing); and the tag's protection
+# holds only while the functions cannot bind tags (they have no resourcemanager.tagUser).
+resource "google_tags_tag_key" "control_plane" {
+  parent      = "projects/${var.project_id}"
+  short_name  = "baton-control-plane"
+  description = "Marks Baton's own Cloud Run services; the functions' run.developer grant excludes them."
+
+  depends_on = [google_project_service.enabled]
+}
+
+resource "google_tags_tag_value" "control_plane" {
+  parent      = google_tags_tag_key.control_plane.id
+  short_name  = "true"
+  description = "A Cloud Run service behind one of Baton's functions."
+}
+
+resource "google_tags_location_tag_binding" "control_plane" {
+  for_each = local.functions
+
+  parent    = "//run.googleapis.com/projects/${data.google_project.this.number}/locations/${var.region}/services/${google_cloudfunctions2_function.fn[each.key].name}"
+  tag_value = google_tags_tag_value.control_plane.id
+  location  = var.region
+}
+
 resource "google_project_iam_member" "fn_runtime" {
   for_each = { for name, access in local.function_access : name => access.runtime if access.runtime != "none" }
 
   project = var.project_id
   role    = each.value == "read" ? "roles/run.viewer" : "roles/run.developer"
   member  = local.function_members[each.key]
+
+  dynamic "condition" {
+    for_each = each.value == "read" ? [] : [1]
+    content {
+      title       = "not-baton-services"
+      description = "Not on Baton's own services (tagged baton-control-plane=true)."
+      expression  = "!resource.matchTagId('${google_tags_tag_key.control_plane.id}', '${google_tags_tag_value.control_plane.id}')"
+    }
+  }
 }
 
 # Updating a service that runs as baton-runtime (a revision, a traffic split, removing a tag) means

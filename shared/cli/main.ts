@@ -98,28 +98,34 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   if (args.length < min) throw new UsageError(`"${command}" needs ${min === 1 ? 'an argument' : `${min} arguments`}`);
   if (args.length > max) throw new UsageError(`too many arguments for "${command}": ${args.slice(max).join(' ')}`);
 
+  const session = await firestoreSession(io.env);
   const client = new BatonClient({
     baseUrl: values.url || io.env.BATON_URL || undefined,
     fetch: io.fetch,
     token: io.env.BATON_TOKEN || undefined,
-    documentWatcher: await documentWatcherFrom(io.env),
+    documentWatcher: session?.watcher,
   });
   const ctx: Ctx = { client, io, values, json: values.json === true };
-  switch (command) {
-    case 'deploy':
-      return deploy(ctx, args[0]);
-    case 'status':
-      return status(ctx, args[0]);
-    case 'logs':
-      return logs(ctx, args[0]);
-    case 'rollback':
-      return rollback(ctx, args[0]);
-    case 'cancel':
-      return cancel(ctx, args[0]);
-    case 'service':
-      return service(ctx, args[0]);
-    default:
-      throw new UsageError(`unknown command "${command}"`);
+  try {
+    switch (command) {
+      case 'deploy':
+        return await deploy(ctx, args[0]);
+      case 'status':
+        return await status(ctx, args[0]);
+      case 'logs':
+        return await logs(ctx, args[0]);
+      case 'rollback':
+        return await rollback(ctx, args[0]);
+      case 'cancel':
+        return await cancel(ctx, args[0]);
+      case 'service':
+        return await service(ctx, args[0]);
+      default:
+        throw new UsageError(`unknown command "${command}"`);
+    }
+  } finally {
+    // The Firestore connection would keep the process alive.
+    await session?.close();
   }
 }
 
@@ -341,13 +347,25 @@ if (isMainModule()) {
 }
 
 /**
- * On the gcp target the CLI follows a job with Firestore's onSnapshot (BATON_WATCH=firestore, with
- * BATON_GCP_PROJECT and the user's own credentials); elsewhere it follows the API's event stream.
+ * On the gcp target the CLI can follow a job with Firestore's onSnapshot (BATON_WATCH=firestore)
+ * through the Firebase client SDK, signed in as the person whose Google ID token is BATON_TOKEN,
+ * so firestore.rules apply: only their own jobs are readable. Needs BATON_GCP_PROJECT and
+ * BATON_FIREBASE_API_KEY (or FIRESTORE_EMULATOR_HOST, where the token's email is the identity).
+ * Elsewhere the CLI follows the API's event stream.
  */
-async function documentWatcherFrom(env: CliIo['env']) {
+async function firestoreSession(env: CliIo['env']) {
   if (env.BATON_WATCH !== 'firestore') return undefined;
   if (!env.BATON_GCP_PROJECT) throw new UsageError('BATON_WATCH=firestore needs BATON_GCP_PROJECT, the project that holds the deployments');
-  const { Firestore } = await import('@google-cloud/firestore');
-  const { firestoreWatcher } = await import('../client/firestore-watcher.js');
-  return firestoreWatcher(new Firestore({ projectId: env.BATON_GCP_PROJECT }));
+  if (!env.BATON_TOKEN)
+    throw new UsageError('BATON_WATCH=firestore needs BATON_TOKEN, your Google ID token (gcloud auth print-identity-token)');
+  const emulatorHost = env.FIRESTORE_EMULATOR_HOST || undefined;
+  if (!emulatorHost && !env.BATON_FIREBASE_API_KEY)
+    throw new UsageError("BATON_WATCH=firestore needs BATON_FIREBASE_API_KEY, the project's Firebase Web API key");
+  const { firebaseWatcher } = await import('../client/firestore-watcher.js');
+  return firebaseWatcher({
+    projectId: env.BATON_GCP_PROJECT,
+    apiKey: env.BATON_FIREBASE_API_KEY || undefined,
+    googleIdToken: env.BATON_TOKEN,
+    emulatorHost,
+  });
 }

@@ -40,10 +40,13 @@ describe('private data of a deployment', () => {
   it('the stages still get them: the clone uses the credentialed URL, the revision the real env values', async () => {
     const h = harness();
     const seen: Source[] = [];
-    const prepare = h.sources.prepare.bind(h.sources);
-    h.sources.prepare = (input) => {
-      seen.push(input.source);
-      return prepare(input);
+    const fake = h.sources;
+    h.deps.sources = {
+      check: () => fake.check(),
+      prepare: (input) => {
+        seen.push(input.source);
+        return fake.prepare(input);
+      },
     };
     const { deployment_id: id } = await acceptDeployment(h.deps, request);
     await validateDeployment(h.deps, id);
