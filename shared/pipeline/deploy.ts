@@ -1,10 +1,8 @@
-import { revisionName, serviceName, taskName } from '../domain/names.js';
+import { CANDIDATE_TAG, revisionName, serviceName, taskName } from '../domain/names.js';
 import { QUEUES } from '../domain/topics.js';
 import type { PipelineDeps } from './deps.js';
 import { privateRequest } from './private.js';
 import { done, type Handoff, runStage } from './stage-runner.js';
-
-export const CANDIDATE_TAG = 'candidate';
 
 /** deployment.built → a new revision with no traffic behind a tag → the first readiness poll. */
 export function deployRevision(deps: PipelineDeps, deploymentId: string): Promise<string> {

@@ -315,6 +315,37 @@ describe('CloudRunRuntime (Cloud Run Admin v2 fake)', () => {
     expect(fake.calls.GetOperation ?? 0).toBe(0);
   });
 
+  it('refuses, as Cloud Run does, a service id with a leading digit and a tag too long with the service name', async () => {
+    const service = { template: { containers: [{ image: 'app' }] } };
+    await expect(clients.services.createService({ parent: PARENT, serviceId: '1abc', service })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('must begin with letter'),
+    });
+    const long = 'a'.repeat(38);
+    await expect(
+      clients.services.createService({
+        parent: PARENT,
+        serviceId: long,
+        service: {
+          ...service,
+          template: { ...service.template, revision: `${long}-r1` },
+          traffic: [{ type: REV, revision: `${long}-r1`, percent: 100, tag: 'candidate' }],
+        },
+      }),
+    ).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('together are too long. Combined traffic tag and service name cannot exceed 46 characters'),
+    });
+  });
+
+  it('deploys the longest agent ids and ones with a leading digit behind the candidate tag', async () => {
+    for (const agent of ['b'.repeat(40), `9${'_x'.repeat(19)}y`]) {
+      const service = serviceName(agent);
+      await runtime.deployRevision({ ...spec(service, 'd1'), revision: revisionName(agent, 'd1') });
+      expect((await runtime.getRevision(service, revisionName(agent, 'd1')))?.tag_url).toBe(`https://candidate---${service}-xyz.a.run.app`);
+    }
+  });
+
   it('deploys an agent id with "_" as a valid Cloud Run service name', async () => {
     const service = serviceName('under_score');
     await runtime.deployRevision(spec(service, 'd1'));

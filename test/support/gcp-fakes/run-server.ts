@@ -12,6 +12,11 @@ import { protoKit } from './proto-kit.js';
  *   a long-running Operation that is not done yet (metadata: the Service, packed in an Any);
  *   google.longrunning.Operations.GetOperation answers it as done with the Service as response.
  *   `calls` counts every method, so a test can prove nobody waited on an operation.
+ * - CreateService refuses a service id Cloud Run refuses (INVALID_ARGUMENT, the API's words):
+ *   lowercase letters, digits and '-', beginning with a letter, not ending with '-', at most 49.
+ *   Create and update refuse a traffic tag that is not such a label or that, with the service
+ *   id, exceeds 46 characters (the tag URL's DNS label, in the API's words), and a template
+ *   revision name that is no DNS label of at most 63 characters.
  * - UpdateService honours the etag (a stale one is ABORTED), refuses traffic whose percents do not
  *   sum to 100, duplicate tags, a REVISION entry without a revision or naming one that does not
  *   exist (other than the template's), a template revision not prefixed `<service>-`, and a
@@ -65,6 +70,9 @@ const require = createRequire(import.meta.url);
 const PROTOS = require('@google-cloud/run/build/protos/protos.json') as object;
 const REVISION = 'TRAFFIC_TARGET_ALLOCATION_TYPE_REVISION';
 const LATEST = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
+const SERVICE_ID = /^[a-z](?:[a-z0-9-]{0,47}[a-z0-9])?$/;
+const TAG = /^[a-z](?:[a-z0-9-]*[a-z0-9])?$/;
+const REVISION_NAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 
 /** Cloud Run's own words for the classic start-up failure (including its "defined provided" slip). */
 export const START_FAILURE_MESSAGE = (revision: string) =>
@@ -215,6 +223,12 @@ export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Prom
     if (revisionName && !revisionName.startsWith(`${serviceId}-`)) {
       throw new FakeError(grpc.status.INVALID_ARGUMENT, `revision name ${revisionName} must start with "${serviceId}-"`);
     }
+    if (revisionName && !REVISION_NAME.test(revisionName)) {
+      throw new FakeError(
+        grpc.status.INVALID_ARGUMENT,
+        `template.revision: '${revisionName}' must be a DNS label: lowercase letters, digits and '-', at most 63 characters, not ending with '-'.`,
+      );
+    }
     const latest = prev ? revisions.get(prev.latestCreatedRevision ?? '') : undefined;
     if (!revisionName) {
       // No name: a new revision only when the template changed.
@@ -234,6 +248,20 @@ export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Prom
       if (sum !== 100) throw new FakeError(grpc.status.INVALID_ARGUMENT, `traffic percents must add up to 100, not ${sum}`);
       const tags = traffic.flatMap((t) => (t.tag ? [t.tag] : []));
       if (new Set(tags).size !== tags.length) throw new FakeError(grpc.status.INVALID_ARGUMENT, 'traffic tags must be unique');
+      for (const tag of tags) {
+        if (!TAG.test(tag)) {
+          throw new FakeError(
+            grpc.status.INVALID_ARGUMENT,
+            `spec.traffic.tag: traffic tag '${tag}' must use only lowercase letters, digits and '-', begin with a letter and not end with '-'.`,
+          );
+        }
+        if (tag.length + serviceId.length > 46) {
+          throw new FakeError(
+            grpc.status.INVALID_ARGUMENT,
+            `spec.traffic.tag: traffic tag '${tag}' and service name '${serviceId}' together are too long. Combined traffic tag and service name cannot exceed 46 characters.`,
+          );
+        }
+      }
       for (const t of traffic) {
         if (t.type === LATEST) continue;
         if (t.type !== REVISION || !t.revision) {
@@ -300,6 +328,12 @@ export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Prom
       const parent = req.parent ?? '';
       const name = `${parent}/services/${req.serviceId ?? ''}`;
       if (!req.serviceId) throw new FakeError(grpc.status.INVALID_ARGUMENT, 'service_id is required');
+      if (!SERVICE_ID.test(req.serviceId)) {
+        throw new FakeError(
+          grpc.status.INVALID_ARGUMENT,
+          'Violation in CreateServiceRequest.service_id: only lowercase, digits, and hyphens; must begin with letter, and cannot end with hyphen; must be less than 50 characters.',
+        );
+      }
       if (services.has(name)) throw new FakeError(grpc.status.ALREADY_EXISTS, `service ${req.serviceId} already exists`);
       const svc = apply({ ...(req.service ?? {}), name }, null);
       return operation(parent, 'google.cloud.run.v2.Service', svc);
