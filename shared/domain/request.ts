@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cloudRunLimitProblem, MAX_STARTUP_SECONDS } from './cloud-run-limits.js';
 import { AgentIdSchema } from './names.js';
 
 export const EnvironmentSchema = z.enum(['development', 'staging', 'production']);
@@ -49,13 +50,25 @@ export const DeploymentOptionsSchema = z.object({
     .max(512)
     .default('/health'),
   strategy: StrategySchema.default({ type: 'all_at_once' }),
-  /** How long a new revision may take to listen on PORT. */
-  start_timeout_seconds: z.number().min(1).max(600).default(60),
+  /** How long a new revision may take to listen on PORT: Cloud Run's startup probe allows at most 240 s. */
+  start_timeout_seconds: z
+    .number()
+    .min(1)
+    .max(
+      MAX_STARTUP_SECONDS,
+      `must be at most ${MAX_STARTUP_SECONDS}: Cloud Run gives a revision at most ${MAX_STARTUP_SECONDS} s to start`,
+    )
+    .default(60),
+  /** Per instance: memory and CPUs, and how many requests one instance serves at once. */
   resource_limits: z
     .object({
       memory_mb: z.number().int().min(128).max(32768).optional(),
       cpu_cores: z.number().min(0.08).max(8).optional(),
       concurrent_tasks: z.number().int().min(1).max(1000).optional(),
+    })
+    .superRefine((limits, ctx) => {
+      const problem = cloudRunLimitProblem(limits);
+      if (problem) ctx.addIssue({ code: 'custom', path: [problem.field], message: problem.message });
     })
     .optional(),
   allow_unauthenticated: z.boolean().optional(),

@@ -13,6 +13,8 @@ export interface RevisionSpec {
   /** Where the revision's own output goes (the deployment's log). */
   deployment_id: string;
   start_timeout_seconds: number;
+  /** Per instance, as the request asked (Cloud Run's defaults where absent). */
+  resources?: { memory_mb?: number; cpu_cores?: number; concurrent_tasks?: number };
 }
 
 export type RevisionState = 'starting' | 'ready' | 'failed' | 'stopped';

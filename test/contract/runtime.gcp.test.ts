@@ -346,6 +346,76 @@ describe('CloudRunRuntime (Cloud Run Admin v2 fake)', () => {
     }
   });
 
+  it('builds startup probes Cloud Run accepts for every start timeout a request may ask (timeout < period, window ≤ 240 s)', async () => {
+    for (const [i, seconds] of [1, 1.5, 5, 9, 10, 61, 239, 240].entries()) {
+      await runtime.deployRevision({ ...spec(`probe-${i}`, 'd1'), start_timeout_seconds: seconds });
+      const probe = (stored(`probe-${i}`)?.template?.containers?.[0]?.startupProbe ?? {}) as Record<string, number>;
+      expect(probe.timeoutSeconds).toBeLessThan(probe.periodSeconds);
+      expect(probe.periodSeconds * probe.failureThreshold).toBeGreaterThanOrEqual(Math.min(240, Math.ceil(seconds)));
+      expect(probe.periodSeconds * probe.failureThreshold).toBeLessThanOrEqual(240);
+    }
+    // What the fake refuses, as Cloud Run does: a timeout equal to the period, a window over 240 s.
+    const service = {
+      template: {
+        containers: [{ image: 'app', startupProbe: { tcpSocket: {}, timeoutSeconds: 1, periodSeconds: 1, failureThreshold: 5 } }],
+      },
+    };
+    await expect(clients.services.createService({ parent: PARENT, serviceId: 'probe-bad', service })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('smaller than period_seconds'),
+    });
+    service.template.containers[0].startupProbe = { tcpSocket: {}, timeoutSeconds: 1, periodSeconds: 2, failureThreshold: 300 };
+    await expect(clients.services.createService({ parent: PARENT, serviceId: 'probe-bad', service })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('cannot exceed 240 seconds'),
+    });
+  });
+
+  it('applies resource_limits to the container and concurrent_tasks to the revision; a later deployment without them sends none', async () => {
+    await runtime.deployRevision({ ...spec('sized', 'd1'), resources: { memory_mb: 1024, cpu_cores: 2, concurrent_tasks: 40 } });
+    const create = fake.requests.find((r) => r.method === 'CreateService' && r.request.serviceId === 'sized')?.request as {
+      service: { template: Record<string, unknown> & { containers: Record<string, unknown>[] } };
+    };
+    expect(create.service.template.maxInstanceRequestConcurrency).toBe(40);
+    expect(create.service.template.containers[0].resources).toEqual({ limits: { memory: '1024Mi', cpu: '2' }, cpuIdle: true });
+
+    await runtime.deployRevision({ ...spec('sized', 'd2'), resources: { cpu_cores: 0.5, concurrent_tasks: 1 } });
+    expect(lastUpdate('sized').template.containers).toMatchObject([{ resources: { limits: { cpu: '0.5' }, cpuIdle: true } }]);
+    expect(lastUpdate('sized').template.maxInstanceRequestConcurrency).toBe(1);
+
+    await runtime.deployRevision(spec('sized', 'd3'));
+    expect((lastUpdate('sized').template.containers as Record<string, unknown>[])[0].resources).toBeUndefined();
+    expect(lastUpdate('sized').template.maxInstanceRequestConcurrency).toBeUndefined();
+  });
+
+  it('the fake refuses limits Cloud Run refuses', async () => {
+    const attempt = (resources: object, concurrency?: number) =>
+      clients.services.createService({
+        parent: PARENT,
+        serviceId: 'limits-bad',
+        service: {
+          template: { ...(concurrency ? { maxInstanceRequestConcurrency: concurrency } : {}), containers: [{ image: 'app', resources }] },
+        },
+      });
+    await expect(attempt({ limits: { cpu: '3' } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining("'3' is not supported"),
+    });
+    await expect(attempt({ limits: { cpu: '1', memory: '8Gi' } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('not allowed with 1 CPU'),
+    });
+    await expect(attempt({ limits: { cpu: '4' } })).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('needs between 2048Mi'),
+    });
+    await expect(attempt({ limits: { cpu: '0.5' }, cpuIdle: true }, 10)).rejects.toMatchObject({
+      code: 3,
+      details: expect.stringContaining('must be 1'),
+    });
+    await expect(attempt({ limits: { memory: '512MB' } })).rejects.toMatchObject({ code: 3 });
+  });
+
   it('deploys an agent id with "_" as a valid Cloud Run service name', async () => {
     const service = serviceName('under_score');
     await runtime.deployRevision(spec(service, 'd1'));

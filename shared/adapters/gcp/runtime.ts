@@ -1,4 +1,5 @@
 import type { protos, RevisionsClient, ServicesClient } from '@google-cloud/run';
+import { MAX_STARTUP_SECONDS } from '../../domain/cloud-run-limits.js';
 import type { Artifact } from '../../domain/job.js';
 import type { RevisionSpec, RevisionStatus, Runtime, ServiceStatus, TrafficTarget } from '../../ports/index.js';
 import type { GcpConfig } from '../../wiring/gcp-config.js';
@@ -10,6 +11,7 @@ type ITrafficTarget = protos.google.cloud.run.v2.ITrafficTarget;
 type ITrafficTargetStatus = protos.google.cloud.run.v2.ITrafficTargetStatus;
 type ICondition = protos.google.cloud.run.v2.ICondition;
 type IProbe = protos.google.cloud.run.v2.IProbe;
+type IContainer = protos.google.cloud.run.v2.IContainer;
 
 export type CloudRunSettings = Pick<GcpConfig, 'BATON_GCP_PROJECT' | 'BATON_GCP_REGION' | 'BATON_RUNTIME_SERVICE_ACCOUNT'>;
 
@@ -18,8 +20,6 @@ const LATEST = 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST';
 const NOT_FOUND = 5;
 /** Cloud Run sets these itself and refuses a revision that sets them. */
 const RESERVED_ENV = new Set(['PORT', 'K_SERVICE', 'K_REVISION', 'K_CONFIGURATION']);
-/** Cloud Run's ceiling for a startup probe's period and timeout. */
-const MAX_PROBE_SECONDS = 240;
 
 /**
  * Cloud Run Admin API v2. A service is `projects/P/locations/R/services/S`; every change is a get,
@@ -189,11 +189,14 @@ export class CloudRunRuntime implements Runtime {
   }
 
   private template(spec: RevisionSpec, existing: IRevisionTemplate | null): IRevisionTemplate {
-    const base = existing ?? {};
-    const container = base.containers?.[0] ?? {};
+    // Limits come from this request alone: an earlier revision's must not carry over.
+    const { maxInstanceRequestConcurrency: _concurrency, ...base } = existing ?? {};
+    const { resources: _resources, ...container } = base.containers?.[0] ?? {};
     const account = this.config.BATON_RUNTIME_SERVICE_ACCOUNT;
+    const limits = spec.resources ?? {};
     return {
       ...base,
+      ...(limits.concurrent_tasks ? { maxInstanceRequestConcurrency: limits.concurrent_tasks } : {}),
       revision: spec.revision,
       labels: { ...(base.labels ?? {}), 'baton-deployment': labelValue(spec.deployment_id) },
       ...(account ? { serviceAccount: account } : {}),
@@ -213,6 +216,7 @@ export class CloudRunRuntime implements Runtime {
             })),
           ],
           startupProbe: startupProbe(spec.start_timeout_seconds),
+          ...resourcesOf(limits),
         },
       ],
     };
@@ -262,15 +266,27 @@ export function imageReference(artifact: Artifact): string {
   return `${colon > slash ? ref.slice(0, colon) : ref}@${digest}`;
 }
 
-/** A TCP startup probe on the container port that gives the revision `seconds` to listen. */
 /**
- * A TCP start-up probe that allows `seconds` in all: frequent probes (the first one comes at once,
- * before most servers listen), so the threshold, not the period, sets the budget.
+ * A TCP start-up probe that allows about `seconds` in all, within what Cloud Run accepts: a timeout
+ * shorter than the period (1 s < 2 s) and period × threshold at most 240 s. Frequent probes, so
+ * the threshold, not the period, sets the budget.
  */
-function startupProbe(seconds: number): IProbe {
-  const total = Math.max(1, Math.round(seconds));
-  const period = Math.min(MAX_PROBE_SECONDS, total < 10 ? 1 : 2);
-  return { tcpSocket: {}, timeoutSeconds: 1, periodSeconds: period, failureThreshold: Math.ceil(total / period) };
+export function startupProbe(seconds: number): IProbe {
+  const period = 2;
+  const threshold = Math.min(Math.floor(MAX_STARTUP_SECONDS / period), Math.max(1, Math.ceil(seconds / period)));
+  return { tcpSocket: {}, timeoutSeconds: 1, periodSeconds: period, failureThreshold: threshold };
+}
+
+/**
+ * The request's limits in Cloud Run's syntax ('512Mi', '1' or '0.5' CPU). With limits set, Cloud
+ * Run wants cpuIdle given to keep its default (CPU only during requests); nothing is sent when
+ * no limit was asked for, so Cloud Run's defaults apply.
+ */
+function resourcesOf(limits: NonNullable<RevisionSpec['resources']>): Pick<IContainer, 'resources'> {
+  const out: Record<string, string> = {};
+  if (limits.memory_mb !== undefined) out.memory = `${limits.memory_mb}Mi`;
+  if (limits.cpu_cores !== undefined) out.cpu = String(limits.cpu_cores);
+  return Object.keys(out).length ? { resources: { limits: out, cpuIdle: true } } : {};
 }
 
 /** Label values: lowercase letters, digits, '_' and '-', at most 63. */

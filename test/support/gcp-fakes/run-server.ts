@@ -17,6 +17,10 @@ import { protoKit } from './proto-kit.js';
  *   Create and update refuse a traffic tag that is not such a label or that, with the service
  *   id, exceeds 46 characters (the tag URL's DNS label, in the API's words), and a template
  *   revision name that is no DNS label of at most 63 characters.
+ * - Create and update refuse a startup probe Cloud Run refuses (period and initial delay 0/1–240,
+ *   timeout ≥ 1 and below the period, threshold ≥ 1, period × threshold ≤ 240, one probe kind) and
+ *   resource limits it refuses (cpu 1/2/4/6/8 or 0.08–<1, memory as `NNNMi`/`Gi` within the range
+ *   that CPU setting allows, concurrency ≤ 1000 and 1 below one CPU, cpuIdle with fractional CPU).
  * - UpdateService honours the etag (a stale one is ABORTED), refuses traffic whose percents do not
  *   sum to 100, duplicate tags, a REVISION entry without a revision or naming one that does not
  *   exist (other than the template's), a template revision not prefixed `<service>-`, and a
@@ -39,8 +43,8 @@ import { protoKit } from './proto-kit.js';
  * What it does NOT prove: no container is pulled or started (readiness is decided by the image
  * name), no request is ever served at those URIs, no startup probe runs, no scaling; no IAM (the
  * runtime service account, the service agent's access to Artifact Registry, invokers); no
- * validation of the container spec beyond image and env (resources, probes, reserved env names,
- * label syntax are accepted as sent); reconciliation is immediate (or takes exactly the configured
+ * validation of the container spec beyond image, env, startup probe and limits (reserved env
+ * names, ports, liveness probes, GPUs, label syntax are accepted as sent); reconciliation is immediate (or takes exactly the configured
  * delay) and never partial, where Cloud Run's takes a variable time and may show transient states; output-only fields sent back are ignored
  * without checks; generated names, URIs and error texts are not Google's.
  */
@@ -77,6 +81,68 @@ const REVISION_NAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Cloud Run's own words for the classic start-up failure (including its "defined provided" slip). */
 export const START_FAILURE_MESSAGE = (revision: string) =>
   `Revision '${revision}' is not ready and cannot serve traffic. The user-provided container failed to start and listen on the port defined provided by the PORT=8080 environment variable within the allocated timeout. This can happen when the container port is misconfigured or if the timeout is too short. The health check timeout can be extended. Logs for this revision might contain more information.\n\nLogs URL: https://console.cloud.google.com/logs/viewer?resource=cloud_run_revision/revision_name/${revision}\nFor more troubleshooting guidance, see https://cloud.google.com/run/docs/troubleshooting#container-failed-to-start`;
+
+const invalid = (message: string) => new FakeError(grpc.status.INVALID_ARGUMENT, message);
+const WHOLE_CPUS = new Set([1, 2, 4, 6, 8]);
+
+/** Memory (MiB) Cloud Run accepts with a CPU setting (docs: configuring/services/cpu). */
+function memoryRange(cpu: number): [number, number] {
+  if (cpu < 0.5) return [128, 512];
+  if (cpu < 1) return [128, 1024];
+  if (cpu === 1) return [128, 4096];
+  if (cpu === 2) return [128, 8192];
+  if (cpu === 4) return [2048, 16384];
+  if (cpu === 6) return [4096, 24576];
+  return [4096, 32768];
+}
+
+/** Cloud Run's rules for a startup probe and for resource limits (run/v2 k8s.min.proto and the docs). */
+function checkContainer(container: IContainer, concurrency: number): void {
+  const probe = container.startupProbe;
+  if (probe) {
+    const period = probe.periodSeconds ?? 10;
+    const timeout = probe.timeoutSeconds ?? 1;
+    const threshold = probe.failureThreshold ?? 3;
+    const delay = probe.initialDelaySeconds ?? 0;
+    const kinds = [probe.tcpSocket, probe.httpGet, probe.grpc].filter(Boolean).length;
+    if (kinds !== 1) throw invalid('startup_probe: exactly one of httpGet, tcpSocket, or grpc must be specified');
+    if (period < 1 || period > 240) throw invalid(`startup_probe.period_seconds: must be between 1 and 240, not ${period}`);
+    if (delay < 0 || delay > 240) throw invalid(`startup_probe.initial_delay_seconds: must be between 0 and 240, not ${delay}`);
+    if (timeout < 1 || timeout >= period) {
+      throw invalid(`startup_probe.timeout_seconds: must be at least 1 and smaller than period_seconds (${period}), not ${timeout}`);
+    }
+    if (threshold < 1) throw invalid(`startup_probe.failure_threshold: must be at least 1, not ${threshold}`);
+    if (period * threshold > 240) {
+      throw invalid(
+        `startup_probe: period_seconds × failure_threshold is ${period * threshold} s; the startup window cannot exceed 240 seconds`,
+      );
+    }
+  }
+  const limits = container.resources?.limits ?? {};
+  for (const key of Object.keys(limits)) {
+    if (!['cpu', 'memory', 'nvidia.com/gpu'].includes(key)) throw invalid(`resources.limits: unsupported key '${key}'`);
+  }
+  const cpuText = limits.cpu ?? '1';
+  const cpu = /^\d+(\.\d{1,3})?$/.test(cpuText) ? Number(cpuText) : Number.NaN;
+  if (!(cpu >= 0.08 && cpu <= 8) || (cpu > 1 && !WHOLE_CPUS.has(cpu))) {
+    throw invalid(`resources.limits.cpu: '${cpuText}' is not supported: use 1, 2, 4, 6 or 8, or a value from 0.08 below 1`);
+  }
+  const memoryText = limits.memory ?? '512Mi';
+  const m = /^(\d+)(Mi|Gi|M|G)$/.exec(memoryText);
+  if (!m) throw invalid(`resources.limits.memory: '${memoryText}' is not a quantity like 512Mi or 2Gi`);
+  const unit = { Mi: 1, Gi: 1024, M: 1e6 / 2 ** 20, G: 1e9 / 2 ** 20 }[m[2] as 'Mi' | 'Gi' | 'M' | 'G'];
+  const mib = Number(m[1]) * unit;
+  const [min, max] = memoryRange(cpu);
+  if (mib < min || mib > max) {
+    throw invalid(`resources.limits.memory: ${memoryText} is not allowed with ${cpuText} CPU: it needs between ${min}Mi and ${max}Mi`);
+  }
+  if (concurrency < 0 || concurrency > 1000)
+    throw invalid(`max_instance_request_concurrency: must be between 0 and 1000, not ${concurrency}`);
+  if (cpu < 1 && concurrency > 1) throw invalid('max_instance_request_concurrency: must be 1 when CPU is less than 1');
+  if (cpu < 1 && Object.keys(limits).length > 0 && container.resources?.cpuIdle !== true) {
+    throw invalid('resources.cpu_idle: CPU less than 1 requires CPU to be allocated only during requests');
+  }
+}
 
 class FakeError extends Error {
   constructor(
@@ -219,6 +285,7 @@ export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Prom
     if (!template?.containers?.length || !template.containers[0].image) {
       throw new FakeError(grpc.status.INVALID_ARGUMENT, 'template.containers[0].image is required');
     }
+    checkContainer(template.containers[0], template.maxInstanceRequestConcurrency ?? 0);
     let revisionName = template.revision || '';
     if (revisionName && !revisionName.startsWith(`${serviceId}-`)) {
       throw new FakeError(grpc.status.INVALID_ARGUMENT, `revision name ${revisionName} must start with "${serviceId}-"`);
