@@ -85,7 +85,7 @@ async function serving(service: string): Promise<string> {
 }
 
 describe('CloudRunRuntime (Cloud Run Admin v2 fake)', () => {
-  it('a first deployment creates the service: image by digest, plain env without PORT, service account; the revision takes 100 % behind the tag', async () => {
+  it('a first deployment creates the service: image by digest, plain env without PORT, service account; LATEST holds the 100 %, the revision waits at 0 behind the tag', async () => {
     const s = spec('first', 'd1', 'first', { GREETING: 'hello', PORT: '3000', K_SERVICE: 'x' });
     await runtime.deployRevision(s);
     const create = fake.requests.find((r) => r.method === 'CreateService' && r.request.serviceId === 'first');
@@ -105,8 +105,11 @@ describe('CloudRunRuntime (Cloud Run Admin v2 fake)', () => {
             },
           ],
         },
-        // A new service has no earlier revision and percents must sum to 100.
-        traffic: [{ type: REV, revision: 'first-d1', percent: 100, tag: 'candidate' }],
+        // A new service has no earlier revision and percents must sum to 100: LATEST (ready) holds them.
+        traffic: [
+          { type: 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST', percent: 100 },
+          { type: REV, revision: 'first-d1', percent: 0, tag: 'candidate' },
+        ],
       },
     });
   });
@@ -451,30 +454,36 @@ describe('CloudRunRuntime helpers', () => {
   });
 });
 
+/** Drives one deployment of `agent` through the use cases up to the first verification poll. */
+function pipeline(agent: string) {
+  const h = harness();
+  h.deps.runtime = runtime;
+  const through = async (id: string, image: string) => {
+    await h.job(id, { agent_id: agent });
+    await validateDeployment(h.deps, id);
+    await prepareSource(h.deps, id);
+    await startBuild(h.deps, id);
+    const buildId = (await h.jobs.get(id))?.build_id ?? '';
+    const name = `${REGION}-docker.pkg.dev/${PROJECT}/baton/${image}:${id}`;
+    const built = await onBuildNotification(h.deps, {
+      id: buildId,
+      status: 'SUCCESS',
+      tags: [buildTag(id)],
+      substitutions: { _DEPLOYMENT_ID: id },
+      results: { images: [{ name, digest: digestOf(id) }] },
+    });
+    expect(built).toBe('built');
+    await deployRevision(h.deps, id);
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: id, attempt: 1 });
+  };
+  return { h, through };
+}
+
 describe('CloudRunRuntime under the pipeline (deploy → verify → promote; a crash → automatic rollback)', () => {
   it('runs the use cases against Cloud Run and rolls a failed start back to the serving revision', async () => {
-    const h = harness();
-    h.deps.runtime = runtime;
     const agent = 'shop_api';
     const service = serviceName(agent);
-    const through = async (id: string, image: string) => {
-      await h.job(id, { agent_id: agent });
-      await validateDeployment(h.deps, id);
-      await prepareSource(h.deps, id);
-      await startBuild(h.deps, id);
-      const buildId = (await h.jobs.get(id))?.build_id ?? '';
-      const name = `${REGION}-docker.pkg.dev/${PROJECT}/baton/${image}:${id}`;
-      const built = await onBuildNotification(h.deps, {
-        id: buildId,
-        status: 'SUCCESS',
-        tags: [buildTag(id)],
-        substitutions: { _DEPLOYMENT_ID: id },
-        results: { images: [{ name, digest: digestOf(id) }] },
-      });
-      expect(built).toBe('built');
-      await deployRevision(h.deps, id);
-      await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: id, attempt: 1 });
-    };
+    const { h, through } = pipeline(agent);
 
     await through('d1', 'shop');
     expect(h.probe.urls).toEqual([`https://candidate---${service}-xyz.a.run.app/health`]);
@@ -544,5 +553,78 @@ describe('the Cloud Run fake with a reconciliation delay', () => {
     expect((await slow.getService('lagging'))?.traffic).toEqual([{ revision: r2.revision, percent: 100 }]);
     await slow.deleteRevision('lagging', r1.revision);
     expect(slowFake.revisions.has(name)).toBe(false);
+  });
+});
+
+describe('a first deployment that never becomes ready', () => {
+  it('leaves no traffic on its revision, so the next deployment verifies and completes', async () => {
+    const agent = 'fresh-start';
+    const { h, through } = pipeline(agent);
+    await through('d1', 'fresh-crash');
+    expect(await h.jobs.get('d1')).toMatchObject({ status: 'failed' });
+    const bad = revisionName(agent, 'd1');
+    // Its clean-up worked: no entry names it any more, and nothing sends it traffic.
+    expect(stored(agent)?.traffic?.some((t) => t.revision === bad)).toBe(false);
+    await h.deps.logs.flush('d1');
+    const log = JSON.stringify((await h.jobs.get('d1'))?.logs);
+    expect(log).toContain(`Removed revision ${bad}`);
+    expect(log).not.toContain('Could not remove revision');
+
+    await through('d2', 'fresh');
+    await h.deps.logs.flush('d2');
+    expect(JSON.stringify((await h.jobs.get('d2'))?.logs)).toContain(`Revision ${revisionName(agent, 'd2')} is ready and healthy`);
+    await promoteRevision(h.deps, 'd2');
+    expect(await h.jobs.get('d2')).toMatchObject({ status: 'completed' });
+    expect((await runtime.getService(agent))?.traffic).toEqual([{ revision: revisionName(agent, 'd2'), percent: 100 }]);
+  });
+
+  it('deleteRevision untags it instead of refusing ("still serves traffic")', async () => {
+    const bad = spec('fresh-untag', 'd1', 'crash-app');
+    await runtime.deployRevision(bad);
+    expect((await runtime.getRevision('fresh-untag', bad.revision))?.state).toBe('failed');
+    await runtime.deleteRevision('fresh-untag', bad.revision);
+    expect(stored('fresh-untag')?.traffic).toEqual([{ type: 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST', percent: 100 }]);
+  });
+
+  it('a service left with 100 % on a failed revision (by an earlier Baton) is recovered by the next deployment', async () => {
+    // The state the old createService left: the failed first revision holds every percent.
+    const bad = spec('stuck', 'd1', 'crash-app');
+    await clients.services.createService({
+      parent: PARENT,
+      serviceId: 'stuck',
+      service: {
+        template: { revision: bad.revision, containers: [{ image: 'crash-app' }] },
+        traffic: [{ type: REV, revision: bad.revision, percent: 100, tag: 'candidate' }],
+      },
+    });
+    const good = spec('stuck', 'd2');
+    await runtime.deployRevision(good);
+    expect(await runtime.getRevision('stuck', good.revision)).toMatchObject({
+      state: 'ready',
+      tag_url: 'https://candidate---stuck-xyz.a.run.app',
+    });
+    expect(lastUpdate('stuck').traffic).toEqual([
+      { type: 'TRAFFIC_TARGET_ALLOCATION_TYPE_LATEST', percent: 100 },
+      { type: REV, revision: good.revision, percent: 0, tag: 'candidate' },
+    ]);
+    await runtime.setTraffic('stuck', [{ revision: good.revision, percent: 100 }]);
+    await runtime.deleteRevision('stuck', bad.revision);
+    expect((await runtime.getService('stuck'))?.traffic).toEqual([{ revision: good.revision, percent: 100 }]);
+  });
+
+  it('refuses, naming them, a split that is partly on revisions that cannot serve', async () => {
+    const r1 = await serving('halfway');
+    const bad = spec('halfway', 'd2', 'crash-app');
+    await runtime.deployRevision(bad);
+    const [svc] = await clients.services.getService({ name: `${PARENT}/services/halfway` });
+    // Written around the adapter, as a person with the console could.
+    fake.services.set(`${PARENT}/services/halfway`, {
+      ...svc,
+      traffic: [
+        { type: REV, revision: r1, percent: 50 },
+        { type: REV, revision: bad.revision, percent: 50 },
+      ],
+    });
+    await expect(runtime.deployRevision(spec('halfway', 'd3'))).rejects.toThrow(`cannot serve (${bad.revision})`);
   });
 });

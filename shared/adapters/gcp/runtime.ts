@@ -28,8 +28,9 @@ const RESERVED_ENV = new Set(['PORT', 'K_SERVICE', 'K_REVISION', 'K_CONFIGURATIO
  * No call waits on the returned long-running operation: readiness is polled later by the verify
  * stage through getRevision / getService.
  *
- * Traffic is always written as explicit REVISION entries: a pinned split carries into later
- * deploys, and a LATEST entry would hand traffic to a new revision before it is verified.
+ * Traffic is written as explicit REVISION entries: a pinned split carries into later deploys, and
+ * a LATEST entry would hand traffic to a new revision before it is verified. The one exception is
+ * a service with no revision able to serve, where LATEST holds the 100 % (see deployRevision).
  */
 export class CloudRunRuntime implements Runtime {
   readonly counters = { created: 0, updated: 0, unchanged: 0, traffic_set: 0, deleted: 0, kept_latest: 0 };
@@ -50,21 +51,21 @@ export class CloudRunRuntime implements Runtime {
 
   /**
    * The new revision gets no traffic, behind `spec.tag`; the current split is kept entry for entry.
-   * A service that does not exist yet has no earlier revision to keep serving, and percents must
-   * sum to 100: there the new revision takes 100 % (still behind the tag) from the start, so on a
-   * first deployment it is public before verification, as nothing else could serve.
+   * Where nothing can serve (a new service, or one whose traffic names only revisions that failed
+   * or are gone), percents must still sum to 100: the 100 % goes to LATEST, Cloud Run's latest
+   * *ready* revision, and the new one sits at 0 behind the tag. So a first revision that never
+   * becomes ready holds no traffic (it can be untagged, and the next deployment routes past it),
+   * and one that does is public before verification, as nothing else could serve.
    */
   async deployRevision(spec: RevisionSpec): Promise<void> {
     const name = this.servicePath(spec.service);
+    const candidate: ITrafficTarget = { type: REVISION, revision: spec.revision, percent: 0, tag: spec.tag };
     const current = await this.fetchService(name);
     if (!current) {
       await this.services.createService({
         parent: this.parent,
         serviceId: cloudRunServiceId(spec.service),
-        service: {
-          template: this.template(spec, null),
-          traffic: [{ type: REVISION, revision: spec.revision, percent: 100, tag: spec.tag }],
-        },
+        service: { template: this.template(spec, null), traffic: [{ type: LATEST, percent: 100 }, candidate] },
       });
       this.counters.created++;
       return;
@@ -74,17 +75,29 @@ export class CloudRunRuntime implements Runtime {
       this.counters.unchanged++;
       return;
     }
-    const kept = keptTraffic(current, spec.tag);
+    // A route that names a failed revision never reconciles, so the new tag would never get a URL.
+    const broken = await this.brokenRevisions(name, keptTraffic(current, spec.tag));
+    const kept = keptTraffic(current, spec.tag).filter((t) => !broken.has(t.revision ?? ''));
     const sum = kept.reduce((a, t) => a + (t.percent ?? 0), 0);
     if (sum !== 0 && sum !== 100) {
-      throw new Error(`service ${spec.service} has a traffic split summing to ${sum}, not 100: fix its traffic before deploying`);
+      const why = broken.size ? ` once the revisions that cannot serve (${[...broken].join(', ')}) are left out` : '';
+      throw new Error(`service ${spec.service} has a traffic split summing to ${sum}, not 100${why}: fix its traffic before deploying`);
     }
-    const traffic: ITrafficTarget[] =
-      sum === 0
-        ? [{ type: REVISION, revision: spec.revision, percent: 100, tag: spec.tag }]
-        : [...kept, { type: REVISION, revision: spec.revision, percent: 0, tag: spec.tag }];
+    const traffic: ITrafficTarget[] = sum === 0 ? [{ type: LATEST, percent: 100 }, candidate] : [...kept, candidate];
     await this.services.updateService({ service: { ...current, template: this.template(spec, current.template ?? null), traffic } });
     this.counters.updated++;
+  }
+
+  /** The revisions among `entries` that failed to become ready or no longer exist. */
+  private async brokenRevisions(svcPath: string, entries: ITrafficTarget[]): Promise<Set<string>> {
+    const names = [...new Set(entries.map((t) => t.revision ?? '').filter(Boolean))];
+    const revs = await Promise.all(names.map((r) => this.fetchRevision(`${svcPath}/revisions/${r}`)));
+    return new Set(
+      names.filter((_, i) => {
+        const rev = revs[i];
+        return !rev || rev.conditions?.some((c) => c.type === 'Ready' && c.state === 'CONDITION_FAILED');
+      }),
+    );
   }
 
   async getRevision(service: string, revision: string): Promise<RevisionStatus | null> {
@@ -172,8 +185,20 @@ export class CloudRunRuntime implements Runtime {
       if ([...entries, ...observed].some((t) => t.revision === revision && (t.percent ?? 0) > 0)) {
         throw new Error(`revision ${revision} still serves traffic; move the traffic first`);
       }
-      if (entries.some((t) => t.revision === revision)) {
-        await this.services.updateService({ service: { ...current, traffic: entries.filter((t) => t.revision !== revision) } });
+      // Only entries that name it go; a LATEST entry stays as it is (it names no revision).
+      const traffic = current.traffic ?? [];
+      const rest = traffic
+        .filter((t) => t.type === LATEST || shortName(t.revision) !== revision)
+        .map(
+          (t): ITrafficTarget => ({
+            type: t.type === LATEST ? LATEST : REVISION,
+            ...(t.type === LATEST ? {} : { revision: shortName(t.revision) }),
+            percent: t.percent ?? 0,
+            ...(t.tag ? { tag: t.tag } : {}),
+          }),
+        );
+      if (rest.length !== traffic.length) {
+        await this.services.updateService({ service: { ...current, traffic: rest.length ? rest : [{ type: LATEST, percent: 100 }] } });
       }
       if (current.template?.revision === revision || shortName(current.latestCreatedRevision) === revision) {
         this.counters.kept_latest++;

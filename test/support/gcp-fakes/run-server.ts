@@ -31,6 +31,8 @@ import { protoKit } from './proto-kit.js';
  *   by the PORT=8080 environment variable…"), leaving the traffic statuses and latestReadyRevision
  *   of the last good state and a failed terminalCondition; an image containing `slow` stays
  *   reconciling until `settle()`.
+ * - A route that names a revision that is not ready, or gives LATEST a share while no revision is
+ *   ready, does not move: trafficStatuses keep the last serving state and the service fails.
  * - trafficStatuses are derived from traffic, with URIs `https://{service}-xyz.a.run.app` and
  *   `https://{tag}---{service}-xyz.a.run.app` per tag; latest*Revision are full resource names.
  * - With `reconcileDelayMs`, every create or update leaves the service `reconciling` for that long,
@@ -254,7 +256,9 @@ export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Prom
     }
     svc.reconciling = false;
     if (isReady(latest)) svc.latestReadyRevision = latest?.name ?? '';
-    const routeFailure = named.find((r) => !isReady(r));
+    // LATEST with a share but no ready revision to resolve to routes nowhere: the route fails too.
+    const latestShare = (svc.traffic ?? []).some((t) => t.type === LATEST && (t.percent ?? 0) > 0);
+    const routeFailure = named.find((r) => !isReady(r)) ?? (latestShare && !svc.latestReadyRevision ? latest : undefined);
     if (!routeFailure) {
       const latestReady = short(svc.latestReadyRevision);
       const entries: ITrafficTarget[] = svc.traffic?.length ? svc.traffic : [{ type: LATEST, percent: 100 }];
