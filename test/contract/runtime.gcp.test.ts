@@ -1,6 +1,12 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type { ServicesClient } from '@google-cloud/run';
+import { extract } from 'tar';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudRunRuntime, explainStartFailure, imageReference } from '../../shared/adapters/gcp/runtime.js';
+import { GcsSourcePreparer } from '../../shared/adapters/gcp/source-preparer.js';
+import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { buildTag } from '../../shared/domain/events.js';
 import { revisionName, serviceName } from '../../shared/domain/names.js';
 import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js';
@@ -202,7 +208,7 @@ describe('CloudRunRuntime (Cloud Run Admin v2 fake)', () => {
     await runtime.deployRevision(bad);
     const status = await runtime.getRevision('crashy', bad.revision);
     expect(status?.state).toBe('failed');
-    expect(status?.message).toMatch(/did not listen on port 8080/);
+    expect(status?.message).toMatch(/^Failed to start and then listen on the port defined by the PORT environment variable \(PORT=8080\)/);
     expect(status?.message).toContain('process.env.PORT');
     expect(status?.message).toContain('0.0.0.0');
     expect(status?.message).toContain(
@@ -451,6 +457,12 @@ describe('CloudRunRuntime helpers', () => {
       'Cloud Run could not start it (PROGRESS_DEADLINE_EXCEEDED): Something new.',
     );
     expect(explainStartFailure({})).toBe('Cloud Run could not start it: no detail given');
+    // Cloud Run's older wording of the classic failure is recognised too.
+    expect(
+      explainStartFailure({
+        message: 'Container failed to start. Failed to start and then listen on the port defined by the PORT environment variable.',
+      }),
+    ).toMatch(/^Failed to start and then listen on the port defined by the PORT environment variable \(PORT=8080\).*0\.0\.0\.0/s);
   });
 });
 
@@ -626,5 +638,60 @@ describe('a first deployment that never becomes ready', () => {
       ],
     });
     await expect(runtime.deployRevision(spec('halfway', 'd3'))).rejects.toThrow(`cannot serve (${bad.revision})`);
+  });
+});
+
+describe('what a container listens on, as Cloud Run starts it (the fake intercepts listen(): nothing binds)', () => {
+  const root = mkdtempSync(join(tmpdir(), 'baton-run-images-'));
+  afterAll(() => rmSync(root, { recursive: true, force: true }));
+  const image = (name: string) => `${REGION}-docker.pkg.dev/${PROJECT}/baton/${name}`;
+
+  /** A one-file Node app whose server calls listen(...args). */
+  function app(name: string, listenArgs: string): string {
+    const dir = join(root, name);
+    mkdirSync(dir, { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify({ name, scripts: { start: 'node server.mjs' } }));
+    writeFileSync(join(dir, 'server.mjs'), `import { createServer } from 'node:http';\ncreateServer(() => {}).listen(${listenArgs});\n`);
+    return dir;
+  }
+
+  async function deployImage(service: string, name: string) {
+    const s = spec(service, 'd1', name);
+    await runtime.deployRevision(s);
+    await fake.started();
+    return runtime.getRevision(service, s.revision);
+  }
+
+  it('the packed agent runtime (source "config") listens on PORT on all interfaces: ready', async () => {
+    const blobs = new FolderBlobStore(join(root, 'blobs'));
+    const { source_key } = await new GcsSourcePreparer(blobs).prepare({
+      deployment_id: 'd1',
+      agent_id: 'packed',
+      source: { type: 'config' },
+      config: { name: 'helper' },
+      log: () => {},
+    });
+    const dir = join(root, 'packed-app');
+    mkdirSync(dir, { recursive: true });
+    await extract({ file: blobs.pathOf(source_key), cwd: dir });
+    fake.provideImage(image('packed-runtime'), dir);
+    expect(await deployImage('packed', 'packed-runtime')).toMatchObject({
+      state: 'ready',
+      tag_url: 'https://candidate---packed-xyz.a.run.app',
+    });
+  });
+
+  it("a server that listens on loopback only, or on a fixed port, fails with Cloud Run's start-up failure", async () => {
+    fake.provideImage(image('loopback'), app('loopback', "Number(process.env.PORT), '127.0.0.1'"));
+    const loopback = await deployImage('loopback', 'loopback');
+    expect(loopback?.state).toBe('failed');
+    expect(loopback?.message).toContain('0.0.0.0');
+    expect(
+      fake.revisions.get(`${PARENT}/services/loopback/revisions/${revisionName('loopback', 'd1')}`)?.conditions?.[0]?.message,
+    ).toContain('listens on 127.0.0.1 only');
+    fake.provideImage(image('fixed-port'), app('fixed-port', '3000'));
+    expect((await deployImage('fixed-port', 'fixed-port'))?.state).toBe('failed');
+    fake.provideImage(image('any-host'), app('any-host', 'Number(process.env.PORT)'));
+    expect((await deployImage('any-host', 'any-host'))?.state).toBe('ready');
   });
 });

@@ -1,5 +1,7 @@
-import { readFile, rm } from 'node:fs/promises';
+import { existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
+import { cp, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listSource, packTarGz, sha256File } from '../../shared/adapters/local/archive.js';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
@@ -12,7 +14,7 @@ const temp = new TempDirs();
 afterEach(() => temp.removeAll());
 
 /** A LocalRuntime over a FolderBlobStore in a temp folder; `restart` reopens it on the same state file. */
-function localRuntimeHarness(): RuntimeHarness & { output: string[]; local(): LocalRuntime } {
+function localRuntimeHarness(): RuntimeHarness & { output: string[]; local(): LocalRuntime; workDir: string } {
   const root = temp.make('runtime');
   const blobs = new FolderBlobStore(join(root, 'blobs'));
   const output: string[] = [];
@@ -30,6 +32,7 @@ function localRuntimeHarness(): RuntimeHarness & { output: string[]; local(): Lo
       return runtime;
     },
     output,
+    workDir: join(root, 'work'),
     local: () => runtime,
     async artifact(dir: string): Promise<Artifact> {
       const { files } = await listSource(dir, { maxBytes: 10_000_000, maxFiles: 1000 });
@@ -107,5 +110,58 @@ describe('LocalRuntime: processes', () => {
     harness = localRuntimeHarness();
     await twoRevisions(harness, 'svc-out');
     await waitFor('the start-up line', () => harness?.output.some((l) => l.startsWith('svc-out-r1: echo listening on')));
+  });
+});
+
+/** Local addresses (hex, as in /proc/net/tcp*) of the TCP sockets that processes running in `cwd` listen on. */
+function listeningAddresses(cwd: string): string[] {
+  const inodes = new Set<string>();
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readlinkSync(`/proc/${pid}/cwd`) !== cwd) continue;
+      for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+        const m = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m) inodes.add(m[1]);
+      }
+    } catch {
+      // The process ended or is not ours: it is not the revision.
+    }
+  }
+  const out: string[] = [];
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    for (const line of readFileSync(table, 'utf8').split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      if (f[3] === '0A' && inodes.has(f[9])) out.push(f[1].split(':')[0]);
+    }
+  }
+  return out;
+}
+
+describe.skipIf(!existsSync('/proc/net/tcp'))('LocalRuntime: the agent runtime', () => {
+  let harness: ReturnType<typeof localRuntimeHarness> | null = null;
+  afterEach(async () => {
+    await harness?.cleanup();
+    harness = null;
+  });
+
+  it('listens on loopback only on the local target, which sets BATON_LISTEN_HOST', async () => {
+    harness = localRuntimeHarness();
+    const src = temp.make('agent-runtime');
+    await cp(fileURLToPath(new URL('../../shared/adapters/local/agent-runtime', import.meta.url)), src, { recursive: true });
+    await writeFile(join(src, 'agent-config.json'), JSON.stringify({ name: 'helper' }));
+    const artifact = await harness.artifact(src);
+    await harness.runtime.deployRevision({
+      service: 'agent-rt',
+      revision: 'agent-rt-r1',
+      tag: 'candidate',
+      artifact,
+      env: {},
+      deployment_id: 'd1',
+      start_timeout_seconds: 20,
+    });
+    const rev = await waitSettled(harness.runtime, 'agent-rt', 'agent-rt-r1');
+    expect(rev.state).toBe('ready');
+    const addresses = listeningAddresses(join(harness.workDir, 'agent-rt', 'agent-rt-r1'));
+    expect(addresses).toEqual(['0100007F']);
   });
 });

@@ -94,7 +94,9 @@ describe('the pipeline end to end on the local target', () => {
     const id = await t.deploy('deaf', 'ignores-port', { deployment_options: { start_timeout_seconds: 2 } });
     const job = await t.waitFinal(id);
     expect(job.status).toBe('failed');
-    expect(job.error_message).toMatch(/did not listen on PORT=\d+ within 2 s/);
+    expect(job.error_message).toMatch(
+      /Failed to start and then listen on the port defined by the PORT environment variable \(PORT=\d+\) within 2 s/,
+    );
     expect(job.error_message).toContain('listening on my own port');
   });
 

@@ -370,10 +370,11 @@ export function explainStartFailure(condition: ICondition, logUri?: string | nul
     const sentence = sentenceWith(text, pattern);
     return sentence ? ` (Cloud Run: "${sentence}")` : '';
   };
-  if (/failed to start and listen on the port/i.test(text)) {
+  // Cloud Run has said it both ways: "failed to start and listen on the port …" and "… and then listen …".
+  if (/failed to start and (then )?listen on the port/i.test(text)) {
     const port = /PORT=(\d+)/.exec(text)?.[1] ?? '8080';
     return (
-      `the container did not listen on port ${port} in time. Cloud Run sends requests to the port in the PORT environment variable: ` +
+      `Failed to start and then listen on the port defined by the PORT environment variable (PORT=${port}) in time. Cloud Run sends requests to that port: ` +
       `the server must listen on process.env.PORT (${port} here), on 0.0.0.0 rather than localhost, and the start command ("npm start") must ` +
       `start it and keep running. If the process crashed during start-up (a missing environment variable or secret, a module that fails to load), ` +
       `its logs say why.${seeLogs}${quote(/failed to start/i)}`

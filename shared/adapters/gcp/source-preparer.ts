@@ -12,7 +12,7 @@ const AGENT_RUNTIME = fileURLToPath(new URL('../local/agent-runtime', import.met
 /**
  * Sources on the gcp target, as Cloud Build will read them from the Baton bucket: an uploaded
  * archive is built where it was uploaded; a bare config becomes a small source archive of the
- * agent runtime. A folder on the control plane's machine does not exist in the cloud, and a git
+ * agent runtime (which, with no BATON_LISTEN_HOST, listens on all interfaces as Cloud Run requires). A folder on the control plane's machine does not exist in the cloud, and a git
  * source is not supported on this target yet: both are refused with what to do instead.
  */
 export class GcsSourcePreparer implements SourcePreparer {

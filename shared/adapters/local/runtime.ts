@@ -384,6 +384,8 @@ export class LocalRuntime implements Runtime {
       const env = childEnv({
         ...rev.env,
         PORT: String(port),
+        // Revisions here are reachable through the router only; the agent runtime reads this.
+        BATON_LISTEN_HOST: '127.0.0.1',
         K_SERVICE: svc.name,
         K_REVISION: rev.name,
         // Its own folder is its home: nothing of the control plane's user is handed to it.
@@ -430,7 +432,7 @@ export class LocalRuntime implements Runtime {
           await stopGroup(child, 500);
           rev.child = null;
           return fail(
-            `it did not listen on PORT=${port} within ${rev.start_timeout_seconds} s. The server must listen on the port in the PORT environment variable (process.env.PORT), not a fixed one${this.lastOutput(rev)}`,
+            `Failed to start and then listen on the port defined by the PORT environment variable (PORT=${port}) within ${rev.start_timeout_seconds} s. The server must listen on process.env.PORT, not a fixed port${this.lastOutput(rev)}`,
           );
         }
         await sleep(5);

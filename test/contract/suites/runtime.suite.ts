@@ -287,7 +287,7 @@ export function runtimeContract(name: string, makeHarness: () => Promise<Runtime
       await harness.runtime.deployRevision(spec(service, rev, artifact, { start_timeout_seconds: 2 }));
       const status = await waitSettled(harness.runtime, service, rev);
       expect(status.state).toBe('failed');
-      expect(status.message).toContain('PORT');
+      expect(status.message).toContain('Failed to start and then listen on the port defined by the PORT environment variable');
       expect(Date.now() - began).toBeGreaterThanOrEqual(1900);
     });
 

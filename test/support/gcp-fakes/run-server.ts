@@ -1,5 +1,8 @@
+import { spawn } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join } from 'node:path';
 import type { protos } from '@google-cloud/run';
 import * as grpc from '@grpc/grpc-js';
 import { protoKit } from './proto-kit.js';
@@ -42,8 +45,15 @@ import { protoKit } from './proto-kit.js';
  *   tag, one the reconciled status (trafficStatuses) still sends traffic to, and the service's
  *   latest revision.
  *
- * What it does NOT prove: no container is pulled or started (readiness is decided by the image
- * name), no request is ever served at those URIs, no startup probe runs, no scaling; no IAM (the
+ * - An image given to `provideImage` (the folder its build would run) is started the way Cloud
+ *   Run starts a container, with the revision's env and PORT=8080, but with listen() intercepted:
+ *   the revision is ready only if the server would listen on PORT on all interfaces, and fails
+ *   with Cloud Run's start-up failure otherwise (a loopback-only server, a fixed port, no listen).
+ *
+ * What it does NOT prove: no image is pulled or built (for an image not given to `provideImage`,
+ * readiness is decided by its name; for one that is, the folder stands for the image: the
+ * Dockerfile, `npm install` and the base image are not exercised, and only the first listen()
+ * is seen, not a request served), no request is ever served at those URIs, no startup probe runs, no scaling; no IAM (the
  * runtime service account, the service agent's access to Artifact Registry, invokers); no
  * validation of the container spec beyond image, env, startup probe and limits (reserved env
  * names, ports, liveness probes, GPUs, label syntax are accepted as sent); reconciliation is immediate (or takes exactly the configured
@@ -67,6 +77,15 @@ export interface CloudRunFake {
   /** Every request, in order, as decoded (camelCase, enums and int64 as strings, unset fields absent). */
   readonly requests: { method: string; request: Record<string, unknown> }[];
   readonly calls: Record<string, number>;
+  /**
+   * What an image runs, where the test knows it: `appDir` is the image's working directory (a
+   * package.json whose start script starts the server). A revision of that image is started as
+   * Cloud Run would start it (its env, PORT=8080, K_*), but `listen()` is intercepted: nothing
+   * binds; it is ready only if it would listen on PORT on all interfaces.
+   */
+  provideImage(image: string, appDir: string): void;
+  /** Resolves when no provided image is still being started. */
+  started(): Promise<void>;
   /** Makes every `slow` revision ready and finishes every pending reconciliation at once. */
   settle(): void;
   close(): Promise<void>;
@@ -83,6 +102,53 @@ const REVISION_NAME = /^[a-z](?:[a-z0-9-]{0,61}[a-z0-9])?$/;
 /** Cloud Run's own words for the classic start-up failure (including its "defined provided" slip). */
 export const START_FAILURE_MESSAGE = (revision: string) =>
   `Revision '${revision}' is not ready and cannot serve traffic. The user-provided container failed to start and listen on the port defined provided by the PORT=8080 environment variable within the allocated timeout. This can happen when the container port is misconfigured or if the timeout is too short. The health check timeout can be extended. Logs for this revision might contain more information.\n\nLogs URL: https://console.cloud.google.com/logs/viewer?resource=cloud_run_revision/revision_name/${revision}\nFor more troubleshooting guidance, see https://cloud.google.com/run/docs/troubleshooting#container-failed-to-start`;
+
+/**
+ * Loaded before the container's code: reports the first listen() call (port and host) and exits,
+ * so the check binds nothing.
+ */
+const LISTEN_PROBE = `import net from 'node:net';
+net.Server.prototype.listen = function (...args) {
+  const [a, b] = args;
+  const opts = typeof a === 'object' && a !== null ? a : { port: a, host: typeof b === 'string' ? b : undefined };
+  process.stdout.write('\\n@@listen ' + JSON.stringify({ port: Number(opts.port), host: opts.host ?? null }) + '\\n', () => process.exit(0));
+  return this;
+};`;
+const ALL_INTERFACES = new Set([null, '', '0.0.0.0', '::']);
+
+/** The repository part of an image reference: `name` of `name:tag` or `name@sha256:…`. */
+const repositoryOf = (image: string) => image.replace(/@.*$/, '').replace(/:[^/:]*$/, '');
+
+/** Runs the app's start script with `env` and the listen probe: null when it would listen on PORT on all interfaces, else why not. */
+function checkListen(appDir: string, env: Record<string, string>): Promise<string | null> {
+  const pkg = JSON.parse(readFileSync(join(appDir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+  const command = pkg.scripts?.start ?? 'node server.js';
+  return new Promise((resolve) => {
+    const child = spawn('/bin/sh', ['-c', command], {
+      cwd: appDir,
+      env: {
+        PATH: `${join(appDir, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
+        ...env,
+        NODE_OPTIONS: `--import=data:text/javascript,${encodeURIComponent(LISTEN_PROBE)}`,
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => {
+      out += d.toString();
+    });
+    const timer = setTimeout(() => child.kill('SIGKILL'), 10_000);
+    child.on('close', () => {
+      clearTimeout(timer);
+      const line = /@@listen (.*)/.exec(out)?.[1];
+      if (!line) return resolve('it never called listen()');
+      const { port, host } = JSON.parse(line) as { port: number; host: string | null };
+      if (String(port) !== env.PORT) return resolve(`it listens on port ${port}, not PORT=${env.PORT}`);
+      if (!ALL_INTERFACES.has(host)) return resolve(`it listens on ${host} only, not on all interfaces`);
+      resolve(null);
+    });
+  });
+}
 
 const invalid = (message: string) => new FakeError(grpc.status.INVALID_ARGUMENT, message);
 const WHOLE_CPUS = new Set([1, 2, 4, 6, 8]);
@@ -174,6 +240,9 @@ export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Prom
   const reconcileDelayMs = options.reconcileDelayMs ?? 0;
   /** Service name → the timer that will reconcile it. */
   const pending = new Map<string, NodeJS.Timeout>();
+  /** Image repository → the folder it runs. */
+  const images = new Map<string, string>();
+  const starting = new Set<Promise<void>>();
 
   const services = new Map<string, IService>();
   const revisions = new Map<string, IRevision>();
@@ -217,7 +286,33 @@ export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Prom
       reconciling: false,
       conditions: [],
     };
-    if (image.includes('crash')) {
+    const appDir = images.get(repositoryOf(image));
+    if (appDir) {
+      rev.reconciling = true;
+      rev.conditions = [{ type: 'Ready', state: 'CONDITION_RECONCILING', lastTransitionTime: now }];
+      const container = template.containers?.[0] ?? {};
+      const env: Record<string, string> = Object.fromEntries((container.env ?? []).map((e) => [e.name ?? '', e.value ?? '']));
+      const cloudRunEnv = { ...env, PORT: '8080', K_SERVICE: short(svc.name), K_REVISION: revisionId, K_CONFIGURATION: short(svc.name) };
+      const run = checkListen(appDir, cloudRunEnv).then((why) => {
+        rev.reconciling = false;
+        const at = timestamp();
+        rev.conditions = why
+          ? [
+              {
+                type: 'Ready',
+                state: 'CONDITION_FAILED',
+                message: `${START_FAILURE_MESSAGE(revisionId)} (fake: ${why})`,
+                revisionReason: 'HEALTH_CHECK_CONTAINER_ERROR',
+                lastTransitionTime: at,
+              },
+            ]
+          : [{ type: 'Ready', state: 'CONDITION_SUCCEEDED', lastTransitionTime: at }];
+        const current = services.get(svc.name ?? '');
+        if (current && !pending.has(svc.name ?? '')) reconcile(current);
+      });
+      starting.add(run);
+      void run.finally(() => starting.delete(run));
+    } else if (image.includes('crash')) {
       rev.conditions = [
         {
           type: 'Ready',
@@ -490,6 +585,12 @@ export async function startCloudRunFake(options: CloudRunFakeOptions = {}): Prom
     revisions,
     requests,
     calls,
+    provideImage(image: string, appDir: string) {
+      images.set(repositoryOf(image), appDir);
+    },
+    async started() {
+      while (starting.size > 0) await Promise.all([...starting]);
+    },
     settle() {
       for (const timer of pending.values()) clearTimeout(timer);
       pending.clear();

@@ -1,9 +1,13 @@
-// The local stand-in for the agent runtime image: serves a bare agent config over HTTP.
+// The agent runtime: serves a bare agent config over HTTP. The local target runs it as a revision,
+// and on Google Cloud it is packed as the service's source (GcsSourcePreparer.packAgentRuntime).
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 
 const config = JSON.parse(readFileSync(new URL('./agent-config.json', import.meta.url), 'utf8'));
 const started = new Date().toISOString();
+// Cloud Run sends requests to PORT on all interfaces; the local target sets BATON_LISTEN_HOST to loopback.
+const host = process.env.BATON_LISTEN_HOST || '0.0.0.0';
+const port = Number(process.env.PORT || 8080);
 
 const server = createServer((req, res) => {
   const send = (status, body) => {
@@ -20,5 +24,5 @@ const server = createServer((req, res) => {
   }
   send(404, { error: 'not found' });
 });
-server.listen(Number(process.env.PORT ?? 8080), '127.0.0.1', () => console.log(`agent runtime listening on ${process.env.PORT}`));
+server.listen(port, host, () => console.log(`agent runtime listening on ${host}:${port}`));
 process.on('SIGTERM', () => server.close(() => process.exit(0)));
