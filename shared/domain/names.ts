@@ -22,7 +22,7 @@ const SHORT_HASH = 5;
 const LONG_HASH = 10;
 const HASHED = /^(.+)-([0-9a-f]{5})$/;
 /** Past this many '-' before a hash-like suffix, finding the owner costs too much: such an id is refused. */
-const MAX_OWNER_SEARCH_HYPHENS = 12;
+const MAX_OWNER_SEARCH_HYPHENS = 10;
 
 export const AgentIdSchema = z
   .string()
@@ -93,7 +93,8 @@ function ownerOfName(id: string): string | null {
       });
       const candidate = chars.join('');
       if (candidate === id || !AGENT_ID_PATTERN.test(candidate) || isKeptAsIs(candidate)) continue;
-      if (hashedName(candidate) === id && hexHash(candidate).slice(0, SHORT_HASH) === hash) return candidate;
+      // `form-hash` fits, so its owner's name is exactly that: only the hash needs comparing.
+      if (hexHash(candidate).slice(0, SHORT_HASH) === hash) return candidate;
     }
   }
   return null;

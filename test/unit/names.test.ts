@@ -94,9 +94,10 @@ describe('serviceName: only names Cloud Run accepts, one service per agent id', 
   });
 
   it('bounds the cost of that check', () => {
+    // At most 2 × 2^10 hashes per id (about a millisecond); past 10 '-' the id is refused unsearched.
     const start = performance.now();
-    for (let i = 0; i < 5; i++) AgentIdSchema.safeParse(`a${'-b'.repeat(12)}-${'0'.repeat(4)}${i}`);
-    expect(performance.now() - start).toBeLessThan(500);
-    expect(AgentIdSchema.safeParse(`a${'-b'.repeat(13)}-00000`).success).toBe(false);
+    expect(AgentIdSchema.safeParse(`a${'-b'.repeat(10)}-00000`).success).toBe(true);
+    expect(performance.now() - start).toBeLessThan(1000);
+    expect(AgentIdSchema.safeParse(`a${'-b'.repeat(11)}-00000`).success).toBe(false);
   });
 });
