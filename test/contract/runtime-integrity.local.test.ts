@@ -1,4 +1,4 @@
-import { readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { listSource, packTarGz, sha256File } from '../../shared/adapters/local/archive.js';
@@ -16,8 +16,11 @@ afterEach(async () => {
 });
 
 /** One echo revision serving 100 %, then the stack stopped: the folder and artifact are there to tamper with. */
-async function servedThenStopped() {
-  const root = temp.make('integrity');
+async function servedThenStopped(underClosedFolder = false) {
+  const base = temp.make('integrity');
+  const root = underClosedFolder ? join(base, 'closed', 'data') : base;
+  await mkdir(root, { recursive: true });
+  if (underClosedFolder) await chmod(join(base, 'closed'), 0o700);
   const blobs = new FolderBlobStore(join(root, 'blobs'));
   const output: string[] = [];
   const open = () =>
@@ -75,5 +78,13 @@ describe('LocalRuntime: a revision folder is verified at every start', () => {
     const rev = await waitSettled(runtime, 'svc', 'svc-1');
     expect(rev.state).toBe('failed');
     expect(rev.message).toMatch(/does not match the digest recorded at build time .* it was modified, so the revision is not run/);
+  });
+});
+
+describe('LocalRuntime: who runs a revision', () => {
+  it("says in the revision's log when it runs as Baton's own user and so can read Baton's state", async () => {
+    // As root, a data folder under a folder others may not traverse cannot isolate revisions; as anyone else, none can.
+    const h = await servedThenStopped(true);
+    expect(h.output.some((l) => l.includes('runs as uid') && l.includes("so it can read Baton's state"))).toBe(true);
   });
 });

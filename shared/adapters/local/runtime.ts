@@ -97,7 +97,8 @@ export class LocalRuntime implements Runtime {
   }
 
   private readonly user: ProcessUser | null;
-  private warnedSameUser = false;
+  /** Warnings already given, once each: what isolation is not enforced and why. */
+  private readonly warned = new Set<string>();
 
   /** Loads the saved state, reopens the URLs and starts the revisions that serve or are tagged. */
   async resume(): Promise<void> {
@@ -377,6 +378,7 @@ export class LocalRuntime implements Runtime {
     try {
       const refused = await this.unpacked(rev, dir);
       if (refused) return fail(refused);
+      const user = await this.runAs(rev, dir);
       const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
       const command = pkg.scripts?.start ?? 'node .';
       const port = await freePort();
@@ -399,7 +401,7 @@ export class LocalRuntime implements Runtime {
       }
       // Start-up is measured from the spawn: unpacking the artifact counts as the control plane's time.
       const spawnedAt = Date.now();
-      const child = spawnGroup(command, { cwd: dir, env, user: this.user });
+      const child = spawnGroup(command, { cwd: dir, env, user });
       rev.child = child;
       let forwardUntil = Number.POSITIVE_INFINITY;
       const onLine = (line: string) => {
@@ -472,44 +474,41 @@ export class LocalRuntime implements Runtime {
     }
     await extractTarGz(file, dir, { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER });
     rev.tree_sha256 = await treeDigest(dir);
-    await this.handOver(dir);
     return null;
   }
 
   /**
-   * Gives the revision its folder and a way to reach it, and nothing else: as root, the folder
-   * goes to the unprivileged user and the folders above it, up to the data folder, become 0711
-   * (traverse, not list), while the rest of Baton's state stays 0700/0600.
+   * Who runs the revision, and its folder made theirs: as root, the unprivileged user gets the
+   * folder and the folders above it, up to the data folder, become 0711 (traverse, not list),
+   * while the rest of Baton's state stays 0700/0600. When that user could not reach the folder (a
+   * folder above the data folder that others may not traverse, such as /root) or Baton is not
+   * root, the revision runs as Baton's user and a warning says what that leaves open.
    */
-  private async handOver(dir: string): Promise<void> {
-    if (!this.user) {
-      if (!this.warnedSameUser) {
-        this.warnedSameUser = true;
-        console.warn(
-          `baton: revisions run as uid ${process.getuid?.() ?? '?'}, the control plane's own user, so they can read its state files (job documents, runtime.json); run Baton as root to run them as an unprivileged user`,
-        );
-      }
-      return;
-    }
+  private async runAs(rev: Revision, dir: string): Promise<ProcessUser | null> {
+    const user = this.user;
     const top = this.deps.stateFile ? dirname(this.deps.stateFile) : this.deps.workDir;
-    const above = relative(top, dirname(dir));
+    const blocked = user ? await closedAbove(top) : null;
+    if (!user || blocked) {
+      const why = user
+        ? `${blocked} does not let uid ${user.uid} reach ${top}: put BATON_DATA_DIR under folders others may traverse (e.g. /var/lib/baton) to isolate revisions`
+        : 'Baton does not run as root: run it as root to run revisions as an unprivileged user';
+      const line = `baton: revision ${rev.name} runs as uid ${process.getuid?.() ?? '?'}, the control plane's own user, so it can read Baton's state (job documents, runtime.json, logs); ${why}`;
+      if (!this.warned.has(why)) {
+        this.warned.add(why);
+        console.warn(line);
+      }
+      this.deps.onOutput(rev.deployment_id, rev.name, line);
+      return null;
+    }
     let at = top;
-    for (const part of ['', ...(above ? above.split(sep) : [])]) {
+    for (const part of ['', ...relative(top, dirname(dir)).split(sep).filter(Boolean)]) {
       at = part ? join(at, part) : at;
       await mkdir(at, { recursive: true, mode: PRIVATE_DIR });
       await chmod(at, 0o711);
     }
-    for (let up = dirname(top); ; up = dirname(up)) {
-      const info = await stat(up);
-      if (!(info.mode & 0o001)) {
-        throw new Error(
-          `revisions run as uid ${this.user.uid} so they cannot read Baton's state, but ${up} (mode ${(info.mode & 0o777).toString(8)}) does not let them reach their folder under ${top}: put BATON_DATA_DIR under a folder others may traverse (e.g. /var/lib/baton)`,
-        );
-      }
-      if (up === dirname(up)) break;
-    }
     await chmod(dir, PRIVATE_DIR);
-    await chownTree(dir, this.user.uid, this.user.gid);
+    if ((await stat(dir)).uid !== user.uid) await chownTree(dir, user.uid, user.gid);
+    return user;
   }
 
   private lastOutput(rev: Revision): string {
@@ -539,6 +538,15 @@ export class LocalRuntime implements Runtime {
       })),
     };
     writeFileAtomic(this.deps.stateFile, JSON.stringify(state));
+  }
+}
+
+/** The first folder above `dir` that others may not traverse, or null. */
+async function closedAbove(dir: string): Promise<string | null> {
+  for (let up = dirname(dir); ; up = dirname(up)) {
+    const info = await stat(up);
+    if (!(info.mode & 0o001)) return `${up} (mode ${(info.mode & 0o777).toString(8)})`;
+    if (up === dirname(up)) return null;
   }
 }
 
