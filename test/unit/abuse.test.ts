@@ -7,7 +7,7 @@ import { classifyFsError, jsonFilesIn, writeFileAtomic } from '../../shared/adap
 import { LocalRuntime } from '../../shared/adapters/local/runtime.js';
 import { LocalSourcePreparer } from '../../shared/adapters/local/source-preparer.js';
 import { PermanentError } from '../../shared/domain/errors.js';
-import { withoutCredentials } from '../../shared/domain/job.js';
+import { splitPrivate, withoutCredentials } from '../../shared/domain/job.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
 import { redact } from '../../shared/pipeline/logs.js';
 import { acceptDeployment } from '../../shared/pipeline/requests.js';
@@ -79,6 +79,13 @@ describe('credentials in URLs', () => {
     ['https://gitlab.example:8443/x.git?ref=v1', 'https://gitlab.example:8443/x.git?ref=v1'],
   ])('withoutCredentials(%s)', (url, out) => {
     expect(withoutCredentials(url)).toBe(out);
+  });
+
+  it("the job's source.url keeps the redacted form; the URL as given goes to the private document", () => {
+    const url = 'https://deploy:pa/ss@gitlab.example/x.git?access_token=S3CRET';
+    const split = splitPrivate(DeploymentRequestSchema.parse({ agent_id: 'svc', source: { type: 'git', url, ref: 'main' } }));
+    expect(split.request.source).toMatchObject({ url: 'https://gitlab.example/x.git?access_token=[REDACTED]' });
+    expect(split.private?.source_url).toBe(url);
   });
 
   it('redacts them in a log line or an error, wherever the URL sits', () => {
