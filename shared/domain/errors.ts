@@ -1,14 +1,17 @@
 /**
  * Errors decide retries: a PermanentError fails the deployment and acknowledges the event;
  * anything else is treated as transient, so the trigger retries it (and dead-letters it at last).
+ * Adapters turn the answers of their services that no retry can change into PermanentErrors
+ * (the gcp ones in shared/adapters/gcp/api-errors.ts), keeping the original as `cause`.
  */
 export class PermanentError extends Error {
   override readonly name = 'PermanentError';
   constructor(
     message: string,
     readonly hint?: string,
+    options?: ErrorOptions,
   ) {
-    super(message);
+    super(message, options);
   }
   /** The message a user sees: what went wrong, then what to do. */
   userMessage(): string {

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { withApiErrors } from '../adapters/gcp/api-errors.js';
 import { GcsBlobStore } from '../adapters/gcp/blob-store.js';
 import { CloudBuildBuilder } from '../adapters/gcp/builder.js';
 import { PubSubEventBus } from '../adapters/gcp/event-bus.js';
@@ -29,6 +30,9 @@ export interface GcpAdapters {
 /**
  * The gcp target's adapters, built once per function instance from the validated config. Polls
  * run every 2 s at least: Cloud Run's operations take seconds, and each poll is a task and a write.
+ * Every adapter that calls Google is wrapped by withApiErrors, so an answer no retry can change
+ * (a missing role, an invalid request, a topic Terraform never made) fails the stage at once
+ * with the API's message and what to do, instead of being retried into the dead letter.
  */
 export function buildGcpAdapters(
   config: Config,
@@ -37,12 +41,18 @@ export function buildGcpAdapters(
 ): GcpAdapters {
   const clients = buildGcpClients(gcp);
   const clock = overrides.clock ?? systemClock;
-  const jobs = new FirestoreJobStore(clients.firestore);
-  const bus = new PubSubEventBus(clients.pubsub);
-  const blobs = new GcsBlobStore(clients.storage, gcp.BATON_BUCKET, { minWriteIntervalMs: overrides.minObjectWriteIntervalMs });
-  const tasks = CloudTasksQueue.fromConfig(clients.tasks, gcp, clock);
-  const builder = new CloudBuildBuilder(clients.cloudbuild, gcp, { timeoutSeconds: config.BATON_BUILD_TIMEOUT_S });
-  const runtime = new CloudRunRuntime(clients.services, clients.revisions, gcp);
+  const jobs = withApiErrors('firestore', new FirestoreJobStore(clients.firestore));
+  const bus = withApiErrors('pubsub', new PubSubEventBus(clients.pubsub));
+  const blobs = withApiErrors(
+    'storage',
+    new GcsBlobStore(clients.storage, gcp.BATON_BUCKET, { minWriteIntervalMs: overrides.minObjectWriteIntervalMs }),
+  );
+  const tasks = withApiErrors('tasks', CloudTasksQueue.fromConfig(clients.tasks, gcp, clock));
+  const builder = withApiErrors(
+    'cloudbuild',
+    new CloudBuildBuilder(clients.cloudbuild, gcp, { timeoutSeconds: config.BATON_BUILD_TIMEOUT_S }),
+  );
+  const runtime = withApiErrors('run', new CloudRunRuntime(clients.services, clients.revisions, gcp));
   const deps: PipelineDeps = {
     jobs,
     bus,

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import type { protos } from '@google-cloud/cloudbuild';
 import * as grpc from '@grpc/grpc-js';
+import { FakeIam, rpcStatusError } from './iam.js';
 import { protoKit } from './proto-kit.js';
 
 /**
@@ -19,13 +20,17 @@ import { protoKit } from './proto-kit.js';
  *   unless `setStatus` finished the build), so a client that polled would be served; `calls`
  *   counts every method, so a test can prove nobody polled.
  * - `setStatus` moves a build along by hand; the fake never moves one by itself.
+ * - Refused as Cloud Build refuses them: a permission revoked through `iam`
+ *   (`cloudbuild.builds.create` for CreateBuild, `cloudbuild.builds.update` for CancelBuild) with
+ *   PERMISSION_DENIED "The caller does not have permission", checked first; a tag not matching
+ *   `^[\w][\w.-]{0,127}$` and a user substitution key not matching `^_[A-Z0-9_]+$` with
+ *   INVALID_ARGUMENT "invalid build: …".
  *
  * What it does NOT prove: nothing is built: no source is fetched from Cloud Storage (a missing
  * archive or bucket goes unnoticed), no step runs, no Dockerfile is generated or read, no image
  * is pushed, no digest exists; no `cloud-builds` notification is published (tests feed
  * notifications to the handler themselves); no IAM (the build's service account, its log bucket
- * rules, Artifact Registry write access); no validation of step images, tag or substitution
- * syntax, MUST_MATCH substitutions, timeouts or queue TTL; no regional availability; exact error
+ * rules, Artifact Registry write access); no validation of step images, MUST_MATCH substitutions, timeouts or queue TTL; no regional availability; exact error
  * texts and Cloud Build's real answer to cancelling a finished build are not Google's.
  */
 
@@ -41,6 +46,8 @@ export interface CloudBuildFake {
   /** Calls per method name (CreateBuild, GetBuild, CancelBuild, GetOperation, …). */
   readonly calls: Record<string, number>;
   readonly builds: Map<string, IBuild>;
+  /** Permissions to refuse (all are granted until denied). */
+  readonly iam: FakeIam;
   setStatus(id: string, status: BuildStatusName, extra?: Partial<IBuild>): IBuild;
   close(): Promise<void>;
 }
@@ -69,6 +76,7 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
   const cancelRequests: Record<string, unknown>[] = [];
   const calls: Record<string, number> = {};
   const builds = new Map<string, IBuild>();
+  const iam = new FakeIam();
   /** Operation name → build id. */
   const operations = new Map<string, string>();
 
@@ -77,6 +85,11 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
     const done = TERMINAL.has(String(build.status));
     const metadata = pack('google.devtools.cloudbuild.v1.BuildOperationMetadata', { build });
     return done ? { name, done, metadata, response: pack('google.devtools.cloudbuild.v1.Build', build) } : { name, done, metadata };
+  };
+
+  const requirePermission = (permission: string) => {
+    // Cloud Build's answer names no permission and carries no ErrorInfo.
+    if (iam.isDenied(permission)) throw rpcStatusError(grpc.status.PERMISSION_DENIED, 'The caller does not have permission');
   };
 
   const buildId = (req: { id?: string; name?: string }): string => req.id || (req.name ?? '').split('/').pop() || '';
@@ -89,8 +102,10 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
   const handlers: Record<string, (req: never) => object> = {
     CreateBuild: (req: { parent?: string; projectId?: string; build?: IBuild }) => {
       createRequests.push(structuredClone(req) as Record<string, unknown>);
+      requirePermission('cloudbuild.builds.create');
       if (!req.projectId) throw new FakeError(grpc.status.INVALID_ARGUMENT, 'project_id is required');
       if (!req.build) throw new FakeError(grpc.status.INVALID_ARGUMENT, 'build is required');
+      checkBuild(req.build);
       const id = randomUUID();
       const parent = req.parent || `projects/${req.projectId}/locations/global`;
       const location = parent.split('/')[3] ?? 'global';
@@ -111,6 +126,7 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
     GetBuild: (req: { id?: string; name?: string }) => existing(buildId(req)),
     CancelBuild: (req: { id?: string; name?: string; projectId?: string }) => {
       cancelRequests.push(structuredClone(req) as Record<string, unknown>);
+      requirePermission('cloudbuild.builds.update');
       const build = existing(buildId(req));
       if (TERMINAL.has(String(build.status))) throw new FakeError(grpc.status.FAILED_PRECONDITION, `build is already ${build.status}`);
       build.status = 'CANCELLED';
@@ -133,6 +149,10 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
           try {
             callback(null, handlers[name](call.request as never));
           } catch (err) {
+            if (err instanceof Error && 'metadata' in err && err.metadata instanceof grpc.Metadata) {
+              callback(err as grpc.ServiceError);
+              return;
+            }
             const code = err instanceof FakeError ? err.code : grpc.status.INTERNAL;
             callback({ code, details: err instanceof Error ? err.message : String(err) });
           }
@@ -156,6 +176,7 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
     cancelRequests,
     calls,
     builds,
+    iam,
     setStatus(id, status, extra = {}) {
       const build = existing(id);
       Object.assign(build, extra, { status });
@@ -165,4 +186,24 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
     },
     close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
   };
+}
+
+/** What Cloud Build validates in a build's tags and user substitutions. */
+function checkBuild(build: IBuild): void {
+  for (const tag of build.tags ?? []) {
+    if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
+      throw new FakeError(
+        grpc.status.INVALID_ARGUMENT,
+        `invalid build: invalid build tag "${tag}": must match format "^[\\w][\\w.-]{0,127}$"`,
+      );
+    }
+  }
+  for (const key of Object.keys(build.substitutions ?? {})) {
+    if (!/^_[A-Z0-9_]+$/.test(key)) {
+      throw new FakeError(
+        grpc.status.INVALID_ARGUMENT,
+        `invalid build: invalid value for 'build.substitutions': key in the template "${key}" is not a valid built-in substitution`,
+      );
+    }
+  }
 }

@@ -1,5 +1,6 @@
 import * as grpc from '@grpc/grpc-js';
-import { loadService, type RecordedCall } from './tasks-server.js';
+import { FakeIam, permissionDenied } from './iam.js';
+import { isServiceError, loadService, type RecordedCall } from './tasks-server.js';
 
 /**
  * An in-process Cloud Scheduler v1 API: a @grpc/grpc-js server built from
@@ -13,7 +14,9 @@ import { loadService, type RecordedCall } from './tasks-server.js';
  * FAILED_PRECONDITION for pausing a job that is not ENABLED or resuming one that is not PAUSED
  * ("a job must be in ENABLED to be paused"). Output-only fields (state, user_update_time) are set
  * here. Every call is recorded with its decoded request (bytes as base64). ListJobs and RunJob
- * answer UNIMPLEMENTED.
+ * answer UNIMPLEMENTED. A permission revoked through `iam` (`cloudscheduler.jobs.<verb>`: create,
+ * update, get, pause, enable, delete) is refused before anything else with PERMISSION_DENIED, in
+ * the API's words and shape (see iam.ts).
  *
  * What it does NOT prove: that a job ever runs (no schedule is evaluated, so cron semantics, time
  * zones and DST, retries and attempt deadlines are untested here; the local scheduler's own tests
@@ -39,6 +42,15 @@ const UPDATABLE: Record<string, string> = {
   attempt_deadline: 'attemptDeadline',
 };
 
+const PERMISSION_VERB: Record<string, string> = {
+  CreateJob: 'create',
+  UpdateJob: 'update',
+  GetJob: 'get',
+  PauseJob: 'pause',
+  ResumeJob: 'enable',
+  DeleteJob: 'delete',
+};
+
 class RpcError extends Error {
   constructor(
     readonly code: grpc.status,
@@ -51,6 +63,7 @@ class RpcError extends Error {
 export class FakeCloudSchedulerServer {
   readonly calls: RecordedCall[] = [];
   readonly jobs = new Map<string, Obj>();
+  readonly iam = new FakeIam();
 
   private constructor(
     private readonly server: grpc.Server,
@@ -102,8 +115,18 @@ export class FakeCloudSchedulerServer {
     const record: RecordedCall = { method, request: call.request, metadata: call.metadata.getMap(), code: grpc.status.OK };
     this.calls.push(record);
     try {
+      const permission = `cloudscheduler.jobs.${PERMISSION_VERB[method] ?? method.toLowerCase()}`;
+      if (this.iam.isDenied(permission)) {
+        const req = call.request as { name?: unknown; parent?: unknown; job?: { name?: unknown } };
+        throw permissionDenied(permission, String(req.name ?? req.job?.name ?? req.parent ?? ''));
+      }
       callback(null, run(call.request));
     } catch (err) {
+      if (isServiceError(err)) {
+        record.code = err.code;
+        callback(err);
+        return;
+      }
       const e = err instanceof RpcError ? err : new RpcError(grpc.status.INTERNAL, err instanceof Error ? err.message : String(err));
       record.code = e.code;
       callback({ code: e.code, details: e.message, name: 'RpcError', message: e.message, metadata: new grpc.Metadata() });

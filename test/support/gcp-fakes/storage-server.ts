@@ -1,6 +1,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { FakeIam } from './iam.js';
 
 /**
  * An in-process stand-in for the Cloud Storage JSON API, for the subset `@google-cloud/storage`
@@ -14,7 +15,10 @@ import type { AddressInfo } from 'node:net';
  * source's `objectPreconditions.ifGenerationMatch` in compose. Every object resource carries
  * `crc32c` (and `md5Hash`, except composite objects, as on GCS), and downloads `x-goog-hash`,
  * computed here, so the client's integrity checks really run.
- * Every request is recorded in `requests`.
+ * Every request is recorded in `requests`. A permission revoked through `iam`
+ * (`storage.objects.create|get|list|delete`) is refused before anything else with GCS's 403 JSON
+ * body: reason `forbidden` and the message "<principal> does not have <permission> access to the
+ * Google Cloud Storage object. Permission '<permission>' denied on resource (or it may not exist).".
  *
  * What it does NOT prove: authentication and IAM (the client skips auth for a custom endpoint);
  * rate limits (one write per second per object name, 429/503 and the client's retries); eventual
@@ -61,6 +65,8 @@ export interface FakeStorageOptions {
   pageSize?: number;
   /** Most components a composite object may have (GCS: 1,024). */
   maxComponents?: number;
+  /** The identity named in a 403 (the caller's service account on GCS). */
+  principal?: string;
 }
 
 interface UploadSession {
@@ -103,6 +109,8 @@ const KNOWN_QUERY = new Set([
 
 export class FakeStorageServer {
   readonly requests: RecordedStorageRequest[] = [];
+  readonly iam = new FakeIam();
+  private readonly principal: string;
   private readonly buckets = new Map<string, Map<string, FakeObject>>();
   private readonly sessions = new Map<string, UploadSession>();
   private nextGeneration = 1_700_000_000_000_000;
@@ -115,6 +123,7 @@ export class FakeStorageServer {
   ) {
     this.pageSize = options.pageSize ?? 1000;
     this.maxComponents = options.maxComponents ?? 1024;
+    this.principal = options.principal ?? 'baton-functions@baton-project.iam.gserviceaccount.com';
     for (const b of options.buckets ?? []) this.createBucket(b);
   }
 
@@ -183,6 +192,7 @@ export class FakeStorageServer {
       for (const k of Object.keys(query)) {
         if (!KNOWN_QUERY.has(k)) throw new HttpError(400, `the fake does not implement the query parameter ${k}`, 'invalid');
       }
+      this.checkPermission(req.method ?? 'GET', url.pathname);
       this.route(req, res, url, query, body, record);
     } catch (err) {
       const e = err instanceof HttpError ? err : new HttpError(500, err instanceof Error ? err.message : String(err), 'backendError');
@@ -191,6 +201,25 @@ export class FakeStorageServer {
         error: { code: e.status, message: e.message, errors: [{ message: e.message, domain: 'global', reason: e.reason }] },
       });
     }
+  }
+
+  private checkPermission(method: string, path: string): void {
+    const isList = /^\/storage\/v1\/b\/[^/]+\/o$/.test(path) && method === 'GET';
+    const permission =
+      path.startsWith('/upload/') || path.endsWith('/compose')
+        ? 'storage.objects.create'
+        : isList
+          ? 'storage.objects.list'
+          : method === 'DELETE'
+            ? 'storage.objects.delete'
+            : 'storage.objects.get';
+    if (!this.iam.isDenied(permission)) return;
+    const what = isList ? 'bucket' : 'object';
+    throw new HttpError(
+      403,
+      `${this.principal} does not have ${permission} access to the Google Cloud Storage ${what}. Permission '${permission}' denied on resource (or it may not exist).`,
+      'forbidden',
+    );
   }
 
   private route(

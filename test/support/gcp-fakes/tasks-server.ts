@@ -3,6 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { fromJSON } from '@grpc/proto-loader';
+import { FakeIam, permissionDenied } from './iam.js';
 
 /**
  * An in-process Cloud Tasks v2 API: a @grpc/grpc-js server built from the client package's own
@@ -13,7 +14,10 @@ import { fromJSON } from '@grpc/proto-loader';
  * (forever here; about an hour after the task ran or was deleted on Cloud Tasks), an HTTP target
  * needs an http(s) url, a body needs POST/PUT/PATCH, and scheduleTime may be at most 30 days
  * ahead. It records every call (method, decoded request with bytes as base64, metadata, status)
- * and keeps the created tasks. Other methods answer UNIMPLEMENTED.
+ * and keeps the created tasks. Other methods answer UNIMPLEMENTED. Permissions revoked through
+ * `iam` are refused first, as Google's front end does, with PERMISSION_DENIED in the API's words
+ * and shape (see iam.ts): `cloudtasks.tasks.create` on the queue, and `iam.serviceAccounts.actAs`
+ * on the service account an OIDC token is requested for.
  *
  * What it does NOT prove: that tasks are ever dispatched (nothing calls the target URL, so
  * schedule times, retries, back-off, rate limits and dispatch deadlines are untested), that the
@@ -65,6 +69,7 @@ class RpcError extends Error {
 export class FakeCloudTasksServer {
   readonly calls: RecordedCall[] = [];
   readonly tasks = new Map<string, FakeTask>();
+  readonly iam = new FakeIam();
   private readonly queues = new Set<string>();
   private readonly now: () => number;
 
@@ -123,6 +128,11 @@ export class FakeCloudTasksServer {
     try {
       callback(null, run(call.request));
     } catch (err) {
+      if (isServiceError(err)) {
+        record.code = err.code;
+        callback(err);
+        return;
+      }
       const e = err instanceof RpcError ? err : new RpcError(grpc.status.INTERNAL, err instanceof Error ? err.message : String(err));
       record.code = e.code;
       callback({ code: e.code, details: e.message, name: 'RpcError', message: e.message, metadata: new grpc.Metadata() });
@@ -131,6 +141,7 @@ export class FakeCloudTasksServer {
 
   private createTask(req: Record<string, unknown>): unknown {
     const parent = String(req.parent ?? '');
+    if (this.iam.isDenied('cloudtasks.tasks.create')) throw permissionDenied('cloudtasks.tasks.create', parent);
     if (!this.queues.has(parent)) {
       if (!/^projects\/[^/]+\/locations\/[^/]+\/queues\/[^/]+$/.test(parent)) {
         throw new RpcError(grpc.status.INVALID_ARGUMENT, `Invalid resource field value in the request: parent ${parent}`);
@@ -156,6 +167,10 @@ export class FakeCloudTasksServer {
     if (typeof http.url !== 'string' || !/^https?:\/\/[^/\s]+/.test(http.url)) {
       throw new RpcError(grpc.status.INVALID_ARGUMENT, `HttpRequest.url must start with http:// or https://: ${String(http.url)}`);
     }
+    const oidc = http.oidcToken as { serviceAccountEmail?: string } | undefined;
+    if (oidc?.serviceAccountEmail && this.iam.isDenied('iam.serviceAccounts.actAs')) {
+      throw permissionDenied('iam.serviceAccounts.actAs', oidc.serviceAccountEmail);
+    }
     const method = String(http.httpMethod ?? 'POST');
     if (http.body !== undefined && String(http.body) !== '' && !['POST', 'PUT', 'PATCH'].includes(method)) {
       throw new RpcError(grpc.status.INVALID_ARGUMENT, `HttpRequest.body is allowed only for POST, PUT and PATCH, not ${method}`);
@@ -177,6 +192,15 @@ export class FakeCloudTasksServer {
     const { body: _body, ...basic } = http;
     return { name, scheduleTime: stored.scheduleTime, createTime: stored.createTime, httpRequest: basic, view: 'BASIC', dispatchCount: 0 };
   }
+}
+
+/** An error that already is a gRPC answer (code, details, trailers), sent as it is. */
+export function isServiceError(err: unknown): err is grpc.ServiceError {
+  return (
+    err instanceof Error &&
+    typeof (err as { code?: unknown }).code === 'number' &&
+    (err as { metadata?: unknown }).metadata instanceof grpc.Metadata
+  );
 }
 
 /** Loads one service from a Google client package's own protos.json, decoding as the server side: bytes as base64, enums as names. */
