@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { redact } from './pipeline/logs.js';
+import { redact } from './domain/redact.js';
 
 /**
  * The control plane's own log (not a deployment's log, which DeploymentLogs keeps).
@@ -48,6 +48,15 @@ let write: (line: string, severity: Severity) => void = standardStreams;
 export function configureLogging(options: LoggingOptions): void {
   if (options.format) format = options.format;
   if (options.write) write = options.write;
+}
+
+/**
+ * Adds `fields` to the context of the invocation already running (the function framework's), so
+ * entries logged after this call within it, even after an inner context ended, carry them.
+ */
+export function annotateLogContext(fields: LogFields): void {
+  const store = context.getStore();
+  if (store) Object.assign(store, definedOnly(fields));
 }
 
 /** Runs `fn` with `fields` added to every entry logged inside it (and in what it awaits). */

@@ -1,6 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { z } from 'zod';
 import { RequestError } from '../../shared/domain/errors.js';
+import { logger } from '../../shared/logger.js';
 
 /** Express (Functions Framework) keeps the raw body here; plain node:http does not. */
 type MaybeFrameworkRequest = IncomingMessage & { rawBody?: Buffer };
@@ -37,7 +38,7 @@ export function sendError(res: ServerResponse, err: unknown): void {
     sendJson(res, STATUS[err.code], { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } });
     return;
   }
-  console.error('api: unexpected error', err);
+  logger.error(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, { function: 'api' });
   if (!res.headersSent)
     sendJson(res, 500, { error: { code: 'internal', message: 'internal error; the control plane logged the details' } });
   else res.end();

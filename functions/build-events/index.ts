@@ -1,4 +1,5 @@
 import { BuildNotificationSchema } from '../../shared/domain/events.js';
+import { logger } from '../../shared/logger.js';
 import { onBuildNotification } from '../../shared/pipeline/build.js';
 import { decode, type EventFunction } from '../lib/pubsub-event.js';
 
@@ -8,7 +9,7 @@ export const buildEvents: EventFunction = async (deps, cloudEvent) => {
   if (!msg) return;
   const build = BuildNotificationSchema.safeParse(msg.json);
   if (!build.success) {
-    console.warn(`build-events: ignoring message ${msg.messageId}: not a Build resource`);
+    logger.warn(`ignoring message ${msg.messageId}: not a Build resource`, { function: 'build-events' });
     return;
   }
   await onBuildNotification(deps, build.data);

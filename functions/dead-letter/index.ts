@@ -1,4 +1,5 @@
 import { BuildNotificationSchema, StageEventSchema } from '../../shared/domain/events.js';
+import { logger } from '../../shared/logger.js';
 import { failDeployment } from '../../shared/pipeline/stage-runner.js';
 import { decode, type EventFunction } from '../lib/pubsub-event.js';
 
@@ -13,7 +14,7 @@ export const deadLetter: EventFunction = async (deps, cloudEvent) => {
   const build = BuildNotificationSchema.safeParse(msg.json);
   const id = stage.success ? stage.data.deployment_id : build.success ? build.data.substitutions._DEPLOYMENT_ID : undefined;
   if (!id) {
-    console.error(`dead-letter: message ${msg.messageId} from ${msg.attributes.source_topic ?? '?'} names no deployment`);
+    logger.error(`message ${msg.messageId} from ${msg.attributes.source_topic ?? '?'} names no deployment`, { function: 'dead-letter' });
     return;
   }
   const job = await deps.jobs.get(id);

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { StageEventSchema } from '../../shared/domain/events.js';
+import { annotateLogContext, logger, withLogContext } from '../../shared/logger.js';
 import type { PipelineDeps } from '../../shared/pipeline/deps.js';
 
 /** The body of an Eventarc `google.cloud.pubsub.topic.v1.messagePublished` CloudEvent. */
@@ -30,7 +31,7 @@ export type EventFunction = (deps: PipelineDeps, cloudEvent: unknown) => Promise
 export function decode(cloudEvent: unknown, fn: string): DecodedMessage | null {
   const parsed = PubSubCloudEventSchema.safeParse(cloudEvent);
   if (!parsed.success) {
-    console.warn(`${fn}: ignoring a malformed CloudEvent: ${parsed.error.issues[0]?.message ?? 'invalid'}`);
+    logger.warn(`ignoring a malformed CloudEvent: ${parsed.error.issues[0]?.message ?? 'invalid'}`, { function: fn });
     return null;
   }
   const { message } = parsed.data.data;
@@ -38,7 +39,7 @@ export function decode(cloudEvent: unknown, fn: string): DecodedMessage | null {
   try {
     json = JSON.parse(Buffer.from(message.data, 'base64').toString('utf8'));
   } catch {
-    console.warn(`${fn}: ignoring message ${message.messageId ?? '?'}: its data is not JSON`);
+    logger.warn(`ignoring message ${message.messageId ?? '?'}: its data is not JSON`, { function: fn });
     return null;
   }
   return { json, attributes: message.attributes, messageId: message.messageId ?? parsed.data.id ?? '' };
@@ -51,10 +52,12 @@ export function stageFunction(name: string, useCase: (deps: PipelineDeps, deploy
     if (!msg) return;
     const event = StageEventSchema.safeParse(msg.json);
     if (!event.success) {
-      console.warn(`${name}: ignoring message ${msg.messageId}: not a Baton stage event (${event.error.issues[0]?.message})`);
+      logger.warn(`ignoring message ${msg.messageId}: not a Baton stage event (${event.error.issues[0]?.message})`, { function: name });
       return;
     }
-    await useCase(deps, event.data.deployment_id);
+    const { deployment_id } = event.data;
+    annotateLogContext({ deployment_id });
+    await withLogContext({ deployment_id }, () => useCase(deps, deployment_id));
   };
 }
 

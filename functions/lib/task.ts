@@ -1,4 +1,5 @@
 import type { z } from 'zod';
+import { annotateLogContext, logger, withLogContext } from '../../shared/logger.js';
 import type { PipelineDeps } from '../../shared/pipeline/deps.js';
 
 /** A function that Cloud Tasks calls over HTTP; the body is the task payload. Throwing answers 500 so the queue retries. */
@@ -13,9 +14,12 @@ export function taskFunction<S extends z.ZodType>(
     const task = schema.safeParse(body);
     if (!task.success) {
       // A malformed task can never succeed: acknowledge it rather than retry it for days.
-      console.warn(`${name}: ignoring a malformed task: ${task.error.issues[0]?.message ?? 'invalid'}`);
+      logger.warn(`ignoring a malformed task: ${task.error.issues[0]?.message ?? 'invalid'}`, { function: name });
       return;
     }
-    await useCase(deps, task.data);
+    const id = (task.data as { deployment_id?: unknown }).deployment_id;
+    const deployment_id = typeof id === 'string' ? id : undefined;
+    annotateLogContext({ deployment_id });
+    await withLogContext({ deployment_id }, () => useCase(deps, task.data));
   };
 }

@@ -1,5 +1,6 @@
 import { LOG_TAIL_LINES } from '../domain/job.js';
 import { redact } from '../domain/redact.js';
+import { log, logger } from '../logger.js';
 import type { BlobStore, Clock, JobStore } from '../ports/index.js';
 
 export type Level = 'INFO' | 'WARNING' | 'ERROR';
@@ -41,8 +42,10 @@ export class DeploymentLogs {
       .filter((l) => l.length > 0)
       .map((l) => `${prefix} ${l}`);
     if (text.length === 0) return;
+    // Warnings and errors also go to the control plane's log (Cloud Logging on gcp), where operators look.
+    if (level !== 'INFO') log(level, redact(message), { deployment_id: deploymentId, stage });
     const appended = this.blobs.append(logKey(agentId, deploymentId), `${text.join('\n')}\n`).catch((err: unknown) => {
-      console.error(`baton: could not append to the log of ${deploymentId}: ${String(err)}`);
+      logger.error(`could not append to the deployment's log: ${String(err)}`, { deployment_id: deploymentId, stage });
     });
     const p = this.pendingFor(deploymentId);
     p.appended = p.appended.then(() => appended);
@@ -71,7 +74,7 @@ export class DeploymentLogs {
       }));
     });
     p.flushing = run.catch((err: unknown) => {
-      console.error(`baton: could not update the log tail of ${deploymentId}: ${String(err)}`);
+      logger.error(`could not update the deployment's log tail: ${String(err)}`, { deployment_id: deploymentId });
     });
     await p.flushing;
     await p.appended;

@@ -181,4 +181,38 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     const log = (await a.deps.blobs.get(`deployment_logs/gcp-agent/${second.deployment_id}.log`))?.toString() ?? '';
     for (const stage of ['validating', 'preparing', 'building', 'deploying', 'verifying', 'promoting']) expect(log).toContain(`[${stage}]`);
   }, 120_000);
+
+  it('fails a stage at once, with the API message and the role to grant, when Google refuses a call for good', async () => {
+    const { acceptDeployment } = await import('../../shared/pipeline/requests.js');
+    const { DeploymentRequestSchema } = await import('../../shared/domain/request.js');
+    const request = (agent_id: string) => DeploymentRequestSchema.parse({ agent_id, version: 'v1', config: { name: 'helper' } });
+
+    // Before: PERMISSION_DENIED was retried through the whole back-off; the job never ended here.
+    build.iam.deny('cloudbuild.builds.create');
+    const creates = build.calls.CreateBuild ?? 0;
+    try {
+      const denied = await waitFinal((await acceptDeployment(a.deps, request('gcp-denied-build'))).deployment_id);
+      expect(denied.status).toBe('failed');
+      expect(denied.failed_stage).toBe('building');
+      expect(denied.error_message).toBe(
+        'Cloud Build answered PERMISSION_DENIED to submit: The caller does not have permission. ' +
+          "Grant the functions' service account roles/cloudbuild.builds.editor: terraform/iam.tf declares the grants, apply it, then deploy again",
+      );
+      expect((build.calls.CreateBuild ?? 0) - creates).toBe(1);
+    } finally {
+      build.iam.allow('cloudbuild.builds.create');
+    }
+
+    tasks.iam.deny('cloudtasks.tasks.create');
+    try {
+      const denied = await waitFinal((await acceptDeployment(a.deps, request('gcp-denied-tasks'))).deployment_id);
+      expect(denied.status).toBe('failed');
+      expect(denied.failed_stage).toBe('deploying');
+      expect(denied.error_message).toContain('lacks IAM permission "cloudtasks.tasks.create"');
+      expect(denied.error_message).toContain('roles/cloudtasks.enqueuer');
+      expect(tasks.callsOf('CreateTask').filter((c) => c.code === 7)).toHaveLength(1);
+    } finally {
+      tasks.iam.allow('cloudtasks.tasks.create');
+    }
+  }, 120_000);
 });

@@ -85,9 +85,9 @@ describe('classifyGcpError', () => {
       reason: 'IAM_PERMISSION_DENIED',
       errorInfoMetadata: { permission: 'cloudtasks.tasks.create' },
     });
-    expect(messageOf(classifyGcpError('tasks', 'enqueue', named))).toContain('(it lacks cloudtasks.tasks.create)');
+    expect(messageOf(classifyGcpError('tasks', 'enqueue', named))).toContain(', which holds cloudtasks.tasks.create');
     const storage = http(403, "x does not have storage.objects.create access. Permission 'storage.objects.create' denied on resource");
-    expect(messageOf(classifyGcpError('storage', 'put', storage))).toContain('(it lacks storage.objects.create)');
+    expect(messageOf(classifyGcpError('storage', 'put', storage))).toContain(', which holds storage.objects.create');
   });
 
   it('tells apart a missing actAs grant and a disabled API', () => {

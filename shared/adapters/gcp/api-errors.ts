@@ -215,8 +215,8 @@ function hintFor(service: GcpService, kind: Kind, text: string, answer: Answer):
       }
       return (
         `Grant the functions' service account ${api.role}` +
-        `${answer.permission || permissionIn(text) ? ` (it lacks ${answer.permission ?? permissionIn(text)})` : ''}` +
-        ` (terraform/iam.tf declares the grants: apply it), ${then}`
+        `${(answer.permission ?? permissionIn(text)) ? `, which holds ${answer.permission ?? permissionIn(text)}` : ''}` +
+        `: terraform/iam.tf declares the grants, apply it, ${then}`
       );
     case 'unauthenticated':
       return `${api.name} refused the functions' credentials: check that their service account exists and is enabled and that the functions run as it, ${then}`;

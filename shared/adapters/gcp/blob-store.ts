@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Bucket, Storage } from '@google-cloud/storage';
+import { logger } from '../../logger.js';
 import type { BlobStore } from '../../ports/index.js';
 
 /** Chunks of an append live next to their key under this marker; keys containing it are refused and never listed. */
@@ -243,9 +244,7 @@ export class GcsBlobStore implements BlobStore {
         await this.bucket
           .file(chunk)
           .delete({ ignoreNotFound: true })
-          .catch((err: unknown) =>
-            console.warn(`baton: could not delete the append chunk gs://${this.bucket.name}/${chunk}: ${messageOf(err)}`),
-          );
+          .catch((err: unknown) => logger.warn(`could not delete the append chunk gs://${this.bucket.name}/${chunk}: ${messageOf(err)}`));
       }
     }
   }

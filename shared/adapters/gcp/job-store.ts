@@ -1,6 +1,7 @@
 import { type CollectionReference, type DocumentData, FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import { FINAL_STATUSES, STATUSES, type Status } from '../../domain/status.js';
+import { logger } from '../../logger.js';
 import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
 
 /**
@@ -155,7 +156,7 @@ export class FirestoreJobStore implements JobStore {
     for (const d of page) {
       const parsed = safeFromDocument(d.data());
       if (parsed) items.push(parsed);
-      else console.warn(`baton: ignoring unreadable document ${JOBS}/${d.id}`);
+      else logger.warn(`ignoring unreadable document ${JOBS}/${d.id}`);
     }
     const last = page[page.length - 1];
     const more = snap.size > query.limit && last !== undefined;
@@ -173,9 +174,9 @@ export class FirestoreJobStore implements JobStore {
         if (!data) return;
         const job = safeFromDocument(data);
         if (job) onChange(job);
-        else console.warn(`baton: ignoring an unreadable snapshot of ${JOBS}/${id}`);
+        else logger.warn(`ignoring an unreadable snapshot of ${JOBS}/${id}`, { deployment_id: id });
       },
-      (err) => console.warn(`baton: the listener on ${JOBS}/${id} stopped: ${err.message}`),
+      (err) => logger.warn(`the listener on ${JOBS}/${id} stopped: ${err.message}`, { deployment_id: id }),
     );
     return () => {
       open = false;

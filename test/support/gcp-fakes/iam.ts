@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
 import * as grpc from '@grpc/grpc-js';
 import { protobuf } from 'google-gax';
 
@@ -30,7 +32,9 @@ export class FakeIam {
 }
 
 const require = createRequire(import.meta.url);
-const root = protobuf.Root.fromJSON(require('google-gax/build/protos/status.json') as protobuf.INamespace);
+// google-gax's own google.rpc protos (not exported: found next to its entry point, build/src/index.js).
+const STATUS_JSON = join(dirname(require.resolve('google-gax')), '..', 'protos', 'status.json');
+const root = protobuf.Root.fromJSON(JSON.parse(readFileSync(STATUS_JSON, 'utf8')) as protobuf.INamespace);
 const Status = root.lookupType('google.rpc.Status');
 const ErrorInfo = root.lookupType('google.rpc.ErrorInfo');
 
