@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import type { protos } from '@google-cloud/cloudbuild';
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvents } from '../../functions/build-events/index.js';
 import { CloudBuildBuilder } from '../../shared/adapters/gcp/builder.js';
 import { imageReference } from '../../shared/adapters/gcp/runtime.js';
+import { configureLogging } from '../../shared/logger.js';
 import { startBuild } from '../../shared/pipeline/build.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
@@ -32,7 +33,9 @@ type Status = 'QUEUED' | 'WORKING' | 'SUCCESS' | 'FAILURE' | 'INTERNAL_ERROR' | 
 let fake: CloudBuildFake;
 let clients: GcpClients;
 let builder: CloudBuildBuilder;
-const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+/** The control plane's log lines, as the logger writes them. */
+const logged: { line: string; severity: string }[] = [];
+configureLogging({ write: (line, severity) => logged.push({ line, severity }) });
 
 beforeAll(async () => {
   fake = await startCloudBuildFake();
@@ -47,10 +50,11 @@ beforeAll(async () => {
   builder = new CloudBuildBuilder(clients.cloudbuild, config);
 });
 
-afterEach(() => warn.mockClear());
+afterEach(() => {
+  logged.length = 0;
+});
 
 afterAll(async () => {
-  warn.mockRestore();
   await clients.cloudbuild.close();
   await fake.close();
 });
@@ -298,7 +302,7 @@ describe('build-events: cloud-builds notifications as Cloud Build publishes them
       cloudEvent(published(build, 'SUCCESS', { status: 'SOMETHING_NEW' }), { buildId: build.id ?? '', status: 'SOMETHING_NEW' }),
     );
     await buildEvents(h.deps, { data: 'not a CloudEvent' });
-    expect(warn).toHaveBeenCalledTimes(4);
+    expect(logged.filter((l) => l.severity === 'WARNING')).toHaveLength(4);
     expect(await h.jobs.get('junk')).toEqual(before);
   });
 });
