@@ -88,7 +88,9 @@ describe('Google API refusals through the real clients', () => {
         `Cloud Tasks answered PERMISSION_DENIED to enqueue: The principal (user or service account) lacks IAM permission "cloudtasks.tasks.create" ` +
           `for the resource "projects/${PROJECT}/locations/${REGION}/queues/${QUEUES.verifyPoll}" (or the resource may not exist)`,
       );
-      expect(err.hint).toContain("Grant the functions' service account roles/cloudtasks.enqueuer, which holds cloudtasks.tasks.create");
+      expect(err.hint).toContain(
+        "Grant the calling function's service account roles/cloudtasks.enqueuer, which holds cloudtasks.tasks.create",
+      );
       // The ErrorInfo the fake sends in grpc-status-details-bin, as google-gax decodes it.
       expect(err.cause).toMatchObject({ reason: 'IAM_PERMISSION_DENIED', errorInfoMetadata: { permission: 'cloudtasks.tasks.create' } });
       // Refused once, as the API did: gax does not retry PERMISSION_DENIED either.
@@ -120,7 +122,7 @@ describe('Google API refusals through the real clients', () => {
     try {
       const err = await refusal(builder().submit(buildSpec));
       expect(err.message).toBe('Cloud Build answered PERMISSION_DENIED to submit: The caller does not have permission');
-      expect(err.hint).toMatch(/^Grant the functions' service account roles\/cloudbuild\.builds\.editor: terraform/);
+      expect(err.hint).toMatch(/^Grant the calling function's service account roles\/cloudbuild\.builds\.editor: terraform/);
     } finally {
       build.iam.allow('cloudbuild.builds.create');
     }
@@ -134,7 +136,7 @@ describe('Google API refusals through the real clients', () => {
     await expect(builder().cancel(build_id)).resolves.toBeUndefined();
   });
 
-  it('Cloud Storage: a 403 names roles/storage.objectAdmin and the permission; a 404 on get is still null', async () => {
+  it('Cloud Storage: a 403 names roles/storage.objectUser and the permission; a 404 on get is still null', async () => {
     storage.iam.deny('storage.objects.create');
     try {
       const err = await refusal(blobs().put('sources/a/d1.tar.gz', 'x'));
@@ -142,7 +144,7 @@ describe('Google API refusals through the real clients', () => {
       expect(err.message).toContain(
         "does not have storage.objects.create access to the Google Cloud Storage object. Permission 'storage.objects.create' denied",
       );
-      expect(err.hint).toContain('roles/storage.objectAdmin, which holds storage.objects.create');
+      expect(err.hint).toContain('roles/storage.objectUser, which holds storage.objects.create');
     } finally {
       storage.iam.allow('storage.objects.create');
     }

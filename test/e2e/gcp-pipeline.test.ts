@@ -196,7 +196,7 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       expect(denied.failed_stage).toBe('building');
       expect(denied.error_message).toBe(
         'Cloud Build answered PERMISSION_DENIED to submit: The caller does not have permission. ' +
-          "Grant the functions' service account roles/cloudbuild.builds.editor: terraform/iam.tf declares the grants, apply it, then deploy again",
+          "Grant the calling function's service account roles/cloudbuild.builds.editor: terraform/iam.tf declares the grants, apply it, then deploy again",
       );
       expect((build.calls.CreateBuild ?? 0) - creates).toBe(1);
     } finally {

@@ -72,14 +72,14 @@ describe('classifyGcpError', () => {
       run: 'roles/run.developer',
       cloudbuild: 'roles/cloudbuild.builds.editor',
       tasks: 'roles/cloudtasks.enqueuer',
-      storage: 'roles/storage.objectAdmin',
+      storage: 'roles/storage.objectUser',
       firestore: 'roles/datastore.user',
       pubsub: 'roles/pubsub.publisher',
       scheduler: 'roles/cloudscheduler.admin',
     } as const;
     for (const [service, role] of Object.entries(roles) as [keyof typeof roles, string][]) {
       const err = service === 'storage' ? http(403, 'refused') : gax(7, 'The caller does not have permission');
-      expect(messageOf(classifyGcpError(service, 'op', err))).toContain(`Grant the functions' service account ${role}`);
+      expect(messageOf(classifyGcpError(service, 'op', err))).toContain(`Grant the calling function's service account ${role}`);
     }
     const named = gax(7, 'lacks IAM permission "cloudtasks.tasks.create" for the resource "q"', {
       reason: 'IAM_PERMISSION_DENIED',

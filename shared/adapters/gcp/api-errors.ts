@@ -57,7 +57,7 @@ const GRPC_KIND: Partial<Record<number, Kind>> = {
 const API: Record<GcpService, { name: string; host: string; role: string; missing: string }> = {
   firestore: { name: 'Firestore', host: 'firestore.googleapis.com', role: 'roles/datastore.user', missing: 'the Firestore database' },
   pubsub: { name: 'Pub/Sub', host: 'pubsub.googleapis.com', role: 'roles/pubsub.publisher', missing: 'the topic' },
-  storage: { name: 'Cloud Storage', host: 'storage.googleapis.com', role: 'roles/storage.objectAdmin', missing: 'the bucket' },
+  storage: { name: 'Cloud Storage', host: 'storage.googleapis.com', role: 'roles/storage.objectUser', missing: 'the bucket' },
   cloudbuild: {
     name: 'Cloud Build',
     host: 'cloudbuild.googleapis.com',
@@ -211,15 +211,15 @@ function hintFor(service: GcpService, kind: Kind, text: string, answer: Answer):
         return `Enable ${api.host} in the project (terraform apply enables the APIs Baton uses), wait a few minutes, ${then}`;
       }
       if (/actAs/i.test(text)) {
-        return `Grant the functions' service account roles/iam.serviceAccountUser on the service account named there (${api.name} runs work as it), ${then}`;
+        return `Grant the calling function's service account roles/iam.serviceAccountUser on the service account named there (${api.name} runs work as it), ${then}`;
       }
       return (
-        `Grant the functions' service account ${api.role}` +
+        `Grant the calling function's service account ${api.role}` +
         `${(answer.permission ?? permissionIn(text)) ? `, which holds ${answer.permission ?? permissionIn(text)}` : ''}` +
         `: terraform/iam.tf declares the grants, apply it, ${then}`
       );
     case 'unauthenticated':
-      return `${api.name} refused the functions' credentials: check that their service account exists and is enabled and that the functions run as it, ${then}`;
+      return `${api.name} refused the calling function's credentials: check that its service account exists and is enabled and that the function runs as it, ${then}`;
     case 'not_found':
       return `${capitalise(api.missing)} does not exist: Terraform may not have been applied to this project (terraform apply), or BATON_GCP_PROJECT, BATON_GCP_REGION or BATON_BUCKET names another one`;
     case 'exists':
