@@ -1,4 +1,6 @@
-import { QUEUES, type Queue, TOPICS, type Topic } from '../shared/domain/topics.js';
+import { ALL_FUNCTIONS, type EventFunctionName, type ScheduledFunctionName, type TaskFunctionName } from '../shared/domain/pipeline.js';
+import type { Queue, Topic } from '../shared/domain/topics.js';
+import type { PipelineDeps } from '../shared/pipeline/deps.js';
 import { build } from './build/index.js';
 import { buildEvents } from './build-events/index.js';
 import { canaryStep } from './canary-step/index.js';
@@ -9,29 +11,57 @@ import type { TaskFunction } from './lib/task.js';
 import { prepareSource } from './prepare-source/index.js';
 import { promote } from './promote/index.js';
 import { rollback } from './rollback/index.js';
+import { rollbackCheck } from './rollback-check/index.js';
 import { validate } from './validate/index.js';
 import { verify } from './verify/index.js';
 import { watchdog } from './watchdog/index.js';
 
-/** Every Pub/Sub-triggered function and its topic: the local stack subscribes these, Terraform declares them. */
-export const EVENT_FUNCTIONS: Readonly<Record<string, { topic: Topic; handle: EventFunction }>> = {
-  validate: { topic: TOPICS.deploymentRequested, handle: validate },
-  'prepare-source': { topic: TOPICS.deploymentValidated, handle: prepareSource },
-  build: { topic: TOPICS.deploymentPrepared, handle: build },
-  'build-events': { topic: TOPICS.cloudBuilds, handle: buildEvents },
-  deploy: { topic: TOPICS.deploymentBuilt, handle: deploy },
-  promote: { topic: TOPICS.deploymentVerified, handle: promote },
-  rollback: { topic: TOPICS.rollbackRequested, handle: rollback },
-  'dead-letter': { topic: TOPICS.deadLetter, handle: deadLetter },
+/**
+ * The handler of every function of the pipeline table (shared/domain/pipeline.ts); triggers come
+ * from the table. A function added to the table without a handler here does not compile.
+ */
+const EVENT_HANDLERS: Readonly<Record<EventFunctionName, EventFunction>> = {
+  validate,
+  'prepare-source': prepareSource,
+  build,
+  'build-events': buildEvents,
+  deploy,
+  promote,
+  rollback,
+  'dead-letter': deadLetter,
 };
+const TASK_HANDLERS: Readonly<Record<TaskFunctionName, TaskFunction>> = {
+  verify,
+  'canary-step': canaryStep,
+  'rollback-check': rollbackCheck,
+};
+const SCHEDULED_HANDLERS: Readonly<Record<ScheduledFunctionName, (deps: PipelineDeps) => Promise<void>>> = { watchdog };
+
+function triggered<K extends 'topic' | 'queue' | 'schedule', N extends string, H>(key: K, handlers: Readonly<Record<N, H>>) {
+  const out: Record<string, Record<K, string> & { handle: H }> = {};
+  for (const f of ALL_FUNCTIONS) {
+    if (!(key in f.trigger)) continue;
+    const handle = handlers[f.name as N];
+    if (!handle) throw new Error(`functions/registry.ts: no handler for ${f.name}`);
+    out[f.name] = { [key]: (f.trigger as Record<K, string>)[key], handle } as Record<K, string> & { handle: H };
+  }
+  return out;
+}
+
+/** Every Pub/Sub-triggered function and its topic: the local stack subscribes these, Terraform declares them. */
+export const EVENT_FUNCTIONS: Readonly<Record<string, { topic: Topic; handle: EventFunction }>> = triggered(
+  'topic',
+  EVENT_HANDLERS,
+) as Record<string, { topic: Topic; handle: EventFunction }>;
 
 /** Every Cloud Tasks-triggered function and its queue. */
-export const TASK_FUNCTIONS: Readonly<Record<string, { queue: Queue; handle: TaskFunction }>> = {
-  verify: { queue: QUEUES.verifyPoll, handle: verify },
-  'canary-step': { queue: QUEUES.promoteStep, handle: canaryStep },
-};
+export const TASK_FUNCTIONS: Readonly<Record<string, { queue: Queue; handle: TaskFunction }>> = triggered('queue', TASK_HANDLERS) as Record<
+  string,
+  { queue: Queue; handle: TaskFunction }
+>;
 
 /** Functions fired by Cloud Scheduler (unix cron, one-minute minimum). */
-export const SCHEDULED_FUNCTIONS = {
-  watchdog: { schedule: '* * * * *', handle: watchdog },
-} as const;
+export const SCHEDULED_FUNCTIONS = triggered('schedule', SCHEDULED_HANDLERS) as Record<
+  ScheduledFunctionName,
+  { schedule: string; handle: (deps: PipelineDeps) => Promise<void> }
+>;

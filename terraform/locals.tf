@@ -1,49 +1,30 @@
-# What the code needs, written once and mirrored here. test/infra/terraform.test.ts fails when these
-# maps and the code disagree:
-#   - the trigger maps mirror functions/registry.ts (EVENT_FUNCTIONS, TASK_FUNCTIONS, SCHEDULED_FUNCTIONS);
-#   - the topic list mirrors TOPICS in shared/domain/topics.ts (cloud-builds is in pubsub.tf);
+# What the code needs, written once and read or mirrored here. test/infra/terraform.test.ts fails
+# when these and the code disagree:
+#   - the trigger maps, the topic list and the dead-letter topic come from terraform/pipeline.json,
+#     generated from the pipeline table (shared/domain/pipeline.ts) by `npm run gen:pipeline`; the
+#     test fails while the JSON is stale;
 #   - function_access mirrors test/infra/expectations.ts, which derives it from shared/pipeline/*.ts.
-# Keep these literal (no expressions): the test reads them as data.
+# Keep function_access literal (no expressions): the test reads it as data.
 
 locals {
+  pipeline = jsondecode(file("${path.module}/pipeline.json"))
+
   # Pub/Sub-triggered functions and the topic each one consumes (one push subscription each, pubsub.tf).
-  event_functions = {
-    "validate"       = "baton-deployment-requested"
-    "prepare-source" = "baton-deployment-validated"
-    "build"          = "baton-deployment-prepared"
-    "build-events"   = "cloud-builds"
-    "deploy"         = "baton-deployment-built"
-    "promote"        = "baton-deployment-verified"
-    "rollback"       = "baton-rollback-requested"
-    "dead-letter"    = "baton-dead-letter"
-  }
+  event_functions = local.pipeline.event_functions
 
   # Cloud Tasks-triggered functions and their queue (tasks.tf).
-  task_functions = {
-    "verify"      = "baton-verify-poll"
-    "canary-step" = "baton-promote-step"
-  }
+  task_functions = local.pipeline.task_functions
 
   # Cloud Scheduler-triggered functions and their unix cron schedule (scheduler.tf).
-  scheduled_functions = {
-    "watchdog" = "* * * * *"
-  }
+  scheduled_functions = local.pipeline.scheduled_functions
 
   # Functions called directly over HTTPS by clients.
-  http_functions = ["api"]
+  http_functions = local.pipeline.http_functions
 
   # Every topic Baton owns: TOPICS minus cloud-builds, whose name Cloud Build fixes (pubsub.tf).
-  topics = [
-    "baton-deployment-requested",
-    "baton-deployment-validated",
-    "baton-deployment-prepared",
-    "baton-deployment-built",
-    "baton-deployment-verified",
-    "baton-rollback-requested",
-    "baton-dead-letter",
-  ]
+  topics = local.pipeline.topics
 
-  dead_letter_topic = "baton-dead-letter"
+  dead_letter_topic = local.pipeline.dead_letter_topic
 
   # What each function does besides reading and writing Firestore and the Baton bucket (which all do):
   #   publishes: topics it publishes to (handOff kind 'event' -> TOPIC_OF_EVENT; failDeployment's rollback hand-off);
@@ -109,7 +90,13 @@ locals {
     }
     "rollback" = {
       publishes = []
-      enqueues  = []
+      enqueues  = ["baton-rollback-poll"]
+      runtime   = "write"
+      builds    = "none"
+    }
+    "rollback-check" = {
+      publishes = []
+      enqueues  = ["baton-rollback-poll"]
       runtime   = "write"
       builds    = "none"
     }

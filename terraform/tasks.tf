@@ -1,4 +1,5 @@
-# One Cloud Tasks queue per entry of QUEUES. Tasks are named by the pipeline (deployment, step,
+# One Cloud Tasks queue per queue of the pipeline table (terraform/pipeline.json, generated from
+# shared/domain/pipeline.ts): baton-verify-poll, baton-promote-step, baton-rollback-poll. Tasks are named by the pipeline (deployment, step,
 # attempt): a duplicate enqueue is refused, so a stage that runs twice schedules one poll.
 # A task's target URL and OIDC identity come from the function's environment
 # (BATON_TASK_TARGETS, BATON_TASKS_SERVICE_ACCOUNT), not from the queue.

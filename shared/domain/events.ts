@@ -1,36 +1,21 @@
 import { z } from 'zod';
+import { EVENT_NAMES, type EventName } from './pipeline.js';
 
 /**
  * Every message between stages is one of these versioned envelopes. The idempotency key is
  * deterministic (deployment + event type), so a re-publish after a crash is the same event.
  */
-const envelope = <T extends string>(type: T) =>
-  z.object({
-    type: z.literal(type),
-    deployment_id: z.string().min(1),
-    attempt: z.number().int().min(1).default(1),
-    idempotency_key: z.string().min(1),
-    emitted_at: z.string(),
-  });
+export const EVENT_TYPES: readonly EventName[] = EVENT_NAMES;
+export type EventType = EventName;
 
-export const EVENT_TYPES = [
-  'deployment.requested.v1',
-  'deployment.validated.v1',
-  'deployment.prepared.v1',
-  'deployment.built.v1',
-  'deployment.verified.v1',
-  'deployment.rollback_requested.v1',
-] as const;
-export type EventType = (typeof EVENT_TYPES)[number];
-
-export const StageEventSchema = z.discriminatedUnion('type', [
-  envelope('deployment.requested.v1'),
-  envelope('deployment.validated.v1'),
-  envelope('deployment.prepared.v1'),
-  envelope('deployment.built.v1'),
-  envelope('deployment.verified.v1'),
-  envelope('deployment.rollback_requested.v1'),
-]);
+/** Derived from the pipeline table: the events its triggers carry. */
+export const StageEventSchema = z.object({
+  type: z.enum(EVENT_TYPES as [EventType, ...EventType[]]),
+  deployment_id: z.string().min(1),
+  attempt: z.number().int().min(1).default(1),
+  idempotency_key: z.string().min(1),
+  emitted_at: z.string(),
+});
 export type StageEvent = z.infer<typeof StageEventSchema>;
 
 export function stageEvent(type: EventType, deploymentId: string, now: string): StageEvent {
@@ -54,7 +39,18 @@ export const PromoteStepTaskSchema = z.object({
   deployment_id: z.string().min(1),
   step: z.number().int().min(0),
 });
+/** A check, after the rollback moved traffic, that Cloud Run serves the restored split. */
+export const RollbackPollTaskSchema = z.object({
+  type: z.literal('rollback.poll.v1'),
+  deployment_id: z.string().min(1),
+  /** Which attempt at the rollback this poll belongs to: a takeover starts a new round of polls. */
+  round: z.string().regex(/^[A-Za-z0-9-]{1,36}$/),
+  attempt: z.number().int().min(1),
+  /** The split the rollback asked for: what the runtime must report before anything is removed. */
+  traffic: z.array(z.object({ revision: z.string().min(1), percent: z.number().int().min(0).max(100), tag: z.string().optional() })),
+});
 export type VerifyPollTask = z.infer<typeof VerifyPollTaskSchema>;
+export type RollbackPollTask = z.infer<typeof RollbackPollTaskSchema>;
 export type PromoteStepTask = z.infer<typeof PromoteStepTaskSchema>;
 
 /** The Cloud Build resource as a `cloud-builds` notification carries it (the fields Baton reads). */

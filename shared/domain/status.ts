@@ -1,50 +1,56 @@
 import { z } from 'zod';
+import { type ForwardStage, PIPELINE, type StageStatus } from './pipeline.js';
 
-/** Every status a job can be in. Pipeline order matters: see PIPELINE_ORDER. */
-export const STATUSES = [
+/** The statuses around the stages: where a job starts and where it ends. */
+type EndStatus = 'completed' | 'failed' | 'rolled_back' | 'cancelled';
+export type Status = 'queued' | StageStatus | EndStatus;
+
+const forward = PIPELINE.filter((s) => s.path === 'forward');
+const recovery = PIPELINE.filter((s) => s.path === 'rollback');
+
+/** Every status a job can be in, derived from the pipeline table (shared/domain/pipeline.ts). Pipeline order matters. */
+export const STATUSES: readonly Status[] = [
   'queued',
-  'validating',
-  'preparing',
-  'building',
-  'deploying',
-  'verifying',
-  'promoting',
+  ...forward.map((s) => s.status),
   'completed',
   'failed',
-  'rolling_back',
+  ...recovery.map((s) => s.status),
   'rolled_back',
   'cancelled',
-] as const;
+];
 
-export const StatusSchema = z.enum(STATUSES);
-export type Status = z.infer<typeof StatusSchema>;
+export const StatusSchema = z.enum(STATUSES as [Status, ...Status[]]);
 
 /** The stages that do work, in the order a deployment runs them. */
-export const STAGES = ['validating', 'preparing', 'building', 'deploying', 'verifying', 'promoting'] as const;
-export const StageSchema = z.enum([...STAGES, 'rolling_back']);
-export type Stage = z.infer<typeof StageSchema>;
-export type PipelineStage = (typeof STAGES)[number];
+export const STAGES: readonly ForwardStage[] = forward.map((s) => s.status);
+export const StageSchema = z.enum(PIPELINE.map((s) => s.status) as [StageStatus, ...StageStatus[]]);
+export type Stage = StageStatus;
+export type PipelineStage = ForwardStage;
 
 /**
- * The legal transitions, as data. Any running stage may fail or be cancelled at its boundary;
- * once a revision exists (deploying onwards) a failure can roll back instead; a completed
- * deployment can be rolled back by hand; a rollback job starts queued and goes straight to
- * rolling_back.
+ * The legal transitions, derived from the table. Any running stage may fail, and be cancelled at
+ * its boundary where the table says so; once a revision exists (`rolls_back`) a failure can roll
+ * back instead; a completed deployment can be rolled back by hand; a rollback job starts queued
+ * and goes straight to rolling_back.
  */
-export const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = {
-  queued: ['validating', 'rolling_back', 'failed', 'cancelled'],
-  validating: ['preparing', 'failed', 'cancelled'],
-  preparing: ['building', 'failed', 'cancelled'],
-  building: ['deploying', 'failed', 'cancelled'],
-  deploying: ['verifying', 'rolling_back', 'failed', 'cancelled'],
-  verifying: ['promoting', 'rolling_back', 'failed', 'cancelled'],
-  promoting: ['completed', 'rolling_back', 'failed'],
-  completed: ['rolling_back'],
-  rolling_back: ['rolled_back', 'failed'],
-  failed: [],
-  rolled_back: [],
-  cancelled: [],
-};
+export const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = (() => {
+  const t = {} as Record<Status, Status[]>;
+  t.queued = [STAGES[0], ...recovery.map((s) => s.status), 'failed', 'cancelled'];
+  forward.forEach((s, i) => {
+    t[s.status] = [
+      i + 1 < forward.length ? forward[i + 1].status : 'completed',
+      ...(s.rolls_back ? recovery.map((r) => r.status) : []),
+      'failed',
+      ...(s.cancellable ? (['cancelled'] as const) : []),
+    ];
+  });
+  t.completed = recovery.map((s) => s.status);
+  for (const r of recovery) t[r.status] = ['rolled_back', 'failed'];
+  t.failed = [];
+  t.rolled_back = [];
+  t.cancelled = [];
+  return t;
+})();
 
 export function canTransition(from: Status, to: Status): boolean {
   return TRANSITIONS[from].includes(to);
@@ -64,22 +70,14 @@ export function previousStatus(stage: PipelineStage): Status {
 }
 
 /** Nominal progress (0–100) when a stage starts and when it ends. */
-export const STAGE_PROGRESS: Readonly<Record<Stage, readonly [number, number]>> = {
-  validating: [5, 10],
-  preparing: [10, 20],
-  building: [20, 60],
-  deploying: [60, 75],
-  verifying: [75, 90],
-  promoting: [90, 100],
-  rolling_back: [50, 100],
-};
+export const STAGE_PROGRESS: Readonly<Record<Stage, readonly [number, number]>> = Object.fromEntries(
+  PIPELINE.map((s) => [s.status, s.progress]),
+) as Record<Stage, readonly [number, number]>;
 
-export const STAGE_STEP: Readonly<Record<Stage, string>> = {
-  validating: 'Validating configuration',
-  preparing: 'Preparing source',
-  building: 'Building',
-  deploying: 'Deploying new revision with no traffic',
-  verifying: 'Verifying the new revision',
-  promoting: 'Shifting traffic',
-  rolling_back: 'Rolling back traffic',
-};
+export const STAGE_STEP: Readonly<Record<Stage, string>> = Object.fromEntries(PIPELINE.map((s) => [s.status, s.step])) as Record<
+  Stage,
+  string
+>;
+
+/** Statuses a cancel may be requested in: before anything started, or in a stage the table marks cancellable. */
+export const CANCELLABLE: readonly Status[] = ['queued', ...PIPELINE.filter((s) => s.cancellable).map((s) => s.status)];

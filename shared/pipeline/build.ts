@@ -1,9 +1,20 @@
 import { PermanentError, TransientError } from '../domain/errors.js';
 import { BUILD_TAG_PREFIX, BUILD_TERMINAL_STATUSES, type BuildNotification, buildTag } from '../domain/events.js';
-import type { PipelineDeps } from './deps.js';
-import { commitStage, continueStage, done, failDeployment, type Handoff, resendHandoff, runStage, stageLogger } from './stage-runner.js';
+import { progressAt } from '../domain/pipeline.js';
+import { type PipelineDeps, stageLeaseMs } from './deps.js';
+import {
+  claimText,
+  commitStage,
+  continueStage,
+  done,
+  emitsWhenDone,
+  failDeployment,
+  resendHandoff,
+  runStage,
+  stageLogger,
+} from './stage-runner.js';
 
-const NEXT: Handoff = { kind: 'event', type: 'deployment.built.v1' };
+const NEXT = emitsWhenDone('building');
 
 /**
  * deployment.prepared → submit the build and return. The build's completion arrives later as a
@@ -26,7 +37,7 @@ export function startBuild(deps: PipelineDeps, deploymentId: string): Promise<st
     log(`Build ${build_id} submitted; log: ${log_url}`);
     return {
       patch: { build_id, current_step: 'Build queued' },
-      result: { done: false, token: build_id, lease_ms: deps.settings.build_timeout_ms, handoff: { kind: 'none' } },
+      result: { done: false, token: build_id, lease_ms: stageLeaseMs(deps.settings, 'building'), handoff: { kind: 'none' } },
     };
   });
 }
@@ -51,7 +62,7 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
   const deploymentId = build.substitutions._DEPLOYMENT_ID ?? fromTag;
   if (!deploymentId || !build.tags.includes(buildTag(deploymentId))) return 'not a Baton build';
   const claim = await continueStage(deps, deploymentId, 'building', build.id);
-  if (!claim.ok) {
+  if (claim.kind !== 'claim') {
     // The build stage may not have recorded this build id yet (its worker is between submit and
     // commit): a retry will find it, so this notification must not be acknowledged as stale.
     const job = await deps.jobs.get(deploymentId);
@@ -62,7 +73,7 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
     }
     // A redelivered SUCCESS for a build already committed: the built event may have been lost.
     if (build.status === 'SUCCESS' && job?.build_id === build.id) await resendHandoff(deps, deploymentId, 'building', null, NEXT);
-    return claim.reason;
+    return claimText(claim);
   }
   const job = claim.job;
   const log = stageLogger(deps, job, 'building');
@@ -71,7 +82,7 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
   if (step) {
     await deps.jobs.update(deploymentId, (j) =>
       j.status === 'building' && j.build_id === build.id && stepRank(step) > stepRank(j.current_step)
-        ? { ...j, current_step: step, progress: Math.max(j.progress, build.status === 'WORKING' ? 25 : 20) }
+        ? { ...j, current_step: step, progress: Math.max(j.progress, progressAt('building', build.status === 'WORKING' ? 0.125 : 0)) }
         : null,
     );
     return 'progress';

@@ -1,3 +1,4 @@
+import { type StageStatus, stageDef } from '../domain/pipeline.js';
 import type { BlobStore, Builder, Clock, EventBus, HttpProbe, JobStore, Runtime, SourcePreparer, TaskQueue } from '../ports/index.js';
 import type { DeploymentLogs } from './logs.js';
 
@@ -13,6 +14,8 @@ export interface PipelineSettings {
   /** Health checks of a ready revision before verification fails. */
   health_attempts: number;
   health_timeout_ms: number;
+  /** Polls (at verify_poll_interval_ms) for the runtime to serve a rollback's split before the rollback fails. */
+  reconcile_attempts: number;
   /** Running deployments allowed per agent at once. */
   max_active_per_agent: number;
 }
@@ -39,5 +42,11 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   verify_poll_interval_ms: 1000,
   health_attempts: 3,
   health_timeout_ms: 5000,
+  reconcile_attempts: 60,
   max_active_per_agent: 1,
 };
+
+/** The lease a stage holds while it waits, from the setting the pipeline table names for it. */
+export function stageLeaseMs(settings: PipelineSettings, stage: StageStatus): number {
+  return settings[stageDef(stage).lease];
+}

@@ -1,8 +1,8 @@
 import type { PipelineDeps } from './deps.js';
 import { privateRequest } from './private.js';
-import { done, type Handoff, runStage } from './stage-runner.js';
+import { done, emitsWhenDone, runStage } from './stage-runner.js';
 
-const NEXT: Handoff = { kind: 'event', type: 'deployment.prepared.v1' };
+const NEXT = emitsWhenDone('preparing');
 
 /** deployment.validated → the source as an archive in the blob store → deployment.prepared. */
 export function prepareSource(deps: PipelineDeps, deploymentId: string): Promise<string> {

@@ -3,10 +3,20 @@ import type { PromoteStepTask } from '../domain/events.js';
 import { evaluateHealth } from '../domain/health.js';
 import { type Job, typicalStageMs } from '../domain/job.js';
 import { serviceName, taskName } from '../domain/names.js';
+import { progressAt } from '../domain/pipeline.js';
 import { QUEUES } from '../domain/topics.js';
-import type { TrafficTarget } from '../ports/index.js';
+import { nextSplit } from '../domain/traffic.js';
 import type { PipelineDeps } from './deps.js';
-import { continueStage, done, type Handoff, resendHandoff, runClaimed, runStage, type StageOutcome } from './stage-runner.js';
+import {
+  claimText,
+  continueStage,
+  done,
+  type Handoff,
+  resendHandoff,
+  runClaimed,
+  runStageClaim,
+  type StageOutcome,
+} from './stage-runner.js';
 
 const stepToken = (step: number) => `step-${step}`;
 
@@ -16,9 +26,9 @@ const stepToken = (step: number) => `step-${step}`;
  * healthy). The last step completes the deployment and records the service's last good revision.
  */
 export async function promoteRevision(deps: PipelineDeps, deploymentId: string): Promise<string> {
-  const result = await runStage(deps, deploymentId, 'promoting', { kind: 'none' }, (ctx) => shiftTo(deps, ctx.job, 0, ctx.log));
-  if (result !== 'ran') await resendCanaryStep(deps, deploymentId, 1);
-  return result;
+  const claim = await runStageClaim(deps, deploymentId, 'promoting', { kind: 'none' }, (ctx) => shiftTo(deps, ctx.job, 0, ctx.log));
+  if (claim.kind !== 'claim') await resendCanaryStep(deps, deploymentId, 1);
+  return claimText(claim);
 }
 
 /** A retried event that finds the canary waiting for step `step` sends that step's task again. */
@@ -41,9 +51,9 @@ function canaryTask(job: Job, step: number): Handoff {
 
 export async function canaryStep(deps: PipelineDeps, task: PromoteStepTask): Promise<string> {
   const claim = await continueStage(deps, task.deployment_id, 'promoting', stepToken(task.step));
-  if (!claim.ok) {
+  if (claim.kind !== 'claim') {
     await resendCanaryStep(deps, task.deployment_id, task.step + 1);
-    return claim.reason;
+    return claimText(claim);
   }
   await runClaimed(deps, claim.job, 'promoting', async ({ job, log }) => {
     const svc = await deps.runtime.getService(serviceName(job.agent_id));
@@ -69,19 +79,15 @@ async function shiftTo(deps: PipelineDeps, job: Job, step: number, log: (m: stri
   const strategy = job.request.deployment_options.strategy;
   const steps = strategy.type === 'canary' && job.previous_revision ? strategy.steps : [100];
   const percent = steps[step] ?? 100;
-  const traffic: TrafficTarget[] =
-    percent === 100 || !job.previous_revision
-      ? [{ revision, percent: 100 }]
-      : [
-          { revision, percent, tag: 'candidate' },
-          { revision: job.previous_revision, percent: 100 - percent },
-        ];
+  // Only this deployment's entries change: other tags and pinned splits are kept (nextSplit).
+  const current = (await deps.runtime.getService(service))?.traffic ?? [];
+  const traffic = nextSplit(current, { revision, previous: job.previous_revision, percent, tagged: percent < 100 });
   await deps.runtime.setTraffic(service, traffic);
   log(`Traffic: ${traffic.map((t) => `${t.revision} ${t.percent}%`).join(', ')}`);
   if (percent < 100) {
     const window = strategy.type === 'canary' ? strategy.window_seconds * 1000 : 0;
     return {
-      patch: { current_step: `Canary at ${percent}%`, progress: 90 + Math.round((percent / 100) * 9) },
+      patch: { current_step: `Canary at ${percent}%`, progress: progressAt('promoting', (percent / 100) * 0.9) },
       result: {
         done: false,
         token: stepToken(step + 1),
@@ -111,6 +117,7 @@ async function shiftTo(deps: PipelineDeps, job: Job, step: number, log: (m: stri
   log(`Deployment completed: ${url ?? revision} serves revision ${revision}`);
   return done(
     { kind: 'none' },
-    { status: 'completed', current_step: 'Completed', progress: 100, service_url: url, completed_at: now, error_message: null },
+    { current_step: 'Completed', progress: 100, service_url: url, completed_at: now, error_message: null },
+    'completed',
   );
 }

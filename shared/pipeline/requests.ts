@@ -1,7 +1,8 @@
+import { transition } from '../domain/claim.js';
 import { RequestError } from '../domain/errors.js';
 import { estimateEtaSeconds, type Job, newJob, publicJob, splitPrivate } from '../domain/job.js';
 import type { DeploymentRequest } from '../domain/request.js';
-import { isFinal, type Status } from '../domain/status.js';
+import { CANCELLABLE, isFinal } from '../domain/status.js';
 import type { PipelineDeps } from './deps.js';
 import { handOff } from './stage-runner.js';
 
@@ -108,8 +109,6 @@ async function rollbackInProgress(deps: PipelineDeps, agentId: string): Promise<
   return null;
 }
 
-const CANCELLABLE: readonly Status[] = ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying'];
-
 export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
   const job = await mustGet(deps, deploymentId);
   if (job.kind === 'rollback')
@@ -119,7 +118,7 @@ export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
     if (!CANCELLABLE.includes(j.status) || j.cancel_requested) return null;
     // Nothing has started yet: cancel at once. Otherwise the running stage stops at its boundary.
     return j.status === 'queued' && j.kind === 'deployment'
-      ? { ...j, status: 'cancelled', current_step: 'Cancelled', cancel_requested: true, updated_at: now, completed_at: now }
+      ? transition(j, 'cancelled', { current_step: 'Cancelled', cancel_requested: true, updated_at: now, completed_at: now })
       : { ...j, cancel_requested: true, current_step: `Cancelling after ${j.status}`, updated_at: now };
   });
   if (!res?.changed) {
@@ -198,7 +197,7 @@ async function publishOrFail(
     const now = deps.clock.now().toISOString();
     const why = stored ? 'the event bus refused it' : 'its private data could not be stored';
     await deps.jobs.update(job.deployment_id, (j) =>
-      j.status === 'queued' ? { ...j, status: 'failed', error_message: `could not be queued: ${why}`, completed_at: now } : null,
+      j.status === 'queued' ? transition(j, 'failed', { error_message: `could not be queued: ${why}`, completed_at: now }) : null,
     );
     throw new RequestError(
       'unavailable',

@@ -1,12 +1,14 @@
 import { randomUUID } from 'node:crypto';
+import { decideClaim, decideContinue, transition } from '../domain/claim.js';
 import { isPermanent, messageOf } from '../domain/errors.js';
 import { type EventType, stageEvent } from '../domain/events.js';
 import { type Job, LOG_TAIL_LINES } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
-import { canTransition, isFinal, type PipelineStage, previousStatus, STAGE_PROGRESS, STAGE_STEP, type Stage } from '../domain/status.js';
+import { stageDef } from '../domain/pipeline.js';
+import { canTransition, isFinal, type PipelineStage, STAGE_PROGRESS, STAGE_STEP, type Stage, type Status } from '../domain/status.js';
 import { TOPIC_OF_EVENT } from '../domain/topics.js';
 import type { PipelineDeps } from './deps.js';
-import type { Level } from './logs.js';
+import { type Level, redact } from './logs.js';
 
 /** What a stage hands on when its work is committed. */
 export type Handoff =
@@ -15,9 +17,13 @@ export type Handoff =
   | { kind: 'none' };
 
 export interface StageOutcome {
-  patch?: Partial<Job>;
-  /** Done: the stage's work is committed and the handoff goes out. Waiting: an external event continues it under `token`. */
-  result: { done: true; handoff: Handoff } | { done: false; token: string; lease_ms: number; handoff: Handoff };
+  /** Fields the stage sets; never `status`, which changes only through transition(). */
+  patch?: Partial<Omit<Job, 'status'>>;
+  /**
+   * Done: the stage's work is committed and the handoff goes out; `to` ends the job there (the
+   * last stage). Waiting: an external event continues it under `token`.
+   */
+  result: { done: true; handoff: Handoff; to?: Status } | { done: false; token: string; lease_ms: number; handoff: Handoff };
 }
 
 export interface StageContext {
@@ -25,7 +31,32 @@ export interface StageContext {
   log: (message: string, level?: Level) => void;
 }
 
-type Claimed = { ok: true; job: Job } | { ok: false; reason: string };
+/** What an event or task found: the claimed job, or why it changes nothing (see decideClaim). */
+export type Claimed =
+  | { kind: 'claim'; job: Job }
+  | { kind: 'cancelled' }
+  | { kind: 'handoff-only' }
+  | { kind: 'duplicate' }
+  | { kind: 'stale'; reason: string }
+  | { kind: 'missing' };
+
+/** The words a use case returns (and its function logs) for a claim that runs nothing. */
+export function claimText(c: Claimed): string {
+  switch (c.kind) {
+    case 'claim':
+      return 'ran';
+    case 'cancelled':
+      return 'cancelled';
+    case 'handoff-only':
+      return 'done';
+    case 'duplicate':
+      return 'duplicate delivery: the stage is running';
+    case 'stale':
+      return c.reason;
+    case 'missing':
+      return 'no such deployment';
+  }
+}
 
 const iso = (deps: PipelineDeps) => deps.clock.now().toISOString();
 
@@ -34,83 +65,65 @@ export function stageLogger(deps: PipelineDeps, job: Job, stage: Stage) {
 }
 
 /**
- * Compare-and-set the job into `stage`. Returns the claimed job, or why the event changes
- * nothing: a duplicate (the stage is claimed and its lease is live), a stale event (the job is
- * past this stage), or a cancellation handled here at the stage boundary.
+ * Runs a pure decision inside the transaction; returns the decision of the attempt that
+ * committed (a transaction may run its mutation more than once).
  */
-export async function claimStage(deps: PipelineDeps, id: string, stage: PipelineStage, knownToken?: string): Promise<Claimed> {
-  const now = deps.clock.now();
-  const token = knownToken ?? randomUUID();
-  const fresh = () => ({
-    stage,
-    token,
-    expires_at: lease(now, deps.settings.claim_lease_ms),
-    done: false,
-    ephemeral: knownToken === undefined,
-  });
-  let reason = '';
-  let cancelled = false;
-  let republish = false;
+export async function decideAndUpdate<D>(
+  deps: PipelineDeps,
+  id: string,
+  decide: (job: Job) => { decision: D; next: Job | null },
+): Promise<{ decision: D; job: Job; changed: boolean } | null> {
+  const decided: { decision: D }[] = [];
   const res = await deps.jobs.update(id, (job) => {
-    reason = '';
-    cancelled = false;
-    republish = false;
-    if (job.cancel_requested && !isFinal(job.status) && job.status !== 'rolling_back' && job.status !== 'promoting') {
-      cancelled = true;
-      return cancelledJob(job, now.toISOString());
-    }
-    if (job.status === previousStatus(stage)) {
-      if (job.status !== 'queued' && !job.claim?.done) {
-        reason = `the ${job.status} stage has not finished`;
-        return null;
-      }
-      return enterStage(job, stage, fresh(), now);
-    }
-    if (job.status === stage && job.claim) {
-      if (job.claim.done) {
-        republish = true;
-        reason = 'stage already done';
-        return null;
-      }
-      // A deterministic token (a named task's retry) is the same worker coming back: let it run.
-      if (job.claim.token === token) return { ...job, claim: { ...job.claim, expires_at: lease(now, deps.settings.claim_lease_ms) } };
-      if (Date.parse(job.claim.expires_at) > now.getTime()) {
-        reason = 'duplicate delivery: the stage is running';
-        return null;
-      }
-      // The lease lapsed: the worker that held it died. Take over.
-      return { ...job, claim: fresh() };
-    }
-    if (job.status === stage && !job.claim) {
-      return { ...job, claim: fresh() };
-    }
-    reason = `stale event: the job is ${job.status}`;
-    return null;
+    const r = decide(job);
+    decided[0] = { decision: r.decision };
+    return r.next;
   });
-  if (!res) return { ok: false, reason: 'no such deployment' };
-  if (cancelled && res.changed) {
+  return res && decided[0] ? { ...res, decision: decided[0].decision } : null;
+}
+
+/**
+ * Compare-and-set the job into `stage` (decideClaim, in the transaction). A cancellation found
+ * at this stage boundary is carried out here.
+ */
+export async function claimStage(deps: PipelineDeps, id: string, stage: Stage, knownToken?: string): Promise<Claimed> {
+  const req = {
+    stage,
+    now: deps.clock.now(),
+    token: knownToken ?? randomUUID(),
+    ephemeral: knownToken === undefined,
+    lease_ms: deps.settings.claim_lease_ms,
+  };
+  const res = await decideAndUpdate(deps, id, (job) => {
+    const decision = decideClaim(job, req);
+    return { decision, next: decision.kind === 'claim' || decision.kind === 'cancel' ? decision.job : null };
+  });
+  if (!res) return { kind: 'missing' };
+  const d = res.decision;
+  if (d.kind === 'cancel') {
     await afterCancel(deps, res.job, stage);
-    return { ok: false, reason: 'cancelled' };
+    return { kind: 'cancelled' };
   }
-  if (!res.changed) return { ok: false, reason: republish ? 'done' : reason };
-  if (res.job.claim?.token !== token) return { ok: false, reason: 'lost the claim' };
+  if (d.kind !== 'claim') return d;
   stageLogger(deps, res.job, stage)(`${STAGE_STEP[stage]}`);
-  return { ok: true, job: res.job };
+  return { kind: 'claim', job: res.job };
 }
 
 /** Continue a stage that waits on something external (a build, a readiness poll) under `token`. */
 export async function continueStage(deps: PipelineDeps, id: string, stage: Stage, token: string): Promise<Claimed> {
   const job = await deps.jobs.get(id);
-  if (!job) return { ok: false, reason: 'no such deployment' };
-  if (job.status !== stage || !job.claim || job.claim.done || job.claim.token !== token) {
-    return { ok: false, reason: `stale: the job is ${job.status}` };
+  if (!job) return { kind: 'missing' };
+  const seen = decideContinue(job, stage, token, deps.clock.now());
+  if (seen.kind === 'stale') return seen;
+  if (seen.kind === 'cancel') {
+    const res = await decideAndUpdate(deps, id, (j) => {
+      const decision = decideContinue(j, stage, token, deps.clock.now());
+      return { decision, next: decision.kind === 'cancel' ? decision.job : null };
+    });
+    if (res?.decision.kind === 'cancel') await afterCancel(deps, res.job, stage);
+    return { kind: 'cancelled' };
   }
-  if (job.cancel_requested && stage !== 'rolling_back' && stage !== 'promoting') {
-    const res = await deps.jobs.update(id, (j) => (j.status === stage ? cancelledJob(j, iso(deps)) : null));
-    if (res?.changed) await afterCancel(deps, res.job, stage);
-    return { ok: false, reason: 'cancelled' };
-  }
-  return { ok: true, job };
+  return { kind: 'claim', job };
 }
 
 /** Commits the stage's outcome (only while this worker still holds the claim), then hands off. */
@@ -121,7 +134,9 @@ export async function commitStage(deps: PipelineDeps, job: Job, stage: Stage, ou
   const res = await deps.jobs.update(job.deployment_id, (cur) => {
     const claim = cur.claim;
     if (cur.status !== stage || !claim || claim.token !== token || claim.done) return null;
-    const next: Job = { ...cur, ...outcome.patch, logs: [...cur.logs, ...lines].slice(-LOG_TAIL_LINES), updated_at: now.toISOString() };
+    const fields = { ...outcome.patch, logs: [...cur.logs, ...lines].slice(-LOG_TAIL_LINES), updated_at: now.toISOString() };
+    const to = outcome.result.done ? outcome.result.to : undefined;
+    const next: Job = to ? transition(cur, to, fields) : { ...cur, ...fields };
     if (outcome.result.done) {
       next.claim = { ...claim, done: true };
       next.progress = Math.max(next.progress, STAGE_PROGRESS[stage][1]);
@@ -193,6 +208,8 @@ export async function runClaimed(
  * rollback function restores traffic; otherwise it ends failed and the new revision is removed.
  */
 export async function failDeployment(deps: PipelineDeps, id: string, stage: Stage, message: string): Promise<void> {
+  // Messages carry outside text (a build's detail, a revision's last output): redacted like every log line.
+  const text = redact(message);
   const willRollBack = (job: Job) =>
     job.revision !== null &&
     job.request.deployment_options.auto_rollback &&
@@ -203,23 +220,32 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
   if (before && !isFinal(before.status) && before.status !== 'rolling_back' && !willRollBack(before)) await cleanUpRevision(deps, before);
   const now = iso(deps);
   const lines = deps.logs.take(id);
-  let rollback = false;
-  const res = await deps.jobs.update(id, (job) => {
-    if (isFinal(job.status) || (job.status === 'rolling_back' && stage !== 'rolling_back')) return null;
-    rollback = willRollBack(job);
-    const errorLine = `${now} ERROR   [${stage}] ${message}`;
-    return {
-      ...job,
-      status: rollback ? 'rolling_back' : 'failed',
-      stage: rollback ? 'rolling_back' : job.stage,
+  const errorLine = `${now} ERROR   [${stage}] ${text}`;
+  const res = await decideAndUpdate(deps, id, (job) => {
+    if (isFinal(job.status) || (job.status === 'rolling_back' && stage !== 'rolling_back'))
+      return { decision: 'none' as const, next: null };
+    const rollback = willRollBack(job);
+    const common = {
       failed_stage: stage,
-      error_message: message,
-      current_step: rollback ? `Rolling back to ${job.previous_revision}` : `Failed at ${stage}`,
+      error_message: text,
       claim: null,
       logs: [...job.logs, ...lines, errorLine].slice(-LOG_TAIL_LINES),
       updated_at: now,
-      completed_at: rollback ? null : now,
     };
+    return rollback
+      ? {
+          decision: 'rolling_back' as const,
+          next: transition(job, 'rolling_back', {
+            ...common,
+            stage: 'rolling_back',
+            current_step: `Rolling back to ${job.previous_revision}`,
+            completed_at: null,
+          }),
+        }
+      : {
+          decision: 'failed' as const,
+          next: transition(job, 'failed', { ...common, current_step: `Failed at ${stage}`, completed_at: now }),
+        };
   });
   if (!res?.changed) {
     // Already rolling back, and nobody holds the rollback: its event may have been lost. Send it again.
@@ -228,8 +254,8 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
     }
     return;
   }
-  await deps.blobs.append(`deployment_logs/${res.job.agent_id}/${id}.log`, `${now} ERROR   [${stage}] ${message}\n`);
-  if (rollback) {
+  await deps.blobs.append(`deployment_logs/${res.job.agent_id}/${id}.log`, `${errorLine}\n`);
+  if (res.decision === 'rolling_back') {
     await handOff(deps, res.job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
   } else {
     await deps.logs.flush(id);
@@ -254,25 +280,6 @@ async function cleanUpRevision(deps: PipelineDeps, job: Job): Promise<void> {
   }
 }
 
-function enterStage(job: Job, stage: Stage, claim: NonNullable<Job['claim']>, now: Date): Job {
-  const at = now.toISOString();
-  return {
-    ...job,
-    status: stage,
-    stage,
-    current_step: STAGE_STEP[stage],
-    progress: Math.max(job.progress, STAGE_PROGRESS[stage][0]),
-    started_at: job.started_at ?? at,
-    updated_at: at,
-    claim,
-    stage_timings: { ...job.stage_timings, [stage]: { started_at: at, completed_at: null, duration_ms: null } },
-  };
-}
-
-function cancelledJob(job: Job, now: string): Job {
-  return { ...job, status: 'cancelled', current_step: 'Cancelled', claim: null, updated_at: now, completed_at: now };
-}
-
 function lease(now: Date, ms: number): string {
   return new Date(now.getTime() + ms).toISOString();
 }
@@ -289,13 +296,24 @@ export async function runStage(
   handoffWhenDone: Handoff,
   work: (ctx: StageContext) => Promise<StageOutcome>,
 ): Promise<string> {
+  return claimText(await runStageClaim(deps, id, stage, handoffWhenDone, work));
+}
+
+/** runStage, returning what the claim found (the claimed job once the stage has run). */
+export async function runStageClaim(
+  deps: PipelineDeps,
+  id: string,
+  stage: Stage,
+  handoffWhenDone: Handoff,
+  work: (ctx: StageContext) => Promise<StageOutcome>,
+): Promise<Claimed> {
   const claim = await claimStage(deps, id, stage);
-  if (!claim.ok) {
-    if (claim.reason === 'done' && handoffWhenDone.kind !== 'none') {
+  if (claim.kind !== 'claim') {
+    if (claim.kind === 'handoff-only' && handoffWhenDone.kind !== 'none') {
       const job = await deps.jobs.get(id);
       if (job?.status === stage) await handOff(deps, job, handoffWhenDone);
     }
-    return claim.reason;
+    return claim;
   }
   const token = claim.job.claim?.token;
   try {
@@ -307,7 +325,7 @@ export async function runStage(
     );
     throw err;
   }
-  return 'ran';
+  return claim;
 }
 
 /**
@@ -332,6 +350,12 @@ export async function resendHandoff(
   }
 }
 
-export function done(handoff: Handoff, patch?: Partial<Job>): StageOutcome {
-  return { patch, result: { done: true, handoff } };
+/** The hand-off of a stage whose work is done: the event the pipeline table says it emits. */
+export function emitsWhenDone(stage: Stage): Handoff {
+  const type = stageDef(stage).emits;
+  return type ? { kind: 'event', type: type as EventType } : { kind: 'none' };
+}
+
+export function done(handoff: Handoff, patch?: StageOutcome['patch'], to?: Status): StageOutcome {
+  return { patch, result: { done: true, handoff, ...(to ? { to } : {}) } };
 }

@@ -2,9 +2,9 @@ import { PermanentError } from '../domain/errors.js';
 import { blocking, preflight } from '../domain/preflight.js';
 import type { PipelineDeps } from './deps.js';
 import { privateRequest } from './private.js';
-import { done, type Handoff, runStage } from './stage-runner.js';
+import { done, emitsWhenDone, runStage } from './stage-runner.js';
 
-const NEXT: Handoff = { kind: 'event', type: 'deployment.validated.v1' };
+const NEXT = emitsWhenDone('validating');
 
 /** deployment.requested → preflight checks → deployment.validated. */
 export function validateDeployment(deps: PipelineDeps, deploymentId: string): Promise<string> {

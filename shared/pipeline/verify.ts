@@ -5,7 +5,7 @@ import type { Job } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
 import { verifyPoll } from './deploy.js';
 import type { PipelineDeps } from './deps.js';
-import { claimStage, continueStage, done, resendHandoff, runClaimed, type StageOutcome } from './stage-runner.js';
+import { claimStage, claimText, continueStage, done, emitsWhenDone, resendHandoff, runClaimed, type StageOutcome } from './stage-runner.js';
 
 const pollToken = (attempt: number) => `poll-${attempt}`;
 
@@ -20,15 +20,15 @@ export async function verifyRevision(deps: PipelineDeps, task: VerifyPollTask): 
     task.attempt === 1
       ? await claimStage(deps, id, 'verifying', pollToken(1))
       : await continueStage(deps, id, 'verifying', pollToken(task.attempt));
-  if (!claim.ok) {
+  if (claim.kind !== 'claim') {
     await resendHandoff(
       deps,
       id,
       'verifying',
       { token: pollToken(task.attempt + 1), handoff: verifyPoll(deps, id, task.attempt + 1) },
-      { kind: 'event', type: 'deployment.verified.v1' },
+      emitsWhenDone('verifying'),
     );
-    return claim.reason;
+    return claimText(claim);
   }
   await runClaimed(deps, claim.job, 'verifying', (ctx) => poll(deps, ctx.job, task.attempt, ctx.log));
   return 'polled';
@@ -70,7 +70,7 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
   const verdict = 'error' in res ? { healthy: false as const, reason: res.error } : evaluateHealth(res.status, res.body);
   if (verdict.healthy) {
     log(`Revision ${revision} is ready and healthy (${url})`);
-    return done({ kind: 'event', type: 'deployment.verified.v1' }, { measurements, current_step: 'Verified' });
+    return done(emitsWhenDone('verifying'), { measurements, current_step: 'Verified' });
   }
   const failures = job.health_failures + 1;
   if (failures >= deps.settings.health_attempts) {

@@ -1,5 +1,5 @@
 import { isFinal, STATUSES, type Status } from '../domain/status.js';
-import type { PipelineDeps } from './deps.js';
+import { type PipelineDeps, stageLeaseMs } from './deps.js';
 import { failDeployment, handOff } from './stage-runner.js';
 
 /** How long past its deadline a stage may sit before the watchdog fails it. */
@@ -24,7 +24,9 @@ export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[
     do {
       const page = await deps.jobs.list({ status, limit: 100, cursor });
       for (const job of page.items) {
-        const deadline = job.claim ? Date.parse(job.claim.expires_at) : Date.parse(job.updated_at) + deps.settings.claim_lease_ms;
+        const deadline = job.claim
+          ? Date.parse(job.claim.expires_at)
+          : Date.parse(job.updated_at) + stageLeaseMs(deps.settings, job.stage ?? 'validating');
         if (now < deadline + WATCHDOG_GRACE_MS) continue;
         if (job.status === 'rolling_back') {
           // A stuck rollback is driven again, not abandoned: failing it would leave the bad revision serving.

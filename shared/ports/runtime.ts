@@ -42,6 +42,11 @@ export interface ServiceStatus {
   traffic: (TrafficTarget & { url?: string })[];
   latest_created_revision: string | null;
   latest_ready_revision: string | null;
+  /**
+   * The runtime is still applying the last change (Cloud Run's `reconciling`): `traffic` is what
+   * it serves now, not yet what was asked. Nothing may be removed on the strength of it.
+   */
+  reconciling: boolean;
 }
 
 export interface Runtime {

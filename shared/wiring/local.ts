@@ -9,7 +9,7 @@ import { LocalRuntime } from '../adapters/local/runtime.js';
 import { LocalSourcePreparer } from '../adapters/local/source-preparer.js';
 import { LocalTaskQueue } from '../adapters/local/task-queue.js';
 import type { Config } from '../config.js';
-import { QUEUES } from '../domain/topics.js';
+import { stageOfQueue } from '../domain/pipeline.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
 import { DeploymentLogs } from '../pipeline/logs.js';
 import { failDeployment } from '../pipeline/stage-runner.js';
@@ -65,7 +65,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
       await failDeployment(
         holder.deps,
         id,
-        queue === QUEUES.promoteStep ? 'promoting' : 'verifying',
+        stageOfQueue(queue) ?? 'verifying',
         `Gave up on task queue ${queue} after repeated errors: ${error instanceof Error ? error.message : String(error)}`,
       );
     }

@@ -124,11 +124,19 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
   },
   rollback: {
     handsOff: [],
-    enqueues: [],
+    enqueues: [QUEUES.rollbackPoll],
     failsFrom: ['rolling_back'],
     runtime: 'write',
     builds: 'none',
-    why: 'writes the traffic split back and deletes the failed revision; a failed rollback ends failed',
+    why: 'writes the traffic split back, then polls until the runtime serves it; a failed rollback ends failed',
+  },
+  'rollback-check': {
+    handsOff: [],
+    enqueues: [QUEUES.rollbackPoll],
+    failsFrom: ['rolling_back'],
+    runtime: 'write',
+    builds: 'none',
+    why: 'once the runtime serves the restored split, deletes the failed revision; otherwise polls again',
   },
   'dead-letter': {
     handsOff: [],

@@ -12,6 +12,7 @@ import { parse as parseYaml } from 'yaml';
 import { decode } from '../../functions/lib/pubsub-event.js';
 import { EVENT_FUNCTIONS, SCHEDULED_FUNCTIONS, TASK_FUNCTIONS } from '../../functions/registry.js';
 import { ConfigSchema } from '../../shared/config.js';
+import { type StageStatus, stageDef, terraformPipelineJson } from '../../shared/domain/pipeline.js';
 import { QUEUES, SUBSCRIPTIONS, TOPIC_OF_EVENT, TOPICS } from '../../shared/domain/topics.js';
 import { GcpConfigSchema } from '../../shared/wiring/gcp-config.js';
 import {
@@ -138,9 +139,18 @@ function resource(tf: Terraform, address: string): Obj {
   return body;
 }
 
+/** terraform/pipeline.json as committed: what Terraform's `local.pipeline` decodes. */
+const PIPELINE_JSON_TEXT = readFileSync(join(TF_DIR, 'pipeline.json'), 'utf8');
+const PIPELINE_JSON = obj(JSON.parse(PIPELINE_JSON_TEXT), 'terraform/pipeline.json');
+
+/** A local's value; one that only reads a key of local.pipeline is that key of pipeline.json. */
 function local(tf: Terraform, name: string): unknown {
   if (!(name in tf.locals)) throw new Error(`terraform/ declares no local.${name}`);
-  return tf.locals[name];
+  const value = tf.locals[name];
+  const key = typeof value === 'string' ? /^\$\{local\.pipeline\.(\w+)\}$/.exec(value)?.[1] : undefined;
+  if (key === undefined) return value;
+  if (!(key in PIPELINE_JSON)) throw new Error(`local.${name} reads pipeline.json's ${key}, which it does not have`);
+  return PIPELINE_JSON[key];
 }
 
 /** A literal map of strings (local.event_functions …). */
@@ -226,6 +236,11 @@ function reachableHandOffs(fn: string): { events: Set<string>; queues: Set<strin
     if (relative(ROOT, file).startsWith(join('shared', 'domain'))) continue;
     const text = readFileSync(file, 'utf8');
     for (const m of text.matchAll(/'(deployment\.[a-z_]+\.v\d+)'/g)) events.add(m[1]);
+    // A stage's done hand-off is named by the pipeline table, through emitsWhenDone('<status>').
+    for (const m of text.matchAll(/emitsWhenDone\('([a-z_]+)'\)/g)) {
+      const emits = stageDef(m[1] as StageStatus).emits;
+      if (emits) events.add(emits);
+    }
     for (const m of text.matchAll(/QUEUES\.(\w+)/g)) {
       const queue = queueNames[m[1]];
       if (!queue) throw new Error(`${relative(ROOT, file)} names QUEUES.${m[1]}, which does not exist`);
@@ -256,6 +271,19 @@ describe('terraform/ is valid HCL in terraform fmt style', () => {
       expect.fail(
         `${file}:${line + 1} is not in fmt style:\n  found:    ${JSON.stringify(a[line])}\n  expected: ${JSON.stringify(b[line])}`,
       );
+    }
+  });
+});
+
+describe('terraform/pipeline.json', () => {
+  it('is what `npm run gen:pipeline` writes from the pipeline table (not stale)', () => {
+    expect(PIPELINE_JSON_TEXT, 'terraform/pipeline.json is stale: run npm run gen:pipeline').toBe(terraformPipelineJson());
+  });
+
+  it('is what local.pipeline decodes, and the trigger maps read it', () => {
+    expect(tf.locals.pipeline).toBe(ref(`jsondecode(file("\${path.module}/pipeline.json"))`));
+    for (const name of ['event_functions', 'task_functions', 'scheduled_functions', 'http_functions', 'topics', 'dead_letter_topic']) {
+      expect(tf.locals[name], `local.${name}`).toBe(ref(`local.pipeline.${name}`));
     }
   });
 });

@@ -80,13 +80,26 @@ export class FakeBuilder implements Builder {
   }
 }
 
-/** A runtime whose revisions' states the test sets. */
+/**
+ * A runtime whose revisions' states the test sets. With `reconcileDelayMs`, a traffic change is
+ * served only after that long on the test's clock: until then getService reports `reconciling`
+ * and the old split, and deleteRevision refuses a revision the served split still sends traffic
+ * to, as Cloud Run refuses one its route still serves (test/support/gcp-fakes/run-server.ts). A
+ * tag at 0 % is dropped by deleteRevision, as the port says.
+ * It does not prove: partial or failed reconciliation, or Cloud Run's error wording.
+ */
 export class FakeRuntime implements Runtime {
   readonly revisions = new Map<string, RevisionStatus>();
   readonly deployed: RevisionSpec[] = [];
   readonly deleted: string[] = [];
+  /** Every split written, in order. */
+  readonly writes: TrafficTarget[][] = [];
+  /** What is served now. */
   traffic: TrafficTarget[] = [];
   latestReady: string | null = null;
+  reconcileDelayMs = 0;
+  private pending: { traffic: TrafficTarget[]; at: number } | null = null;
+  constructor(private readonly clock?: Clock) {}
   async deployRevision(spec: RevisionSpec) {
     if (this.revisions.has(spec.revision)) return;
     this.deployed.push(spec);
@@ -96,24 +109,39 @@ export class FakeRuntime implements Runtime {
     return this.revisions.get(r) ?? null;
   }
   async getService(name: string): Promise<ServiceStatus> {
+    this.reconcile();
     return {
       name,
       url: 'http://svc.local/',
       traffic: this.traffic,
       latest_created_revision: null,
       latest_ready_revision: this.latestReady,
+      reconciling: this.pending !== null,
     };
   }
   async setTraffic(_s: string, t: TrafficTarget[]) {
-    this.traffic = t;
+    this.writes.push(t);
+    const now = this.clock?.now().getTime() ?? 0;
+    if (this.reconcileDelayMs > 0) this.pending = { traffic: t, at: now + this.reconcileDelayMs };
+    else this.traffic = t;
   }
   async deleteRevision(_s: string, r: string) {
+    this.reconcile();
+    const serving = [...this.traffic, ...(this.pending?.traffic ?? [])].some((t) => t.revision === r && t.percent > 0);
+    if (serving) throw new Error(`revision ${r} still serves traffic; move the traffic first`);
+    this.traffic = this.traffic.filter((t) => t.revision !== r);
     this.deleted.push(r);
     this.revisions.delete(r);
   }
   ready(revision: string) {
     this.revisions.set(revision, { name: revision, state: 'ready', message: null, tag_url: 'http://tag.local/', startup_ms: 42 });
     this.latestReady = revision;
+  }
+  private reconcile() {
+    if (this.pending && (this.clock?.now().getTime() ?? 0) >= this.pending.at) {
+      this.traffic = this.pending.traffic;
+      this.pending = null;
+    }
   }
 }
 
@@ -160,7 +188,7 @@ export function harness(): Harness {
   const bus = new RecordingBus();
   const tasks = new RecordingTasks();
   const builder = new FakeBuilder();
-  const runtime = new FakeRuntime();
+  const runtime = new FakeRuntime(clock);
   const probe = new FakeProbe();
   const sources = new FakeSources();
   let n = 0;

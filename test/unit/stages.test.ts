@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { buildTag } from '../../shared/domain/events.js';
+import { buildTag, RollbackPollTaskSchema } from '../../shared/domain/events.js';
+import { QUEUES } from '../../shared/domain/topics.js';
 import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js';
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { promoteRevision } from '../../shared/pipeline/promote.js';
 import { acceptDeployment, requestCancel, requestRollback } from '../../shared/pipeline/requests.js';
-import { rollBack } from '../../shared/pipeline/rollback.js';
+import { checkRollback, rollBack } from '../../shared/pipeline/rollback.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
 import { sweepStuckDeployments } from '../../shared/pipeline/watchdog.js';
@@ -18,6 +19,13 @@ const notification = (id: string, dep: string, status: string, extra: Record<str
   substitutions: { _DEPLOYMENT_ID: dep },
   ...extra,
 });
+
+/** Runs the last rollback poll task the pipeline scheduled, as Cloud Tasks would. */
+async function pollRollback(h: ReturnType<typeof harness>) {
+  const task = h.tasks.tasks.filter((t) => t.queue === QUEUES.rollbackPoll).at(-1);
+  if (!task) throw new Error('no rollback poll was scheduled');
+  return checkRollback(h.deps, RollbackPollTaskSchema.parse(task.payload));
+}
 
 /** Runs a job through validate → prepare → build (+ SUCCESS) → deploy, as the bus would. */
 async function throughDeploy(h: ReturnType<typeof harness>, id: string) {
@@ -278,11 +286,12 @@ describe('verification and promotion', () => {
     expect(h.bus.types().at(-1)).toBe('deployment.rollback_requested.v1');
 
     await rollBack(h.deps, 'd1');
+    expect(await pollRollback(h)).toBe('checked');
     job = await h.jobs.get('d1');
     expect(job?.status).toBe('rolled_back');
     expect(h.runtime.traffic).toEqual([{ revision: 'svc-old', percent: 100 }]);
     expect(h.runtime.deleted).toEqual([revision]);
-    expect(await rollBack(h.deps, 'd1')).toBe('nothing to do: rolled_back');
+    expect(await rollBack(h.deps, 'd1')).toBe('stale event: the job is rolled_back');
   });
 
   it('moves traffic in canary steps through tasks', async () => {

@@ -144,6 +144,7 @@ export class CloudRunRuntime implements Runtime {
       traffic,
       latest_created_revision: shortName(svc.latestCreatedRevision) || null,
       latest_ready_revision: latestReady || null,
+      reconciling: svc.reconciling === true,
     };
   }
 

@@ -221,6 +221,8 @@ export class LocalRuntime implements Runtime {
       }),
       latest_created_revision: svc.latestCreated,
       latest_ready_revision: svc.latestReady,
+      // setTraffic returns once the routers serve the new split: nothing is left to apply.
+      reconciling: false,
     };
   }
 

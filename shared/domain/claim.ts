@@ -1,0 +1,105 @@
+import type { Job } from './job.js';
+import { canTransition, type PipelineStage, previousStatus, STAGE_PROGRESS, STAGE_STEP, type Stage, type Status } from './status.js';
+
+/** A status change the state machine (status.ts TRANSITIONS) does not allow: a bug, never a user's doing. */
+export class IllegalTransitionError extends Error {
+  constructor(
+    readonly from: Status,
+    readonly to: Status,
+    id: string,
+  ) {
+    super(`illegal status change of ${id}: ${from} → ${to} is not in the state machine`);
+    this.name = 'IllegalTransitionError';
+  }
+}
+
+/** The one way a job's status changes: refuses (throws) what the state machine does not allow. */
+export function transition(job: Job, to: Status, patch: Partial<Omit<Job, 'status'>> = {}): Job {
+  if (!canTransition(job.status, to)) throw new IllegalTransitionError(job.status, to, job.deployment_id);
+  return { ...job, ...patch, status: to };
+}
+
+export interface ClaimRequest {
+  stage: Stage;
+  now: Date;
+  /** The worker's token: deterministic for a named task's retries, random for an event. */
+  token: string;
+  /** True when the token is random: the claim ends with the worker (see ClaimSchema.ephemeral). */
+  ephemeral: boolean;
+  lease_ms: number;
+}
+
+/**
+ * What an event for `stage` does to the job:
+ * - claim: the job as this worker holds it (entering the stage, renewing its own claim, or taking
+ *   over a lapsed one);
+ * - cancel: a cancel was requested and this stage boundary is where it takes effect;
+ * - handoff-only: the stage's work is committed; only its hand-off may still be undelivered;
+ * - duplicate: another worker's live claim: change nothing;
+ * - stale: the job is elsewhere, with the reason.
+ */
+export type ClaimDecision =
+  | { kind: 'claim'; job: Job }
+  | { kind: 'cancel'; job: Job }
+  | { kind: 'handoff-only' }
+  | { kind: 'duplicate' }
+  | { kind: 'stale'; reason: string };
+
+/** The status a job must be in for an event to enter `stage`; null when no event enters it from outside. */
+function entryStatus(job: Job, stage: Stage): Status | null {
+  if (stage === 'rolling_back') return job.kind === 'rollback' ? 'queued' : null;
+  return job.kind === 'deployment' ? previousStatus(stage as PipelineStage) : null;
+}
+
+export function decideClaim(job: Job, req: ClaimRequest): ClaimDecision {
+  const { stage, now } = req;
+  const at = now.toISOString();
+  const fresh = { stage, token: req.token, expires_at: lease(now, req.lease_ms), done: false, ephemeral: req.ephemeral };
+  // Also a duplicate within a running stage: whoever comes first to a boundary stops the job.
+  if (job.cancel_requested && canTransition(job.status, 'cancelled')) {
+    return { kind: 'cancel', job: cancelled(job, at) };
+  }
+  if (job.status === entryStatus(job, stage)) {
+    if (job.status !== 'queued' && !job.claim?.done) return { kind: 'stale', reason: `the ${job.status} stage has not finished` };
+    return { kind: 'claim', job: enterStage(job, stage, fresh, at) };
+  }
+  if (job.status !== stage) return { kind: 'stale', reason: `stale event: the job is ${job.status}` };
+  if (!job.claim) return { kind: 'claim', job: { ...job, claim: fresh } };
+  if (job.claim.done) return { kind: 'handoff-only' };
+  // A deterministic token (a named task's retry) is the same worker coming back: let it run.
+  if (job.claim.token === req.token) return { kind: 'claim', job: { ...job, claim: { ...job.claim, expires_at: fresh.expires_at } } };
+  if (Date.parse(job.claim.expires_at) > now.getTime()) return { kind: 'duplicate' };
+  // The lease lapsed: the worker that held it died. Take over.
+  return { kind: 'claim', job: { ...job, claim: fresh } };
+}
+
+/** A stage waiting on something outside (a build, a poll, a canary window) continues only under the token it waits for. */
+export type ContinueDecision = { kind: 'continue' } | { kind: 'cancel'; job: Job } | { kind: 'stale'; reason: string };
+
+export function decideContinue(job: Job, stage: Stage, token: string, now: Date): ContinueDecision {
+  if (job.status !== stage || !job.claim || job.claim.done || job.claim.token !== token) {
+    return { kind: 'stale', reason: `stale: the job is ${job.status}` };
+  }
+  if (job.cancel_requested && canTransition(stage, 'cancelled')) return { kind: 'cancel', job: cancelled(job, now.toISOString()) };
+  return { kind: 'continue' };
+}
+
+function enterStage(job: Job, stage: Stage, claim: NonNullable<Job['claim']>, at: string): Job {
+  return transition(job, stage, {
+    stage,
+    current_step: STAGE_STEP[stage],
+    progress: Math.max(job.progress, STAGE_PROGRESS[stage][0]),
+    started_at: job.started_at ?? at,
+    updated_at: at,
+    claim,
+    stage_timings: { ...job.stage_timings, [stage]: { started_at: at, completed_at: null, duration_ms: null } },
+  });
+}
+
+export function cancelled(job: Job, at: string): Job {
+  return transition(job, 'cancelled', { current_step: 'Cancelled', claim: null, updated_at: at, completed_at: at });
+}
+
+function lease(now: Date, ms: number): string {
+  return new Date(now.getTime() + ms).toISOString();
+}
