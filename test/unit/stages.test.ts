@@ -9,6 +9,7 @@ import { acceptDeployment, requestCancel, requestRollback } from '../../shared/p
 import { checkRollback, rollBack } from '../../shared/pipeline/rollback.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
+import { failDeployment } from '../../shared/pipeline/stage-runner.js';
 import { sweepStuckDeployments } from '../../shared/pipeline/watchdog.js';
 import { harness, PermanentError } from '../support/fakes.js';
 
@@ -454,5 +455,134 @@ describe('the watchdog', () => {
     expect((await h.jobs.get('stuck'))?.error_message).toContain('No progress in the building stage');
     expect((await h.jobs.get('fine'))?.status).toBe('building');
     expect((await h.jobs.get('waiting'))?.status).toBe('queued');
+  });
+});
+
+/** A job at promoting step 1 of a 10 % → 100 % canary, over a service whose split has entries Baton does not own. */
+async function canaryAt10(h: ReturnType<typeof harness>, traffic = [{ revision: 'svc-old', percent: 100 }]) {
+  await h.jobs.updateService('svc', () => ({
+    agent_id: 'svc',
+    service_name: 'svc',
+    url: null,
+    serving_revision: 'svc-old',
+    last_good_revision: 'svc-old',
+    good_revisions: [{ revision: 'svc-old', deployment_id: 'd0' }],
+    deployment_id: 'd0',
+    status: 'running',
+    typical_stage_ms: {},
+    updated_at: 'now',
+  }));
+  h.runtime.revisions.set('svc-old', { name: 'svc-old', state: 'ready', message: null, tag_url: null });
+  h.runtime.traffic = traffic;
+  await h.job('d1', { deployment_options: { strategy: { type: 'canary', steps: [10, 100], window_seconds: 5 } } });
+  const revision = await throughDeploy(h, 'd1');
+  h.runtime.ready(revision);
+  await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+  await promoteRevision(h.deps, 'd1');
+  return revision;
+}
+
+describe('promotion keeps what it does not own', () => {
+  it('keeps other tags and a pinned split through every canary step and the final promotion', async () => {
+    const h = harness();
+    const others = [
+      { revision: 'svc-old', percent: 80 },
+      { revision: 'svc-pinned', percent: 20, tag: 'blue' },
+      { revision: 'svc-qa', percent: 0, tag: 'qa' },
+    ];
+    const revision = await canaryAt10(h, others);
+    expect(h.runtime.traffic).toEqual([
+      { revision, percent: 8, tag: 'candidate' },
+      { revision: 'svc-old', percent: 72 },
+      { revision: 'svc-pinned', percent: 20, tag: 'blue' },
+      { revision: 'svc-qa', percent: 0, tag: 'qa' },
+    ]);
+    const { canaryStep } = await import('../../shared/pipeline/promote.js');
+    await canaryStep(h.deps, { type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
+    expect(h.runtime.traffic).toEqual([
+      { revision, percent: 80 },
+      { revision: 'svc-pinned', percent: 20, tag: 'blue' },
+      { revision: 'svc-qa', percent: 0, tag: 'qa' },
+    ]);
+    expect((await h.jobs.get('d1'))?.status).toBe('completed');
+  });
+});
+
+describe('rollback waits for the runtime to apply the restored split', () => {
+  it('removes the failed canary revision only once the runtime serves the old split, never while it reconciles', async () => {
+    const h = harness();
+    const revision = await canaryAt10(h);
+    h.runtime.reconcileDelayMs = 5000;
+    // The canary became unhealthy in its window: 10 % of the traffic is on the failed revision.
+    await failDeployment(h.deps, 'd1', 'promoting', 'Canary revision became unhealthy');
+    expect((await h.jobs.get('d1'))?.status).toBe('rolling_back');
+
+    expect(await rollBack(h.deps, 'd1')).toBe('rolling back');
+    expect(h.runtime.writes.at(-1)).toEqual([{ revision: 'svc-old', percent: 100 }]);
+    // The runtime still serves the canary split: nothing is removed, the next poll is scheduled.
+    expect(await pollRollback(h)).toBe('checked');
+    expect(h.runtime.deleted).toEqual([]);
+    expect(await h.jobs.get('d1')).toMatchObject({ status: 'rolling_back', claim: { token: expect.stringMatching(/-poll-2$/) } });
+    h.clock.advance(5000);
+    expect(await pollRollback(h)).toBe('checked');
+    expect(h.runtime.deleted).toEqual([revision]);
+    expect(h.runtime.traffic).toEqual([{ revision: 'svc-old', percent: 100 }]);
+    expect(await h.jobs.get('d1')).toMatchObject({ status: 'rolled_back', progress: 100, current_step: 'Traffic restored to svc-old' });
+    expect((await h.jobs.getService('svc'))?.serving_revision).toBe('svc-old');
+  });
+
+  it('gives up after reconcile_attempts polls with what the runtime serves', async () => {
+    const h = harness();
+    h.deps.settings.reconcile_attempts = 3;
+    const revision = await canaryAt10(h);
+    h.runtime.reconcileDelayMs = 3_600_000;
+    // The canary became unhealthy in its window: 10 % of the traffic is on the failed revision.
+    await failDeployment(h.deps, 'd1', 'promoting', 'Canary revision became unhealthy');
+    await rollBack(h.deps, 'd1');
+    for (let i = 0; i < 3; i++) await pollRollback(h);
+    const job = await h.jobs.get('d1');
+    expect(job?.status).toBe('failed');
+    expect(job?.error_message).toContain('did not apply the restored traffic split after 3 checks (still reconciling)');
+    expect(job?.error_message).toContain(`${revision} 10% (candidate)`);
+    expect(h.runtime.deleted).toEqual([]);
+    expect(h.tasks.tasks.filter((t) => t.queue === QUEUES.rollbackPoll)).toHaveLength(3);
+  });
+
+  it('a manual rollback completes both jobs only once the split is served', async () => {
+    const h = harness();
+    h.runtime.reconcileDelayMs = 1000;
+    await h.job('done', {}, { status: 'completed', revision: 'svc-2', previous_revision: 'svc-1' });
+    h.runtime.traffic = [{ revision: 'svc-2', percent: 100 }];
+    await h.job('rb', {}, { kind: 'rollback', rollback_of: 'done', revision: 'svc-1' });
+    await rollBack(h.deps, 'rb');
+    await pollRollback(h);
+    expect([(await h.jobs.get('done'))?.status, (await h.jobs.get('rb'))?.status]).toEqual(['completed', 'rolling_back']);
+    h.clock.advance(1000);
+    await pollRollback(h);
+    expect([(await h.jobs.get('done'))?.status, (await h.jobs.get('rb'))?.status]).toEqual(['rolled_back', 'rolled_back']);
+    expect(h.runtime.deleted).toEqual([]);
+  });
+});
+
+describe('failure messages are redacted', () => {
+  it('stores a failed revision’s last output without the secret it printed (job, log tail, full log)', async () => {
+    const h = harness();
+    await h.job('d1');
+    const revision = await throughDeploy(h, 'd1');
+    h.runtime.revisions.set(revision, {
+      name: revision,
+      state: 'failed',
+      message:
+        'the process exited with code 1 during start-up. Last output:\nconnecting with API_KEY=sk-live-4f9a8b7c6d\nAuthorization: Bearer eyJhbGciOi.secret',
+      tag_url: null,
+    });
+    await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    const job = await h.jobs.get('d1');
+    expect(job?.status).toBe('failed');
+    expect(job?.error_message).toContain('Last output');
+    const stored = [job?.error_message ?? '', ...(job?.logs ?? []), (await h.deps.logs.read('svc', 'd1')) ?? ''].join('\n');
+    expect(stored).toContain('[REDACTED]');
+    expect(stored).not.toContain('sk-live-4f9a8b7c6d');
+    expect(stored).not.toContain('eyJhbGciOi');
   });
 });

@@ -1,15 +1,23 @@
 import { describe, expect, it } from 'vitest';
+import { EVENT_FUNCTIONS, TASK_FUNCTIONS } from '../../functions/registry.js';
+import { EVENT_TYPES, type EventType } from '../../shared/domain/events.js';
+import { type FunctionDef, PIPELINE, progressAt, stageOfQueue, tableProblems, terraformPipeline } from '../../shared/domain/pipeline.js';
 import {
+  CANCELLABLE,
   canTransition,
   FINAL_STATUSES,
   isFinal,
   previousStatus,
   STAGE_PROGRESS,
+  STAGE_STEP,
   STAGES,
   STATUSES,
   type Status,
+  StatusSchema,
   TRANSITIONS,
 } from '../../shared/domain/status.js';
+import { QUEUES, type Queue, SUBSCRIPTIONS, TOPIC_OF_EVENT, TOPICS, type Topic } from '../../shared/domain/topics.js';
+import { emitsWhenDone } from '../../shared/pipeline/stage-runner.js';
 
 /** The legal transitions, written out once more by hand: the table in the code must equal it. */
 const EXPECTED: Record<Status, Status[]> = {
@@ -73,5 +81,62 @@ describe('the state machine', () => {
       last = end;
     }
     expect(last).toBe(100);
+  });
+});
+
+describe('the pipeline table (shared/domain/pipeline.ts) and what derives from it', () => {
+  it('has no problems: unique functions and triggers, emitted events that trigger something, progress in order', () => {
+    expect(tableProblems()).toEqual([]);
+  });
+
+  it('derives the statuses, stages, step labels, progress and cancellability from the table', () => {
+    expect([...STATUSES].sort()).toEqual(
+      [...PIPELINE.map((s) => s.status), 'queued', 'completed', 'failed', 'rolled_back', 'cancelled'].sort(),
+    );
+    expect(STAGES).toEqual(PIPELINE.filter((s) => s.path === 'forward').map((s) => s.status));
+    for (const s of PIPELINE) {
+      expect(STAGE_PROGRESS[s.status]).toEqual(s.progress);
+      expect(STAGE_STEP[s.status]).toBe(s.step);
+      expect(CANCELLABLE.includes(s.status), s.status).toBe(s.cancellable);
+      expect(canTransition(s.status, 'cancelled'), s.status).toBe(s.cancellable);
+      if (s.path === 'forward') expect(canTransition(s.status, 'rolling_back'), s.status).toBe(s.rolls_back);
+    }
+    expect(StatusSchema.options).toEqual([...STATUSES]);
+  });
+
+  it('derives every event, topic, queue and subscription, and the registry, from the triggers', () => {
+    const triggers = PIPELINE.flatMap((s) => s.functions as readonly FunctionDef[]);
+    for (const f of triggers) {
+      const t = f.trigger;
+      if ('topic' in t) {
+        expect(SUBSCRIPTIONS[t.topic as Topic]).toBe(f.name);
+        expect(EVENT_FUNCTIONS[f.name]?.topic).toBe(t.topic);
+        expect(Object.values(TOPICS)).toContain(t.topic);
+        if (t.event) expect([EVENT_TYPES.includes(t.event as EventType), TOPIC_OF_EVENT[t.event as EventType]]).toEqual([true, t.topic]);
+      }
+      if ('queue' in t) {
+        expect(SUBSCRIPTIONS[t.queue as Queue]).toBe(f.name);
+        expect(TASK_FUNCTIONS[f.name]?.queue).toBe(t.queue);
+        expect(Object.values(QUEUES)).toContain(t.queue);
+      }
+    }
+    expect(Object.keys(TOPIC_OF_EVENT).sort()).toEqual([...EVENT_TYPES].sort());
+    expect(terraformPipeline().task_functions).toEqual(Object.fromEntries(Object.entries(TASK_FUNCTIONS).map(([n, f]) => [n, f.queue])));
+    expect(terraformPipeline().event_functions).toEqual(Object.fromEntries(Object.entries(EVENT_FUNCTIONS).map(([n, f]) => [n, f.topic])));
+  });
+
+  it('names topics and queues in code by their table names (baton-rollback-poll → QUEUES.rollbackPoll)', () => {
+    expect(QUEUES).toEqual({ verifyPoll: 'baton-verify-poll', promoteStep: 'baton-promote-step', rollbackPoll: 'baton-rollback-poll' });
+    expect(TOPICS.deploymentRequested).toBe('baton-deployment-requested');
+    expect(TOPICS.cloudBuilds).toBe('cloud-builds');
+    expect(TOPICS.deadLetter).toBe('baton-dead-letter');
+  });
+
+  it('hands each stage on with the event the table names, and fails a task that gives up in the stage that owns its queue', () => {
+    for (const s of PIPELINE) expect(emitsWhenDone(s.status)).toEqual(s.emits ? { kind: 'event', type: s.emits } : { kind: 'none' });
+    expect(stageOfQueue(QUEUES.verifyPoll)).toBe('verifying');
+    expect(stageOfQueue(QUEUES.promoteStep)).toBe('promoting');
+    expect(stageOfQueue(QUEUES.rollbackPoll)).toBe('rolling_back');
+    expect(progressAt('promoting', 0.45)).toBe(95);
   });
 });
