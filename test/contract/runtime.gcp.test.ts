@@ -7,13 +7,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudRunRuntime, explainStartFailure, imageReference } from '../../shared/adapters/gcp/runtime.js';
 import { GcsSourcePreparer } from '../../shared/adapters/gcp/source-preparer.js';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
-import { buildTag } from '../../shared/domain/events.js';
+import { buildTag, RollbackPollTaskSchema } from '../../shared/domain/events.js';
 import { revisionName, serviceName } from '../../shared/domain/names.js';
+import { QUEUES } from '../../shared/domain/topics.js';
 import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js';
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { promoteRevision } from '../../shared/pipeline/promote.js';
-import { rollBack } from '../../shared/pipeline/rollback.js';
+import { checkRollback, rollBack } from '../../shared/pipeline/rollback.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
 import type { RevisionSpec } from '../../shared/ports/index.js';
@@ -233,6 +234,7 @@ describe('CloudRunRuntime (Cloud Run Admin v2 fake)', () => {
       ],
       latest_created_revision: s2.revision,
       latest_ready_revision: s2.revision,
+      reconciling: false,
     });
     expect(await runtime.getService('nothing-here')).toBeNull();
   });
@@ -510,6 +512,9 @@ describe('CloudRunRuntime under the pipeline (deploy → verify → promote; a c
     expect(failed?.status).toBe('rolling_back');
     expect(failed?.error_message).toContain('process.env.PORT');
     await rollBack(h.deps, 'd2');
+    // The revision goes once Cloud Run serves the restored split: the rollback's poll task.
+    const poll = h.tasks.tasks.filter((t) => t.queue === QUEUES.rollbackPoll).at(-1);
+    await checkRollback(h.deps, RollbackPollTaskSchema.parse(poll?.payload));
     expect((await h.jobs.get('d2'))?.status).toBe('rolled_back');
     expect((await runtime.getService(service))?.traffic).toEqual([{ revision: r1, percent: 100 }]);
     expect(await h.jobs.getService(agent)).toMatchObject({ serving_revision: r1 });

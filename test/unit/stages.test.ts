@@ -7,9 +7,9 @@ import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { promoteRevision } from '../../shared/pipeline/promote.js';
 import { acceptDeployment, requestCancel, requestRollback } from '../../shared/pipeline/requests.js';
 import { checkRollback, rollBack } from '../../shared/pipeline/rollback.js';
+import { failDeployment } from '../../shared/pipeline/stage-runner.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
-import { failDeployment } from '../../shared/pipeline/stage-runner.js';
 import { sweepStuckDeployments } from '../../shared/pipeline/watchdog.js';
 import { harness, PermanentError } from '../support/fakes.js';
 
