@@ -22,6 +22,10 @@ export const ConfigSchema = z.object({
   BATON_BUS_MAX_ATTEMPTS: int(5, 1, 100),
   BATON_BUS_MIN_BACKOFF_MS: int(200, 1, 600_000),
   BATON_BUS_MAX_BACKOFF_MS: int(10_000, 1, 600_000),
+  /** A delivery not answered within this is redelivered (Pub/Sub's ack deadline; 600 s is its maximum). */
+  BATON_BUS_ACK_DEADLINE_MS: int(600_000, 100, 600_000),
+  /** How long a stage's claim holds before a redelivery may take over from a worker that died. */
+  BATON_CLAIM_LEASE_MS: int(600_000, 100, 3_600_000),
   BATON_VERIFY_POLL_MS: int(20, 5, 60_000),
   BATON_HEALTH_ATTEMPTS: int(3, 1, 20),
   BATON_HEALTH_TIMEOUT_MS: int(5000, 100, 120_000),

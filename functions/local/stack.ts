@@ -25,6 +25,7 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
     maxAttempts: config.BATON_BUS_MAX_ATTEMPTS,
     minBackoffMs: config.BATON_BUS_MIN_BACKOFF_MS,
     maxBackoffMs: config.BATON_BUS_MAX_BACKOFF_MS,
+    ackDeadlineMs: config.BATON_BUS_ACK_DEADLINE_MS,
   };
   for (const [name, fn] of Object.entries(EVENT_FUNCTIONS)) {
     const deadLetterTopic = fn.topic === TOPICS.deadLetter ? undefined : TOPICS.deadLetter;
@@ -64,7 +65,7 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
       tasks.stop();
       await builder.stop();
       await runtime.stop();
-      await adapters.jobs.flush();
+      await Promise.all([adapters.jobs.flush(), bus.flush(), tasks.flush()]);
     })();
     return stopping;
   };

@@ -36,6 +36,8 @@ export interface ClaimRequest {
  * - cancel: a cancel was requested and this stage boundary is where it takes effect;
  * - handoff-only: the stage's work is committed; only its hand-off may still be undelivered;
  * - duplicate: another worker's live claim: change nothing;
+ * - behind: the event is ahead of its job (the previous stage is entered but not finished, as a
+ *   restart can leave it): change nothing now, but do not drop the event, retry it;
  * - stale: the job is elsewhere, with the reason.
  */
 export type ClaimDecision =
@@ -43,6 +45,7 @@ export type ClaimDecision =
   | { kind: 'cancel'; job: Job }
   | { kind: 'handoff-only' }
   | { kind: 'duplicate' }
+  | { kind: 'behind'; reason: string }
   | { kind: 'stale'; reason: string };
 
 /** The status a job must be in for an event to enter `stage`; null when no event enters it from outside. */
@@ -60,7 +63,7 @@ export function decideClaim(job: Job, req: ClaimRequest): ClaimDecision {
     return { kind: 'cancel', job: cancelled(job, at) };
   }
   if (job.status === entryStatus(job, stage)) {
-    if (job.status !== 'queued' && !job.claim?.done) return { kind: 'stale', reason: `the ${job.status} stage has not finished` };
+    if (job.status !== 'queued' && !job.claim?.done) return { kind: 'behind', reason: `the ${job.status} stage has not finished` };
     return { kind: 'claim', job: enterStage(job, stage, fresh, at) };
   }
   if (job.status !== stage) return { kind: 'stale', reason: `stale event: the job is ${job.status}` };

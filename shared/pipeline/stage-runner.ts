@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { decideClaim, decideContinue, transition } from '../domain/claim.js';
-import { isPermanent, messageOf } from '../domain/errors.js';
+import { isPermanent, messageOf, TransientError } from '../domain/errors.js';
 import { type EventType, stageEvent } from '../domain/events.js';
 import { type Job, LOG_TAIL_LINES } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
@@ -100,6 +100,9 @@ export async function claimStage(deps: PipelineDeps, id: string, stage: Stage, k
   });
   if (!res) return { kind: 'missing' };
   const d = res.decision;
+  // Acknowledging an event ahead of its job would strand the job until the watchdog fails it: it is
+  // redelivered with back-off until the job catches up, and dead-letters (failing it, loudly) if it never does.
+  if (d.kind === 'behind') throw new TransientError(`the ${stage} event for ${id} is ahead of its job: ${d.reason}; retrying`);
   if (d.kind === 'cancel') {
     await afterCancel(deps, res.job, stage);
     return { kind: 'cancelled' };

@@ -85,6 +85,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     settings: {
       ...DEFAULT_SETTINGS,
       target: 'local',
+      claim_lease_ms: config.BATON_CLAIM_LEASE_MS,
       build_timeout_ms: config.BATON_BUILD_TIMEOUT_S * 1000 + 60_000,
       verify_poll_interval_ms: config.BATON_VERIFY_POLL_MS,
       health_attempts: config.BATON_HEALTH_ATTEMPTS,

@@ -15,6 +15,7 @@ function localHarness(dir: string, options: { duplicateDelivery?: boolean }): Bu
     idle: () => bus.idle(),
     restart: async () => {
       bus.stop();
+      await bus.flush();
       return localHarness(dir, options);
     },
     resume: () => void bus.resume(),

@@ -14,6 +14,7 @@ function localHarness(dir: string, onGiveUp: GiveUp): QueueHarness {
     register: (name, handler, policy) => queue.register(name, handler, policy),
     restart: async () => {
       queue.stop();
+      await queue.flush();
       return localHarness(dir, onGiveUp);
     },
     resume: () => void queue.resume(),

@@ -41,7 +41,7 @@ function expected(job: Job, stage: Stage): ClaimDecision['kind'] {
       : job.kind === 'deployment'
         ? order[order.indexOf(stage) - 1]
         : null;
-  if (job.status === entry) return job.status === 'queued' || job.claim?.done ? 'claim' : 'stale';
+  if (job.status === entry) return job.status === 'queued' || job.claim?.done ? 'claim' : 'behind';
   if (job.status !== stage) return 'stale';
   if (!job.claim) return 'claim';
   if (job.claim.done) return 'handoff-only';

@@ -1,16 +1,18 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import { isFinal } from '../../domain/status.js';
 import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
-import { DocWriter } from './doc-writer.js';
-import { jsonFilesIn } from './fs-util.js';
+import { DocJournal, parsedDocs } from './doc-writer.js';
 
 /**
- * The job store of the local target: documents in memory, each committed change written to one
- * JSON file under the data folder so state survives a restart. A transaction's read, mutation and
- * commit run without yielding to the event loop, so compare-and-set is serialisable, the property
- * Firestore transactions give. Listeners hear each committed change, in commit order.
+ * The job store of the local target: documents in memory, and every commit journaled and synced
+ * to the data folder before its promise resolves (DocJournal), so an answered request survives
+ * any crash. A transaction's read, mutation and commit run without yielding to the event loop, so
+ * compare-and-set is serialisable, the property Firestore transactions give; the journal keeps
+ * commit order, so a commit on disk implies every commit before it is too. `get` and the
+ * listeners see a change only once it is on disk: nothing is handed on from a state a crash could
+ * still take back.
  */
 export class LocalJobStore implements JobStore {
   private readonly jobs = new Map<string, Job>();
@@ -18,19 +20,22 @@ export class LocalJobStore implements JobStore {
   /** Private data when there is no data folder (memory only). */
   private readonly secrets = new Map<string, JobPrivate>();
   private readonly listeners = new Map<string, Set<(job: Job) => void>>();
-  private readonly writer = new DocWriter();
+  private readonly journal: DocJournal | null;
+  /** The last write of each document still on its way to disk. */
+  private readonly unsynced = new Map<string, Promise<void>>();
   /** Ids in creation order, newest last: the list index. */
   private readonly order: string[] = [];
 
   constructor(private readonly dir: string | null) {
-    if (dir) this.load(dir);
+    this.journal = dir ? new DocJournal(dir) : null;
+    if (this.journal) this.load(this.journal);
   }
 
   async create(job: Job): Promise<boolean> {
     if (this.jobs.has(job.deployment_id)) return false;
     const doc = JobSchema.parse(job);
-    this.commitJob(doc);
     this.order.push(doc.deployment_id);
+    await this.commitJob(doc);
     return true;
   }
 
@@ -39,12 +44,13 @@ export class LocalJobStore implements JobStore {
     if (this.jobs.has(job.deployment_id)) return 'exists';
     if (this.activeOf(job.agent_id) >= maxActive) return 'busy';
     const doc = JobSchema.parse(job);
-    this.commitJob(doc);
     this.order.push(doc.deployment_id);
+    await this.commitJob(doc);
     return 'created';
   }
 
   async get(id: string): Promise<Job | null> {
+    await this.unsynced.get(`jobs/${id}`)?.catch(() => {});
     const job = this.jobs.get(id);
     return job ? structuredClone(job) : null;
   }
@@ -55,7 +61,7 @@ export class LocalJobStore implements JobStore {
     const next = mutate(structuredClone(current));
     if (next === null) return { job: structuredClone(current), changed: false };
     const doc = JobSchema.parse(next);
-    this.commitJob(doc);
+    await this.commitJob(doc);
     return { job: structuredClone(doc), changed: true };
   }
 
@@ -97,6 +103,7 @@ export class LocalJobStore implements JobStore {
   }
 
   async getService(agentId: string): Promise<ServiceRecord | null> {
+    await this.unsynced.get(`services/${agentId}`)?.catch(() => {});
     const s = this.services.get(agentId);
     return s ? structuredClone(s) : null;
   }
@@ -107,7 +114,7 @@ export class LocalJobStore implements JobStore {
     if (next === null) return current ? structuredClone(current) : null;
     const doc = ServiceRecordSchema.parse(next);
     this.services.set(agentId, doc);
-    if (this.dir) this.writer.write(join(this.dir, 'services', `${agentId}.json`), JSON.stringify(doc));
+    await this.persist(`services/${agentId}`, doc);
     return structuredClone(doc);
   }
 
@@ -150,9 +157,9 @@ export class LocalJobStore implements JobStore {
     return parsed.success ? parsed.data : null;
   }
 
-  /** Resolves when every committed change is on disk. */
+  /** Resolves when every committed change is on disk and folded into the document files. */
   flush(): Promise<void> {
-    return this.writer.flush();
+    return this.journal?.flush() ?? Promise.resolve();
   }
 
   /**
@@ -160,47 +167,43 @@ export class LocalJobStore implements JobStore {
    * none of them is alive, so their stages may run again as soon as their events are redelivered.
    */
   releaseEphemeralClaims(): number {
-    let n = 0;
-    for (const job of [...this.jobs.values()]) {
-      if (job.claim && !job.claim.done && job.claim.ephemeral) {
-        this.commitJob({ ...job, claim: null });
-        n++;
-      }
+    const stale = [...this.jobs.values()].filter((job) => job.claim && !job.claim.done && job.claim.ephemeral);
+    // Journaled in order before anything a redelivery commits, and `get` waits for them: no need to wait here.
+    for (const job of stale) {
+      void this.commitJob({ ...job, claim: null }).catch((err: unknown) =>
+        console.error(`baton: could not release the claim of ${job.deployment_id}: ${err instanceof Error ? err.message : String(err)}`),
+      );
     }
-    return n;
+    return stale.length;
   }
 
-  /** Forgets everything (tests). */
-  clear(): void {
-    this.jobs.clear();
-    this.services.clear();
-    this.secrets.clear();
-    this.order.length = 0;
-    if (this.dir) rmSync(this.dir, { recursive: true, force: true });
-  }
-
-  private commitJob(doc: Job): void {
+  /** Applies the commit in memory now, resolves once it is on disk, then tells the listeners (in commit order). */
+  private async commitJob(doc: Job): Promise<void> {
     this.jobs.set(doc.deployment_id, doc);
-    if (this.dir) this.writer.write(join(this.dir, 'jobs', `${doc.deployment_id}.json`), JSON.stringify(doc));
+    await this.persist(`jobs/${doc.deployment_id}`, doc);
     const set = this.listeners.get(doc.deployment_id);
     if (set) for (const cb of [...set]) cb(structuredClone(doc));
   }
 
-  private load(dir: string): void {
-    const jobs: Job[] = [];
-    for (const f of jsonFilesIn(join(dir, 'jobs'))) {
-      const parsed = JobSchema.safeParse(readJson(join(dir, 'jobs', f)));
-      if (parsed.success) jobs.push(parsed.data);
-      else console.warn(`baton: ignoring unreadable job file ${f}`);
-    }
+  private persist(key: string, doc: unknown): Promise<void> {
+    if (!this.journal) return Promise.resolve();
+    const write = this.journal.put(key, doc);
+    this.unsynced.set(key, write);
+    const forget = () => {
+      if (this.unsynced.get(key) === write) this.unsynced.delete(key);
+    };
+    void write.then(forget, forget);
+    return write;
+  }
+
+  private load(journal: DocJournal): void {
+    const docs = journal.open(['jobs', 'services']);
+    const jobs = parsedDocs(journal, docs, 'jobs/', JobSchema);
+    for (const svc of parsedDocs(journal, docs, 'services/', ServiceRecordSchema)) this.services.set(svc.agent_id, svc);
     jobs.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.deployment_id.localeCompare(b.deployment_id));
     for (const j of jobs) {
       this.jobs.set(j.deployment_id, j);
       this.order.push(j.deployment_id);
-    }
-    for (const f of jsonFilesIn(join(dir, 'services'))) {
-      const parsed = ServiceRecordSchema.safeParse(readJson(join(dir, 'services', f)));
-      if (parsed.success) this.services.set(parsed.data.agent_id, parsed.data);
     }
   }
 }

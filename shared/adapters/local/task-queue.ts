@@ -1,7 +1,6 @@
-import { readFileSync, rmSync } from 'node:fs';
-import { join } from 'node:path';
+import { z } from 'zod';
 import type { TaskQueue, TaskSpec } from '../../ports/index.js';
-import { jsonFilesIn, writeFileAtomic } from './fs-util.js';
+import { DocJournal, parsedDocs } from './doc-writer.js';
 
 export interface QueuePolicy {
   maxAttempts: number;
@@ -12,32 +11,41 @@ export interface QueuePolicy {
 type TaskHandler = (payload: unknown) => Promise<void>;
 type GiveUp = (queue: string, payload: unknown, error: unknown) => Promise<void>;
 
-interface StoredTask {
-  queue: string;
-  name: string;
-  payload: unknown;
-  schedule_time_ms: number;
-}
+const StoredTaskSchema = z.object({
+  queue: z.string().min(1),
+  name: z.string().regex(/^[A-Za-z0-9_-]{1,500}$/),
+  payload: z.unknown(),
+  schedule_time_ms: z.number(),
+});
+type StoredTask = z.infer<typeof StoredTaskSchema>;
 
 /** A used task name is refused for this long, as Cloud Tasks refuses it for about an hour. */
 const NAME_TOMBSTONE_MS = 60 * 60_000;
 
 /**
  * Cloud Tasks on one machine: a task runs at its schedule time, a failure is retried with
- * back-off up to `maxAttempts`, and a name once used is refused. Pending tasks are kept in the
- * data folder and scheduled again after a restart.
+ * back-off up to `maxAttempts`, and a name once used is refused. `enqueue` resolves once the task
+ * is synced to the data folder (DocJournal); a task stays there until it succeeds or is given
+ * up, so a restart schedules again whatever was pending or running.
  */
 export class LocalTaskQueue implements TaskQueue {
   private readonly handlers = new Map<string, { handler: TaskHandler; policy: QueuePolicy }>();
   private readonly names = new Map<string, number>();
   private readonly timers = new Set<NodeJS.Timeout>();
   private stopped = false;
+  private readonly journal: DocJournal | null;
+  /** What a previous run left pending, until resume() schedules it. */
+  private saved: StoredTask[] = [];
   readonly counters = { created: 0, deduplicated: 0, dispatched: 0, failed: 0 };
 
   constructor(
-    private readonly dir: string | null,
+    dir: string | null,
     private readonly onGiveUp: GiveUp = async () => {},
-  ) {}
+  ) {
+    this.journal = dir ? new DocJournal(dir) : null;
+    if (!this.journal) return;
+    this.saved = parsedDocs(this.journal, this.journal.open(['']), '', StoredTaskSchema);
+  }
 
   register(queue: string, handler: TaskHandler, policy: QueuePolicy): void {
     this.handlers.set(queue, { handler, policy });
@@ -55,7 +63,12 @@ export class LocalTaskQueue implements TaskQueue {
     }
     this.names.set(key, now);
     const stored: StoredTask = { queue, name: task.name, payload: task.payload, schedule_time_ms: task.schedule_time_ms ?? now };
-    this.persist(stored);
+    try {
+      await this.journal?.put(fileName(stored), stored);
+    } catch (err) {
+      this.names.delete(key);
+      throw err;
+    }
     this.counters.created++;
     this.arm(stored, 1);
     return 'created';
@@ -63,18 +76,23 @@ export class LocalTaskQueue implements TaskQueue {
 
   /** Schedules the tasks a previous run left pending. Call after every queue is registered. */
   resume(): number {
-    if (!this.dir) return 0;
     let n = 0;
-    for (const f of jsonFilesIn(this.dir)) {
-      try {
-        const t = JSON.parse(readFileSync(join(this.dir, f), 'utf8')) as StoredTask;
-        if (!this.handlers.has(t.queue)) continue;
-        this.names.set(`${t.queue}/${t.name}`, Date.now());
-        this.arm(t, 1);
-        n++;
-      } catch {}
+    for (const t of this.saved.splice(0)) {
+      if (!this.handlers.has(t.queue)) {
+        // Kept on disk: a stack with that queue runs it.
+        console.warn(`baton: task ${t.name} waits for queue ${t.queue}, which this stack does not have`);
+        continue;
+      }
+      this.names.set(`${t.queue}/${t.name}`, Date.now());
+      this.arm(t, 1);
+      n++;
     }
     return n;
+  }
+
+  /** Resolves when every change to the pending tasks is on disk. */
+  flush(): Promise<void> {
+    return this.journal?.flush() ?? Promise.resolve();
   }
 
   stop(): void {
@@ -97,12 +115,12 @@ export class LocalTaskQueue implements TaskQueue {
     this.counters.dispatched++;
     try {
       await q.handler(task.payload);
-      this.remove(task);
+      await this.remove(task);
     } catch (err) {
       this.counters.failed++;
       if (this.stopped) return;
       if (attempt >= q.policy.maxAttempts) {
-        this.remove(task);
+        await this.remove(task);
         await this.onGiveUp(task.queue, task.payload, err).catch((e: unknown) =>
           console.error(`baton: give-up handler failed: ${String(e)}`),
         );
@@ -112,12 +130,13 @@ export class LocalTaskQueue implements TaskQueue {
     }
   }
 
-  private persist(t: StoredTask): void {
-    if (this.dir) writeFileAtomic(join(this.dir, `${fileName(t)}.json`), JSON.stringify(t));
-  }
-
-  private remove(t: StoredTask): void {
-    if (this.dir) rmSync(join(this.dir, `${fileName(t)}.json`), { force: true });
+  private async remove(t: StoredTask): Promise<void> {
+    // A removal lost in a crash only means the task runs once more: report it, do not fail the task.
+    await this.journal
+      ?.delete(fileName(t))
+      .catch((err: unknown) =>
+        console.error(`baton: could not record that task ${t.name} is done: ${err instanceof Error ? err.message : String(err)}`),
+      );
   }
 }
 
