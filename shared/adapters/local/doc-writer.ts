@@ -151,9 +151,11 @@ export class DocJournal {
     return this.append(key, null);
   }
 
-  /** Resolves when every change made so far is synced and folded into the files. */
+  /** Resolves when every change made so far is synced and folded into the files (the stack calls it when it stops). */
   async flush(): Promise<void> {
     while (this.writing) await this.writing.catch(() => {});
+    // Folding the open segment too leaves nothing to replay: a clean stop starts again at once.
+    if (this.segment && this.segment.bytes > 0 && !this.failure) this.seal(this.segment);
     await this.compaction;
   }
 
