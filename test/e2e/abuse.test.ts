@@ -44,6 +44,8 @@ describe('abuse of the local stack', () => {
     const first = await t.deploy('snoop-target', 'healthy');
     const job = await t.waitFinal(first);
     expect(job.status).toBe('completed');
+    // Commits are journaled first (store/journal/) and folded into the job files: fold them now.
+    await t.stack.jobs.flush();
     const state = [
       join(t.dir, 'runtime.json'),
       join(t.dir, 'store', 'jobs', `${first}.json`),
@@ -51,7 +53,7 @@ describe('abuse of the local stack', () => {
       join(t.dir, 'blobs', 'sources', 'snoop-target', `${first}.tar.gz`),
     ];
     for (const file of state) expect((statSync(file).mode & 0o777).toString(8), file).toBe('600');
-    for (const dir of ['store', 'blobs', join('blobs', 'artifacts')]) {
+    for (const dir of ['store', join('store', 'journal'), 'blobs', join('blobs', 'artifacts')]) {
       expect(statSync(join(t.dir, dir)).mode & 0o077, dir).toBe(0);
     }
     if (process.getuid?.() !== 0) return; // Not root: revisions run as Baton's user (see the README).

@@ -30,11 +30,11 @@ async function start(dir: string, env: Record<string, string> = {}): Promise<Chi
   return s;
 }
 
-async function crash(stack: ChildStack, dir: string): Promise<void> {
+async function crash(stack: ChildStack, data: string): Promise<void> {
   await stack.kill();
   stacks.splice(stacks.indexOf(stack), 1);
   // Its builds and revisions outlive it, as they would a real crash; a restart starts its own.
-  killLeftovers(join(dir, 'data'));
+  killLeftovers(data);
 }
 
 /** A healthy service that takes `delayMs` to listen, and `files` extra files to make its source slow to prepare. */
@@ -55,8 +55,8 @@ setTimeout(() => http.createServer((req, res) => {
 
 describe('kill -9 of the local stack', () => {
   it('every deployment answered 202 before the kill exists after the restart and finishes', async () => {
+    const data = dataDir();
     const dir = dataDir();
-    const data = join(dir, 'data');
     let stack = await start(data);
     const svc = service(join(dir, 'svc'));
     // A burst: a few that build and run, and many that fail fast at validation (an image source locally).
@@ -64,7 +64,7 @@ describe('kill -9 of the local stack', () => {
     const failing = Array.from({ length: 16 }, (_, i) => stack.deploy(`burst-img-${i}`, { type: 'image', image: 'x' }));
     const ok = await Promise.all(building);
     const img = await Promise.all(failing);
-    await crash(stack, dir);
+    await crash(stack, data);
 
     stack = await start(data);
     const missing = [];
@@ -82,13 +82,13 @@ describe('kill -9 of the local stack', () => {
   const RESUME_BOUND_MS = 5000;
 
   it('a crash in preparing: the stage runs again at once after the restart', async () => {
+    const data = dataDir();
     const dir = dataDir();
-    const data = join(dir, 'data');
     const svc = service(join(dir, 'svc'), { files: 3000 });
     let stack = await start(data, LEASE);
     const id = await stack.deploy('crash-prep', { type: 'directory', path: svc });
     await stack.waitFor(id, (j) => j.status === 'preparing', 20_000, 5);
-    await crash(stack, dir);
+    await crash(stack, data);
 
     stack = await start(data, LEASE);
     const moved = await stack.waitFor(id, (j) => !['queued', 'validating', 'preparing'].includes(j.status), 30_000, 10);
@@ -101,8 +101,8 @@ describe('kill -9 of the local stack', () => {
   }, 120_000);
 
   it('crashes in verifying (three in a row): verification carries on after each restart', async () => {
+    const data = dataDir();
     const dir = dataDir();
-    const data = join(dir, 'data');
     // Slow to listen: verification polls for about two seconds, and the crashes land between polls.
     const svc = service(join(dir, 'svc'), { delayMs: 2000 });
     let stack = await start(data, LEASE);
@@ -110,7 +110,7 @@ describe('kill -9 of the local stack', () => {
     await stack.waitFor(id, (j) => j.status === 'verifying', 60_000, 5);
     for (const pause of [150, 400, 700]) {
       await new Promise((r) => setTimeout(r, pause));
-      await crash(stack, dir);
+      await crash(stack, data);
       stack = await start(data, LEASE);
       expect((await stack.job(id))?.status).toBe('verifying');
     }
