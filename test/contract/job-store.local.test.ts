@@ -1,4 +1,4 @@
-import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
@@ -59,6 +59,19 @@ describe('LocalJobStore: private data', () => {
     expect(statSync(join(dir, 'private', `${job.deployment_id}.json`)).mode & 0o777).toBe(0o600);
     for (const f of readdirSync(join(dir, 'jobs'))) expect(readFileSync(join(dir, 'jobs', f), 'utf8')).not.toContain('tok-secret');
     expect(await new LocalJobStore(dir).getPrivate(job.deployment_id)).toEqual({ env: { TOKEN: 'tok-secret' }, source_url: null });
+  });
+
+  it('a damaged private file is an error naming it, not "no private data"', async () => {
+    const dir = temp.make('jobs-private-damaged');
+    const store = new LocalJobStore(dir);
+    const job = makeJob('agent-d', 1);
+    await store.putPrivate(job.deployment_id, { env: { TOKEN: 'x' }, source_url: null });
+    writeFileSync(join(dir, 'private', `${job.deployment_id}.json`), '{"env": {"TOKEN": ');
+    await expect(store.getPrivate(job.deployment_id)).rejects.toMatchObject({
+      message: expect.stringMatching(/private data of .* is damaged/),
+      hint: 'Deploy again',
+    });
+    expect(await store.getPrivate('never-written')).toBeNull();
   });
 
   it('refuses an id that would be a path', async () => {

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { PermanentError } from '../../domain/errors.js';
 
@@ -17,6 +17,30 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
   // writeFile's mode applies only when it creates the file: a leftover tmp keeps its old mode.
   chmodSync(tmp, PRIVATE_FILE);
   renameSync(tmp, path);
+}
+
+/**
+ * writeFileAtomic that is also on disk when it returns (the file synced before the rename, the
+ * folder after it): for what an accepted request depends on, such as its private data.
+ */
+export function writeFileDurable(path: string, data: string | Buffer): void {
+  mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR });
+  const tmp = `${path}.${process.pid}.tmp`;
+  const fd = openSync(tmp, 'w', PRIVATE_FILE);
+  try {
+    writeFileSync(fd, data);
+    fsyncSync(fd);
+  } finally {
+    closeSync(fd);
+  }
+  chmodSync(tmp, PRIVATE_FILE);
+  renameSync(tmp, path);
+  const dir = openSync(dirname(path), 'r');
+  try {
+    fsyncSync(dir);
+  } finally {
+    closeSync(dir);
+  }
 }
 
 /**

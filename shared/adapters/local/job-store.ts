@@ -1,9 +1,11 @@
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { PermanentError } from '../../domain/errors.js';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import { isFinal } from '../../domain/status.js';
 import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
 import { DocJournal, parsedDocs } from './doc-writer.js';
+import { codeOf, writeFileDurable } from './fs-util.js';
 
 /**
  * The job store of the local target: documents in memory, and every commit journaled and synced
@@ -141,11 +143,8 @@ export class LocalJobStore implements JobStore {
       this.secrets.set(id, structuredClone(doc));
       return;
     }
-    const folder = join(this.dir, 'private');
-    mkdirSync(folder, { recursive: true, mode: 0o700 });
-    const path = join(folder, `${privateFileName(id)}.json`);
-    writeFileSync(`${path}.tmp`, JSON.stringify(doc), { mode: 0o600 });
-    renameSync(`${path}.tmp`, path);
+    // On disk before the 202 that follows it: an accepted deployment must find its env after a crash.
+    writeFileDurable(join(this.dir, 'private', `${privateFileName(id)}.json`), JSON.stringify(doc));
   }
 
   async getPrivate(id: string): Promise<JobPrivate | null> {
@@ -153,8 +152,22 @@ export class LocalJobStore implements JobStore {
       const doc = this.secrets.get(id);
       return doc ? structuredClone(doc) : null;
     }
-    const parsed = JobPrivateSchema.safeParse(readJson(join(this.dir, 'private', `${privateFileName(id)}.json`)));
-    return parsed.success ? parsed.data : null;
+    const path = join(this.dir, 'private', `${privateFileName(id)}.json`);
+    let text: string;
+    try {
+      text = readFileSync(path, 'utf8');
+    } catch (err) {
+      if (codeOf(err) === 'ENOENT') return null;
+      throw new PermanentError(
+        `cannot read the private data of ${id} at ${path} (${codeOf(err) ?? 'error'})`,
+        "Fix the file's permissions, or deploy again",
+      );
+    }
+    const parsed = JobPrivateSchema.safeParse(parseJson(text));
+    if (!parsed.success) {
+      throw new PermanentError(`the private data of ${id} at ${path} is damaged (not the JSON Baton wrote)`, 'Deploy again');
+    }
+    return parsed.data;
   }
 
   /** Resolves when every committed change is on disk and folded into the document files. */
@@ -208,9 +221,9 @@ export class LocalJobStore implements JobStore {
   }
 }
 
-function readJson(path: string): unknown {
+function parseJson(text: string): unknown {
   try {
-    return JSON.parse(readFileSync(path, 'utf8'));
+    return JSON.parse(text);
   } catch {
     return null;
   }
