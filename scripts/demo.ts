@@ -1,4 +1,4 @@
-import { cpSync, mkdtempSync } from 'node:fs';
+import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startLocalStack } from '../functions/local/stack.js';
@@ -9,17 +9,42 @@ import { loadConfig } from '../shared/config.js';
 /**
  * `npm run demo`: starts the control plane on this machine, deploys the bundled example service
  * through every stage (validate, prepare, build, deploy with no traffic, verify, promote), calls
- * it, deploys a second version, and prints the URLs. Keeps running until Ctrl-C so you can try it.
+ * it, deploys a second version, and prints the URLs. On a terminal (or with --serve) it keeps
+ * serving until Ctrl-C so the printed commands work; otherwise (CI, a pipe, --once) it stops and
+ * prints how to run a control plane that stays up. Either way the temp folders it made are
+ * removed when it stops (a BATON_DATA_DIR given to it is kept).
  */
 async function main(): Promise<void> {
   process.env.METADATA_SERVER_DETECTION ??= 'none';
-  const dataDir = process.env.BATON_DATA_DIR ?? mkdtempSync(join(tmpdir(), 'baton-demo-'));
+  const made: string[] = [];
+  const temp = (prefix: string) => {
+    const dir = mkdtempSync(join(tmpdir(), prefix));
+    made.push(dir);
+    return dir;
+  };
+  const dataDir = process.env.BATON_DATA_DIR ?? temp('baton-demo-');
+  const cleanUp = () => {
+    for (const dir of made) rmSync(dir, { recursive: true, force: true });
+  };
   const config = loadConfig({ ...process.env, BATON_DATA_DIR: dataDir, PORT: process.env.PORT ?? '0' });
-  const stack = await startLocalStack(config);
+  let stack: Awaited<ReturnType<typeof startLocalStack>>;
+  try {
+    stack = await startLocalStack(config);
+  } catch (err) {
+    cleanUp();
+    throw err;
+  }
+  const stop = async (code: number) => {
+    await stack.stop();
+    cleanUp();
+    process.exit(code);
+  };
   const client = new BatonClient({ baseUrl: stack.url });
+  const serve = process.argv.includes('--serve') || (!process.env.CI && process.stdout.isTTY && !process.argv.includes('--once'));
   console.log(`Baton control plane: ${stack.url}   (data: ${dataDir})\n`);
 
-  const source = mkdtempSync(join(tmpdir(), 'baton-demo-src-'));
+  // A copy outside this checkout, so the build sees the example alone.
+  const source = temp('baton-demo-src-');
   cpSync(resolve(import.meta.dirname, '../examples/hello'), source, { recursive: true });
 
   let exitCode = 0;
@@ -46,24 +71,28 @@ async function main(): Promise<void> {
       }
       const answer = await fetch(job.service_url ?? '').then((r) => r.text());
       console.log(`  ${job.status} in ${((Date.now() - started) / 1000).toFixed(1)} s: ${job.service_url} → ${answer}`);
-      console.log(`  revision ${job.revision}; logs: ${stack.url}/deployments/${job.deployment_id}/logs\n`);
-    }
-    if (exitCode === 0) {
-      const svc = await client.getService('hello');
-      console.log(`Service hello serves ${svc.serving_revision} at ${svc.url}`);
-      console.log(`Try: BATON_URL=${stack.url} npm run baton -- status   |   curl ${svc.url}`);
+      console.log(
+        `  revision ${job.revision}${serve ? `; logs: BATON_URL=${stack.url} npm run baton -- logs ${job.deployment_id}` : ''}\n`,
+      );
     }
   } catch (err) {
     console.error(`Demo failed: ${err instanceof Error ? err.message : String(err)}`);
     exitCode = 1;
   }
 
-  if (exitCode !== 0 || process.env.CI || !process.stdout.isTTY || process.argv.includes('--once')) {
-    await stack.stop();
-    process.exit(exitCode);
+  if (exitCode !== 0 || !serve) {
+    if (exitCode === 0) {
+      console.log('The demo has stopped its control plane and removed its revisions and temp folders.');
+      console.log('To keep one running: npm start, then in another shell: npm run baton -- deploy examples/hello --wait');
+    }
+    await stop(exitCode);
+    return;
   }
-  console.log('\nPress Ctrl-C to stop the control plane and its revisions.');
-  process.once('SIGINT', () => void stack.stop().then(() => process.exit(0)));
+  const svc = await client.getService('hello');
+  console.log(`Service hello serves ${svc.serving_revision} at ${svc.url}`);
+  console.log(`Try, while this runs: BATON_URL=${stack.url} npm run baton -- status   |   curl ${svc.url}`);
+  console.log('\nPress Ctrl-C to stop the control plane and its revisions (and remove the demo folders).');
+  for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.once(sig, () => void stop(0));
 }
 
 void main();

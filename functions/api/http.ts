@@ -86,7 +86,14 @@ export function parseWith<S extends z.ZodType>(schema: S, value: unknown, prefix
   const parsed = schema.safeParse(value);
   if (parsed.success) return parsed.data;
   const issue = parsed.error.issues[0];
-  const field = [prefix, ...(issue?.path ?? []).map(String)].filter(Boolean).join('.') || 'body';
+  const at = (path: readonly PropertyKey[]) => [prefix, ...path.map(String)].filter(Boolean).join('.') || 'body';
+  if (issue?.code === 'unrecognized_keys') {
+    // Name the unknown field itself, not the object holding it.
+    const [first, ...more] = issue.keys.map((k) => at([...issue.path, k]));
+    const also = more.length > 0 ? `; also unknown: ${more.join(', ')}` : '';
+    throw new RequestError('invalid', `${first}: unknown field${also}`, first);
+  }
+  const field = at(issue?.path ?? []);
   throw new RequestError('invalid', `${field}: ${issue?.message ?? 'invalid'}`, field);
 }
 

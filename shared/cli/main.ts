@@ -4,7 +4,18 @@ import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
 import { BatonApiError, BatonClient, BatonConnectionError, type Job } from '../client/client.js';
-import { EnvironmentSchema } from '../domain/request.js';
+import type { DeploymentRequestInput } from '../domain/request.js';
+import {
+  agentIdFromFolder,
+  parseEnvFlags,
+  parseEnvironment,
+  parseHealthPath,
+  parseSecretFlags,
+  parseStartTimeout,
+  parseStrategy,
+  UsageError,
+} from './deploy-options.js';
+import { DotenvError, parseDotenv } from './dotenv.js';
 import { isSuccess, ProgressView, renderJob, renderOutcome, renderService, renderTable, USAGE } from './render.js';
 
 /** `baton` — the command line on top of BatonClient. `run` does everything but touch the process, so tests can drive it. */
@@ -19,18 +30,19 @@ export interface CliIo {
   onInterrupt?: (handler: () => void) => () => void;
 }
 
-class UsageError extends Error {
-  override readonly name = 'UsageError';
-}
-
 const OPTIONS = {
   url: { type: 'string' },
   json: { type: 'boolean' },
   help: { type: 'boolean', short: 'h' },
   agent: { type: 'string', short: 'a' },
-  env: { type: 'string', short: 'e' },
+  env: { type: 'string', short: 'e', multiple: true },
+  'env-file': { type: 'string', multiple: true },
+  secret: { type: 'string', multiple: true },
+  environment: { type: 'string' },
   version: { type: 'string' },
   'health-path': { type: 'string' },
+  'start-timeout': { type: 'string' },
+  strategy: { type: 'string' },
   'no-auto-rollback': { type: 'boolean' },
   source: { type: 'string' },
   wait: { type: 'boolean', short: 'w' },
@@ -46,9 +58,25 @@ type Values = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositi
 
 const GLOBAL_OPTIONS: readonly OptionName[] = ['url', 'json', 'help'];
 
+/** The options a folder deployment takes from flags; a config file carries its own. */
+const FOLDER_ONLY = [
+  'env',
+  'env-file',
+  'secret',
+  'environment',
+  'version',
+  'health-path',
+  'start-timeout',
+  'strategy',
+  'no-auto-rollback',
+] as const satisfies readonly OptionName[];
+
 /** Each command, its positional arguments (min, max) and the options it accepts besides the global ones. */
 const COMMANDS: Record<string, { args: [number, number]; options: readonly OptionName[] }> = {
-  deploy: { args: [1, 1], options: ['agent', 'env', 'version', 'health-path', 'no-auto-rollback', 'source', 'wait', 'timeout'] },
+  deploy: {
+    args: [1, 1],
+    options: ['agent', ...FOLDER_ONLY, 'source', 'wait', 'timeout'],
+  },
   status: { args: [0, 1], options: ['agent', 'limit', 'cursor'] },
   logs: { args: [1, 1], options: ['follow'] },
   rollback: { args: [1, 1], options: ['reason', 'wait', 'timeout'] },
@@ -63,6 +91,10 @@ export async function run(argv: readonly string[], io: CliIo): Promise<number> {
   } catch (err) {
     if (err instanceof UsageError) {
       io.stderr.write(`baton: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof DotenvError) {
+      io.stderr.write(`baton: ${err.message}\n`);
       return 2;
     }
     if (err instanceof BatonApiError || err instanceof BatonConnectionError) {
@@ -144,29 +176,16 @@ async function deploy(ctx: Ctx, arg: string): Promise<number> {
   const target = resolve(io.cwd, arg);
   const kind = await pathKind(target);
   if (kind === 'missing') throw new UsageError(`${arg} does not exist`);
-  const env = values.env;
-  if (env !== undefined && !EnvironmentSchema.options.some((e) => e === env)) {
-    throw new UsageError(`--env must be one of ${EnvironmentSchema.options.join(', ')}, not "${env}"`);
-  }
   const timeoutMs = parseTimeout(values.timeout);
   if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout only applies with --wait');
 
   let accepted: Awaited<ReturnType<BatonClient['deploy']>>;
   if (kind === 'directory') {
-    if (!values.agent) throw new UsageError('deploying a folder needs --agent <id>');
     if (values.source) throw new UsageError('--source goes with a config file; a folder is its own source');
-    accepted = await client.deploy({
-      agent_id: values.agent,
-      ...(env ? { environment: env as 'development' | 'staging' | 'production' } : {}),
-      ...(values.version ? { version: values.version } : {}),
-      source: { type: 'directory', path: target },
-      deployment_options: {
-        ...(values['health-path'] ? { health_path: values['health-path'] } : {}),
-        ...(values['no-auto-rollback'] ? { auto_rollback: false } : {}),
-      },
-    });
+    const request = await folderRequest(ctx, target);
+    accepted = await client.deploy({ ...request, source: { type: 'directory', path: target } });
   } else if (kind === 'file' && CONFIG_FILE.test(target)) {
-    const ignored = (['env', 'version', 'health-path', 'no-auto-rollback'] as const).filter((k) => values[k] !== undefined);
+    const ignored = FOLDER_ONLY.filter((k) => values[k] !== undefined);
     if (ignored.length > 0) {
       io.stderr.write(`baton: ignoring ${ignored.map((k) => `--${k}`).join(', ')}: a config file deployment takes these from the file\n`);
     }
@@ -196,6 +215,40 @@ async function deploy(ctx: Ctx, arg: string): Promise<number> {
   }
   if (!ctx.json) io.stdout.write(`Deployment ${accepted.deployment_id} queued (agent ${accepted.agent_id})\n`);
   return follow(ctx, accepted.deployment_id, timeoutMs);
+}
+
+/** The POST /deploy body for a folder, from the flags; the agent id from the folder's name when --agent is missing. */
+async function folderRequest(ctx: Ctx, folder: string): Promise<Omit<DeploymentRequestInput, 'source'>> {
+  const { io, values } = ctx;
+  const agent = values.agent || agentIdFromFolder(folder);
+  const environment = parseEnvironment(values.environment);
+  const strategy = parseStrategy(values.strategy);
+  const start = parseStartTimeout(values['start-timeout']);
+  const health = parseHealthPath(values['health-path']);
+  const env: Record<string, string> = {};
+  for (const file of values['env-file'] ?? []) {
+    const path = resolve(io.cwd, file);
+    if ((await pathKind(path)) !== 'file') throw new UsageError(`--env-file ${file} is not a file`);
+    Object.assign(env, parseDotenv(await readFile(path, 'utf8'), file));
+  }
+  Object.assign(env, parseEnvFlags(values.env));
+  const secrets = parseSecretFlags(values.secret);
+  if (!values.agent) {
+    io.stderr.write(`baton: no --agent given: deploying as agent "${agent}", from the folder name (choose with --agent <id>)\n`);
+  }
+  return {
+    agent_id: agent,
+    ...(environment ? { environment } : {}),
+    ...(values.version ? { version: values.version } : {}),
+    ...(Object.keys(env).length > 0 ? { env } : {}),
+    ...(Object.keys(secrets).length > 0 ? { secrets } : {}),
+    deployment_options: {
+      ...(health ? { health_path: health } : {}),
+      ...(start !== undefined ? { start_timeout_seconds: start } : {}),
+      ...(strategy ? { strategy } : {}),
+      ...(values['no-auto-rollback'] ? { auto_rollback: false } : {}),
+    },
+  };
 }
 
 async function status(ctx: Ctx, id: string | undefined): Promise<number> {

@@ -205,10 +205,15 @@ export const USAGE = `Usage: baton <command> [options]
 
 Commands:
   deploy <dir|config-file>   Deploy a source folder (JSON /deploy) or a .yaml/.yml/.json service config
-      --agent <id>             agent id (required for a folder)
-      --env <name>             development | staging | production (default development)
+      --agent <id>             agent id (default for a folder: its name, made valid as gcloud does)
+      --environment <tier>     development | staging | production (default development)
+      --env KEY=VALUE          an environment variable of the service (repeatable)
+      --env-file <file>        environment variables from a dotenv file (--env wins over it)
+      --secret KEY=NAME        KEY takes the value of the Secret Manager secret NAME (repeatable)
       --version <v>            version label (default latest)
       --health-path <path>     health endpoint of the service (default /health)
+      --start-timeout <s>      seconds a new revision may take to listen on $PORT (default 60, at most 240)
+      --strategy <s>           all-at-once (default) or canary:10,50,100 (percent of traffic at each step)
       --no-auto-rollback       keep a failed revision instead of returning traffic
       --source <archive>       with a config file: a .tar.gz or .zip of the source to upload
       --wait                   follow the deployment to the end (exit 0 only if it completed)

@@ -7,29 +7,34 @@ export type Environment = z.infer<typeof EnvironmentSchema>;
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
 
+/*
+ * Inside `source` and `deployment_options` an unknown field is refused (strict objects), so a typo
+ * such as `start_command` is a 400 naming it instead of an option silently not applied; unknown
+ * top-level fields stay tolerated (stripped) for older and newer clients.
+ */
 export const SourceSchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('image'), image: z.string().min(1).max(512) }),
-  z.object({
+  z.strictObject({ type: z.literal('image'), image: z.string().min(1).max(512) }),
+  z.strictObject({
     type: z.literal('git'),
     url: z.string().min(1).max(2048),
     ref: z.string().min(1).max(256).default('main'),
   }),
   /** An uploaded archive, already in the blob store (set by POST /deploy-from-file, never by a client). */
-  z.object({
+  z.strictObject({
     type: z.literal('archive'),
     blob_key: z.string().min(1),
     format: z.enum(['tar.gz', 'zip']),
   }),
   /** A folder on the control plane's own machine: local target only. */
-  z.object({ type: z.literal('directory'), path: z.string().min(1).max(4096) }),
+  z.strictObject({ type: z.literal('directory'), path: z.string().min(1).max(4096) }),
   /** No code: the agent config runs on the runtime image. */
-  z.object({ type: z.literal('config') }),
+  z.strictObject({ type: z.literal('config') }),
 ]);
 export type Source = z.infer<typeof SourceSchema>;
 
 export const StrategySchema = z.discriminatedUnion('type', [
-  z.object({ type: z.literal('all_at_once') }),
-  z.object({
+  z.strictObject({ type: z.literal('all_at_once') }),
+  z.strictObject({
     type: z.literal('canary'),
     /** Percent of traffic on the new revision at each step; the last step must be 100. */
     steps: z
@@ -42,7 +47,7 @@ export const StrategySchema = z.discriminatedUnion('type', [
   }),
 ]);
 
-export const DeploymentOptionsSchema = z.object({
+export const DeploymentOptionsSchema = z.strictObject({
   auto_rollback: z.boolean().default(true),
   health_path: z
     .string()
@@ -61,7 +66,7 @@ export const DeploymentOptionsSchema = z.object({
     .default(60),
   /** Per instance: memory and CPUs, and how many requests one instance serves at once. */
   resource_limits: z
-    .object({
+    .strictObject({
       memory_mb: z.number().int().min(128).max(32768).optional(),
       cpu_cores: z.number().min(0.08).max(8).optional(),
       concurrent_tasks: z.number().int().min(1).max(1000).optional(),
@@ -74,7 +79,7 @@ export const DeploymentOptionsSchema = z.object({
   allow_unauthenticated: z.boolean().optional(),
 });
 
-/** What a client sends to POST /deploy. Unknown fields are ignored so older clients keep working. */
+/** What a client sends to POST /deploy. Unknown top-level fields are dropped so older clients keep working. */
 export const DeploymentRequestSchema = z.object({
   agent_id: AgentIdSchema,
   environment: EnvironmentSchema.default('development'),

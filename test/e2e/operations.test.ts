@@ -24,6 +24,8 @@ describe('API operations on the local stack', () => {
       [{ agent_id: 'ok', source: { type: 'directory', path: '/' } }, 400, 'source.path'],
       [{ agent_id: 'ok', source: { type: 'directory', path: '/no/such/folder' } }, 400, 'source.path'],
       [{ agent_id: 'ok', deployment_options: { strategy: { type: 'canary', steps: [50, 20] } } }, 400, 'deployment_options.strategy.steps'],
+      [{ agent_id: 'ok', deployment_options: { start_command: 'node x.js' } }, 400, 'deployment_options.start_command'],
+      [{ agent_id: 'ok', source: { type: 'git', url: 'https://git.example.com/a.git', branch: 'dev' } }, 400, 'source.branch'],
       ['{not json', 400, 'body'],
     ];
     for (const [body, status, field] of cases) {

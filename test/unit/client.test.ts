@@ -1,4 +1,4 @@
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -494,6 +494,10 @@ describe('baton CLI (run) against the fake API', () => {
     dir = await mkdtemp(join(tmpdir(), 'baton-cli-'));
     await writeFile(join(dir, 'agent.yaml'), 'agent_id: filer\n');
     await writeFile(join(dir, 'notes.txt'), 'x');
+    await mkdir(join(dir, 'My_Web App'));
+    await mkdir(join(dir, '2024'));
+    await writeFile(join(dir, '.env'), '# settings\nexport GREETING="hi there" # shown\nLEVEL=debug\n');
+    await writeFile(join(dir, 'bad.env'), 'A=1\nB="open\n');
   });
   afterAll(async () => {
     await rm(dir, { recursive: true, force: true });
@@ -535,7 +539,7 @@ describe('baton CLI (run) against the fake API', () => {
       ]),
     );
     const t = io();
-    const code = await run(['deploy', '.', '--agent', 'web', '--env', 'staging', '--no-auto-rollback', '--wait'], t);
+    const code = await run(['deploy', '.', '--agent', 'web', '--environment', 'staging', '--no-auto-rollback', '--wait'], t);
     expect(t.err()).toBe('');
     expect(code).toBe(0);
     expect(JSON.parse(requestsTo('POST', '/deploy')[0].body.toString())).toEqual({
@@ -555,6 +559,41 @@ describe('baton CLI (run) against the fake API', () => {
         '',
       ].join('\n'),
     );
+  });
+
+  it('deploy <dir> maps --env, --env-file, --secret, --health-path, --start-timeout and --strategy into the request', async () => {
+    routes.set('POST /deploy', (_req, res) =>
+      sendJson(res, 202, { message: 'Deployment started', deployment_id: 'dep-7', agent_id: 'web', status: 'queued' }),
+    );
+    const t = io();
+    const argv = ['deploy', '.', '-a', 'web', '--env-file', '.env', '--env', 'LEVEL=info', '-e', 'URL=a=b', '--secret', 'DB_PASS=db-pass'];
+    argv.push('--health-path', '/healthz', '--start-timeout', '90', '--strategy', 'canary:10,50,100');
+    expect(await run(argv, t)).toBe(0);
+    expect(t.err()).toBe('');
+    expect(JSON.parse(requestsTo('POST', '/deploy')[0].body.toString())).toEqual({
+      agent_id: 'web',
+      env: { GREETING: 'hi there', LEVEL: 'info', URL: 'a=b' },
+      secrets: { DB_PASS: 'db-pass' },
+      source: { type: 'directory', path: dir },
+      deployment_options: { health_path: '/healthz', start_timeout_seconds: 90, strategy: { type: 'canary', steps: [10, 50, 100] } },
+    });
+  });
+
+  it('deploy <dir> without --agent names the agent after the folder, as gcloud does, and says so', async () => {
+    routes.set('POST /deploy', (_req, res) =>
+      sendJson(res, 202, { message: 'Deployment started', deployment_id: 'dep-8', agent_id: 'my-web-app', status: 'queued' }),
+    );
+    const t = io();
+    expect(await run(['deploy', 'My_Web App'], t)).toBe(0);
+    expect(JSON.parse(requestsTo('POST', '/deploy')[0].body.toString()).agent_id).toBe('my-web-app');
+    expect(t.err()).toBe('baton: no --agent given: deploying as agent "my-web-app", from the folder name (choose with --agent <id>)\n');
+  });
+
+  it('a malformed --env-file exits 2 naming the file and line, without quoting it', async () => {
+    const t = io();
+    expect(await run(['deploy', '.', '--agent', 'web', '--env-file', 'bad.env'], t)).toBe(2);
+    expect(t.err()).toBe('baton: bad.env:2: the value of B opens a " quote that is never closed\n');
+    expect(requests).toHaveLength(0);
   });
 
   it('deploy --wait exits 1 and shows the error when the deployment fails', async () => {
@@ -591,9 +630,28 @@ describe('baton CLI (run) against the fake API', () => {
     const cases: [string[], string][] = [
       [[], 'baton: no command given'],
       [['frobnicate'], 'baton: unknown command "frobnicate"'],
-      [['deploy', '.'], 'baton: deploying a folder needs --agent <id>'],
+      [
+        ['deploy', '2024'],
+        'baton: no --agent given and the folder name "2024" has no letters to make one from: give one with --agent <id>',
+      ],
       [['deploy', 'notes.txt', '--agent', 'a'], 'baton: notes.txt is neither a folder nor a .yaml, .yml or .json service config'],
-      [['deploy', '.', '--agent', 'a', '--env', 'prod'], 'baton: --env must be one of development, staging, production, not "prod"'],
+      [
+        ['deploy', '.', '--agent', 'a', '--environment', 'prod'],
+        'baton: --environment must be one of development, staging, production, not "prod"',
+      ],
+      [
+        ['deploy', '.', '--agent', 'a', '--env', 'production'],
+        'baton: --env takes KEY=VALUE; the environment tier is --environment production',
+      ],
+      [
+        ['deploy', '.', '--agent', 'a', '--env', 'A=1', '--strategy', 'canary:10,50'],
+        'baton: --strategy canary:10,50: the last step must be 100, so the new revision ends up serving all traffic',
+      ],
+      [
+        ['deploy', '.', '--agent', 'a', '--start-timeout', '300'],
+        'baton: --start-timeout must be a number of seconds from 1 to 240 (Cloud Run\'s limit), not "300"',
+      ],
+      [['deploy', '.', '--agent', 'a', '--env-file', 'missing.env'], 'baton: --env-file missing.env is not a file'],
       [['logs'], 'baton: "logs" needs an argument'],
       [['status', '--wait'], 'baton: option --wait does not apply to "status"'],
     ];
