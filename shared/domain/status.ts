@@ -63,6 +63,14 @@ export function isFinal(status: Status): boolean {
   return FINAL_STATUSES.includes(status);
 }
 
+/**
+ * A rollback the agent has not finished: a rollback job not yet final, or a deployment rolling
+ * back. While one runs it moves traffic, so nothing else of the agent may start.
+ */
+export function isUnfinishedRollback(job: { kind: 'deployment' | 'rollback'; status: Status }): boolean {
+  return job.status === 'rolling_back' || (job.kind === 'rollback' && !isFinal(job.status));
+}
+
 /** The stage that must have finished before `stage` may start. */
 export function previousStatus(stage: PipelineStage): Status {
   const i = STAGES.indexOf(stage);

@@ -12,20 +12,15 @@ import { handOff } from './stage-runner.js';
  */
 export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRequest, owner: string | null = null) {
   await deps.sources.check(request.source);
-  const rollback = await rollbackInProgress(deps, request.agent_id);
-  if (rollback) {
-    throw new RequestError(
-      'conflict',
-      `agent ${request.agent_id} is being rolled back (${rollback.deployment_id}, ${rollback.status}): a deployment now would be undone by it; wait for it to finish (GET /deployments/${rollback.deployment_id})`,
-      'agent_id',
-    );
-  }
   const id = deps.newId();
   const now = deps.clock.now().toISOString();
   // Env values and git credentials go to a private document no client can read; the job keeps names.
   const split = splitPrivate(request);
   const job = { ...newJob(id, split.request, now, 'deployment', owner), private_ref: split.private ? id : null };
-  if ((await deps.jobs.createUnlessBusy(job, deps.settings.max_active_per_agent)) === 'busy') {
+  const created = await deps.jobs.createUnlessBusy(job, deps.settings.max_active_per_agent);
+  if (created === 'rolling_back')
+    throw await rollingBackError(deps, request.agent_id, 'a deployment now would be undone by it', 'agent_id');
+  if (created === 'busy') {
     throw new RequestError(
       'conflict',
       `agent ${request.agent_id} already has a deployment in progress; wait for it to finish or cancel it (GET /deployments?agent_id=${request.agent_id})`,
@@ -61,13 +56,7 @@ export async function requestRollback(deps: PipelineDeps, deploymentId: string, 
       'deployment_id',
     );
   }
-  if ((await deps.jobs.countActive(target.agent_id)) > 0) {
-    throw new RequestError(
-      'conflict',
-      `a deployment of ${target.agent_id} is in progress; wait for it to finish or cancel it, then roll back`,
-      'deployment_id',
-    );
-  }
+  if ((await deps.jobs.countActive(target.agent_id)) > 0) throw deploymentInProgress(target.agent_id);
   const svc = await deps.jobs.getService(target.agent_id);
   if (svc?.deployment_id !== deploymentId) {
     throw new RequestError(
@@ -84,7 +73,10 @@ export async function requestRollback(deps: PipelineDeps, deploymentId: string, 
     rollback_reason: reason,
     revision: target.previous_revision,
   };
-  await deps.jobs.create(job);
+  // The same atomic check as a deployment's accept: one rollback at a time, none beside a deployment.
+  const created = await deps.jobs.createUnlessBusy(job, 1);
+  if (created === 'rolling_back') throw await rollingBackError(deps, target.agent_id, 'roll back again once it is done', 'deployment_id');
+  if (created === 'busy') throw deploymentInProgress(target.agent_id);
   await deps.jobs.update(deploymentId, (t) => ({ ...t, rollback_id: id }));
   deps.logs.write(job.agent_id, id, 'INFO', `Rollback of ${deploymentId} to ${target.previous_revision} requested: ${reason}`);
   deps.logs.write(target.agent_id, deploymentId, 'WARNING', `Rollback ${id} requested: ${reason}`);
@@ -92,11 +84,23 @@ export async function requestRollback(deps: PipelineDeps, deploymentId: string, 
   return { message: 'Rollback started', rollback_id: id, deployment_id: deploymentId, agent_id: job.agent_id, status: 'queued' as const };
 }
 
-/**
- * A rollback of the agent not yet finished: a rollback job (queued or running) or a deployment
- * rolling back. The store's busy count covers deployments only, and a rollback moves traffic when
- * it runs, over whatever a deployment accepted meanwhile would promote.
- */
+function deploymentInProgress(agentId: string): RequestError {
+  return new RequestError(
+    'conflict',
+    `a deployment of ${agentId} is in progress; wait for it to finish or cancel it, then roll back`,
+    'deployment_id',
+  );
+}
+
+/** The store refused because a rollback is unfinished: name it, so the caller knows what to wait for. */
+async function rollingBackError(deps: PipelineDeps, agentId: string, why: string, field: string): Promise<RequestError> {
+  const rollback = await rollbackInProgress(deps, agentId);
+  const which = rollback ? ` (${rollback.deployment_id}, ${rollback.status})` : '';
+  const wait = rollback ? `GET /deployments/${rollback.deployment_id}` : `GET /deployments?agent_id=${agentId}`;
+  return new RequestError('conflict', `agent ${agentId} is being rolled back${which}: ${why}; wait for it to finish (${wait})`, field);
+}
+
+/** Which rollback of the agent is unfinished, for the message only (the refusal itself is atomic in the store). */
 async function rollbackInProgress(deps: PipelineDeps, agentId: string): Promise<Job | null> {
   const queries = [
     { agent_id: agentId, status: 'rolling_back' as const, limit: 1 },

@@ -10,6 +10,8 @@ export const WATCHDOG_GRACE_MS = 60_000;
  * up (a lost event, a document no stage can read) and would block its agent for ever.
  */
 export const QUEUED_DEADLINE_MS = 15 * 60_000;
+/** A queued rollback job is sent again each sweep until this long after it was created, then failed: it must not block its agent for ever. */
+export const QUEUED_ROLLBACK_GIVE_UP_MS = 2 * QUEUED_DEADLINE_MS;
 
 /**
  * Fails deployments stuck past their stage deadline (a worker that died with no redelivery, a
@@ -48,7 +50,11 @@ export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[
   return [...failed, ...(await sweepQueued(deps, now))];
 }
 
-/** Queued jobs past QUEUED_DEADLINE_MS: a deployment fails (freeing its agent), a rollback job is sent again. */
+/**
+ * Queued jobs past QUEUED_DEADLINE_MS: a deployment fails (freeing its agent); a rollback job is
+ * sent again, and failed once past QUEUED_ROLLBACK_GIVE_UP_MS (an unfinished rollback refuses
+ * every deployment of its agent).
+ */
 async function sweepQueued(deps: PipelineDeps, now: number): Promise<string[]> {
   const failed: string[] = [];
   let cursor: string | undefined;
@@ -57,15 +63,26 @@ async function sweepQueued(deps: PipelineDeps, now: number): Promise<string[]> {
     for (const job of page.items) {
       const since = Date.parse(job.updated_at);
       if (now < since + QUEUED_DEADLINE_MS) continue;
-      if (job.kind === 'rollback') {
+      const stuck = Math.round((now - since) / 60_000);
+      if (job.kind === 'rollback' && now < Date.parse(job.created_at) + QUEUED_ROLLBACK_GIVE_UP_MS) {
         await handOff(deps, job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
+        continue;
+      }
+      if (job.kind === 'rollback') {
+        await failDeployment(
+          deps,
+          job.deployment_id,
+          'rolling_back',
+          `Rollback still queued ${stuck} minutes after it was requested, though it was sent again: nothing was changed. Roll back again; if it recurs, check the control plane's logs`,
+        );
+        failed.push(job.deployment_id);
         continue;
       }
       await failDeployment(
         deps,
         job.deployment_id,
         'validating',
-        `Still queued ${Math.round((now - since) / 60_000)} minutes after it was accepted (${job.updated_at}): no stage picked it up, so its request event was lost or could not be processed. Deploy again; if it recurs, check the control plane's logs`,
+        `Still queued ${stuck} minutes after it was accepted (${job.updated_at}): no stage picked it up, so its request event was lost or could not be processed. Deploy again; if it recurs, check the control plane's logs`,
       );
       failed.push(job.deployment_id);
     }

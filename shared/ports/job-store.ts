@@ -28,10 +28,11 @@ export interface JobStore {
   /** Creates the job; false when the id exists already (nothing is overwritten). */
   create(job: Job): Promise<boolean>;
   /**
-   * Creates the job only while its agent has fewer than `maxActive` running deployments, checked
-   * and created atomically (two concurrent requests cannot both pass the check).
+   * Creates the job only while its agent has fewer than `maxActive` running deployments and no
+   * rollback unfinished (a rollback job not final, or a deployment rolling back), checked and
+   * created atomically: two concurrent requests cannot both pass the check.
    */
-  createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy'>;
+  createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy' | 'rolling_back'>;
   get(id: string): Promise<Job | null>;
   /** Compare-and-set in a transaction: `mutate` sees the committed document. */
   update(id: string, mutate: Mutation<Job>): Promise<{ job: Job; changed: boolean } | null>;

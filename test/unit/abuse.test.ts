@@ -11,7 +11,7 @@ import { splitPrivate, withoutCredentials } from '../../shared/domain/job.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
 import { redact } from '../../shared/pipeline/logs.js';
 import { acceptDeployment } from '../../shared/pipeline/requests.js';
-import { QUEUED_DEADLINE_MS, sweepStuckDeployments } from '../../shared/pipeline/watchdog.js';
+import { QUEUED_DEADLINE_MS, QUEUED_ROLLBACK_GIVE_UP_MS, sweepStuckDeployments } from '../../shared/pipeline/watchdog.js';
 import { harness } from '../support/fakes.js';
 
 const dirs: string[] = [];
@@ -46,6 +46,22 @@ describe('the watchdog and queued jobs', () => {
     expect(await sweepStuckDeployments(h.deps)).toEqual([]);
     expect(h.bus.types()).toEqual(['deployment.rollback_requested.v1']);
     expect((await h.jobs.get('rb'))?.status).toBe('queued');
+  });
+
+  it('fails a queued rollback job that is still queued past the give-up time, which frees its agent', async () => {
+    const h = harness();
+    await h.job('rb', {}, { kind: 'rollback', rollback_of: 'd1', revision: 'svc-1' });
+    h.clock.advance(QUEUED_ROLLBACK_GIVE_UP_MS + 1000);
+    expect(await sweepStuckDeployments(h.deps)).toEqual(['rb']);
+    const job = await h.jobs.get('rb');
+    expect([job?.status, job?.failed_stage]).toEqual(['failed', 'rolling_back']);
+    expect(job?.error_message).toMatch(/Rollback still queued \d+ minutes.*Roll back again/);
+    expect(
+      await h.jobs.createUnlessBusy(
+        { ...(job as NonNullable<typeof job>), deployment_id: 'next', kind: 'deployment', status: 'queued' },
+        1,
+      ),
+    ).toBe('created');
   });
 });
 

@@ -81,16 +81,28 @@ export class FirestoreJobStore implements JobStore {
    * The count and the create run in one transaction that also writes the agent's lock document,
    * so two concurrent requests conflict on it and the later one sees the earlier one's job.
    */
-  async createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy'> {
+  async createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy' | 'rolling_back'> {
     const ref = this.jobs.doc(job.deployment_id);
     const lock = this.firestore.collection(AGENT_LOCKS).doc(job.agent_id);
-    const active = this.jobs.where('agent_id', '==', job.agent_id).where('kind', '==', 'deployment').where('status', 'in', ACTIVE);
+    const ofAgent = this.jobs.where('agent_id', '==', job.agent_id);
+    const active = ofAgent.where('kind', '==', 'deployment').where('status', 'in', ACTIVE);
+    // Equality filters only, no order: served by merging single-field indexes, no composite one needed.
+    const rollbackJobs = ofAgent.where('kind', '==', 'rollback').where('status', 'in', ['queued', 'rolling_back']);
+    const rollingBack = ofAgent.where('status', '==', 'rolling_back');
     const result = await this.firestore.runTransaction(
       async (tx) => {
         this.counters.transactions++;
-        const [existing, , running] = await Promise.all([tx.get(ref), tx.get(lock), tx.get(active.limit(maxActive))]);
-        this.counters.reads += 2 + running.size;
+        // Every create of the agent writes its lock, so two concurrent ones conflict and one retries.
+        const [existing, , running, rollbacks, undoing] = await Promise.all([
+          tx.get(ref),
+          tx.get(lock),
+          tx.get(active.limit(maxActive)),
+          tx.get(rollbackJobs.limit(1)),
+          tx.get(rollingBack.limit(1)),
+        ]);
+        this.counters.reads += 2 + running.size + rollbacks.size + undoing.size;
         if (existing.exists) return 'exists' as const;
+        if (!rollbacks.empty || !undoing.empty) return 'rolling_back' as const;
         if (running.size >= maxActive) return 'busy' as const;
         tx.set(lock, { agent_id: job.agent_id, last_deployment_id: job.deployment_id });
         tx.create(ref, toDocument(job));

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { PermanentError } from '../../domain/errors.js';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
-import { isFinal } from '../../domain/status.js';
+import { isFinal, isUnfinishedRollback } from '../../domain/status.js';
 import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
 import { DocJournal, parsedDocs } from './doc-writer.js';
 import { codeOf, writeFileDurable } from './fs-util.js';
@@ -41,9 +41,10 @@ export class LocalJobStore implements JobStore {
     return true;
   }
 
-  async createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy'> {
+  async createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy' | 'rolling_back'> {
     // Count and insert without yielding to the event loop: nothing can come in between.
     if (this.jobs.has(job.deployment_id)) return 'exists';
+    if (this.rollingBack(job.agent_id)) return 'rolling_back';
     if (this.activeOf(job.agent_id) >= maxActive) return 'busy';
     const doc = JobSchema.parse(job);
     this.order.push(doc.deployment_id);
@@ -122,6 +123,11 @@ export class LocalJobStore implements JobStore {
 
   async countActive(agentId: string): Promise<number> {
     return this.activeOf(agentId);
+  }
+
+  private rollingBack(agentId: string): boolean {
+    for (const job of this.jobs.values()) if (job.agent_id === agentId && isUnfinishedRollback(job)) return true;
+    return false;
   }
 
   private activeOf(agentId: string): number {

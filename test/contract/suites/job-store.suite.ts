@@ -76,6 +76,21 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
         expect(await store.createUnlessBusy(makeJob('agent-slot', 3), 1)).toBe('created');
         expect(await store.createUnlessBusy(makeJob('other-agent', 4), 1)).toBe('created');
       });
+
+      it('refuses while a rollback of the agent is unfinished, atomically with concurrent rollback jobs', async () => {
+        const rollbacks = Array.from({ length: 4 }, (_, i) => makeJob('agent-rb', i + 1, { kind: 'rollback' }));
+        const results = await Promise.all(rollbacks.map((j) => store.createUnlessBusy(j, 1)));
+        expect(results.filter((r) => r === 'created')).toHaveLength(1);
+        expect(results.filter((r) => r === 'rolling_back')).toHaveLength(3);
+        const winner = rollbacks[results.indexOf('created')];
+        expect(await store.createUnlessBusy(makeJob('agent-rb', 9), 5)).toBe('rolling_back');
+        await store.update(winner.deployment_id, (j) => ({ ...j, status: 'rolled_back' }));
+        const deployment = makeJob('agent-rb', 10);
+        expect(await store.createUnlessBusy(deployment, 5)).toBe('created');
+        // A deployment rolling back counts too, though it no longer counts as running.
+        await store.update(deployment.deployment_id, (j) => ({ ...j, status: 'rolling_back' }));
+        expect(await store.createUnlessBusy(makeJob('agent-rb', 11), 5)).toBe('rolling_back');
+      });
     });
 
     describe('create and get', () => {
