@@ -131,7 +131,7 @@ function decodePathParam(p: string): string {
 }
 
 /**
- * The caller's email from its bearer ID token. On Google Cloud the platform has verified the token
+ * The caller's verified email from its bearer ID token. On Google Cloud the platform has verified the token
  * before the request reaches the api (it requires IAM), so it is decoded here, not verified; with
  * no token (the local target) there is no owner.
  */
@@ -140,7 +140,9 @@ export function callerOf(req: IncomingMessage): string | null {
   const token = auth?.startsWith('Bearer ') ? auth.slice(7).split('.') : [];
   if (token.length !== 3) return null;
   try {
-    const claims = JSON.parse(Buffer.from(token[1], 'base64url').toString('utf8')) as { email?: unknown };
+    const claims = JSON.parse(Buffer.from(token[1], 'base64url').toString('utf8')) as { email?: unknown; email_verified?: unknown };
+    // firestore.rules grant a job to its owner only with a verified email: an unverified one would own what it cannot read.
+    if (claims.email_verified !== true) return null;
     return typeof claims.email === 'string' ? claims.email.slice(0, 320) : null;
   } catch {
     return null;

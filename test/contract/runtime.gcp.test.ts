@@ -629,6 +629,23 @@ describe('a first deployment that never becomes ready', () => {
     expect((await runtime.getService('stuck'))?.traffic).toEqual([{ revision: good.revision, percent: 100 }]);
   });
 
+  it('keeps a revision Cloud Run still serves though its Ready condition failed: the candidate never takes its share unverified', async () => {
+    const r1 = await serving('degraded');
+    const path = `${PARENT}/services/degraded/revisions/${r1}`;
+    const rev = fake.revisions.get(path);
+    // As after its image was deleted: the revision reports failed, the route goes on serving it.
+    fake.revisions.set(path, {
+      ...rev,
+      conditions: (rev?.conditions ?? []).map((c) => (c.type === 'Ready' ? { ...c, state: 'CONDITION_FAILED' } : c)),
+    });
+    const next = spec('degraded', 'd2');
+    await runtime.deployRevision(next);
+    expect(lastUpdate('degraded').traffic).toEqual([
+      { type: REV, revision: r1, percent: 100 },
+      { type: REV, revision: next.revision, percent: 0, tag: 'candidate' },
+    ]);
+  });
+
   it('refuses, naming them, a split that is partly on revisions that cannot serve', async () => {
     const r1 = await serving('halfway');
     const bad = spec('halfway', 'd2', 'crash-app');

@@ -128,7 +128,7 @@ describe('the functions through the Functions Framework', () => {
   });
 
   it('records the caller of POST /deploy as the owner, for the Firestore rules', async () => {
-    const token = `x.${Buffer.from(JSON.stringify({ email: 'dev@example.com' })).toString('base64url')}.sig`;
+    const token = `x.${Buffer.from(JSON.stringify({ email: 'dev@example.com', email_verified: true })).toString('base64url')}.sig`;
     const res = await fetch(`${urls.get('api')}/deploy`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${token}` },
@@ -153,11 +153,14 @@ describe('the functions through the Functions Framework', () => {
 });
 
 describe('the caller of the API', () => {
-  it('is the email in the bearer ID token, or nobody', async () => {
+  it('is the verified email in the bearer ID token, or nobody', async () => {
     const { callerOf } = await import('../../functions/api/index.js');
     const jwt = (claims: object) => `Bearer x.${Buffer.from(JSON.stringify(claims)).toString('base64url')}.sig`;
     const req = (authorization?: string) => ({ headers: authorization ? { authorization } : {} }) as import('node:http').IncomingMessage;
-    expect(callerOf(req(jwt({ email: 'dev@example.com', sub: '1' })))).toBe('dev@example.com');
+    expect(callerOf(req(jwt({ email: 'dev@example.com', email_verified: true, sub: '1' })))).toBe('dev@example.com');
+    // firestore.rules require email_verified: an unverified email must not own a job it could never read.
+    expect(callerOf(req(jwt({ email: 'dev@example.com', sub: '1' })))).toBeNull();
+    expect(callerOf(req(jwt({ email: 'dev@example.com', email_verified: 'true', sub: '1' })))).toBeNull();
     expect(callerOf(req(jwt({ sub: '1' })))).toBeNull();
     expect(callerOf(req('Bearer not-a-jwt'))).toBeNull();
     expect(callerOf(req())).toBeNull();

@@ -76,7 +76,7 @@ export class CloudRunRuntime implements Runtime {
       return;
     }
     // A route that names a failed revision never reconciles, so the new tag would never get a URL.
-    const broken = await this.brokenRevisions(name, keptTraffic(current, spec.tag));
+    const broken = await this.brokenRevisions(name, keptTraffic(current, spec.tag), servedNow(current));
     const kept = keptTraffic(current, spec.tag).filter((t) => !broken.has(t.revision ?? ''));
     const sum = kept.reduce((a, t) => a + (t.percent ?? 0), 0);
     if (sum !== 0 && sum !== 100) {
@@ -88,9 +88,13 @@ export class CloudRunRuntime implements Runtime {
     this.counters.updated++;
   }
 
-  /** The revisions among `entries` that failed to become ready or no longer exist. */
-  private async brokenRevisions(svcPath: string, entries: ITrafficTarget[]): Promise<Set<string>> {
-    const names = [...new Set(entries.map((t) => t.revision ?? '').filter(Boolean))];
+  /**
+   * The revisions among `entries` that failed to become ready or no longer exist. One that Cloud
+   * Run reports as serving now (`served`) is never broken, whatever its Ready condition says:
+   * dropping it could leave the split empty and hand LATEST, the unverified candidate, the 100 %.
+   */
+  private async brokenRevisions(svcPath: string, entries: ITrafficTarget[], served: Set<string>): Promise<Set<string>> {
+    const names = [...new Set(entries.map((t) => t.revision ?? '').filter((r) => r && !served.has(r)))];
     const revs = await Promise.all(names.map((r) => this.fetchRevision(`${svcPath}/revisions/${r}`)));
     return new Set(
       names.filter((_, i) => {
@@ -406,4 +410,9 @@ export function explainStartFailure(condition: ICondition, logUri?: string | nul
 function sentenceWith(text: string, pattern: RegExp): string | null {
   const sentences = text.split(/(?<=\.)\s+|\n+/);
   return sentences.find((x) => pattern.test(x))?.trim() ?? null;
+}
+
+/** Revisions that Cloud Run's observed route sends traffic to now (trafficStatuses with a share). */
+function servedNow(svc: IService): Set<string> {
+  return new Set((svc.trafficStatuses ?? []).filter((t) => (t.percent ?? 0) > 0 && t.revision).map((t) => shortName(t.revision)));
 }

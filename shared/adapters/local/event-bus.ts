@@ -153,7 +153,7 @@ export class LocalEventBus implements EventBus {
       const { maxAttempts, minBackoffMs, maxBackoffMs, deadLetterTopic } = sub.policy;
       if (attempt >= maxAttempts) {
         this.counters.deadLettered++;
-        await this.ack(sub, msg);
+        // The dead letter is on disk before the original goes: a crash in between leaves both, never neither.
         if (deadLetterTopic) {
           await this.publish(deadLetterTopic, Buffer.from(msg.data, 'base64'), {
             ...msg.attributes,
@@ -163,6 +163,7 @@ export class LocalEventBus implements EventBus {
             last_error: err instanceof Error ? err.message.slice(0, 1000) : String(err).slice(0, 1000),
           });
         }
+        await this.ack(sub, msg);
         return;
       }
       const backoff = Math.min(maxBackoffMs, minBackoffMs * 2 ** (attempt - 1));
