@@ -607,6 +607,8 @@ describe('CI: cloudbuild.yaml and its approval-gated trigger', () => {
     expect(script('tf-apply')).toMatch(/terraform apply .*tfplan/);
     expect(script('tf-apply')).toContain('[ "$_PHASE" = apply ]');
     expect(script('request-approval')).toContain('$_APPLY_TRIGGER');
+    // The plan reads terraform/pipeline.json: the build writes it from the code before planning.
+    expect(script('bundle')).toContain('npm run gen:pipeline');
   });
 
   it('declares the apply trigger with approval_config.approval_required = true', () => {
