@@ -6,6 +6,10 @@ const bool = z
   .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
   .default('false')
   .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const boolOn = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .default('true')
+  .transform((v) => v !== 'false' && v !== '0' && v !== 'no');
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 /**
@@ -34,6 +38,16 @@ export const ConfigSchema = z.object({
   BATON_MAX_SOURCE_FILES: int(20_000, 1, 10_000_000),
   BATON_MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   BATON_MAX_ACTIVE_PER_AGENT: int(1, 1, 100),
+  /**
+   * Local target: remove the revisions, artifacts, extracted folders, sources and logs of
+   * deployments no longer kept. Kept per service: the last BATON_KEEP_REVISIONS revisions, plus
+   * whatever serves traffic or carries a tag, the revision a rollback would return to, and all
+   * that a deployment still running needs.
+   */
+  BATON_CLEANUP: boolOn,
+  BATON_KEEP_REVISIONS: int(3, 1, 1000),
+  /** Where the local builder runs builds (default: the data folder when no project is above it, else the OS temp dir). */
+  BATON_BUILD_DIR: z.string().min(1).optional(),
   /** How often the local stack runs the watchdog (Cloud Scheduler runs it every minute on gcp). */
   BATON_WATCHDOG_INTERVAL_MS: int(60_000, 1000, 3_600_000),
 });

@@ -64,6 +64,7 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
       bus.stop();
       tasks.stop();
       await builder.stop();
+      await adapters.cleanup?.stop();
       await runtime.stop();
       await Promise.all([adapters.jobs.flush(), bus.flush(), tasks.flush()]);
     })();

@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
 import { FolderBlobStore } from '../adapters/local/blob-store.js';
-import { LocalBuilder } from '../adapters/local/builder.js';
+import { isolatedBuildRoot, LocalBuilder } from '../adapters/local/builder.js';
+import { LocalCleanup } from '../adapters/local/cleanup.js';
 import { LocalEventBus } from '../adapters/local/event-bus.js';
 import { fetchProbe } from '../adapters/local/http-probe.js';
 import { LocalJobStore } from '../adapters/local/job-store.js';
@@ -23,12 +24,15 @@ export interface LocalAdapters {
   blobs: FolderBlobStore;
   builder: LocalBuilder;
   runtime: LocalRuntime;
+  /** Null when BATON_CLEANUP=false. */
+  cleanup: LocalCleanup | null;
 }
 
 /**
  * The one place the local target's adapters are built, all under the data folder:
  * store/ (job documents), bus/ and tasks/ (undelivered messages and pending tasks), blobs/ (logs,
- * sources, artifacts), work/ (builds and running revisions), runtime.json (services and traffic).
+ * sources, artifacts), work/ (builds, unless a project is above the data folder, and running
+ * revisions), cache/ (package caches kept between builds), runtime.json (services and traffic).
  */
 export function buildLocalAdapters(config: Config): LocalAdapters {
   const dir = config.BATON_DATA_DIR;
@@ -38,14 +42,18 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
   const bus = new LocalEventBus(join(dir, 'bus'), { duplicateDelivery: config.BATON_DUPLICATE_DELIVERY });
   const logs = new DeploymentLogs(blobs, jobs, clock);
   const caps = { maxBytes: config.BATON_MAX_SOURCE_BYTES, maxFiles: config.BATON_MAX_SOURCE_FILES };
+  // Set once the runtime exists; the builder calls it only after a build.
+  const later: { cleanup: LocalCleanup | null } = { cleanup: null };
   const builder = new LocalBuilder({
     blobs,
     bus,
     logs,
-    workDir: join(dir, 'work', 'builds'),
+    workDir: isolatedBuildRoot(dir, config.BATON_BUILD_DIR ?? null),
     caps,
+    cacheDir: join(dir, 'cache'),
     timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000,
     stateDir: join(dir, 'builds'),
+    onFinished: () => later.cleanup?.schedule(),
   });
   const runtime = new LocalRuntime({
     blobs,
@@ -57,6 +65,8 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
       });
     },
   });
+  const cleanup = config.BATON_CLEANUP ? new LocalCleanup({ jobs, runtime, blobs, keep: config.BATON_KEEP_REVISIONS }) : null;
+  later.cleanup = cleanup;
   // deps is referenced by the give-up handler before it exists; the handler runs only later.
   const holder: { deps?: PipelineDeps } = {};
   const tasks = new LocalTaskQueue(join(dir, 'tasks'), async (queue, payload, error) => {
@@ -94,5 +104,5 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     },
   };
   holder.deps = deps;
-  return { deps, jobs, bus, tasks, blobs, builder, runtime };
+  return { deps, jobs, bus, tasks, blobs, builder, runtime, cleanup };
 }

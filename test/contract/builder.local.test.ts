@@ -22,7 +22,16 @@ async function localHarness(): Promise<BuilderHarness> {
   const blobs = new FolderBlobStore(join(root, 'blobs'));
   const bus = new LocalEventBus(null);
   const logs = new DeploymentLogs(blobs, new LocalJobStore(null), systemClock, 50);
-  const builder = new LocalBuilder({ blobs, bus, logs, workDir: join(root, 'work'), caps: CAPS, timeoutMs: 60_000, stateDir: null });
+  const builder = new LocalBuilder({
+    blobs,
+    bus,
+    logs,
+    workDir: join(root, 'work'),
+    cacheDir: join(root, 'cache'),
+    caps: CAPS,
+    timeoutMs: 60_000,
+    stateDir: null,
+  });
   const notifications: BuilderHarness['notifications'] = [];
   bus.subscribe(
     'contract-collector',

@@ -1,10 +1,12 @@
 import { createHash } from 'node:crypto';
-import type { Stats } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, writeFile } from 'node:fs/promises';
-import { dirname, join, normalize, relative, resolve, sep } from 'node:path';
+import { createWriteStream, type Stats } from 'node:fs';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
+import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
 import { unzipSync } from 'fflate';
-import { create, extract } from 'tar';
+import { extract, Pack } from 'tar';
 import { PermanentError } from '../../domain/errors.js';
+import { classifyFsError, codeOf } from './fs-util.js';
+import { loadIgnoreRules } from './ignore-rules.js';
 
 export interface Caps {
   maxBytes: number;
@@ -14,75 +16,202 @@ export interface Caps {
 /** Folders a source copy never takes: dependencies are installed by the build, and VCS data is not source. */
 export const SKIPPED = new Set(['node_modules', '.git', '.baton']);
 
+export interface Listing {
+  /** Regular files and links, relative, '/'-separated: what the caps count. */
+  files: string[];
+  /** Every entry to pack, folders before what they hold. */
+  entries: string[];
+  bytes: number;
+  /** How many entries an ignore file left out (null: no ignore file). */
+  ignored: { file: string; count: number } | null;
+}
+
+export interface ListOptions {
+  /** Names skipped at every depth (default: SKIPPED). */
+  skip?: ReadonlySet<string>;
+  /** Honour the source's .gcloudignore, else .dockerignore, else .gitignore. */
+  ignoreFiles?: boolean;
+}
+
 /**
- * Lists a source folder's files without following links, stopping as soon as a cap is passed,
- * so a path like "/" fails fast instead of starting a copy of the disk.
+ * Lists a folder without following links, stopping as soon as a cap is passed, so a path like
+ * "/" fails fast instead of starting a copy of the disk. Links are kept when they resolve inside
+ * the folder and refused (a PermanentError naming them) when they lead out of it.
  */
-export async function listSource(root: string, caps: Caps): Promise<{ files: string[]; bytes: number }> {
+export async function listSource(root: string, caps: Caps, options: ListOptions = {}): Promise<Listing> {
+  const skip = options.skip ?? SKIPPED;
+  const rules = options.ignoreFiles ? await loadIgnoreRules(root) : null;
   const files: string[] = [];
+  const entries: string[] = [];
   let bytes = 0;
+  let ignored = 0;
+  const count = () => {
+    if (files.length > caps.maxFiles) {
+      throw new PermanentError(
+        `The source has more than ${caps.maxFiles} files (node_modules and .git are skipped)`,
+        'Deploy a smaller folder, or raise BATON_MAX_SOURCE_FILES',
+      );
+    }
+    if (bytes > caps.maxBytes) {
+      throw new PermanentError(
+        `The source is larger than ${mib(caps.maxBytes)} (node_modules and .git are skipped)`,
+        'Deploy a smaller folder, or raise BATON_MAX_SOURCE_BYTES',
+      );
+    }
+  };
   const walk = async (dir: string): Promise<void> => {
-    const entries = await readdir(dir, { withFileTypes: true });
-    for (const e of entries) {
-      if (SKIPPED.has(e.name)) continue;
+    const list = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    for (const e of list) {
+      if (skip.has(e.name)) continue;
       const full = join(dir, e.name);
+      const rel = relative(root, full).split(sep).join('/');
+      if (rules?.ignores(rel, e.isDirectory())) {
+        ignored++;
+        continue;
+      }
       if (e.isDirectory()) {
+        entries.push(rel);
         await walk(full);
       } else if (e.isFile()) {
         bytes += (await lstat(full)).size;
-        files.push(relative(root, full).split(sep).join('/'));
-        if (files.length > caps.maxFiles) {
-          throw new PermanentError(
-            `The source has more than ${caps.maxFiles} files (node_modules and .git are skipped)`,
-            'Deploy a smaller folder, or raise BATON_MAX_SOURCE_FILES',
-          );
-        }
-        if (bytes > caps.maxBytes) {
-          throw new PermanentError(
-            `The source is larger than ${mib(caps.maxBytes)} (node_modules and .git are skipped)`,
-            'Deploy a smaller folder, or raise BATON_MAX_SOURCE_BYTES',
-          );
-        }
+        files.push(rel);
+        entries.push(rel);
+        count();
+      } else if (e.isSymbolicLink()) {
+        await refuseEscapingLink(root, rel);
+        files.push(rel);
+        entries.push(rel);
+        count();
       }
     }
   };
   await walk(root);
-  return { files, bytes };
+  return { files, entries, bytes, ignored: rules ? { file: rules.file, count: ignored } : null };
 }
 
-/** Packs the listed files of `root` into a .tar.gz at `out`. */
-export async function packTarGz(root: string, files: string[], out: string): Promise<void> {
+/**
+ * Packs the listed entries of `root` into a .tar.gz at `out`. Each name is added as it is: the
+ * `create` helper reads a name starting with "@" as an archive to merge (a top-level `@types/`),
+ * so the stream is fed directly, and folders are not recursed (the listing names everything).
+ */
+export async function packTarGz(root: string, entries: string[], out: string): Promise<void> {
   await mkdir(dirname(out), { recursive: true, mode: 0o700 });
-  await create({ gzip: { level: 1 }, cwd: root, file: out, portable: true }, files);
+  try {
+    const pack = new Pack({ cwd: root, gzip: { level: 1 }, portable: true, noDirRecurse: true, strict: true });
+    const stream = createWriteStream(out, { mode: 0o600 });
+    const written = new Promise<void>((resolve, reject) => {
+      stream.on('error', reject);
+      stream.on('close', () => resolve());
+      pack.on('error', reject);
+    });
+    pack.pipe(stream);
+    for (const entry of entries) pack.add(entry);
+    pack.end();
+    await written;
+  } catch (err) {
+    throw archiveError('packed', err, 'Check the files named above');
+  }
   await chmod(out, 0o600);
 }
 
-/** Extracts a .tar.gz into `dest`, refusing links out of it and anything over the caps. */
+/**
+ * Extracts a .tar.gz into `dest`, refusing anything over the caps and links that lead out of it.
+ * Symbolic links are made after everything else, so node-tar never writes through one, and each
+ * is then followed hop by hop to check it stays inside.
+ */
 export async function extractTarGz(file: string, dest: string, caps: Caps): Promise<void> {
   await mkdir(dest, { recursive: true, mode: 0o700 });
   let bytes = 0;
   let count = 0;
   let over: string | null = null;
+  let refused: string | null = null;
+  const links: { path: string; target: string }[] = [];
   await extract({
     file,
     cwd: dest,
     strict: true,
-    filter: (_path, entry) => {
+    filter: (path, entry) => {
       const size = 'size' in entry && typeof entry.size === 'number' ? entry.size : 0;
       bytes += size;
       count++;
       if (bytes > caps.maxBytes) over ??= `more than ${mib(caps.maxBytes)} unpacked`;
       if (count > caps.maxFiles) over ??= `more than ${caps.maxFiles} entries`;
       const type = 'type' in entry ? entry.type : '';
-      return over === null && (type === 'File' || type === 'Directory' || type === 'OldFile');
+      if (type === 'SymbolicLink') {
+        const target = 'linkpath' in entry && typeof entry.linkpath === 'string' ? entry.linkpath : '';
+        const clean = path.replace(/^(\.\/)+/, '').replace(/\/+$/, '');
+        if (clean === '' || clean.startsWith('/') || clean.split('/').includes('..'))
+          refused ??= `${JSON.stringify(path)} is not a relative path`;
+        else links.push({ path: clean, target });
+        return false;
+      }
+      return over === null && (type === 'File' || type === 'Directory' || type === 'OldFile' || type === 'Link');
     },
   }).catch((err: unknown) => {
-    throw new PermanentError(
-      `The archive could not be unpacked: ${err instanceof Error ? err.message : String(err)}`,
-      'Upload a valid .tar.gz or .zip',
-    );
+    throw archiveError('unpacked', err, 'Upload a valid .tar.gz or .zip');
   });
   if (over) throw new PermanentError(`The archive holds ${over}`, 'Upload a smaller archive');
+  if (refused) throw new PermanentError(`The archive entry ${refused}`, 'Upload an archive with relative paths only');
+  for (const link of links) {
+    if (link.target === '' || isAbsolute(link.target)) throw escaping(link.path, link.target);
+    await mkdir(dirname(join(dest, link.path)), { recursive: true, mode: 0o700 });
+    await symlink(link.target, join(dest, link.path)).catch((err: unknown) => {
+      throw archiveError('unpacked', err, 'Upload an archive where no link takes the place of a file or folder');
+    });
+  }
+  for (const link of links) await refuseEscapingLink(dest, link.path);
+}
+
+function archiveError(what: string, err: unknown, fix: string): unknown {
+  if (err instanceof PermanentError) return err;
+  const classified = classifyFsError(err);
+  if (classified instanceof PermanentError) return classified;
+  const code = codeOf(err) ?? '';
+  // node-tar's own codes (a bad header, a name it cannot store, an entry it refuses) say the same on every retry.
+  if (code.startsWith('TAR_') || !code)
+    return new PermanentError(`The archive could not be ${what}: ${err instanceof Error ? err.message : String(err)}`, fix);
+  return err;
+}
+
+function escaping(rel: string, target: string): PermanentError {
+  return new PermanentError(
+    `The symbolic link ${rel} points to ${target}, outside the folder being deployed`,
+    'Replace the link with a copy of what it points to, or make it point inside the folder (links out of a source or an artifact are refused)',
+  );
+}
+
+/**
+ * Follows the link at `rel` (under `root`) one path component at a time, as the kernel would,
+ * through any further links, and refuses it when a step leaves `root` or it is absolute. A
+ * lexical check is not enough: with `d -> .`, the target `d/..` normalises to the root but
+ * resolves to its parent. A target that does not exist (yet) is checked as far as it goes.
+ */
+export async function refuseEscapingLink(root: string, rel: string): Promise<void> {
+  const top = resolve(root);
+  const first = await readlink(join(top, rel));
+  if (isAbsolute(first)) throw escaping(rel, first);
+  let cur = dirname(join(top, rel));
+  let parts = first.split('/');
+  let hops = 0;
+  while (parts.length > 0) {
+    const part = parts.shift() as string;
+    if (part === '' || part === '.') continue;
+    if (part === '..') {
+      if (cur === top) throw escaping(rel, first);
+      cur = dirname(cur);
+      continue;
+    }
+    const next = join(cur, part);
+    const info = await lstat(next).catch(() => null);
+    if (info?.isSymbolicLink()) {
+      if (++hops > 40) throw escaping(rel, first);
+      const target = await readlink(next);
+      if (isAbsolute(target)) throw escaping(rel, first);
+      parts = [...target.split('/'), ...parts];
+      continue;
+    }
+    cur = next;
+  }
 }
 
 /** Extracts a .zip into `dest`, refusing entries that would land outside it. */

@@ -1,4 +1,4 @@
-import { appendFile, chmod, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
+import { appendFile, chmod, copyFile, mkdir, readdir, readFile, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, relative, resolve, sep } from 'node:path';
 import type { BlobStore } from '../../ports/index.js';
 import { classifyFsError, codeOf, PRIVATE_DIR, PRIVATE_FILE, permanentFsErrors, writeFileAtomic } from './fs-util.js';
@@ -32,14 +32,30 @@ export class FolderBlobStore implements BlobStore {
     await permanentFsErrors(async () => writeFileAtomic(path, data));
   }
 
-  /** Moves a finished file into the store under `key` (same file system: a rename, no copy). */
+  /** Moves a finished file into the store under `key`: a rename, or a copy when it is on another file system. */
   async adopt(key: string, file: string): Promise<void> {
     const path = this.pathOf(key);
     await permanentFsErrors(async () => {
       await mkdir(dirname(path), { recursive: true, mode: PRIVATE_DIR });
       await chmod(file, PRIVATE_FILE);
-      await rename(file, path);
+      try {
+        await rename(file, path);
+      } catch (err) {
+        if (codeOf(err) !== 'EXDEV') throw err;
+        // Builds may run under the OS temp dir (a tmpfs): copy beside the target, then rename, so no half file shows.
+        const tmp = `${path}.${process.pid}.tmp`;
+        await copyFile(file, tmp);
+        await chmod(tmp, PRIVATE_FILE);
+        await rename(tmp, path);
+        await rm(file, { force: true });
+      }
     });
+  }
+
+  /** Size and modification time of a key's file, or null when there is none. */
+  async info(key: string): Promise<{ bytes: number; modified_ms: number } | null> {
+    const s = await stat(this.pathOf(key)).catch(() => null);
+    return s?.isFile() ? { bytes: s.size, modified_ms: s.mtimeMs } : null;
   }
 
   append(key: string, data: string): Promise<void> {

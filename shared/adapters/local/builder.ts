@@ -1,15 +1,17 @@
 import type { ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
-import { readFileSync, rmSync } from 'node:fs';
+import { createHash, randomUUID } from 'node:crypto';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
 import type { BuildNotification, BuildStatus } from '../../domain/events.js';
 import { TOPICS } from '../../domain/topics.js';
 import type { DeploymentLogs } from '../../pipeline/logs.js';
 import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
 import { type Caps, extractTarGz, listSource, packTarGz, sha256File } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
-import { jsonFilesIn, permanentFsErrors, writeFileAtomic } from './fs-util.js';
+import { jsonFilesIn, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
+import { devDependenciesAtStart, type Manager, type Manifest, planInstall } from './package-manager.js';
 import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
 
 interface RunningBuild {
@@ -37,9 +39,13 @@ export class LocalBuilder implements Builder {
       logs: DeploymentLogs;
       workDir: string;
       caps: Caps;
+      /** Package caches kept between builds (npm's --cache, pnpm's store …). */
+      cacheDir: string;
       timeoutMs: number;
       /** Where builds in progress are recorded, so a restart runs them again as Cloud Build would carry on. */
       stateDir: string | null;
+      /** Called after each build ends, whatever its outcome (the wiring runs the cleanup then). */
+      onFinished?: () => void;
     },
   ) {}
 
@@ -108,23 +114,26 @@ export class LocalBuilder implements Builder {
     const log = (line: string) => this.deps.logs.write(spec.agent_id, spec.deployment_id, 'INFO', `build: ${line}`, 'building');
     try {
       await this.notify(id, build, 'WORKING');
+      await rm(dir, { recursive: true, force: true });
       await extractTarGz(this.deps.blobs.pathOf(spec.source_key), app, this.deps.caps);
-      const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
-      const hasLock = await readFile(join(app, 'package-lock.json')).then(
-        () => true,
-        () => false,
-      );
-      const install = hasLock ? 'npm ci --no-audit --no-fund' : 'npm install --no-audit --no-fund';
-      await this.step(build, app, install, log);
-      if (pkg.scripts?.build) await this.step(build, app, 'npm run build', log);
+      const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as Manifest;
+      const plan = await planInstall(app, this.deps.cacheDir);
+      for (const note of plan.notes) log(note);
+      await this.step(build, app, plan.install, log, plan.env);
+      if (pkg.scripts?.build) await this.step(build, app, buildCommand(plan.manager), log, plan.env);
       if (!pkg.scripts?.start) log('No "start" script: the revision will run "node ." (package.json "main", else index.js)');
-      const { files } = await listSource(app, { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER });
-      const withModules = await stat(join(app, 'node_modules')).then(
-        () => [...files, 'node_modules'],
-        () => files,
-      );
+      const devAtStart = await devDependenciesAtStart(app, pkg);
+      if (devAtStart.length > 0) {
+        log(
+          `Dev dependencies kept: the start script runs ${devAtStart.join(', ')}, listed in devDependencies (move ${devAtStart.length > 1 ? 'them' : 'it'} to "dependencies", or start with node and the built files, to ship without them)`,
+        );
+      } else if (plan.prune && (await exists(join(app, 'node_modules')))) {
+        await this.step(build, app, plan.prune, log, plan.env);
+      }
+      // Everything the build left, node_modules included, links kept (a link out of the folder fails the build).
+      const { entries } = await listSource(app, UNCAPPED, { skip: ARTIFACT_SKIPPED });
       const tmp = join(dir, 'artifact.tar.gz');
-      await packTarGz(app, withModules, tmp);
+      await packTarGz(app, entries, tmp);
       const digest = await sha256File(tmp);
       const key = `artifacts/sha256/${digest}.tar.gz`;
       await this.deps.blobs.adopt(key, tmp);
@@ -140,15 +149,20 @@ export class LocalBuilder implements Builder {
       this.forget(id);
     } finally {
       await rm(dir, { recursive: true, force: true });
+      if (!this.stopping) this.deps.onFinished?.();
     }
   }
 
-  private step(build: RunningBuild, cwd: string, command: string, log: (l: string) => void): Promise<void> {
+  private step(build: RunningBuild, cwd: string, command: string, log: (l: string) => void, env: Record<string, string>): Promise<void> {
     log(`$ ${command}`);
     const tail: string[] = [];
     return new Promise((resolve, reject) => {
       if (build.cancelled || this.stopping) return reject(new Error('cancelled'));
-      const child = spawnGroup(command, { cwd, env: childEnv({ npm_config_update_notifier: 'false', CI: 'true' }) });
+      // NODE_ENV is the build's to set: inherited as production it would make the install skip the dev dependencies the build needs.
+      const child = spawnGroup(command, {
+        cwd,
+        env: { ...childEnv({ npm_config_update_notifier: 'false', CI: 'true', ...env }), NODE_ENV: undefined },
+      });
       build.child = child;
       const keep = (l: string) => {
         log(l);
@@ -188,3 +202,74 @@ export class LocalBuilder implements Builder {
 }
 
 class BuildTimeout extends Error {}
+
+const UNCAPPED: Caps = { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER };
+const ARTIFACT_SKIPPED: ReadonlySet<string> = new Set(['.git', '.baton']);
+
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
+
+function buildCommand(manager: Manager): string {
+  return manager === 'npm' ? 'npm run build' : `${manager} run build`;
+}
+
+/** What Node tooling takes for a project or workspace root when it finds it in a folder above a build. */
+export const WORKSPACE_MARKERS = [
+  'package.json',
+  'package-lock.json',
+  'npm-shrinkwrap.json',
+  'yarn.lock',
+  'pnpm-lock.yaml',
+  'pnpm-workspace.yaml',
+  'bun.lock',
+  'bun.lockb',
+  'node_modules',
+  '.pnp.cjs',
+];
+
+/** The first workspace marker in a folder above `dir` (or in it), or null. */
+export function workspaceMarkerAbove(dir: string): string | null {
+  for (let up = resolve(dir); ; up = dirname(up)) {
+    for (const m of WORKSPACE_MARKERS) if (existsSync(join(up, m))) return join(up, m);
+    if (up === dirname(up)) return null;
+  }
+}
+
+/**
+ * Where builds run: never below a project. Next.js takes the outermost lock file it finds above
+ * the app for its workspace root (the default data folder, .baton inside Baton's checkout, has
+ * Baton's package-lock.json above it), npm looks up for a workspace root, and Node resolves a
+ * missing module from any node_modules above. So builds run in the data folder only when nothing
+ * of the kind is above it, else in a private folder under the OS temp dir; `explicit`
+ * (BATON_BUILD_DIR) is used as given, and refused if it has a marker above it. Checked at start-up.
+ */
+export function isolatedBuildRoot(dataDir: string, explicit: string | null): string {
+  const candidates = explicit
+    ? [resolve(explicit)]
+    : [
+        join(dataDir, 'work', 'builds'),
+        join(
+          tmpdir(),
+          `baton-builds-${process.getuid?.() ?? 'user'}-${createHash('sha256').update(resolve(dataDir)).digest('hex').slice(0, 10)}`,
+        ),
+      ];
+  let marker: string | null = null;
+  for (const dir of candidates) {
+    marker = workspaceMarkerAbove(dirname(dir));
+    if (marker) continue;
+    mkdirSync(dir, { recursive: true, mode: PRIVATE_DIR });
+    const info = lstatSync(dir);
+    // Under a shared temp dir someone else could have made it first: only a folder of our own will do.
+    if (!info.isDirectory() || (process.getuid && info.uid !== process.getuid())) {
+      throw new Error(`${dir} is not a folder owned by the user running Baton: remove it, or set BATON_BUILD_DIR to a folder of your own`);
+    }
+    chmodSync(dir, PRIVATE_DIR);
+    return dir;
+  }
+  throw new Error(
+    `Builds cannot run in ${candidates.join(' or ')}: ${marker} is above it, and Node tooling (npm, Next.js) would take that folder for the app's workspace root. Set BATON_BUILD_DIR to a folder with no package.json, lock file or node_modules above it`,
+  );
+}

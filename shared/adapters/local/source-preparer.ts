@@ -48,7 +48,9 @@ export class LocalSourcePreparer implements SourcePreparer {
     const scratch = await mkdtemp(join(this.workDirFor(), 'src-'));
     try {
       const root = await this.materialise(source, input.config, scratch, input.log);
-      const { files, bytes } = await listSource(root, this.caps);
+      // What the folder says not to upload stays out, as gcloud does (a built .next, local env files…).
+      const ignoreFiles = source.type === 'directory' || source.type === 'git';
+      const { files, entries, bytes, ignored } = await listSource(root, this.caps, { ignoreFiles });
       if (!files.includes('package.json')) {
         throw new PermanentError(
           'The source has no package.json at its root',
@@ -56,8 +58,9 @@ export class LocalSourcePreparer implements SourcePreparer {
         );
       }
       const key = `sources/${input.agent_id}/${input.deployment_id}.tar.gz`;
-      await packTarGz(root, files, this.blobs.pathOf(key));
-      return { source_key: key, summary: `${files.length} files, ${mib(bytes)} from ${describe(source)}` };
+      await packTarGz(root, entries, this.blobs.pathOf(key));
+      const left = ignored && ignored.count > 0 ? ` (${ignored.count} left out by its ${ignored.file})` : '';
+      return { source_key: key, summary: `${files.length} files, ${mib(bytes)} from ${describe(source)}${left}` };
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
