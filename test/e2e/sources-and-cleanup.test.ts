@@ -97,7 +97,7 @@ describe('real-shaped sources on the local target', () => {
       }),
       'tools/devserve/package.json': json({ name: 'devserve', version: '1.0.0', bin: { devserve: 'serve.js' } }),
       'tools/devserve/serve.js':
-        "#!/usr/bin/env node\nrequire('node:http').createServer((q, s) => s.end('{\"status\":\"ok\"}')).listen(Number(process.env.PORT));\n",
+        '#!/usr/bin/env node\nrequire(\'node:http\').createServer((q, s) => s.end(\'{"status":"ok"}\')).listen(Number(process.env.PORT));\n',
       'check-root.js': `const { existsSync } = require('node:fs');
 const { dirname, join } = require('node:path');
 for (let up = dirname(process.cwd()); ; up = dirname(up)) {
