@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { type CleanupInput, ORPHAN_GRACE_MS, planCleanup } from '../../shared/adapters/local/cleanup.js';
+import { loadConfig } from '../../shared/config.js';
 import { type Job, newJob, type ServiceRecord } from '../../shared/domain/job.js';
 import { revisionName, serviceName } from '../../shared/domain/names.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
@@ -160,5 +161,18 @@ describe('what the local cleanup removes', () => {
     const plan = planCleanup(input([upload(1), upload(2), upload(3)], { keep: 1 }));
     expect(plan.keys).toContain('uploads/u1.tar.gz');
     expect(plan.keys).not.toContain('uploads/u2.tar.gz');
+  });
+});
+
+describe('cleanup settings, validated at start-up', () => {
+  it('on, keeping 3, by default; a bad value names the variable', () => {
+    expect(loadConfig({})).toMatchObject({ BATON_CLEANUP: true, BATON_KEEP_REVISIONS: 3 });
+    expect(loadConfig({ BATON_CLEANUP: 'false', BATON_KEEP_REVISIONS: '10' })).toMatchObject({
+      BATON_CLEANUP: false,
+      BATON_KEEP_REVISIONS: 10,
+    });
+    expect(() => loadConfig({ BATON_KEEP_REVISIONS: '0' })).toThrow(/BATON_KEEP_REVISIONS="0"/);
+    expect(() => loadConfig({ BATON_KEEP_REVISIONS: 'all' })).toThrow(/BATON_KEEP_REVISIONS="all"/);
+    expect(() => loadConfig({ BATON_CLEANUP: 'sometimes' })).toThrow(/BATON_CLEANUP="sometimes"/);
   });
 });

@@ -2,8 +2,13 @@ import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { isolatedBuildRoot } from '../../shared/adapters/local/builder.js';
+import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
+import { isolatedBuildRoot, LocalBuilder } from '../../shared/adapters/local/builder.js';
+import { LocalEventBus } from '../../shared/adapters/local/event-bus.js';
+import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
 import { devDependenciesAtStart, planInstall } from '../../shared/adapters/local/package-manager.js';
+import { DeploymentLogs } from '../../shared/pipeline/logs.js';
+import { systemClock } from '../../shared/ports/clock.js';
 
 const dirs: string[] = [];
 const temp = () => {
@@ -103,6 +108,26 @@ describe('where builds run', () => {
     for (let up = root; up !== '/'; up = join(up, '..')) expect(existsSync(join(up, 'package-lock.json'))).toBe(false);
     // The same data folder always gets the same folder: a restart finds its builds' work again.
     expect(isolatedBuildRoot(join(project, '.baton'), null)).toBe(root);
+  });
+
+  it('a restart removes the work folders no build resumes', () => {
+    const root = temp();
+    const work = join(root, 'work');
+    mkdirSync(join(work, 'crashed-build', 'app'), { recursive: true });
+    const blobs = new FolderBlobStore(join(root, 'blobs'));
+    const logs = new DeploymentLogs(blobs, new LocalJobStore(null), systemClock);
+    const builder = new LocalBuilder({
+      blobs,
+      bus: new LocalEventBus(null),
+      logs,
+      workDir: work,
+      cacheDir: join(root, 'cache'),
+      caps: { maxBytes: 1e6, maxFiles: 100 },
+      timeoutMs: 10_000,
+      stateDir: join(root, 'builds'),
+    });
+    expect(builder.resume()).toBe(0);
+    expect(existsSync(join(work, 'crashed-build'))).toBe(false);
   });
 
   it('refuses an explicit BATON_BUILD_DIR with a project above it, saying which file', () => {

@@ -1,6 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { chmodSync, existsSync, lstatSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -62,17 +62,20 @@ export class LocalBuilder implements Builder {
   resume(): number {
     const dir = this.deps.stateDir;
     if (!dir) return 0;
-    let n = 0;
+    const resumed = new Set<string>();
     for (const f of jsonFilesIn(dir)) {
       try {
         const saved = JSON.parse(readFileSync(join(dir, f), 'utf8')) as { id: string; spec: BuildSpec; createTime: string };
         this.launch(saved.id, { spec: saved.spec, child: null, cancelled: false, createTime: saved.createTime });
-        n++;
+        resumed.add(saved.id);
       } catch {
         // An unreadable record cannot be resumed; the deployment's lease will lapse instead.
       }
     }
-    return n;
+    // Work folders a stopped stack left that no build resumes (a crash between the end of a build and its removal).
+    const left = existsSync(this.deps.workDir) ? readdirSync(this.deps.workDir) : [];
+    for (const name of left) if (!resumed.has(name)) rmSync(join(this.deps.workDir, name), { recursive: true, force: true });
+    return resumed.size;
   }
 
   private launch(id: string, build: RunningBuild): void {
