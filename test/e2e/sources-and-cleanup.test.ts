@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { revisionName, serviceName } from '../../shared/domain/names.js';
 import { getText, TestStack } from '../support/stack.js';
@@ -11,6 +11,7 @@ import { getText, TestStack } from '../support/stack.js';
  * as Next.js does, a top-level @types/ folder, a .gitignore, dev dependencies; and a data folder
  * inside a project, as the default .baton sits inside Baton's own checkout.
  */
+const BATON_ROOT = resolve(import.meta.dirname, '../..');
 const roots: string[] = [];
 afterAll(() => {
   for (const r of roots) rmSync(r, { recursive: true, force: true });
@@ -104,6 +105,10 @@ for (let up = dirname(process.cwd()); ; up = dirname(up)) {
   for (const f of ['package.json', 'package-lock.json']) if (existsSync(join(up, f))) { console.error('found ' + join(up, f)); process.exit(3); }
   if (up === dirname(up)) break;
 }
+// Nor Baton's own tools: its node_modules/.bin is on the PATH Baton was started with.
+const baton = ${JSON.stringify(BATON_ROOT)};
+const leaked = (process.env.PATH || '').split(':').filter((d) => d.startsWith(baton) && d.endsWith('.bin'));
+if (leaked.length > 0) { console.error('Baton tools on PATH: ' + leaked.join(':')); process.exit(4); }
 console.log('no project above ' + process.cwd());
 `,
     });

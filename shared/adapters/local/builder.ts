@@ -3,7 +3,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
-import { dirname, join, resolve } from 'node:path';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import type { BuildNotification, BuildStatus } from '../../domain/events.js';
 import { TOPICS } from '../../domain/topics.js';
 import type { DeploymentLogs } from '../../pipeline/logs.js';
@@ -11,7 +11,7 @@ import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
 import { type Caps, extractTarGz, listSource, packTarGz, sha256File } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { jsonFilesIn, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
-import { devDependenciesAtStart, type Manager, type Manifest, planInstall } from './package-manager.js';
+import { devDependenciesAtStart, type Manager, type Manifest, onPath, planInstall } from './package-manager.js';
 import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
 
 interface RunningBuild {
@@ -120,7 +120,7 @@ export class LocalBuilder implements Builder {
       await rm(dir, { recursive: true, force: true });
       await extractTarGz(this.deps.blobs.pathOf(spec.source_key), app, this.deps.caps);
       const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as Manifest;
-      const plan = await planInstall(app, this.deps.cacheDir);
+      const plan = await planInstall(app, this.deps.cacheDir, (tool) => onPath(tool, buildPath()));
       for (const note of plan.notes) log(note);
       await this.step(build, app, plan.install, log, plan.env);
       if (pkg.scripts?.build) await this.step(build, app, buildCommand(plan.manager), log, plan.env);
@@ -164,7 +164,7 @@ export class LocalBuilder implements Builder {
       // NODE_ENV is the build's to set: inherited as production it would make the install skip the dev dependencies the build needs.
       const child = spawnGroup(command, {
         cwd,
-        env: { ...childEnv({ npm_config_update_notifier: 'false', CI: 'true', ...env }), NODE_ENV: undefined },
+        env: { ...childEnv({ npm_config_update_notifier: 'false', CI: 'true', ...env }), NODE_ENV: undefined, PATH: buildPath() },
       });
       build.child = child;
       const keep = (l: string) => {
@@ -217,6 +217,17 @@ const exists = (path: string) =>
 
 function buildCommand(manager: Manager): string {
   return manager === 'npm' ? 'npm run build' : `${manager} run build`;
+}
+
+/**
+ * The PATH of a build: the Node that runs Baton first (the one revisions are tested with), then the
+ * machine's PATH without any node_modules/.bin folder. Run by `npm start`, Baton's PATH begins
+ * with its own checkout's node_modules/.bin and those of every folder above it, so a build calling
+ * `tsc` without depending on TypeScript would get Baton's.
+ */
+export function buildPath(path = process.env.PATH ?? '', node = process.execPath): string {
+  const kept = path.split(delimiter).filter((dir) => dir && !/(^|[/\\])node_modules[/\\]\.bin[/\\]?$/.test(dir));
+  return [...new Set([dirname(node), ...kept])].join(delimiter);
 }
 
 /** What Node tooling takes for a project or workspace root when it finds it in a folder above a build. */
