@@ -49,11 +49,15 @@ export const StrategySchema = z.discriminatedUnion('type', [
 
 export const DeploymentOptionsSchema = z.strictObject({
   auto_rollback: z.boolean().default(true),
+  /**
+   * Absent: /health is probed, and a 404 there falls back to Cloud Run's own check (TCP, then `/`
+   * below 500), so apps with no health route deploy. Given: that path must answer 2xx.
+   */
   health_path: z
     .string()
     .regex(/^\/[^\s]*$/, 'must be a path starting with "/"')
     .max(512)
-    .default('/health'),
+    .optional(),
   strategy: StrategySchema.default({ type: 'all_at_once' }),
   /** How long a new revision may take to listen on PORT: Cloud Run's startup probe allows at most 240 s. */
   start_timeout_seconds: z

@@ -1,12 +1,12 @@
 import { PermanentError } from '../domain/errors.js';
 import type { PromoteStepTask } from '../domain/events.js';
-import { evaluateHealth } from '../domain/health.js';
 import { type Job, typicalStageMs } from '../domain/job.js';
 import { serviceName, taskName } from '../domain/names.js';
 import { progressAt } from '../domain/pipeline.js';
 import { QUEUES } from '../domain/topics.js';
 import { nextSplit } from '../domain/traffic.js';
 import type { PipelineDeps } from './deps.js';
+import { checkRevision } from './health-check.js';
 import {
   claimText,
   continueStage,
@@ -59,13 +59,9 @@ export async function canaryStep(deps: PipelineDeps, task: PromoteStepTask): Pro
     const svc = await deps.runtime.getService(serviceName(job.agent_id));
     const tagged = svc?.traffic.find((t) => t.revision === job.revision && t.url)?.url;
     if (tagged) {
-      const res = await deps.probe.get(
-        new URL(job.request.deployment_options.health_path, tagged).toString(),
-        deps.settings.health_timeout_ms,
-      );
-      const verdict = 'error' in res ? { healthy: false as const, reason: res.error } : evaluateHealth(res.status, res.body);
-      if (!verdict.healthy)
-        throw new PermanentError(`Canary revision ${job.revision} became unhealthy during the watch window: ${verdict.reason}`);
+      const { check } = await checkRevision(deps, tagged, job.request.deployment_options.health_path);
+      if (check.kind !== 'healthy')
+        throw new PermanentError(`Canary revision ${job.revision} became unhealthy during the watch window: ${check.reason}`);
     }
     return shiftTo(deps, job, task.step, log);
   });

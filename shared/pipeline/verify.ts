@@ -1,10 +1,11 @@
 import { PermanentError } from '../domain/errors.js';
 import type { VerifyPollTask } from '../domain/events.js';
-import { evaluateHealth } from '../domain/health.js';
+import { DEFAULT_HEALTH_PATH, warmingHint } from '../domain/health.js';
 import type { Job } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
 import { verifyPoll } from './deploy.js';
 import type { PipelineDeps } from './deps.js';
+import { checkRevision } from './health-check.js';
 import { claimStage, claimText, continueStage, done, emitsWhenDone, resendHandoff, runClaimed, type StageOutcome } from './stage-runner.js';
 
 const pollToken = (attempt: number) => `poll-${attempt}`;
@@ -12,7 +13,10 @@ const pollToken = (attempt: number) => `poll-${attempt}`;
 /**
  * A readiness poll (a Cloud Task, never a wait inside a function). Verification passes only when
  * this deployment's own revision is the latest ready one and its health endpoint answers 2xx with
- * every reported dependency up; until then the stage re-arms itself with the next poll.
+ * every reported dependency up (with no health_path and no /health route: TCP and `/` below 500,
+ * as Cloud Run checks); until then the stage re-arms itself with the next poll. A 503 or a refused
+ * connection is a service warming up, polled until its start timeout; other failures count
+ * towards health_attempts.
  */
 export async function verifyRevision(deps: PipelineDeps, task: VerifyPollTask): Promise<string> {
   const id = task.deployment_id;
@@ -50,7 +54,7 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
     if (deps.clock.now().getTime() - started > limitMs) {
       throw new PermanentError(
         `Revision ${revision} was still not ready after ${Math.round(limitMs / 1000)} s`,
-        'Check that it starts and listens on $PORT, or raise deployment_options.start_timeout_seconds',
+        'Check that it starts and listens on $PORT, or raise --start-timeout (deployment_options.start_timeout_seconds)',
       );
     }
     return again(deps, job, attempt, deps.settings.verify_poll_interval_ms);
@@ -64,29 +68,48 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
     );
   }
   if (!status.tag_url) throw new PermanentError(`Revision ${revision} has no tagged URL to verify`);
-  const url = new URL(job.request.deployment_options.health_path, status.tag_url).toString();
   const measurements = status.startup_ms !== undefined ? { ...job.measurements, startup_ms: status.startup_ms } : job.measurements;
-  const res = await deps.probe.get(url, deps.settings.health_timeout_ms);
-  const verdict = 'error' in res ? { healthy: false as const, reason: res.error } : evaluateHealth(res.status, res.body);
-  if (verdict.healthy) {
+  const options = job.request.deployment_options;
+  const { check, url } = await checkRevision(deps, status.tag_url, options.health_path);
+  if (check.kind === 'healthy') {
+    if (check.note) log(`Revision ${revision}: ${check.note}`);
     log(`Revision ${revision} is ready and healthy (${url})`);
     return done(emitsWhenDone('verifying'), { measurements, current_step: 'Verified' });
   }
+  if (check.kind === 'warming') {
+    // A service still warming up answers 503 (or nothing) for a while: that is not a failed check, until the start timeout.
+    const started = Date.parse(job.stage_timings.verifying?.started_at ?? job.updated_at);
+    const limitS = options.start_timeout_seconds;
+    if (deps.clock.now().getTime() - started > limitS * 1000) {
+      throw new PermanentError(
+        `Revision ${revision} was still not serving after ${limitS} s, its start timeout, at ${url}: ${check.reason}`,
+        warmingHint(options.health_path ?? DEFAULT_HEALTH_PATH),
+      );
+    }
+    if (job.current_step !== WARMING)
+      log(`Revision ${revision} is not serving yet (${check.reason}); checking again until its start timeout (${limitS} s)`);
+    return again(deps, { ...job, measurements }, attempt, warmingDelay(deps, attempt), WARMING);
+  }
   const failures = job.health_failures + 1;
   if (failures >= deps.settings.health_attempts) {
-    throw new PermanentError(
-      `Health check of revision ${revision} failed ${failures} times at ${url}: ${verdict.reason}`,
-      'Fix the service so its health endpoint answers 2xx with every dependency up, then deploy again',
-    );
+    throw new PermanentError(`Health check of revision ${revision} failed ${failures} times at ${url}: ${check.reason}`, check.hint);
   }
-  log(`Health check ${failures}/${deps.settings.health_attempts} failed: ${verdict.reason}; checking again`);
+  log(`Health check ${failures}/${deps.settings.health_attempts} failed: ${check.reason}; checking again`);
   return again(deps, { ...job, health_failures: failures, measurements }, attempt, deps.settings.verify_poll_interval_ms * 4);
 }
 
-function again(deps: PipelineDeps, job: Job, attempt: number, delayMs: number): StageOutcome {
+const WARMING = 'Waiting for the service to warm up';
+
+/** Polls a warming service often at first, then at most every half second (or the poll interval, if longer). */
+function warmingDelay(deps: PipelineDeps, attempt: number): number {
+  const base = deps.settings.verify_poll_interval_ms;
+  return Math.min(Math.max(base, 500), base * 2 ** Math.min(attempt, 16));
+}
+
+function again(deps: PipelineDeps, job: Job, attempt: number, delayMs: number, step?: string): StageOutcome {
   const next = attempt + 1;
   return {
-    patch: { health_failures: job.health_failures, measurements: job.measurements },
+    patch: { health_failures: job.health_failures, measurements: job.measurements, ...(step ? { current_step: step } : {}) },
     result: {
       done: false,
       token: pollToken(next),

@@ -36,7 +36,10 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
   let run: CloudRunFake;
   let a: GcpAdapters;
   let stopDriver: () => Promise<void>;
-  const probe: HttpProbe = { get: async () => ({ status: 200, body: '{"status":"ok","services":{"db":true}}' }) };
+  const probe: HttpProbe = {
+    get: async () => ({ status: 200, body: '{"status":"ok","services":{"db":true}}' }),
+    connect: async () => ({ ok: true }),
+  };
 
   beforeAll(async () => {
     [firestore, pubsub, storage, tasks, build, run] = await Promise.all([

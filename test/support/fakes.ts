@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
 import { PermanentError } from '../../shared/domain/errors.js';
+import type { ProbeAnswer } from '../../shared/domain/health.js';
 import { type Job, newJob } from '../../shared/domain/job.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../../shared/pipeline/deps.js';
@@ -145,12 +146,19 @@ export class FakeRuntime implements Runtime {
   }
 }
 
+/** Answers GETs from `answers` (then 200) and TCP connects from `connects` (then accepted), recording both. */
 export class FakeProbe implements HttpProbe {
-  answers: ({ status: number; body: string } | { error: string })[] = [];
+  answers: ProbeAnswer[] = [];
+  connects: ({ ok: true } | { error: string; refused?: boolean })[] = [];
   readonly urls: string[] = [];
+  readonly connected: string[] = [];
   async get(url: string) {
     this.urls.push(url);
     return this.answers.shift() ?? { status: 200, body: '{"status":"ok"}' };
+  }
+  async connect(url: string) {
+    this.connected.push(url);
+    return this.connects.shift() ?? { ok: true as const };
   }
 }
 

@@ -16,7 +16,7 @@ describe('the deployment request', () => {
       environment: 'development',
       version: 'latest',
       source: { type: 'config' },
-      deployment_options: { auto_rollback: true, health_path: '/health', strategy: { type: 'all_at_once' }, start_timeout_seconds: 60 },
+      deployment_options: { auto_rollback: true, strategy: { type: 'all_at_once' }, start_timeout_seconds: 60 },
     });
   });
 

@@ -12,31 +12,13 @@ import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
 import { sweepStuckDeployments } from '../../shared/pipeline/watchdog.js';
 import { harness, PermanentError } from '../support/fakes.js';
-
-const notification = (id: string, dep: string, status: string, extra: Record<string, unknown> = {}) => ({
-  id,
-  status: status as 'SUCCESS',
-  tags: [buildTag(dep)],
-  substitutions: { _DEPLOYMENT_ID: dep },
-  ...extra,
-});
+import { notification, servingOld, throughDeploy } from '../support/pipeline-steps.js';
 
 /** Runs the last rollback poll task the pipeline scheduled, as Cloud Tasks would. */
 async function pollRollback(h: ReturnType<typeof harness>) {
   const task = h.tasks.tasks.filter((t) => t.queue === QUEUES.rollbackPoll).at(-1);
   if (!task) throw new Error('no rollback poll was scheduled');
   return checkRollback(h.deps, RollbackPollTaskSchema.parse(task.payload));
-}
-
-/** Runs a job through validate → prepare → build (+ SUCCESS) → deploy, as the bus would. */
-async function throughDeploy(h: ReturnType<typeof harness>, id: string) {
-  await validateDeployment(h.deps, id);
-  await prepareSource(h.deps, id);
-  await startBuild(h.deps, id);
-  const buildId = (await h.jobs.get(id))?.build_id ?? '';
-  await onBuildNotification(h.deps, notification(buildId, id, 'SUCCESS', { results: { images: [{ name: 'art', digest: 'sha256:abc' }] } }));
-  await deployRevision(h.deps, id);
-  return (await h.jobs.get(id))?.revision ?? '';
 }
 
 describe('stage idempotency', () => {
@@ -257,19 +239,7 @@ describe('verification and promotion', () => {
 
   it('retries a failed health check, then rolls back to the previous revision', async () => {
     const h = harness();
-    await h.jobs.updateService('svc', () => ({
-      agent_id: 'svc',
-      service_name: 'svc',
-      url: 'http://svc.local/',
-      serving_revision: 'svc-old',
-      last_good_revision: 'svc-old',
-      good_revisions: [{ revision: 'svc-old', deployment_id: 'd0' }],
-      deployment_id: 'd0',
-      status: 'running',
-      typical_stage_ms: {},
-      updated_at: 'now',
-    }));
-    h.runtime.revisions.set('svc-old', { name: 'svc-old', state: 'ready', message: null, tag_url: null });
+    await servingOld(h);
     h.runtime.traffic = [{ revision: 'svc-old', percent: 100 }];
     await h.job('d1');
     const revision = await throughDeploy(h, 'd1');
@@ -297,18 +267,7 @@ describe('verification and promotion', () => {
 
   it('moves traffic in canary steps through tasks', async () => {
     const h = harness();
-    await h.jobs.updateService('svc', () => ({
-      agent_id: 'svc',
-      service_name: 'svc',
-      url: null,
-      serving_revision: 'svc-old',
-      last_good_revision: 'svc-old',
-      good_revisions: [],
-      deployment_id: 'd0',
-      status: 'running',
-      typical_stage_ms: {},
-      updated_at: 'now',
-    }));
+    await servingOld(h);
     await h.job('d1', { deployment_options: { strategy: { type: 'canary', steps: [10, 100], window_seconds: 5 } } });
     const revision = await throughDeploy(h, 'd1');
     h.runtime.ready(revision);
@@ -460,19 +419,7 @@ describe('the watchdog', () => {
 
 /** A job at promoting step 1 of a 10 % → 100 % canary, over a service whose split has entries Baton does not own. */
 async function canaryAt10(h: ReturnType<typeof harness>, traffic = [{ revision: 'svc-old', percent: 100 }]) {
-  await h.jobs.updateService('svc', () => ({
-    agent_id: 'svc',
-    service_name: 'svc',
-    url: null,
-    serving_revision: 'svc-old',
-    last_good_revision: 'svc-old',
-    good_revisions: [{ revision: 'svc-old', deployment_id: 'd0' }],
-    deployment_id: 'd0',
-    status: 'running',
-    typical_stage_ms: {},
-    updated_at: 'now',
-  }));
-  h.runtime.revisions.set('svc-old', { name: 'svc-old', state: 'ready', message: null, tag_url: null });
+  await servingOld(h);
   h.runtime.traffic = traffic;
   await h.job('d1', { deployment_options: { strategy: { type: 'canary', steps: [10, 100], window_seconds: 5 } } });
   const revision = await throughDeploy(h, 'd1');

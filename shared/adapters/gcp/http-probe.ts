@@ -1,5 +1,7 @@
 import { GoogleAuth } from 'google-auth-library';
+import type { ProbeAnswer } from '../../domain/health.js';
 import type { HttpProbe } from '../../ports/index.js';
+import { fetchProbe } from '../local/http-probe.js';
 
 /**
  * Verification requests to a Cloud Run URL that requires authentication: an ID token for the
@@ -8,7 +10,7 @@ import type { HttpProbe } from '../../ports/index.js';
 export class IdTokenProbe implements HttpProbe {
   constructor(private readonly auth: GoogleAuth = new GoogleAuth()) {}
 
-  async get(url: string, timeoutMs: number): Promise<{ status: number; body: string } | { error: string }> {
+  async get(url: string, timeoutMs: number): Promise<ProbeAnswer> {
     try {
       const client = await this.auth.getIdTokenClient(new URL(url).origin);
       const headers = await client.getRequestHeaders(url);
@@ -21,5 +23,10 @@ export class IdTokenProbe implements HttpProbe {
     } catch (err) {
       return { error: `GET ${url} failed (${err instanceof Error ? err.message : String(err)})` };
     }
+  }
+
+  /** A TCP connection needs no token: the front end accepts it whoever asks. */
+  connect(url: string, timeoutMs: number) {
+    return fetchProbe.connect(url, timeoutMs);
   }
 }
