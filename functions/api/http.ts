@@ -125,3 +125,42 @@ function tooLarge(limit: number): RequestError {
     'body',
   );
 }
+
+export interface EventStream {
+  send(event: string, data: unknown, id?: string): void;
+  /** Ends the stream (once); also run when the client goes away. */
+  close(): void;
+  readonly closed: boolean;
+}
+
+/** Starts a Server-Sent Events response with keep-alive comments; `onClose` runs once, however it ends. */
+export function openEventStream(
+  req: IncomingMessage,
+  res: ServerResponse,
+  opts: { heartbeatMs: number; comment: string; onClose: () => void },
+): EventStream {
+  res.writeHead(200, {
+    'content-type': 'text/event-stream',
+    'cache-control': 'no-cache',
+    connection: 'keep-alive',
+    'x-accel-buffering': 'no',
+  });
+  res.write(`: ${opts.comment}\n\n`);
+  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), opts.heartbeatMs);
+  const stream: EventStream = {
+    closed: false,
+    send(event, data, id) {
+      if (stream.closed) return;
+      res.write(`event: ${event}\n${id === undefined ? '' : `id: ${id}\n`}data: ${JSON.stringify(data)}\n\n`);
+    },
+    close() {
+      if (stream.closed) return;
+      (stream as { closed: boolean }).closed = true;
+      clearInterval(heartbeat);
+      opts.onClose();
+      res.end();
+    },
+  };
+  req.on('close', () => stream.close());
+  return stream;
+}

@@ -15,7 +15,8 @@ import {
   requestCancel,
   requestRollback,
 } from '../../shared/pipeline/requests.js';
-import { parseWith, readJson, sendError, sendJson } from './http.js';
+import { openEventStream, parseWith, readJson, sendError, sendJson } from './http.js';
+import { serviceLogs } from './logs.js';
 import { parseDeployUpload } from './upload.js';
 
 export interface ApiOptions {
@@ -99,6 +100,11 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
         sendJson(res, 200, await getServiceStatus(deps, agentId));
       },
     ],
+    [
+      'GET',
+      /^\/services\/([^/]+)\/logs$/,
+      async (req, res, [agent], url) => serviceLogs(deps, req, res, agent, url, options.heartbeatMs ?? 15_000),
+    ],
   ];
 
   return async function api(req: IncomingMessage, res: ServerResponse): Promise<void> {
@@ -152,26 +158,11 @@ export function callerOf(req: IncomingMessage): string | null {
 /** Server-Sent Events: one `job` event per committed change, closed after a final status. */
 async function stream(deps: PipelineDeps, req: IncomingMessage, res: ServerResponse, id: string, heartbeatMs: number): Promise<void> {
   const view = await jobViewer(deps, (await getDeployment(deps, id)).agent_id);
-  res.writeHead(200, {
-    'content-type': 'text/event-stream',
-    'cache-control': 'no-cache',
-    connection: 'keep-alive',
-    'x-accel-buffering': 'no',
+  let unsubscribe = () => {};
+  const events = openEventStream(req, res, { heartbeatMs, comment: 'following deployment', onClose: () => unsubscribe() });
+  unsubscribe = deps.jobs.watch(id, (job) => {
+    events.send('job', view(job));
+    if (isFinal(job.status)) events.close();
   });
-  res.write(': following deployment\n\n');
-  let closed = false;
-  const close = () => {
-    if (closed) return;
-    closed = true;
-    unsubscribe();
-    clearInterval(heartbeat);
-    res.end();
-  };
-  const unsubscribe = deps.jobs.watch(id, (job) => {
-    if (closed) return;
-    res.write(`event: job\ndata: ${JSON.stringify(view(job))}\n\n`);
-    if (isFinal(job.status)) close();
-  });
-  const heartbeat = setInterval(() => res.write(': keep-alive\n\n'), heartbeatMs);
-  req.on('close', close);
+  if (events.closed) unsubscribe();
 }

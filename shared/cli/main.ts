@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BatonApiError, BatonClient, BatonConnectionError, type Job } from '../client/client.js';
+import { BatonApiError, BatonClient, BatonConnectionError, type Job, type ServiceLogEntry } from '../client/client.js';
 import type { DeploymentRequestInput } from '../domain/request.js';
 import {
   agentIdFromFolder,
@@ -16,7 +16,7 @@ import {
   UsageError,
 } from './deploy-options.js';
 import { DotenvError, parseDotenv } from './dotenv.js';
-import { isSuccess, ProgressView, renderJob, renderOutcome, renderService, renderTable, USAGE } from './render.js';
+import { isSuccess, ProgressView, renderJob, renderLogEntry, renderOutcome, renderService, renderTable, USAGE } from './render.js';
 
 /** `baton` — the command line on top of BatonClient. `run` does everything but touch the process, so tests can drive it. */
 
@@ -51,6 +51,9 @@ const OPTIONS = {
   cursor: { type: 'string' },
   follow: { type: 'boolean', short: 'f' },
   reason: { type: 'string' },
+  service: { type: 'string' },
+  revision: { type: 'string' },
+  lines: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -78,7 +81,7 @@ const COMMANDS: Record<string, { args: [number, number]; options: readonly Optio
     options: ['agent', ...FOLDER_ONLY, 'source', 'wait', 'timeout'],
   },
   status: { args: [0, 1], options: ['agent', 'limit', 'cursor'] },
-  logs: { args: [1, 1], options: ['follow'] },
+  logs: { args: [0, 1], options: ['follow', 'service', 'revision', 'lines'] },
   rollback: { args: [1, 1], options: ['reason', 'wait', 'timeout'] },
   cancel: { args: [1, 1], options: [] },
   service: { args: [1, 1], options: [] },
@@ -145,7 +148,7 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
       case 'status':
         return await status(ctx, args[0]);
       case 'logs':
-        return await logs(ctx, args[0]);
+        return values.service === undefined ? await logs(ctx, args[0]) : await serviceLogs(ctx, values.service, args[0]);
       case 'rollback':
         return await rollback(ctx, args[0]);
       case 'cancel':
@@ -276,8 +279,10 @@ async function status(ctx: Ctx, id: string | undefined): Promise<number> {
   return 0;
 }
 
-async function logs(ctx: Ctx, id: string): Promise<number> {
+async function logs(ctx: Ctx, id: string | undefined): Promise<number> {
   const { client, io, values } = ctx;
+  if (!id) throw new UsageError('"logs" needs a deployment id, or --service <agent> for what its revisions write');
+  if (values.revision !== undefined || values.lines !== undefined) throw new UsageError('--revision and --lines go with --service <agent>');
   if (!values.follow) {
     const text = await client.getLogs(id);
     if (ctx.json) io.stdout.write(`${JSON.stringify({ deployment_id: id, logs: text }, null, 2)}\n`);
@@ -289,6 +294,36 @@ async function logs(ctx: Ctx, id: string): Promise<number> {
     io.stderr.write(`-- ${job.kind} ${job.deployment_id} ${job.status}\n`);
     return 0;
   });
+}
+
+/** `baton logs --service <agent> [-f]`: the runtime logs of the agent's revisions. */
+async function serviceLogs(ctx: Ctx, agent: string, extra: string | undefined): Promise<number> {
+  const { client, io, values } = ctx;
+  if (extra !== undefined) throw new UsageError(`--service reads an agent's runtime logs; leave out "${extra}"`);
+  const lines = values.lines === undefined ? undefined : Number(values.lines);
+  if (lines !== undefined && (!Number.isInteger(lines) || lines < 1 || lines > 1000)) {
+    throw new UsageError(`--lines must be a whole number from 1 to 1000, not "${values.lines}"`);
+  }
+  const options = { revision: values.revision, lines };
+  const print = (e: ServiceLogEntry) => io.stdout.write(`${ctx.json ? JSON.stringify(e) : renderLogEntry(e)}\n`);
+  if (!values.follow) {
+    const entries = await client.getServiceLogs(agent, options);
+    if (ctx.json) io.stdout.write(`${JSON.stringify({ agent_id: agent, entries }, null, 2)}\n`);
+    else for (const e of entries) print(e);
+    return 0;
+  }
+  const controller = new AbortController();
+  const off = io.onInterrupt?.(() => controller.abort(new Error('interrupted')));
+  try {
+    await client.followServiceLogs(agent, print, { ...options, signal: controller.signal });
+    io.stderr.write('-- the control plane closed the log stream\n');
+    return 1;
+  } catch (err) {
+    if (controller.signal.aborted) return 130;
+    throw err;
+  } finally {
+    off?.();
+  }
 }
 
 async function rollback(ctx: Ctx, id: string): Promise<number> {

@@ -211,7 +211,7 @@ Commands:
       --env-file <file>        environment variables from a dotenv file (--env wins over it)
       --secret KEY=NAME        KEY takes the value of the Secret Manager secret NAME (repeatable)
       --version <v>            version label (default latest)
-      --health-path <path>     health endpoint of the service (default /health)
+      --health-path <path>     health endpoint of the service (default: /health, or TCP and / if it has none)
       --start-timeout <s>      seconds a new revision may take to listen on $PORT (default 60, at most 240)
       --strategy <s>           all-at-once (default) or canary:10,50,100 (percent of traffic at each step)
       --no-auto-rollback       keep a failed revision instead of returning traffic
@@ -223,6 +223,9 @@ Commands:
       --limit <n>              at most n rows (default 20)
       --cursor <c>             the next page, as printed under the table
   logs <id> [-f|--follow]    The deployment's full log; -f follows it to the end
+  logs --service <agent>     What the agent's revisions write (stdout, stderr); -f follows new lines
+      --revision <name>        only this revision
+      --lines <n>              the last n lines (default 100, at most 1000)
   rollback <id>              Return traffic to the revision before this deployment
       --reason "<text>"        why (kept in the job and the log)
       --wait                   follow the rollback to the end
@@ -234,3 +237,9 @@ Global options:
   --url <url>                the control plane (default $BATON_URL or http://127.0.0.1:8080)
   --json                     print the server's JSON instead of text
 `;
+
+/** One runtime log line: time, severity (WARNING/ERROR as the app's JSON logger stated), revision, message. */
+export function renderLogEntry(e: { time: string; severity: string; revision: string; message: string }): string {
+  const severity = e.severity === 'DEFAULT' ? '' : e.severity;
+  return `${e.time} ${severity.padEnd(8)} [${e.revision}] ${e.message}`;
+}

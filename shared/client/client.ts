@@ -75,6 +75,32 @@ export type JobList = z.infer<typeof JobListSchema>;
 
 const LogsSchema = z.looseObject({ logs: z.string() });
 
+/** One line a deployed revision wrote, as GET /services/{agent_id}/logs returns it. */
+export const ServiceLogEntrySchema = z.looseObject({
+  id: z.string(),
+  time: z.string(),
+  revision: z.string(),
+  stream: z.string().nullable().default(null),
+  severity: z.string().default('DEFAULT'),
+  message: z.string(),
+});
+export type ServiceLogEntry = z.infer<typeof ServiceLogEntrySchema>;
+const ServiceLogsSchema = z.looseObject({ entries: z.array(ServiceLogEntrySchema) });
+
+export interface ServiceLogOptions {
+  revision?: string;
+  lines?: number;
+}
+
+function serviceLogsPath(agentId: string, options: ServiceLogOptions & { follow?: boolean }): string {
+  const params = new URLSearchParams();
+  if (options.revision) params.set('revision', options.revision);
+  if (options.lines !== undefined) params.set('lines', String(options.lines));
+  if (options.follow) params.set('follow', '1');
+  const qs = params.toString();
+  return `/services/${encodeURIComponent(agentId)}/logs${qs ? `?${qs}` : ''}`;
+}
+
 export const RollbackAcceptedSchema = z.looseObject({
   message: z.string().default('Rollback started'),
   rollback_id: z.string(),
@@ -372,6 +398,43 @@ export class BatonClient {
     return this.request('GET', `/services/${encodeURIComponent(agentId)}`, ServiceViewSchema);
   }
 
+  /** The last lines (100 unless `lines`) the agent's revisions wrote, or one revision's, oldest first. */
+  async getServiceLogs(agentId: string, options: ServiceLogOptions = {}): Promise<ServiceLogEntry[]> {
+    return (await this.request('GET', serviceLogsPath(agentId, options), ServiceLogsSchema)).entries;
+  }
+
+  /**
+   * The same lines, then every new one as it is written, until `signal` aborts or the server ends
+   * the stream; an `error` event from the server rejects with it.
+   */
+  async followServiceLogs(
+    agentId: string,
+    onEntry: (entry: ServiceLogEntry) => void,
+    options: ServiceLogOptions & { signal?: AbortSignal } = {},
+  ): Promise<void> {
+    const url = `${this.baseUrl}${serviceLogsPath(agentId, { ...options, follow: true })}`;
+    const res = await this.send(url, { method: 'GET', headers: { accept: 'text/event-stream' }, signal: options.signal });
+    if (!res.ok) throw apiErrorFrom(res.status, await res.text());
+    if (!res.body) throw new BatonResponseError(`GET ${url} answered with no body`);
+    const reader = res.body.getReader();
+    const decoder = new TextDecoder();
+    const parser = new SseParser();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        for (const ev of parser.push(done ? decoder.decode() : decoder.decode(value, { stream: true }))) {
+          if (ev.event === 'error') throw apiErrorFrom(503, ev.data);
+          if (ev.event !== 'log') continue;
+          const entry = ServiceLogEntrySchema.safeParse(parseJson(ev.data));
+          if (entry.success) onEntry(entry.data);
+        }
+        if (done) return;
+      }
+    } finally {
+      await reader.cancel().catch(() => undefined);
+    }
+  }
+
   /**
    * Follows a job until it reaches a final status and resolves with it. `onChange` sees every
    * distinct state. Uses GET /deployments/{id}/stream; a stream that drops early is reopened up to
@@ -618,11 +681,15 @@ function apiErrorFrom(status: number, text: string): BatonApiError {
 }
 
 function parseJobEvent(data: string): Job | null {
+  const parsed = JobViewSchema.safeParse(parseJson(data));
+  return parsed.success ? parsed.data : null;
+}
+
+function parseJson(data: string): unknown {
   try {
-    const parsed = JobViewSchema.safeParse(JSON.parse(data));
-    return parsed.success ? parsed.data : null;
+    return JSON.parse(data);
   } catch {
-    return null;
+    return undefined;
   }
 }
 

@@ -1,5 +1,16 @@
 import { type StageStatus, stageDef } from '../domain/pipeline.js';
-import type { BlobStore, Builder, Clock, EventBus, HttpProbe, JobStore, Runtime, SourcePreparer, TaskQueue } from '../ports/index.js';
+import type {
+  BlobStore,
+  Builder,
+  Clock,
+  EventBus,
+  HttpProbe,
+  JobStore,
+  Runtime,
+  RuntimeLogs,
+  SourcePreparer,
+  TaskQueue,
+} from '../ports/index.js';
 import type { DeploymentLogs } from './logs.js';
 
 /** Timings and limits the use cases need; read from config by the one module that builds clients. */
@@ -26,6 +37,8 @@ export interface PipelineDeps {
   blobs: BlobStore;
   builder: Builder;
   runtime: Runtime;
+  /** What revisions write, for GET /services/{agent_id}/logs. */
+  runtimeLogs: RuntimeLogs;
   tasks: TaskQueue;
   sources: SourcePreparer;
   probe: HttpProbe;

@@ -5,7 +5,9 @@ import { RevisionsClient, ServicesClient } from '@google-cloud/run';
 import { CloudSchedulerClient } from '@google-cloud/scheduler';
 import { Storage } from '@google-cloud/storage';
 import { CloudTasksClient } from '@google-cloud/tasks';
+import { GoogleAuth, PassThroughClient } from 'google-auth-library';
 import { grpc } from 'google-gax';
+import type { LoggingClient } from '../adapters/gcp/runtime-logs.js';
 import type { GcpConfig } from './gcp-config.js';
 
 /** gRPC client options: Google's endpoint, or an insecure local one for tests against fakes. */
@@ -24,6 +26,7 @@ export interface GcpClients {
   revisions: RevisionsClient;
   tasks: CloudTasksClient;
   scheduler: CloudSchedulerClient;
+  logging: LoggingClient;
 }
 
 /**
@@ -41,5 +44,12 @@ export function buildGcpClients(config: GcpConfig): GcpClients {
     revisions: new RevisionsClient({ projectId, ...grpcOptions(config.BATON_RUN_ENDPOINT) }),
     tasks: new CloudTasksClient({ projectId, ...grpcOptions(config.BATON_TASKS_ENDPOINT) }),
     scheduler: new CloudSchedulerClient({ projectId, ...grpcOptions(config.BATON_SCHEDULER_ENDPOINT) }),
+    // REST with an authorised client: @google-cloud/logging is not a dependency. A fake gets no credentials.
+    logging: config.BATON_LOGGING_ENDPOINT
+      ? { http: new PassThroughClient(), endpoint: config.BATON_LOGGING_ENDPOINT }
+      : {
+          http: new GoogleAuth({ projectId, scopes: ['https://www.googleapis.com/auth/logging.read'] }),
+          endpoint: 'https://logging.googleapis.com',
+        },
   };
 }

@@ -42,5 +42,7 @@ export const GcpConfigSchema = z.object({
   BATON_TASKS_ENDPOINT: endpoint,
   BATON_SCHEDULER_ENDPOINT: endpoint,
   BATON_STORAGE_ENDPOINT: endpoint,
+  /** Cloud Logging's REST API (entries:list), for tests against an in-process fake. */
+  BATON_LOGGING_ENDPOINT: endpoint,
 });
 export type GcpConfig = z.infer<typeof GcpConfigSchema>;

@@ -6,6 +6,7 @@ import { PubSubEventBus } from '../adapters/gcp/event-bus.js';
 import { IdTokenProbe } from '../adapters/gcp/http-probe.js';
 import { FirestoreJobStore } from '../adapters/gcp/job-store.js';
 import { CloudRunRuntime } from '../adapters/gcp/runtime.js';
+import { CloudLoggingRuntimeLogs } from '../adapters/gcp/runtime-logs.js';
 import { GcsSourcePreparer } from '../adapters/gcp/source-preparer.js';
 import { CloudTasksQueue } from '../adapters/gcp/task-queue.js';
 import type { Config } from '../config.js';
@@ -59,6 +60,8 @@ export function buildGcpAdapters(
     blobs,
     builder,
     runtime,
+    // Not wrapped by withApiErrors: the logs endpoint reports Cloud Logging's refusals itself (a 503 naming the role).
+    runtimeLogs: new CloudLoggingRuntimeLogs(clients.logging, gcp),
     tasks,
     sources: new GcsSourcePreparer(blobs),
     probe: overrides.probe ?? new IdTokenProbe(),

@@ -6,6 +6,7 @@ import { LocalCleanup } from '../adapters/local/cleanup.js';
 import { LocalEventBus } from '../adapters/local/event-bus.js';
 import { fetchProbe } from '../adapters/local/http-probe.js';
 import { LocalJobStore } from '../adapters/local/job-store.js';
+import { RevisionLogFiles } from '../adapters/local/revision-logs.js';
 import { LocalRuntime } from '../adapters/local/runtime.js';
 import { LocalSourcePreparer } from '../adapters/local/source-preparer.js';
 import { LocalTaskQueue } from '../adapters/local/task-queue.js';
@@ -31,8 +32,13 @@ export interface LocalAdapters {
 /**
  * The one place the local target's adapters are built, all under the data folder:
  * store/ (job documents), bus/ and tasks/ (undelivered messages and pending tasks), blobs/ (logs,
+<<<<<<< HEAD
  * sources, artifacts), work/ (builds, unless a project is above the data folder, and running
  * revisions), cache/ (package caches kept between builds), runtime.json (services and traffic).
+=======
+ * sources, artifacts), work/ (builds and running revisions), runtime.json (services and traffic),
+ * logs/revisions/ (what each revision writes).
+>>>>>>> 4c643a6 (WIP runtime logs: port, local revision log files, gcp Cloud Logging adapter, API, client, CLI)
  */
 export function buildLocalAdapters(config: Config): LocalAdapters {
   const dir = config.BATON_DATA_DIR;
@@ -55,8 +61,10 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     stateDir: join(dir, 'builds'),
     onFinished: () => later.cleanup?.schedule(),
   });
+  const runtimeLogs = new RevisionLogFiles(join(dir, 'logs', 'revisions'));
   const runtime = new LocalRuntime({
     blobs,
+    revisionLogs: runtimeLogs,
     workDir: join(dir, 'work', 'revisions'),
     stateFile: join(dir, 'runtime.json'),
     onOutput: (deploymentId, revision, line) => {
@@ -86,6 +94,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     blobs,
     builder,
     runtime,
+    runtimeLogs,
     tasks,
     sources: new LocalSourcePreparer(blobs, caps, join(dir, 'work', 'sources')),
     probe: fetchProbe,

@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
+import { RevisionLogFiles } from '../../shared/adapters/local/revision-logs.js';
 import { PermanentError } from '../../shared/domain/errors.js';
 import type { ProbeAnswer } from '../../shared/domain/health.js';
 import { type Job, newJob } from '../../shared/domain/job.js';
@@ -192,7 +193,8 @@ export interface Harness {
 export function harness(): Harness {
   const clock = new FakeClock();
   const jobs = new LocalJobStore(null);
-  const blobs = new FolderBlobStore(mkdtempSync(join(tmpdir(), 'baton-unit-')));
+  const scratch = mkdtempSync(join(tmpdir(), 'baton-unit-'));
+  const blobs = new FolderBlobStore(scratch);
   const bus = new RecordingBus();
   const tasks = new RecordingTasks();
   const builder = new FakeBuilder();
@@ -206,6 +208,7 @@ export function harness(): Harness {
     blobs,
     builder,
     runtime,
+    runtimeLogs: new RevisionLogFiles(join(scratch, 'revision-logs')),
     tasks,
     sources,
     probe,

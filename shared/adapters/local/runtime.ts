@@ -10,6 +10,7 @@ import { chownTree, extractTarGz, sha256File, treeDigest } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { codeOf, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
 import { childEnv, onLines, type ProcessUser, revisionUser, spawnGroup, stopGroup } from './process.js';
+import type { RevisionLogFiles } from './revision-logs.js';
 import { freePort, Router } from './router.js';
 
 const TrafficSchema = z.object({ revision: z.string(), percent: z.number(), tag: z.string().optional() });
@@ -89,6 +90,8 @@ export class LocalRuntime implements Runtime {
       workDir: string;
       stateFile: string | null;
       onOutput: (deploymentId: string, revision: string, line: string) => void;
+      /** Keeps every line a revision writes, after it is ready too (revision-logs.ts). */
+      revisionLogs?: Pick<RevisionLogFiles, 'append'>;
       /** Who runs revisions; by default revisionUser(): nobody when Baton runs as root. */
       user?: ProcessUser | null;
     },
@@ -411,8 +414,12 @@ export class LocalRuntime implements Runtime {
         if (rev.tail.length > OUTPUT_TAIL) rev.tail.shift();
         if (Date.now() < forwardUntil) this.deps.onOutput(rev.deployment_id, rev.name, line);
       };
-      onLines(child.stdout, onLine);
-      onLines(child.stderr, onLine);
+      const kept = (stream: 'stdout' | 'stderr') => (line: string) => {
+        this.deps.revisionLogs?.append(svc.name, rev.name, stream, line);
+        onLine(line);
+      };
+      onLines(child.stdout, kept('stdout'));
+      onLines(child.stderr, kept('stderr'));
       let exited: string | null = null;
       child.on('exit', (code, signal) => {
         exited = signal ? `was killed by ${signal}` : `exited with code ${code}`;
