@@ -135,6 +135,13 @@ resource "google_service_account_iam_member" "fn_acts_as_runtime" {
   member             = local.function_members[each.key]
 }
 
+# GET /services/{agent_id}/logs reads what deployed revisions wrote (Cloud Logging entries:list).
+resource "google_project_iam_member" "api_logs_viewer" {
+  project = var.project_id
+  role    = "roles/logging.viewer"
+  member  = local.function_members["api"]
+}
+
 # Cloud Build has no per-build IAM: builds.editor on the project submits and cancels builds.
 resource "google_project_iam_member" "fn_builds" {
   for_each = { for name, access in local.function_access : name => access.builds if access.builds != "none" }

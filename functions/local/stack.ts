@@ -66,6 +66,7 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
       await builder.stop();
       await adapters.cleanup?.stop();
       await runtime.stop();
+      adapters.runtimeLogs.flush();
       await Promise.all([adapters.jobs.flush(), bus.flush(), tasks.flush()]);
     })();
     return stopping;

@@ -19,7 +19,7 @@ export async function serviceLogScope(deps: PipelineDeps, agentId: string, revis
     throw new RequestError(
       'invalid',
       `revision: ${revision} is not a revision of agent ${agentId} (its revisions are named ${service}-…)`,
-      'revision',
+      'query.revision',
     );
   }
   return revision === undefined ? { service } : { service, revision };

@@ -27,18 +27,15 @@ export interface LocalAdapters {
   runtime: LocalRuntime;
   /** Null when BATON_CLEANUP=false. */
   cleanup: LocalCleanup | null;
+  runtimeLogs: RevisionLogFiles;
 }
 
 /**
  * The one place the local target's adapters are built, all under the data folder:
  * store/ (job documents), bus/ and tasks/ (undelivered messages and pending tasks), blobs/ (logs,
-<<<<<<< HEAD
  * sources, artifacts), work/ (builds, unless a project is above the data folder, and running
- * revisions), cache/ (package caches kept between builds), runtime.json (services and traffic).
-=======
- * sources, artifacts), work/ (builds and running revisions), runtime.json (services and traffic),
+ * revisions), cache/ (package caches kept between builds), runtime.json (services and traffic),
  * logs/revisions/ (what each revision writes).
->>>>>>> 4c643a6 (WIP runtime logs: port, local revision log files, gcp Cloud Logging adapter, API, client, CLI)
  */
 export function buildLocalAdapters(config: Config): LocalAdapters {
   const dir = config.BATON_DATA_DIR;
@@ -113,5 +110,5 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     },
   };
   holder.deps = deps;
-  return { deps, jobs, bus, tasks, blobs, builder, runtime, cleanup };
+  return { deps, jobs, bus, tasks, blobs, builder, runtime, cleanup, runtimeLogs };
 }

@@ -477,6 +477,8 @@ describe('what each function may do', () => {
     expect(String(resource(tf, 'google_project_iam_member.fn_runtime').for_each)).toContain('local.function_access');
     expect(String(resource(tf, 'google_service_account_iam_member.fn_acts_as_runtime').for_each)).toContain('"write"');
     expect(resource(tf, 'google_project_iam_member.fn_builds').role).toBe('roles/cloudbuild.builds.editor');
+    // The api reads runtime logs (shared/adapters/gcp/runtime-logs.ts) with entries:list.
+    expect(resource(tf, 'google_project_iam_member.api_logs_viewer')).toMatchObject({ role: 'roles/logging.viewer' });
     expect(String(resource(tf, 'google_service_account_iam_member.fn_acts_as_build').for_each)).toContain('"submit"');
     expect(resource(tf, 'google_service_account_iam_member.fn_acts_as_tasks').service_account_id).toBe(
       ref('google_service_account.tasks.name'),
