@@ -183,6 +183,7 @@ export interface Harness {
   builder: FakeBuilder;
   runtime: FakeRuntime;
   probe: FakeProbe;
+  runtimeLogs: RevisionLogFiles;
   sources: FakeSources;
   clock: FakeClock;
   /** Creates a queued job and returns it. */
@@ -201,6 +202,7 @@ export function harness(): Harness {
   const runtime = new FakeRuntime(clock);
   const probe = new FakeProbe();
   const sources = new FakeSources();
+  const runtimeLogs = new RevisionLogFiles(join(scratch, 'revision-logs'));
   let n = 0;
   const deps: PipelineDeps = {
     jobs,
@@ -208,7 +210,7 @@ export function harness(): Harness {
     blobs,
     builder,
     runtime,
-    runtimeLogs: new RevisionLogFiles(join(scratch, 'revision-logs')),
+    runtimeLogs,
     tasks,
     sources,
     probe,
@@ -225,6 +227,7 @@ export function harness(): Harness {
     builder,
     runtime,
     probe,
+    runtimeLogs,
     sources,
     clock,
     async job(id, extra = {}, patch = {}) {
