@@ -416,22 +416,11 @@ export class BatonClient {
     const res = await this.send(url, { method: 'GET', headers: { accept: 'text/event-stream' }, signal: options.signal });
     if (!res.ok) throw apiErrorFrom(res.status, await res.text());
     if (!res.body) throw new BatonResponseError(`GET ${url} answered with no body`);
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    const parser = new SseParser();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        for (const ev of parser.push(done ? decoder.decode() : decoder.decode(value, { stream: true }))) {
-          if (ev.event === 'error') throw apiErrorFrom(503, ev.data);
-          if (ev.event !== 'log') continue;
-          const entry = ServiceLogEntrySchema.safeParse(parseJson(ev.data));
-          if (entry.success) onEntry(entry.data);
-        }
-        if (done) return;
-      }
-    } finally {
-      await reader.cancel().catch(() => undefined);
+    for await (const ev of sseEvents(res.body)) {
+      if (ev.event === 'error') throw apiErrorFrom(503, ev.data);
+      if (ev.event !== 'log') continue;
+      const entry = ServiceLogEntrySchema.safeParse(parseJson(ev.data));
+      if (entry.success) onEntry(entry.data);
     }
   }
 
@@ -580,23 +569,12 @@ export class BatonClient {
       await res.body?.cancel().catch(() => undefined);
       return 'unsupported';
     }
-    const reader = res.body.getReader();
-    const decoder = new TextDecoder();
-    const parser = new SseParser();
-    try {
-      for (;;) {
-        const { done, value } = await reader.read();
-        const events = parser.push(done ? decoder.decode() : decoder.decode(value, { stream: true }));
-        for (const ev of events) {
-          if (ev.event !== 'job' && ev.event !== 'message') continue;
-          const job = parseJobEvent(ev.data);
-          if (job && seen(job)) return 'final';
-        }
-        if (done) return 'dropped';
-      }
-    } finally {
-      await reader.cancel().catch(() => undefined);
+    for await (const ev of sseEvents(res.body)) {
+      if (ev.event !== 'job' && ev.event !== 'message') continue;
+      const job = parseJobEvent(ev.data);
+      if (job && seen(job)) return 'final';
     }
+    return 'dropped';
   }
 
   private async poll(id: string, seen: (job: Job) => boolean, intervalMs: number, signal?: AbortSignal): Promise<Job> {
@@ -678,6 +656,22 @@ function apiErrorFrom(status: number, text: string): BatonApiError {
   }
   const snippet = text.trim().slice(0, 200);
   return new BatonApiError(status, 'http_error', `the server answered HTTP ${status}${snippet ? `: ${snippet}` : ''}`);
+}
+
+/** The events of one Server-Sent Events body until it ends; leaving the loop early cancels the body. */
+async function* sseEvents(body: ReadableStream<Uint8Array>): AsyncGenerator<SseEvent> {
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  const parser = new SseParser();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      yield* parser.push(done ? decoder.decode() : decoder.decode(value, { stream: true }));
+      if (done) return;
+    }
+  } finally {
+    await reader.cancel().catch(() => undefined);
+  }
 }
 
 function parseJobEvent(data: string): Job | null {

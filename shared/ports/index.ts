@@ -12,7 +12,7 @@ export type {
   ServiceStatus,
   TrafficTarget,
 } from './runtime.js';
-export type { RuntimeLogScope, RuntimeLogs } from './runtime-logs.js';
+export type { FollowOptions, RuntimeLogScope, RuntimeLogs } from './runtime-logs.js';
 export type { ScheduledJob, Scheduler, ScheduleSpec, ScheduleTarget } from './scheduler.js';
 export type { SourcePreparer } from './source-preparer.js';
 export type { TaskQueue, TaskSpec } from './task-queue.js';

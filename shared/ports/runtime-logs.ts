@@ -17,10 +17,10 @@ export interface RuntimeLogs {
    * Hands every entry written after `after` (the last one `read` returned, or null: from now) to
    * `onEntry`, in order, until `signal` aborts; `onError` gets a failure that ends the follow.
    */
-  follow(
-    scope: RuntimeLogScope,
-    after: RuntimeLogEntry | null,
-    onEntry: (entry: RuntimeLogEntry) => void,
-    opts: { signal: AbortSignal; onError: (err: unknown) => void },
-  ): void;
+  follow(scope: RuntimeLogScope, after: RuntimeLogEntry | null, onEntry: (entry: RuntimeLogEntry) => void, opts: FollowOptions): void;
+}
+
+export interface FollowOptions {
+  signal: AbortSignal;
+  onError: (err: unknown) => void;
 }

@@ -652,7 +652,7 @@ describe('baton CLI (run) against the fake API', () => {
         'baton: --start-timeout must be a number of seconds from 1 to 240 (Cloud Run\'s limit), not "300"',
       ],
       [['deploy', '.', '--agent', 'a', '--env-file', 'missing.env'], 'baton: --env-file missing.env is not a file'],
-      [['logs'], 'baton: "logs" needs an argument'],
+      [['logs'], 'baton: "logs" needs a deployment id, or --service <agent> for what its revisions write'],
       [['status', '--wait'], 'baton: option --wait does not apply to "status"'],
     ];
     for (const [args, message] of cases) {

@@ -7,7 +7,7 @@ import {
   SeveritySchema,
   severityOfRecord,
 } from '../../domain/runtime-log.js';
-import type { RuntimeLogScope, RuntimeLogs } from '../../ports/index.js';
+import type { FollowOptions, RuntimeLogScope, RuntimeLogs } from '../../ports/index.js';
 
 /** An authorised HTTP client (google-auth-library's GoogleAuth, or a pass-through one for a fake). */
 export interface LoggingHttp {
@@ -63,12 +63,7 @@ export class CloudLoggingRuntimeLogs implements RuntimeLogs {
     return found.reverse().map((e) => toEntry(e, scope));
   }
 
-  follow(
-    scope: RuntimeLogScope,
-    after: RuntimeLogEntry | null,
-    onEntry: (entry: RuntimeLogEntry) => void,
-    opts: { signal: AbortSignal; onError: (err: unknown) => void },
-  ): void {
+  follow(scope: RuntimeLogScope, after: RuntimeLogEntry | null, onEntry: (entry: RuntimeLogEntry) => void, opts: FollowOptions): void {
     let since = after?.time ?? new Date().toISOString();
     // Entries at `since` itself come again (the filter is >=): the ids seen at that instant are skipped.
     let seenAtSince = new Set(after ? [after.id] : []);

@@ -3,7 +3,7 @@ import { appendFileSync, mkdirSync, renameSync, statSync } from 'node:fs';
 import { readdir, readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { REVISION_NAME, type RuntimeLogEntry, readLogLine } from '../../domain/runtime-log.js';
-import type { RuntimeLogScope, RuntimeLogs } from '../../ports/index.js';
+import type { FollowOptions, RuntimeLogScope, RuntimeLogs } from '../../ports/index.js';
 import { codeOf, PRIVATE_DIR, PRIVATE_FILE } from './fs-util.js';
 
 type Stream = 'stdout' | 'stderr';
@@ -109,12 +109,7 @@ export class RevisionLogFiles implements RuntimeLogs {
       .map(([, e]) => e);
   }
 
-  follow(
-    scope: RuntimeLogScope,
-    after: RuntimeLogEntry | null,
-    onEntry: (entry: RuntimeLogEntry) => void,
-    opts: { signal: AbortSignal; onError: (err: unknown) => void },
-  ): void {
+  follow(scope: RuntimeLogScope, after: RuntimeLogEntry | null, onEntry: (entry: RuntimeLogEntry) => void, opts: FollowOptions): void {
     let last = after ? Number(after.id) : Math.max(this.next, Date.now() * 1000) - 1;
     let caughtUp = false;
     const held: RuntimeLogEntry[] = [];
