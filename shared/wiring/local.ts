@@ -70,7 +70,9 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
       });
     },
   });
-  const cleanup = config.BATON_CLEANUP ? new LocalCleanup({ jobs, runtime, blobs, keep: config.BATON_KEEP_REVISIONS }) : null;
+  const cleanup = config.BATON_CLEANUP
+    ? new LocalCleanup({ jobs, runtime, blobs, keep: config.BATON_KEEP_REVISIONS, revisionLogs: runtimeLogs })
+    : null;
   later.cleanup = cleanup;
   // deps is referenced by the give-up handler before it exists; the handler runs only later.
   const holder: { deps?: PipelineDeps } = {};

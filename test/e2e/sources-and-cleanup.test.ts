@@ -129,9 +129,15 @@ console.log('no project above ' + process.cwd());
         const cleanup = t.stack.cleanup;
         if (!cleanup) throw new Error('cleanup is on by default');
         await cleanup.idle();
-        const removed = await cleanup.collect();
         const service = serviceName('dev-start');
         const [first, second, third] = ids.map((id) => revisionName('dev-start', id));
+        // Runtime logs of both (this app writes none itself): the removed revision's go with it.
+        for (const r of [first, second]) t.stack.runtimeLogs.append(service, r, 'stdout', `a line of ${r}`);
+        t.stack.runtimeLogs.flush();
+        const runtimeLog = (r: string) => join(project, '.baton', 'logs', 'revisions', service, `${r}.log`);
+        const removed = await cleanup.collect();
+        expect(existsSync(runtimeLog(first))).toBe(false);
+        expect(existsSync(runtimeLog(second))).toBe(true);
         // The third serves, the second is where a rollback returns: the first goes, with everything of it.
         expect(removed.revisions).toEqual([{ service, revision: first }]);
         expect(await t.stack.runtime.getRevision(service, first)).toBeNull();

@@ -3,6 +3,7 @@ import { serviceName } from '../../domain/names.js';
 import { FINAL_STATUSES } from '../../domain/status.js';
 import type { JobStore, Runtime, ServiceStatus } from '../../ports/index.js';
 import type { FolderBlobStore } from './blob-store.js';
+import type { RevisionLogFiles } from './revision-logs.js';
 
 /**
  * Garbage collection on the local target, where every deployment otherwise leaves its revision
@@ -118,6 +119,8 @@ export class LocalCleanup {
       runtime: Runtime;
       blobs: FolderBlobStore;
       keep: number;
+      /** The runtime logs of a removed revision go with it. */
+      revisionLogs?: Pick<RevisionLogFiles, 'remove'>;
       now?: () => number;
       warn?: (line: string) => void;
     },
@@ -188,7 +191,9 @@ export class LocalCleanup {
         () => true,
         () => false,
       );
-      if (ok) removed.revisions.push(r);
+      if (!ok) continue;
+      removed.revisions.push(r);
+      await this.deps.revisionLogs?.remove(r.service, r.revision);
     }
     // A revision still there may need its artifact: artifacts wait for the next run.
     const kept = removed.revisions.length < plan.revisions.length;
