@@ -49,9 +49,8 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
   }
   if (status.state === 'starting') {
     // The runtime enforces the start timeout itself; this is the backstop if it never says.
-    const started = Date.parse(job.stage_timings.verifying?.started_at ?? job.updated_at);
     const limitMs = (job.request.deployment_options.start_timeout_seconds + 120) * 1000;
-    if (deps.clock.now().getTime() - started > limitMs) {
+    if (verifyingForMs(deps, job) > limitMs) {
       throw new PermanentError(
         `Revision ${revision} was still not ready after ${Math.round(limitMs / 1000)} s`,
         'Check that it starts and listens on $PORT, or raise --start-timeout (deployment_options.start_timeout_seconds)',
@@ -78,9 +77,8 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
   }
   if (check.kind === 'warming') {
     // A service still warming up answers 503 (or nothing) for a while: that is not a failed check, until the start timeout.
-    const started = Date.parse(job.stage_timings.verifying?.started_at ?? job.updated_at);
     const limitS = options.start_timeout_seconds;
-    if (deps.clock.now().getTime() - started > limitS * 1000) {
+    if (verifyingForMs(deps, job) > limitS * 1000) {
       throw new PermanentError(
         `Revision ${revision} was still not serving after ${limitS} s, its start timeout, at ${url}: ${check.reason}`,
         warmingHint(options.health_path ?? DEFAULT_HEALTH_PATH),
@@ -99,6 +97,11 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
 }
 
 const WARMING = 'Waiting for the service to warm up';
+
+/** Since the revision was deployed (the first readiness poll): its start-up and warm-up both count. */
+function verifyingForMs(deps: PipelineDeps, job: Job): number {
+  return deps.clock.now().getTime() - Date.parse(job.stage_timings.verifying?.started_at ?? job.updated_at);
+}
 
 /** Polls a warming service often at first, then at most every half second (or the poll interval, if longer). */
 function warmingDelay(deps: PipelineDeps, attempt: number): number {

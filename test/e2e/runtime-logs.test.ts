@@ -57,7 +57,7 @@ describe('runtime logs on the local target', () => {
       ['?follow=maybe', 'query.follow'],
       ['?revision=Not_A_Name', 'query.revision'],
       ['?revision=someone-else-123', 'query.revision'],
-      ['?tail=5', 'query'],
+      ['?tail=5', 'query.tail'],
     ] as const) {
       const res = await logsOf(query);
       expect(res.status, query).toBe(400);
