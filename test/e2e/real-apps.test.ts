@@ -42,5 +42,17 @@ describe('real-world-shaped apps deploy with no options', () => {
     const answer = await getText(new URL(app.path, url).toString());
     expect(answer.status).toBe(app.status);
     expect(answer.body).toMatch(app.body);
+    if (app.logs) await expectLogs(name, app.logs);
   });
+
+  /** The revision's log lines reach its log file a moment after it wrote them. */
+  async function expectLogs(agent: string, want: { severity: string; message: string }[]): Promise<void> {
+    let got: { severity: string; message: string }[] = [];
+    for (const until = Date.now() + 5000; Date.now() < until; await new Promise((r) => setTimeout(r, 50))) {
+      const res = await t.request('GET', `/services/${agent}/logs`);
+      got = ((res.json.entries ?? []) as typeof got).map(({ severity, message }) => ({ severity, message }));
+      if (want.every((w) => got.some((g) => g.severity === w.severity && g.message === w.message))) return;
+    }
+    expect(got).toEqual(expect.arrayContaining(want));
+  }
 });
