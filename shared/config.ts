@@ -1,5 +1,7 @@
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
+import { DEFAULT_ENVIRONMENTS, type Environments, EnvironmentsFileError, parseEnvironmentsFile } from './domain/environments.js';
 import { type GcpConfig, GcpConfigSchema } from './wiring/gcp-config.js';
 
 const bool = z
@@ -50,8 +52,10 @@ export const ConfigSchema = z.object({
   BATON_BUILD_DIR: z.string().min(1).optional(),
   /** How often the local stack runs the watchdog (Cloud Scheduler runs it every minute on gcp). */
   BATON_WATCHDOG_INTERVAL_MS: int(60_000, 1000, 3_600_000),
+  /** A YAML or JSON file of deployment environments extending (or replacing) the defaults. */
+  BATON_ENVIRONMENTS_FILE: z.string().min(1).optional(),
 });
-export type Config = z.infer<typeof ConfigSchema>;
+export type Config = z.infer<typeof ConfigSchema> & { environments: Environments };
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -67,7 +71,24 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const config = parsed.data;
-  return { ...config, BATON_DATA_DIR: resolve(config.BATON_DATA_DIR) };
+  return { ...config, BATON_DATA_DIR: resolve(config.BATON_DATA_DIR), environments: loadEnvironments(config.BATON_ENVIRONMENTS_FILE) };
+}
+
+/** The environments: the defaults, or those the operator's file makes of them; a bad file stops the start. */
+export function loadEnvironments(file: string | undefined): Environments {
+  if (file === undefined) return DEFAULT_ENVIRONMENTS;
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`BATON_ENVIRONMENTS_FILE=${file}: cannot be read (${err instanceof Error ? err.message : String(err)})`);
+  }
+  try {
+    return parseEnvironmentsFile(text, file);
+  } catch (err) {
+    if (err instanceof EnvironmentsFileError) throw new ConfigError(`BATON_ENVIRONMENTS_FILE: ${err.message}`);
+    throw err;
+  }
 }
 
 /** The gcp target's settings (BATON_TARGET=gcp), with the same fail-fast messages. */

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import { environmentsView } from '../../shared/domain/environments.js';
 import { RequestError } from '../../shared/domain/errors.js';
 import { publicJob } from '../../shared/domain/job.js';
 import { AgentIdSchema } from '../../shared/domain/names.js';
@@ -80,6 +81,7 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
         sendJson(res, 200, { deployments: page.items.map(publicJob), next_cursor: page.next_cursor });
       },
     ],
+    ['GET', /^\/environments$/, async (_req, res) => sendJson(res, 200, environmentsView(deps.settings.environments))],
     ['GET', /^\/deployments\/([^/]+)$/, async (_req, res, [id]) => sendJson(res, 200, await getDeployment(deps, id))],
     ['GET', /^\/deployments\/([^/]+)\/logs$/, async (_req, res, [id]) => sendJson(res, 200, await getDeploymentLogs(deps, id))],
     ['GET', /^\/deployments\/([^/]+)\/stream$/, async (req, res, [id]) => stream(deps, req, res, id, options.heartbeatMs ?? 15_000)],

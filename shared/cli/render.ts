@@ -124,9 +124,10 @@ export function renderJob(job: Job): string {
       out.push(`  ${stage.padEnd(w)}${t.duration_ms == null ? 'running' : formatDuration(t.duration_ms)}`);
     }
   }
-  if (job.validation.length > 0) {
+  const findings = job.validation_results.filter((v) => !v.passed);
+  if (findings.length > 0) {
     out.push('Validation:');
-    for (const v of job.validation) out.push(`  ${v.severity.padEnd(8)} ${v.field ? `${v.field}: ` : ''}${v.message}`);
+    for (const v of findings) out.push(`  ${v.severity.padEnd(8)} ${v.field ? `${v.field}: ` : ''}${v.message}`);
   }
   if (job.logs.length > 0) {
     out.push('Last log lines:');

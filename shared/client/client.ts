@@ -22,8 +22,9 @@ const StageTimingViewSchema = z.looseObject({
 });
 
 const ValidationViewSchema = z.looseObject({
-  rule: z.string(),
+  test_name: z.string(),
   severity: z.string(),
+  passed: z.boolean(),
   field: z.string().optional(),
   message: z.string(),
 });
@@ -50,7 +51,7 @@ export const JobViewSchema = z.looseObject({
   updated_at: z.string().nullable().default(null),
   completed_at: z.string().nullable().default(null),
   stage_timings: z.record(z.string(), StageTimingViewSchema).default({}),
-  validation: z.array(ValidationViewSchema).default([]),
+  validation_results: z.array(ValidationViewSchema).default([]),
   source: z.looseObject({ type: z.string() }).optional(),
   rollback_of: z.string().nullable().default(null),
   rollback_id: z.string().nullable().default(null),

@@ -1,16 +1,30 @@
 import { z } from 'zod';
 import { withoutCredentials } from './redact.js';
-import { type DeploymentRequest, DeploymentRequestSchema, EnvironmentSchema } from './request.js';
+import { type DeploymentRequest, DeploymentRequestSchema } from './request.js';
 import { isFinal, STAGES, StageSchema, StatusSchema } from './status.js';
 
 export const SeveritySchema = z.enum(['critical', 'high', 'medium', 'low', 'info']);
+export type Severity = z.infer<typeof SeveritySchema>;
+/** One check of the validating stage, passed or not (seed 004's validation_results); `field` names what it is about. */
 export const ValidationResultSchema = z.object({
-  rule: z.string(),
+  test_name: z.string(),
+  test_type: z.string(),
   severity: SeveritySchema,
-  field: z.string().optional(),
+  passed: z.boolean(),
   message: z.string(),
+  /** Seconds. */
+  execution_time: z.number(),
+  timestamp: z.string(),
+  field: z.string().optional(),
 });
 export type ValidationResult = z.infer<typeof ValidationResultSchema>;
+
+/** What the revision runs with: the request's limits and the environment's requirements for the rest. */
+export const ResourcesSchema = z.object({
+  memory_mb: z.number().optional(),
+  cpu_cores: z.number().optional(),
+  concurrent_tasks: z.number().optional(),
+});
 
 const Iso = z.string();
 
@@ -49,7 +63,7 @@ export const JobSchema = z.object({
   deployment_id: z.string(),
   kind: z.enum(['deployment', 'rollback']),
   agent_id: z.string(),
-  environment: EnvironmentSchema,
+  environment: z.string(),
   version: z.string(),
   status: StatusSchema,
   stage: StageSchema.nullable(),
@@ -73,7 +87,9 @@ export const JobSchema = z.object({
   updated_at: Iso,
   completed_at: Iso.nullable(),
   stage_timings: z.record(z.string(), StageTimingSchema),
-  validation: z.array(ValidationResultSchema),
+  validation_results: z.array(ValidationResultSchema).default([]),
+  /** Set by validation; null before (and for jobs from before environments had requirements). */
+  resources: ResourcesSchema.nullable().default(null),
   /** Blob key of the prepared source archive. */
   source_key: z.string().nullable(),
   build_id: z.string().nullable(),
@@ -127,7 +143,7 @@ export function newJob(
     deployment_id: id,
     kind,
     agent_id: request.agent_id,
-    environment: request.environment,
+    environment: request.environment ?? 'development',
     version: request.version,
     status: 'queued',
     stage: null,
@@ -147,7 +163,8 @@ export function newJob(
     updated_at: now,
     completed_at: null,
     stage_timings: {},
-    validation: [],
+    validation_results: [],
+    resources: null,
     source_key: null,
     build_id: null,
     artifact: null,

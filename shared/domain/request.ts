@@ -1,9 +1,10 @@
 import { z } from 'zod';
 import { cloudRunLimitProblem, MAX_STARTUP_SECONDS } from './cloud-run-limits.js';
+import { EnvironmentNameSchema } from './environments.js';
 import { AgentIdSchema } from './names.js';
 
+/** The default environments' names (an operator's file may add others: shared/domain/environments.ts). */
 export const EnvironmentSchema = z.enum(['development', 'staging', 'production']);
-export type Environment = z.infer<typeof EnvironmentSchema>;
 
 const EnvName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a valid environment variable name');
 
@@ -81,12 +82,15 @@ export const DeploymentOptionsSchema = z.strictObject({
     })
     .optional(),
   allow_unauthenticated: z.boolean().optional(),
+  /** Agents this one needs: validation checks each is deployed and healthy. */
+  depends_on: z.array(AgentIdSchema).max(20).default([]),
 });
 
 /** What a client sends to POST /deploy. Unknown top-level fields are dropped so older clients keep working. */
 export const DeploymentRequestSchema = z.object({
   agent_id: AgentIdSchema,
-  environment: EnvironmentSchema.default('development'),
+  /** One of the configured environments; none: the default one (set when the deployment is accepted). */
+  environment: EnvironmentNameSchema.optional(),
   version: z.string().min(1).max(64).default('latest'),
   source: SourceSchema.default({ type: 'config' }),
   /** The agent's own configuration, handed to the service as BATON_AGENT_CONFIG. */

@@ -25,7 +25,8 @@ export function deployRevision(deps: PipelineDeps, deploymentId: string): Promis
       tag: CANDIDATE_TAG,
       deployment_id: job.deployment_id,
       start_timeout_seconds: job.request.deployment_options.start_timeout_seconds,
-      resources: job.request.deployment_options.resource_limits,
+      // Set by validation from the request and the environment; older jobs carry only the request's.
+      resources: job.resources ?? job.request.deployment_options.resource_limits,
     });
     log(`Revision ${revision} created with no traffic behind tag "${CANDIDATE_TAG}"`);
     return done(firstPoll, {

@@ -1,3 +1,4 @@
+import { DEFAULT_ENVIRONMENTS, type Environments } from '../domain/environments.js';
 import { type StageStatus, stageDef } from '../domain/pipeline.js';
 import type {
   BlobStore,
@@ -29,6 +30,8 @@ export interface PipelineSettings {
   reconcile_attempts: number;
   /** Running deployments allowed per agent at once. */
   max_active_per_agent: number;
+  /** The deployment environments (defaults, or the operator's file). */
+  environments: Environments;
 }
 
 export interface PipelineDeps {
@@ -57,6 +60,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   health_timeout_ms: 5000,
   reconcile_attempts: 60,
   max_active_per_agent: 1,
+  environments: DEFAULT_ENVIRONMENTS,
 };
 
 /** The lease a stage holds while it waits, from the setting the pipeline table names for it. */

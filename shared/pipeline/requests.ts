@@ -1,4 +1,5 @@
 import { transition } from '../domain/claim.js';
+import { resolveEnvironment } from '../domain/environments.js';
 import { RequestError } from '../domain/errors.js';
 import { estimateEtaSeconds, type Job, newJob, publicJob, splitPrivate } from '../domain/job.js';
 import type { DeploymentRequest } from '../domain/request.js';
@@ -10,7 +11,10 @@ import { handOff } from './stage-runner.js';
  * The API's use cases. Each does only quick work (a few document reads and writes and one
  * publish); everything slow happens in the stages.
  */
-export async function acceptDeployment(deps: PipelineDeps, request: DeploymentRequest, owner: string | null = null) {
+export async function acceptDeployment(deps: PipelineDeps, input: DeploymentRequest, owner: string | null = null) {
+  const environment = resolveEnvironment(deps.settings.environments, input.environment);
+  if (!environment.ok) throw new RequestError('invalid', `environment: ${environment.message}`, 'environment');
+  const request = { ...input, environment: environment.name };
   await deps.sources.check(request.source);
   const id = deps.newId();
   const now = deps.clock.now().toISOString();

@@ -1,25 +1,60 @@
+import { effectiveResources } from '../domain/environments.js';
 import { PermanentError } from '../domain/errors.js';
-import { blocking, preflight } from '../domain/preflight.js';
+import { evaluateHealth } from '../domain/health.js';
+import { blocking, type DependencyState, runChecks } from '../domain/preflight.js';
 import type { PipelineDeps } from './deps.js';
 import { privateRequest } from './private.js';
 import { done, emitsWhenDone, runStage } from './stage-runner.js';
 
 const NEXT = emitsWhenDone('validating');
 
-/** deployment.requested → preflight checks → deployment.validated. */
+/**
+ * deployment.requested → every check recorded in validation_results → deployment.validated, or
+ * failed naming each check that blocks at the environment's validation level.
+ */
 export function validateDeployment(deps: PipelineDeps, deploymentId: string): Promise<string> {
   return runStage(deps, deploymentId, 'validating', NEXT, async ({ job, log }) => {
-    const results = preflight(await privateRequest(deps, job), deps.settings.target);
+    const request = await privateRequest(deps, job);
+    const envs = deps.settings.environments;
+    const env = envs.environments[job.environment];
+    const started = deps.clock.now().getTime();
+    const dependencies = await Promise.all(request.deployment_options.depends_on.map((id) => dependencyState(deps, id)));
+    const probeSeconds = (deps.clock.now().getTime() - started) / 1000;
+    const results = runChecks(
+      { request, environment: job.environment, env, known: Object.keys(envs.environments), target: deps.settings.target, dependencies },
+      () => deps.clock.now().getTime(),
+    );
+    // The dependency probes are the I/O done before the pure checks: their time belongs to that check.
+    for (const r of results) if (r.test_type === 'dependency_validation') r.execution_time += probeSeconds;
+    const level = env?.validation_level ?? 'basic';
+    const blocked = blocking(results, level);
     for (const r of results) {
-      const level = r.severity === 'critical' ? 'ERROR' : r.severity === 'info' ? 'INFO' : 'WARNING';
-      log(`${r.severity} ${r.rule}: ${r.message}`, level);
+      if (r.passed) continue;
+      const stops = blocked.includes(r);
+      log(`${r.severity} ${r.test_name}${stops ? ' (blocks)' : ''}: ${r.message}`, stops ? 'ERROR' : 'WARNING');
     }
-    const critical = blocking(results);
-    if (critical.length > 0) {
-      await deps.jobs.update(deploymentId, (j) => ({ ...j, validation: results }));
-      const what = critical.map((r) => (r.field ? `${r.field}: ${r.message}` : r.message)).join('; ');
-      throw new PermanentError(`Validation failed: ${what}`);
+    if (blocked.length > 0) {
+      await deps.jobs.update(deploymentId, (j) => ({ ...j, validation_results: results }));
+      const what = blocked.map((r) => `${r.test_name} (${r.severity}) ${r.field ? `${r.field}: ` : ''}${r.message}`).join('; ');
+      throw new PermanentError(`Validation failed at the ${level} level of ${job.environment}: ${what}`);
     }
-    return done(NEXT, { validation: results });
+    const resources = env ? effectiveResources(request.deployment_options.resource_limits, env) : null;
+    log(`${results.length} checks passed or only warned at the ${level} level of ${job.environment}`);
+    return done(NEXT, { validation_results: results, resources });
   });
+}
+
+/** Whether an agent this one depends on is deployed and its health endpoint says healthy. */
+async function dependencyState(deps: PipelineDeps, agentId: string): Promise<DependencyState> {
+  const record = await deps.jobs.getService(agentId);
+  if (!record?.serving_revision) return { agent_id: agentId, problem: 'is not deployed (no revision serves it)' };
+  const live = await deps.runtime.getService(record.service_name);
+  const url = live?.url ?? record.url;
+  if (!url) return { agent_id: agentId, problem: 'is deployed but has no URL' };
+  const serving = record.deployment_id ? await deps.jobs.get(record.deployment_id) : null;
+  const path = serving?.request.deployment_options.health_path ?? '/health';
+  const target = new URL(path, url).toString();
+  const res = await deps.probe.get(target, deps.settings.health_timeout_ms);
+  const verdict = 'error' in res ? { healthy: false as const, reason: res.error } : evaluateHealth(res.status, res.body);
+  return { agent_id: agentId, problem: verdict.healthy ? null : `is not healthy at ${target}: ${verdict.reason}` };
 }

@@ -76,6 +76,7 @@ export function buildGcpAdapters(
       health_attempts: config.BATON_HEALTH_ATTEMPTS,
       health_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
       max_active_per_agent: config.BATON_MAX_ACTIVE_PER_AGENT,
+      environments: config.environments,
     },
   };
   return { deps, clients, jobs, bus, blobs, tasks, builder, runtime };

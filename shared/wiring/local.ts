@@ -109,6 +109,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
       health_attempts: config.BATON_HEALTH_ATTEMPTS,
       health_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
       max_active_per_agent: config.BATON_MAX_ACTIVE_PER_AGENT,
+      environments: config.environments,
     },
   };
   holder.deps = deps;

@@ -36,7 +36,7 @@ function job(overrides: Partial<Job> = {}): Job {
     updated_at: null,
     completed_at: null,
     stage_timings: {},
-    validation: [],
+    validation_results: [],
     rollback_of: null,
     rollback_id: null,
     rollback_reason: null,
@@ -158,7 +158,16 @@ describe('renderJob / renderTable / renderService', () => {
           validating: { started_at: 'x', completed_at: 'y', duration_ms: 120 },
           building: { started_at: 'y', completed_at: null, duration_ms: null },
         },
-        validation: [{ rule: 'env.secret', severity: 'high', field: 'env.API_KEY', message: 'looks like a secret' }],
+        validation_results: [
+          { test_name: 'ok', severity: 'critical', passed: true, message: 'schema ok' },
+          {
+            test_name: 'plaintext_secret_validation',
+            severity: 'high',
+            passed: false,
+            field: 'env.API_KEY',
+            message: 'looks like a secret',
+          },
+        ],
         logs: ['line 1', 'line 2'],
       }),
     );

@@ -104,7 +104,7 @@ function job(overrides: Partial<Job> = {}): Record<string, unknown> {
     updated_at: '2025-01-01T00:00:00.000Z',
     completed_at: null,
     stage_timings: {},
-    validation: [],
+    validation_results: [],
     source: { type: 'directory', path: '/srv/app' },
     eta_seconds: null,
     ...overrides,

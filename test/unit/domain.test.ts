@@ -3,7 +3,6 @@ import { BuildNotificationSchema, buildTag, StageEventSchema, stageEvent } from 
 import { evaluateHealth } from '../../shared/domain/health.js';
 import { estimateEtaSeconds, JobSchema, newJob, publicJob, typicalStageMs } from '../../shared/domain/job.js';
 import { AgentIdSchema, revisionName, serviceName, taskName } from '../../shared/domain/names.js';
-import { blocking, preflight } from '../../shared/domain/preflight.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
 import { SUBSCRIPTIONS, TOPIC_OF_EVENT, TOPICS } from '../../shared/domain/topics.js';
 import { redact } from '../../shared/pipeline/logs.js';
@@ -12,8 +11,9 @@ const req = (extra: Record<string, unknown> = {}) => DeploymentRequestSchema.par
 
 describe('the deployment request', () => {
   it('fills sensible defaults', () => {
+    // No environment here: the configured default is applied when the deployment is accepted.
+    expect(req().environment).toBeUndefined();
     expect(req()).toMatchObject({
-      environment: 'development',
       version: 'latest',
       source: { type: 'config' },
       deployment_options: { auto_rollback: true, strategy: { type: 'all_at_once' }, start_timeout_seconds: 60 },
@@ -27,7 +27,7 @@ describe('the deployment request', () => {
     [{ agent_id: 'x'.repeat(41) }, 'agent_id'],
     [{ agent_id: 'ends-' }, 'agent_id'],
     [{ agent_id: 'baton-api' }, 'agent_id'],
-    [{ agent_id: 'ok', environment: 'prod' }, 'environment'],
+    [{ agent_id: 'ok', environment: 'Prod!' }, 'environment'],
     [{ agent_id: 'ok', env: { 'BAD-NAME': 'x' } }, 'env'],
     [{ agent_id: 'ok', source: { type: 'ftp' } }, 'source'],
     [{ agent_id: 'ok', deployment_options: { health_path: 'health' } }, 'deployment_options'],
@@ -78,28 +78,6 @@ describe('events', () => {
     });
     expect(b.substitutions).toEqual({});
     expect(BuildNotificationSchema.safeParse({ id: 'b1', status: 'DONE' }).success).toBe(false);
-  });
-});
-
-describe('preflight', () => {
-  it('blocks plaintext secrets in production and reports them elsewhere', () => {
-    const prod = preflight(req({ environment: 'production', env: { API_KEY: 'abc', COLOR: 'red' } }), 'local');
-    expect(blocking(prod).map((r) => r.field)).toEqual(['env.API_KEY']);
-    const dev = preflight(req({ env: { DB_PASSWORD: 'x' } }), 'local');
-    expect(blocking(dev)).toEqual([]);
-    expect(dev.find((r) => r.rule === 'no-plaintext-secrets')?.severity).toBe('high');
-  });
-
-  it('blocks resource limits over the environment maximum and sources the target cannot run', () => {
-    const r = preflight(req({ deployment_options: { resource_limits: { memory_mb: 4096 } } }), 'local');
-    expect(blocking(r).map((x) => x.field)).toEqual(['deployment_options.resource_limits.memory_mb']);
-    expect(blocking(preflight(req({ source: { type: 'image', image: 'x' } }), 'local'))).toHaveLength(1);
-    expect(blocking(preflight(req({ source: { type: 'directory', path: '/x' } }), 'gcp'))).toHaveLength(1);
-  });
-
-  it('reports a production service with auto_rollback off', () => {
-    const r = preflight(req({ environment: 'production', deployment_options: { auto_rollback: false } }), 'local');
-    expect(r.find((x) => x.rule === 'rollback-in-production')?.severity).toBe('high');
   });
 });
 

@@ -108,14 +108,37 @@ describe('stage idempotency', () => {
     expect(h.bus.types()).toEqual(['deployment.validated.v1']);
   });
 
-  it('fails validation with every critical finding, and records all results', async () => {
+  it('fails validation naming each blocking check, and records every result, passes included', async () => {
     const h = harness();
-    await h.job('d1', { environment: 'production', env: { API_TOKEN: 'plain' } });
+    await h.job('d1', { environment: 'production', env: { API_TOKEN: 'plain' }, deployment_options: { allow_unauthenticated: true } });
     await validateDeployment(h.deps, 'd1');
     const job = await h.jobs.get('d1');
     expect(job?.status).toBe('failed');
-    expect(job?.error_message).toContain('env.API_TOKEN');
-    expect(job?.validation.map((v) => v.severity)).toContain('critical');
+    expect(job?.failed_stage).toBe('validating');
+    expect(job?.error_message).toContain('plaintext_secret_validation (critical) env.API_TOKEN');
+    // strict: a medium finding blocks too
+    expect(job?.error_message).toContain('authentication_validation (medium)');
+    expect(job?.validation_results.some((v) => v.passed && v.test_name === 'config_schema_validation')).toBe(true);
+    for (const v of job?.validation_results ?? []) expect(v.timestamp).toMatch(/^\d{4}-/);
+  });
+
+  it('passes a development deployment with a plaintext secret, recording the warning, and sets the environment resources', async () => {
+    const h = harness();
+    await h.job('d1', { environment: 'development', env: { API_TOKEN: 'plain' } });
+    await validateDeployment(h.deps, 'd1');
+    const job = await h.jobs.get('d1');
+    expect(job?.status).toBe('validating');
+    expect(job?.validation_results.find((v) => !v.passed)).toMatchObject({ test_name: 'plaintext_secret_validation', severity: 'high' });
+    expect(job?.resources).toEqual({ memory_mb: 512, cpu_cores: 0.5, concurrent_tasks: 1 });
+  });
+
+  it('checks declared dependencies: one never deployed blocks at the standard level', async () => {
+    const h = harness();
+    await h.job('d1', { environment: 'staging', deployment_options: { depends_on: ['billing'] } });
+    await validateDeployment(h.deps, 'd1');
+    const job = await h.jobs.get('d1');
+    expect(job?.status).toBe('failed');
+    expect(job?.error_message).toContain('service_dependency_validation (high) deployment_options.depends_on: billing: is not deployed');
   });
 });
 

@@ -10,6 +10,7 @@ import { chownTree, extractTarGz, sha256File, treeDigest } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { codeOf, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
 import { childEnv, onLines, type ProcessUser, revisionUser, spawnGroup, stopGroup } from './process.js';
+import { withMemoryCap } from './resource-caps.js';
 import type { RevisionLogFiles } from './revision-logs.js';
 import { freePort, Router } from './router.js';
 
@@ -178,7 +179,7 @@ export class LocalRuntime implements Runtime {
       name: spec.revision,
       service: spec.service,
       artifact: spec.artifact,
-      env: spec.env,
+      env: withMemoryCap(spec.env, spec.resources?.memory_mb),
       deployment_id: spec.deployment_id,
       start_timeout_seconds: spec.start_timeout_seconds,
       state: 'starting',
