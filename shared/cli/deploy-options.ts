@@ -1,5 +1,6 @@
 import { basename } from 'node:path';
 import { MAX_STARTUP_SECONDS } from '../domain/cloud-run-limits.js';
+import { EnvironmentNameSchema } from '../domain/environments.js';
 import { AgentIdSchema } from '../domain/names.js';
 import { EnvironmentSchema } from '../domain/request.js';
 
@@ -42,11 +43,14 @@ export function parseSecretFlags(values: readonly string[] = []): Record<string,
   );
 }
 
-export function parseEnvironment(raw: string | undefined): 'development' | 'staging' | 'production' | undefined {
+/** Any well-formed name: the control plane knows which environments its operator configured (GET /environments). */
+export function parseEnvironment(raw: string | undefined): string | undefined {
   if (raw === undefined) return undefined;
-  const tier = EnvironmentSchema.options.find((e) => e === raw);
-  if (!tier) throw new UsageError(`--environment must be one of ${EnvironmentSchema.options.join(', ')}, not "${raw}"`);
-  return tier;
+  if (!EnvironmentNameSchema.safeParse(raw).success)
+    throw new UsageError(
+      `--environment "${raw}" is not an environment name (lowercase letters, digits, "-" or "_"; e.g. ${EnvironmentSchema.options.join(', ')})`,
+    );
+  return raw;
 }
 
 export function parseStartTimeout(raw: string | undefined): number | undefined {

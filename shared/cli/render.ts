@@ -207,7 +207,7 @@ export const USAGE = `Usage: baton <command> [options]
 Commands:
   deploy <dir|config-file>   Deploy a source folder (JSON /deploy) or a .yaml/.yml/.json service config
       --agent <id>             agent id (default for a folder: its name, made valid as gcloud does)
-      --environment <tier>     development | staging | production (default development)
+      --environment <name>     development | staging | production or one the operator added (default: the control plane's)
       --env KEY=VALUE          an environment variable of the service (repeatable)
       --env-file <file>        environment variables from a dotenv file (--env wins over it)
       --secret KEY=NAME        KEY takes the value of the Secret Manager secret NAME (repeatable)

@@ -168,8 +168,8 @@ export interface RevisionResources {
 
 /**
  * What the revision gets: the request's limits, and the environment's requirements where the
- * request sets none. Below 1 CPU Cloud Run allows only one request at a time per instance, so an
- * inherited fractional CPU comes with concurrency 1 unless the request chose one.
+ * request sets none. Below 1 CPU Cloud Run serves one request at a time per instance (its default
+ * there, and the only value it accepts): said explicitly so the job shows what the revision gets.
  */
 export function effectiveResources(requested: RevisionResources | undefined, env: EnvironmentDef): RevisionResources {
   const memory_mb = requested?.memory_mb ?? env.resource_requirements.memory_mb;

@@ -164,6 +164,9 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     const v1 = await waitFinal(first.deployment_id);
     expect(v1.status, v1.error_message ?? '').toBe('completed');
     expect(v1.service_url).toMatch(/^https:\/\//);
+    // No limits asked for: the default environment's (development: 512 MiB, 0.5 CPU).
+    const rev = [...run.revisions.values()].find((r) => r.name?.endsWith(`/${v1.revision}`));
+    expect(rev?.containers?.[0]?.resources?.limits).toEqual({ memory: '512Mi', cpu: '0.5' });
 
     const before = snapshot();
     const second = await acceptDeployment(a.deps, request('v2'));

@@ -636,8 +636,8 @@ describe('baton CLI (run) against the fake API', () => {
       ],
       [['deploy', 'notes.txt', '--agent', 'a'], 'baton: notes.txt is neither a folder nor a .yaml, .yml or .json service config'],
       [
-        ['deploy', '.', '--agent', 'a', '--environment', 'prod'],
-        'baton: --environment must be one of development, staging, production, not "prod"',
+        ['deploy', '.', '--agent', 'a', '--environment', 'Prod!'],
+        'baton: --environment "Prod!" is not an environment name (lowercase letters, digits, "-" or "_"; e.g. development, staging, production)',
       ],
       [
         ['deploy', '.', '--agent', 'a', '--env', 'production'],
