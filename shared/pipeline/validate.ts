@@ -1,8 +1,8 @@
 import { effectiveResources } from '../domain/environments.js';
 import { PermanentError } from '../domain/errors.js';
-import { evaluateHealth } from '../domain/health.js';
 import { blocking, type DependencyState, runChecks } from '../domain/preflight.js';
 import type { PipelineDeps } from './deps.js';
+import { checkRevision } from './health-check.js';
 import { privateRequest } from './private.js';
 import { done, emitsWhenDone, runStage } from './stage-runner.js';
 
@@ -52,9 +52,7 @@ async function dependencyState(deps: PipelineDeps, agentId: string): Promise<Dep
   const url = live?.url ?? record.url;
   if (!url) return { agent_id: agentId, problem: 'is deployed but has no URL' };
   const serving = record.deployment_id ? await deps.jobs.get(record.deployment_id) : null;
-  const path = serving?.request.deployment_options.health_path ?? '/health';
-  const target = new URL(path, url).toString();
-  const res = await deps.probe.get(target, deps.settings.health_timeout_ms);
-  const verdict = 'error' in res ? { healthy: false as const, reason: res.error } : evaluateHealth(res.status, res.body);
-  return { agent_id: agentId, problem: verdict.healthy ? null : `is not healthy at ${target}: ${verdict.reason}` };
+  // Judged as verification judged it: its health path, or TCP and / when it declared none and has no /health.
+  const { check, url: at } = await checkRevision(deps, url, serving?.request.deployment_options.health_path);
+  return { agent_id: agentId, problem: check.kind === 'healthy' ? null : `is not healthy at ${at}: ${check.reason}` };
 }
