@@ -132,6 +132,35 @@ describe('stage idempotency', () => {
     expect(job?.resources).toEqual({ memory_mb: 512, cpu_cores: 0.5, concurrent_tasks: 1 });
   });
 
+  it('checks declared dependencies: a deployed one whose health says a dependency is down is a high finding', async () => {
+    const h = harness();
+    await h.jobs.updateService('billing', () => ({
+      agent_id: 'billing',
+      service_name: 'billing',
+      url: 'http://billing.test/',
+      serving_revision: 'billing-r1',
+      last_good_revision: 'billing-r1',
+      good_revisions: [],
+      deployment_id: null,
+      status: 'running',
+      typical_stage_ms: {},
+      updated_at: h.clock.now().toISOString(),
+    }));
+    h.probe.answers.push({ status: 200, body: '{"services":{"db":false}}' });
+    await h.job('d1', { environment: 'development', deployment_options: { depends_on: ['billing'] } });
+    await validateDeployment(h.deps, 'd1');
+    const job = await h.jobs.get('d1');
+    // The runtime's live URL is preferred to the record's.
+    expect(h.probe.urls).toEqual(['http://svc.local/health']);
+    // development validates at the basic level: recorded, not blocking.
+    expect(job?.status).toBe('validating');
+    expect(job?.validation_results.find((v) => v.test_name === 'service_dependency_validation')).toMatchObject({
+      passed: false,
+      severity: 'high',
+      message: 'billing: is not healthy at http://svc.local/health: dependencies reported unhealthy: db',
+    });
+  });
+
   it('checks declared dependencies: one never deployed blocks at the standard level', async () => {
     const h = harness();
     await h.job('d1', { environment: 'staging', deployment_options: { depends_on: ['billing'] } });
