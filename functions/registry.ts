@@ -12,6 +12,8 @@ import { prepareSource } from './prepare-source/index.js';
 import { promote } from './promote/index.js';
 import { rollback } from './rollback/index.js';
 import { rollbackCheck } from './rollback-check/index.js';
+import { testCandidateFn } from './test-candidate/index.js';
+import { testSliceFn } from './test-slice/index.js';
 import { validate } from './validate/index.js';
 import { verify } from './verify/index.js';
 import { watchdog } from './watchdog/index.js';
@@ -26,12 +28,14 @@ const EVENT_HANDLERS: Readonly<Record<EventFunctionName, EventFunction>> = {
   build,
   'build-events': buildEvents,
   deploy,
+  'test-candidate': testCandidateFn,
   promote,
   rollback,
   'dead-letter': deadLetter,
 };
 const TASK_HANDLERS: Readonly<Record<TaskFunctionName, TaskFunction>> = {
   verify,
+  'test-slice': testSliceFn,
   'canary-step': canaryStep,
   'rollback-check': rollbackCheck,
 };

@@ -76,6 +76,18 @@ locals {
       runtime   = "write"
       builds    = "none"
     }
+    "test-candidate" = {
+      publishes = ["baton-deployment-tested", "baton-rollback-requested"]
+      enqueues  = ["baton-test-slice"]
+      runtime   = "write"
+      builds    = "none"
+    }
+    "test-slice" = {
+      publishes = ["baton-deployment-tested", "baton-rollback-requested"]
+      enqueues  = ["baton-test-slice"]
+      runtime   = "write"
+      builds    = "none"
+    }
     "promote" = {
       publishes = ["baton-rollback-requested"]
       enqueues  = ["baton-promote-step"]

@@ -39,6 +39,12 @@ export const PromoteStepTaskSchema = z.object({
   deployment_id: z.string().min(1),
   step: z.number().int().min(0),
 });
+/** One slice of a load test against the candidate revision. */
+export const TestSliceTaskSchema = z.object({
+  type: z.literal('test.slice.v1'),
+  deployment_id: z.string().min(1),
+  slice: z.number().int().min(1),
+});
 /** A check, after the rollback moved traffic, that Cloud Run serves the restored split. */
 export const RollbackPollTaskSchema = z.object({
   type: z.literal('rollback.poll.v1'),
@@ -52,6 +58,7 @@ export const RollbackPollTaskSchema = z.object({
 export type VerifyPollTask = z.infer<typeof VerifyPollTaskSchema>;
 export type RollbackPollTask = z.infer<typeof RollbackPollTaskSchema>;
 export type PromoteStepTask = z.infer<typeof PromoteStepTaskSchema>;
+export type TestSliceTask = z.infer<typeof TestSliceTaskSchema>;
 
 /** The Cloud Build resource as a `cloud-builds` notification carries it (the fields Baton reads). */
 export const BUILD_TERMINAL_STATUSES = ['SUCCESS', 'FAILURE', 'INTERNAL_ERROR', 'TIMEOUT', 'CANCELLED', 'EXPIRED'] as const;

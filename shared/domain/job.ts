@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { withoutCredentials } from './redact.js';
 import { type DeploymentRequest, DeploymentRequestSchema } from './request.js';
 import { isFinal, STAGES, StageSchema, StatusSchema } from './status.js';
+import { LoadSliceSchema, TestResultSchema } from './testing.js';
 
 export const SeveritySchema = z.enum(['critical', 'high', 'medium', 'low', 'info']);
 export type Severity = z.infer<typeof SeveritySchema>;
@@ -90,6 +91,10 @@ export const JobSchema = z.object({
   validation_results: z.array(ValidationResultSchema).default([]),
   /** Set by validation; null before (and for jobs from before environments had requirements). */
   resources: ResourcesSchema.nullable().default(null),
+  /** The test stage's results in seed 004's shape, passes as well as failures. */
+  test_results: z.array(TestResultSchema).default([]),
+  /** The load test's slices measured so far (combined when the last one is in). */
+  load_slices: z.array(LoadSliceSchema).default([]),
   /** Blob key of the prepared source archive. */
   source_key: z.string().nullable(),
   build_id: z.string().nullable(),
@@ -165,6 +170,8 @@ export function newJob(
     stage_timings: {},
     validation_results: [],
     resources: null,
+    test_results: [],
+    load_slices: [],
     source_key: null,
     build_id: null,
     artifact: null,

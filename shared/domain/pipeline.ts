@@ -98,8 +98,23 @@ export const PIPELINE = [
     path: 'forward',
     functions: [{ name: 'verify', trigger: { queue: 'baton-verify-poll', task: 'verify.poll.v1' } }],
     emits: 'deployment.verified.v1',
-    progress: [75, 90],
+    progress: [75, 85],
     step: 'Verifying the new revision',
+    cancellable: true,
+    rolls_back: true,
+    lease: 'claim_lease_ms',
+  },
+  {
+    status: 'testing',
+    path: 'forward',
+    functions: [
+      { name: 'test-candidate', trigger: { topic: 'baton-deployment-verified', event: 'deployment.verified.v1' } },
+      // No function waits out a long load test: it runs in slices, one task each within the function's timeout.
+      { name: 'test-slice', trigger: { queue: 'baton-test-slice', task: 'test.slice.v1' } },
+    ],
+    emits: 'deployment.tested.v1',
+    progress: [85, 90],
+    step: 'Testing the candidate revision',
     cancellable: true,
     rolls_back: true,
     lease: 'claim_lease_ms',
@@ -108,7 +123,7 @@ export const PIPELINE = [
     status: 'promoting',
     path: 'forward',
     functions: [
-      { name: 'promote', trigger: { topic: 'baton-deployment-verified', event: 'deployment.verified.v1' } },
+      { name: 'promote', trigger: { topic: 'baton-deployment-tested', event: 'deployment.tested.v1' } },
       { name: 'canary-step', trigger: { queue: 'baton-promote-step', task: 'promote.step.v1' } },
     ],
     emits: null,

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { cloudRunLimitProblem, MAX_STARTUP_SECONDS } from './cloud-run-limits.js';
 import { EnvironmentNameSchema } from './environments.js';
 import { AgentIdSchema } from './names.js';
+import { TestOptionsSchema } from './testing.js';
 
 /** The default environments' names (an operator's file may add others: shared/domain/environments.ts). */
 export const EnvironmentSchema = z.enum(['development', 'staging', 'production']);
@@ -99,7 +100,8 @@ export const DeploymentRequestSchema = z.object({
   /** Environment variables whose values come from Secret Manager: name -> secret name. */
   secrets: z.record(EnvName, z.string().min(1).max(255)).default({}),
   deployment_options: DeploymentOptionsSchema.default(DeploymentOptionsSchema.parse({})),
-  test_options: z.record(z.string(), z.unknown()).optional(),
+  /** Which tests run against the candidate and their thresholds (seed 004's shape); unset flags come from the environment. */
+  test_options: TestOptionsSchema.optional(),
 });
 export type DeploymentRequest = z.infer<typeof DeploymentRequestSchema>;
 export type DeploymentRequestInput = z.input<typeof DeploymentRequestSchema>;

@@ -6,6 +6,7 @@ import type {
   Clock,
   EventBus,
   HttpProbe,
+  HttpTester,
   JobStore,
   Runtime,
   RuntimeLogs,
@@ -32,6 +33,10 @@ export interface PipelineSettings {
   max_active_per_agent: number;
   /** The deployment environments (defaults, or the operator's file). */
   environments: Environments;
+  /** The longest load-test slice one task runs: well inside a function's timeout. */
+  test_slice_ms: number;
+  /** Timeout of each single request of the test stage. */
+  test_request_timeout_ms: number;
 }
 
 export interface PipelineDeps {
@@ -45,6 +50,7 @@ export interface PipelineDeps {
   tasks: TaskQueue;
   sources: SourcePreparer;
   probe: HttpProbe;
+  tester: HttpTester;
   clock: Clock;
   logs: DeploymentLogs;
   newId: () => string;
@@ -61,6 +67,8 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   reconcile_attempts: 60,
   max_active_per_agent: 1,
   environments: DEFAULT_ENVIRONMENTS,
+  test_slice_ms: 60_000,
+  test_request_timeout_ms: 10_000,
 };
 
 /** The lease a stage holds while it waits, from the setting the pipeline table names for it. */

@@ -3,17 +3,18 @@ import { withApiErrors } from '../adapters/gcp/api-errors.js';
 import { GcsBlobStore } from '../adapters/gcp/blob-store.js';
 import { CloudBuildBuilder } from '../adapters/gcp/builder.js';
 import { PubSubEventBus } from '../adapters/gcp/event-bus.js';
-import { IdTokenProbe } from '../adapters/gcp/http-probe.js';
+import { IdTokenProbe, idTokenHeaders } from '../adapters/gcp/http-probe.js';
 import { FirestoreJobStore } from '../adapters/gcp/job-store.js';
 import { CloudRunRuntime } from '../adapters/gcp/runtime.js';
 import { CloudLoggingRuntimeLogs } from '../adapters/gcp/runtime-logs.js';
 import { GcsSourcePreparer } from '../adapters/gcp/source-preparer.js';
 import { CloudTasksQueue } from '../adapters/gcp/task-queue.js';
+import { FetchTester } from '../adapters/local/http-tester.js';
 import type { Config } from '../config.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
 import { DeploymentLogs } from '../pipeline/logs.js';
 import { systemClock } from '../ports/clock.js';
-import type { Clock, HttpProbe } from '../ports/index.js';
+import type { Clock, HttpProbe, HttpTester } from '../ports/index.js';
 import { buildGcpClients, type GcpClients } from './gcp-clients.js';
 import type { GcpConfig } from './gcp-config.js';
 
@@ -38,7 +39,7 @@ export interface GcpAdapters {
 export function buildGcpAdapters(
   config: Config,
   gcp: GcpConfig,
-  overrides: { clock?: Clock; probe?: HttpProbe; minObjectWriteIntervalMs?: number } = {},
+  overrides: { clock?: Clock; probe?: HttpProbe; tester?: HttpTester; minObjectWriteIntervalMs?: number } = {},
 ): GcpAdapters {
   const clients = buildGcpClients(gcp);
   const clock = overrides.clock ?? systemClock;
@@ -65,6 +66,7 @@ export function buildGcpAdapters(
     tasks,
     sources: new GcsSourcePreparer(blobs),
     probe: overrides.probe ?? new IdTokenProbe(),
+    tester: overrides.tester ?? new FetchTester(idTokenHeaders()),
     clock,
     logs: new DeploymentLogs(blobs, jobs, clock, 1000),
     newId: () => randomUUID(),
@@ -77,6 +79,8 @@ export function buildGcpAdapters(
       health_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
       max_active_per_agent: config.BATON_MAX_ACTIVE_PER_AGENT,
       environments: config.environments,
+      test_slice_ms: config.BATON_TEST_SLICE_MS,
+      test_request_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
     },
   };
   return { deps, clients, jobs, bus, blobs, tasks, builder, runtime };

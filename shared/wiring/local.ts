@@ -5,6 +5,7 @@ import { isolatedBuildRoot, LocalBuilder } from '../adapters/local/builder.js';
 import { LocalCleanup } from '../adapters/local/cleanup.js';
 import { LocalEventBus } from '../adapters/local/event-bus.js';
 import { fetchProbe } from '../adapters/local/http-probe.js';
+import { FetchTester } from '../adapters/local/http-tester.js';
 import { LocalJobStore } from '../adapters/local/job-store.js';
 import { RevisionLogFiles } from '../adapters/local/revision-logs.js';
 import { LocalRuntime } from '../adapters/local/runtime.js';
@@ -97,6 +98,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     tasks,
     sources: new LocalSourcePreparer(blobs, caps, join(dir, 'work', 'sources')),
     probe: fetchProbe,
+    tester: new FetchTester(),
     clock,
     logs,
     newId: () => randomUUID(),
@@ -110,6 +112,8 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
       health_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
       max_active_per_agent: config.BATON_MAX_ACTIVE_PER_AGENT,
       environments: config.environments,
+      test_slice_ms: config.BATON_TEST_SLICE_MS,
+      test_request_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
     },
   };
   holder.deps = deps;

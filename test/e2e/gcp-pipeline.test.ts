@@ -9,6 +9,7 @@ import { QUEUES, TOPICS } from '../../shared/domain/topics.js';
 import type { HttpProbe } from '../../shared/ports/index.js';
 import { buildGcpAdapters, type GcpAdapters } from '../../shared/wiring/gcp.js';
 import { describeWithEmulators, type Emulator, pubsubClient, startEmulator, uniqueProjectId } from '../support/emulators.js';
+import { FakeTester } from '../support/fakes.js';
 import { type CloudBuildFake, startCloudBuildFake } from '../support/gcp-fakes/cloudbuild-server.js';
 import { type CloudRunFake, startCloudRunFake } from '../support/gcp-fakes/run-server.js';
 import { FakeStorageServer } from '../support/gcp-fakes/storage-server.js';
@@ -27,7 +28,11 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
   const PROJECT = uniqueProjectId('baton-e2e');
   const REGION = 'us-central1';
   const BUCKET = 'baton-e2e-bucket';
-  const TARGETS = { verify: 'https://verify.example.test', 'canary-step': 'https://canary.example.test' };
+  const TARGETS = {
+    verify: 'https://verify.example.test',
+    'test-slice': 'https://test-slice.example.test',
+    'canary-step': 'https://canary.example.test',
+  };
   let firestore: Emulator;
   let pubsub: Emulator;
   let storage: FakeStorageServer;
@@ -64,7 +69,7 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       BATON_CLOUDBUILD_ENDPOINT: build.endpoint,
       BATON_RUN_ENDPOINT: run.endpoint,
     };
-    a = buildGcpAdapters(loadConfig(env), loadGcpConfig(env), { probe, minObjectWriteIntervalMs: 20 });
+    a = buildGcpAdapters(loadConfig(env), loadGcpConfig(env), { probe, tester: new FakeTester(), minObjectWriteIntervalMs: 20 });
     a.deps.settings.verify_poll_interval_ms = 20;
     stopDriver = await startDriver();
   }, 90_000);
@@ -185,7 +190,8 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     expect(perDeployment.firestore_writes).toBeGreaterThan(5);
 
     const log = (await a.deps.blobs.get(`deployment_logs/gcp-agent/${second.deployment_id}.log`))?.toString() ?? '';
-    for (const stage of ['validating', 'preparing', 'building', 'deploying', 'verifying', 'promoting']) expect(log).toContain(`[${stage}]`);
+    for (const stage of ['validating', 'preparing', 'building', 'deploying', 'verifying', 'testing', 'promoting'])
+      expect(log).toContain(`[${stage}]`);
   }, 120_000);
 
   it('fails a stage at once, with the API message and the role to grant, when Google refuses a call for good', async () => {

@@ -42,7 +42,7 @@ describe('the pipeline end to end on the local target', () => {
 
   it('keeps the whole log, with build output and the revision start-up output, in the blob store', async () => {
     const log = await t.logs(v1);
-    for (const stage of ['validating', 'preparing', 'building', 'deploying', 'verifying', 'promoting']) {
+    for (const stage of ['validating', 'preparing', 'building', 'deploying', 'verifying', 'testing', 'promoting']) {
       expect(log).toContain(`[${stage}]`);
     }
     expect(log).toContain('build: $ npm install');

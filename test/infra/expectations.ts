@@ -16,7 +16,7 @@ import { QUEUES, type Queue, TOPIC_OF_EVENT, TOPICS, type Topic } from '../../sh
  *   deployment.rollback_requested.v1 when the failing job may move to rolling_back. Which statuses
  *   a function fails jobs from is `failsFrom`; whether one of them may go to rolling_back is
  *   decided by the state machine itself (TRANSITIONS), not by hand;
- * - `enqueues`: the queues of handOff({kind: 'task'}) (deploy.ts verifyPoll, promote.ts shiftTo);
+ * - `enqueues`: the queues of handOff({kind: 'task'}) (deploy.ts verifyPoll, test-stage.ts sliceTask, promote.ts shiftTo);
  * - `runtime` and `builds`: the Runtime and Builder port calls on each function's paths.
  */
 export type RuntimeAccess = 'none' | 'read' | 'write';
@@ -105,6 +105,22 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
     runtime: 'write',
     builds: 'none',
     why: 'reads revision and service, polls again or hands on deployment.verified; a failure removes the revision',
+  },
+  'test-candidate': {
+    handsOff: ['deployment.tested.v1'],
+    enqueues: [QUEUES.testSlice],
+    failsFrom: ['testing'],
+    runtime: 'write',
+    builds: 'none',
+    why: 'reads the candidate revision and tests its tagged URL; a load test goes on in slices; a failure removes the revision',
+  },
+  'test-slice': {
+    handsOff: ['deployment.tested.v1'],
+    enqueues: [QUEUES.testSlice],
+    failsFrom: ['testing'],
+    runtime: 'write',
+    builds: 'none',
+    why: 'one load-test slice: the next slice, or the combined verdict and deployment.tested; a failure removes the revision',
   },
   promote: {
     handsOff: [],

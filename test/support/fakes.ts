@@ -8,6 +8,7 @@ import { PermanentError } from '../../shared/domain/errors.js';
 import type { ProbeAnswer } from '../../shared/domain/health.js';
 import { type Job, newJob } from '../../shared/domain/job.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
+import type { LoadSlice } from '../../shared/domain/testing.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../../shared/pipeline/deps.js';
 import { DeploymentLogs } from '../../shared/pipeline/logs.js';
 import type {
@@ -16,6 +17,7 @@ import type {
   Clock,
   EventBus,
   HttpProbe,
+  HttpTester,
   RevisionSpec,
   RevisionStatus,
   Runtime,
@@ -23,6 +25,7 @@ import type {
   SourcePreparer,
   TaskQueue,
   TaskSpec,
+  TesterResponse,
   TrafficTarget,
 } from '../../shared/ports/index.js';
 
@@ -163,6 +166,22 @@ export class FakeProbe implements HttpProbe {
   }
 }
 
+/** Answers by path (a 200 with `{"status":"ok"}` for any other), load slices from a queue; records what it was asked. */
+export class FakeTester implements HttpTester {
+  readonly byPath = new Map<string, TesterResponse | { error: string; ms: number }>();
+  slices: LoadSlice[] = [];
+  readonly urls: string[] = [];
+  readonly loads: { url: string; connections: number; duration_ms: number }[] = [];
+  async get(url: string) {
+    this.urls.push(url);
+    return this.byPath.get(new URL(url).pathname) ?? { status: 200, headers: {}, body: '{"status":"ok"}', ms: 1 };
+  }
+  async load(url: string, opts: { connections: number; duration_ms: number }) {
+    this.loads.push({ url, connections: opts.connections, duration_ms: opts.duration_ms });
+    return this.slices.shift() ?? { duration_ms: opts.duration_ms, total: 100, successful: 100, latency_avg_ms: 2, latency_max_ms: 5 };
+  }
+}
+
 export class FakeSources implements SourcePreparer {
   failures: Error[] = [];
   calls = 0;
@@ -184,6 +203,7 @@ export interface Harness {
   runtime: FakeRuntime;
   probe: FakeProbe;
   runtimeLogs: RevisionLogFiles;
+  tester: FakeTester;
   sources: FakeSources;
   clock: FakeClock;
   /** Creates a queued job and returns it. */
@@ -201,6 +221,7 @@ export function harness(): Harness {
   const builder = new FakeBuilder();
   const runtime = new FakeRuntime(clock);
   const probe = new FakeProbe();
+  const tester = new FakeTester();
   const sources = new FakeSources();
   const runtimeLogs = new RevisionLogFiles(join(scratch, 'revision-logs'));
   let n = 0;
@@ -214,6 +235,7 @@ export function harness(): Harness {
     tasks,
     sources,
     probe,
+    tester,
     clock,
     logs: new DeploymentLogs(blobs, jobs, clock, 5),
     newId: () => `id-${++n}`,
@@ -228,6 +250,7 @@ export function harness(): Harness {
     runtime,
     probe,
     runtimeLogs,
+    tester,
     sources,
     clock,
     async job(id, extra = {}, patch = {}) {

@@ -26,7 +26,8 @@ const EXPECTED: Record<Status, Status[]> = {
   preparing: ['building', 'failed', 'cancelled'],
   building: ['deploying', 'failed', 'cancelled'],
   deploying: ['verifying', 'rolling_back', 'failed', 'cancelled'],
-  verifying: ['promoting', 'rolling_back', 'failed', 'cancelled'],
+  verifying: ['testing', 'rolling_back', 'failed', 'cancelled'],
+  testing: ['promoting', 'rolling_back', 'failed', 'cancelled'],
   promoting: ['completed', 'rolling_back', 'failed'],
   completed: ['rolling_back'],
   rolling_back: ['rolled_back', 'failed'],
@@ -63,7 +64,14 @@ describe('the state machine', () => {
 
   it('lets every running stage fail, and cancels only before traffic moves', () => {
     for (const stage of STAGES) expect(canTransition(stage, 'failed')).toBe(true);
-    expect(STAGES.filter((s) => canTransition(s, 'cancelled'))).toEqual(['validating', 'preparing', 'building', 'deploying', 'verifying']);
+    expect(STAGES.filter((s) => canTransition(s, 'cancelled'))).toEqual([
+      'validating',
+      'preparing',
+      'building',
+      'deploying',
+      'verifying',
+      'testing',
+    ]);
   });
 
   it('ends only in final statuses, which only a manual rollback of a completed deployment leaves', () => {
@@ -126,7 +134,12 @@ describe('the pipeline table (shared/domain/pipeline.ts) and what derives from i
   });
 
   it('names topics and queues in code by their table names (baton-rollback-poll → QUEUES.rollbackPoll)', () => {
-    expect(QUEUES).toEqual({ verifyPoll: 'baton-verify-poll', promoteStep: 'baton-promote-step', rollbackPoll: 'baton-rollback-poll' });
+    expect(QUEUES).toEqual({
+      verifyPoll: 'baton-verify-poll',
+      testSlice: 'baton-test-slice',
+      promoteStep: 'baton-promote-step',
+      rollbackPoll: 'baton-rollback-poll',
+    });
     expect(TOPICS.deploymentRequested).toBe('baton-deployment-requested');
     expect(TOPICS.cloudBuilds).toBe('cloud-builds');
     expect(TOPICS.deadLetter).toBe('baton-dead-letter');
@@ -135,6 +148,7 @@ describe('the pipeline table (shared/domain/pipeline.ts) and what derives from i
   it('hands each stage on with the event the table names, and fails a task that gives up in the stage that owns its queue', () => {
     for (const s of PIPELINE) expect(emitsWhenDone(s.status)).toEqual(s.emits ? { kind: 'event', type: s.emits } : { kind: 'none' });
     expect(stageOfQueue(QUEUES.verifyPoll)).toBe('verifying');
+    expect(stageOfQueue(QUEUES.testSlice)).toBe('testing');
     expect(stageOfQueue(QUEUES.promoteStep)).toBe('promoting');
     expect(stageOfQueue(QUEUES.rollbackPoll)).toBe('rolling_back');
     expect(progressAt('promoting', 0.45)).toBe(95);

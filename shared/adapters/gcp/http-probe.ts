@@ -3,6 +3,14 @@ import type { ProbeAnswer } from '../../domain/health.js';
 import type { HttpProbe } from '../../ports/index.js';
 import { fetchProbe } from '../local/http-probe.js';
 
+/** The headers of an ID token for a URL's origin, from the function's own service account (needs roles/run.invoker). */
+export function idTokenHeaders(auth: GoogleAuth = new GoogleAuth()) {
+  return async (url: string): Promise<Record<string, string>> => {
+    const client = await auth.getIdTokenClient(new URL(url).origin);
+    return Object.fromEntries((await client.getRequestHeaders(url)).entries());
+  };
+}
+
 /**
  * Verification requests to a Cloud Run URL that requires authentication: an ID token for the
  * URL's origin, from the function's own service account (which needs roles/run.invoker).
@@ -12,10 +20,8 @@ export class IdTokenProbe implements HttpProbe {
 
   async get(url: string, timeoutMs: number): Promise<ProbeAnswer> {
     try {
-      const client = await this.auth.getIdTokenClient(new URL(url).origin);
-      const headers = await client.getRequestHeaders(url);
       const res = await fetch(url, {
-        headers: Object.fromEntries(headers.entries()),
+        headers: await idTokenHeaders(this.auth)(url),
         signal: AbortSignal.timeout(timeoutMs),
         redirect: 'manual',
       });
