@@ -14,6 +14,7 @@ import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js'
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { promoteRevision } from '../../shared/pipeline/promote.js';
+import { testCandidate } from '../../shared/pipeline/test-stage.js';
 import { checkRollback, rollBack } from '../../shared/pipeline/rollback.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
@@ -501,6 +502,7 @@ describe('CloudRunRuntime under the pipeline (deploy → verify → promote; a c
 
     await through('d1', 'shop');
     expect(h.probe.urls).toEqual([`https://candidate---${service}-xyz.a.run.app/health`]);
+    await testCandidate(h.deps, 'd1');
     await promoteRevision(h.deps, 'd1');
     const r1 = revisionName(agent, 'd1');
     expect(await h.jobs.get('d1')).toMatchObject({ status: 'completed', service_url: `https://${service}-xyz.a.run.app` });
@@ -590,6 +592,7 @@ describe('a first deployment that never becomes ready', () => {
     await through('d2', 'fresh');
     await h.deps.logs.flush('d2');
     expect(JSON.stringify((await h.jobs.get('d2'))?.logs)).toContain(`Revision ${revisionName(agent, 'd2')} is ready and healthy`);
+    await testCandidate(h.deps, 'd2');
     await promoteRevision(h.deps, 'd2');
     expect(await h.jobs.get('d2')).toMatchObject({ status: 'completed' });
     expect((await runtime.getService(agent))?.traffic).toEqual([{ revision: revisionName(agent, 'd2'), percent: 100 }]);

@@ -158,7 +158,7 @@ describe('log redaction', () => {
 });
 
 describe('the ETA', () => {
-  const typical = { validating: 1000, preparing: 2000, building: 30_000, deploying: 1000, verifying: 4000, promoting: 1000 };
+  const typical = { validating: 1000, preparing: 2000, building: 30_000, deploying: 1000, verifying: 4000, testing: 3000, promoting: 1000 };
   const at = (status: string, startedAt: string) =>
     ({
       ...newJob('d', req(), '2026-01-01T00:00:00.000Z'),
@@ -168,9 +168,14 @@ describe('the ETA', () => {
 
   it('adds what remains of the current stage to the typical durations of the later ones', () => {
     const job = at('building', '2026-01-01T00:00:00.000Z');
-    expect(estimateEtaSeconds(job, typical, Date.parse('2026-01-01T00:00:10.000Z'))).toBe(20 + 1 + 4 + 1);
-    expect(estimateEtaSeconds(job, typical, Date.parse('2026-01-01T00:05:00.000Z'))).toBe(6);
-    expect(estimateEtaSeconds(newJob('q', req(), 'now'), typical, 0)).toBe(39);
+    expect(estimateEtaSeconds(job, typical, Date.parse('2026-01-01T00:00:10.000Z'))).toBe(20 + 1 + 4 + 3 + 1);
+    expect(estimateEtaSeconds(job, typical, Date.parse('2026-01-01T00:05:00.000Z'))).toBe(9);
+    expect(estimateEtaSeconds(newJob('q', req(), 'now'), typical, 0)).toBe(42);
+    // In the test stage: what remains of it, then promotion.
+    expect(estimateEtaSeconds(at('testing', '2026-01-01T00:00:00.000Z'), typical, Date.parse('2026-01-01T00:00:01.000Z'))).toBe(2 + 1);
+    // History from before the test stage existed gives no ETA rather than one that leaves the stage out.
+    const { testing: _t, ...before } = typical;
+    expect(estimateEtaSeconds(job, before, Date.parse('2026-01-01T00:00:10.000Z'))).toBeNull();
   });
 
   it('is null without history and zero when done', () => {

@@ -5,6 +5,7 @@ import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js'
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { promoteRevision } from '../../shared/pipeline/promote.js';
+import { testCandidate } from '../../shared/pipeline/test-stage.js';
 import { acceptDeployment, requestCancel, requestRollback } from '../../shared/pipeline/requests.js';
 import { checkRollback, rollBack } from '../../shared/pipeline/rollback.js';
 import { failDeployment } from '../../shared/pipeline/stage-runner.js';
@@ -270,6 +271,8 @@ describe('verification and promotion', () => {
     expect(h.probe.urls).toEqual(['http://tag.local/health']);
     expect(h.bus.types().at(-1)).toBe('deployment.verified.v1');
 
+    await testCandidate(h.deps, 'd1');
+
     await promoteRevision(h.deps, 'd1');
     const job = await h.jobs.get('d1');
     expect(job).toMatchObject({ status: 'completed', progress: 100, service_url: 'http://svc.local/' });
@@ -324,6 +327,7 @@ describe('verification and promotion', () => {
     const revision = await throughDeploy(h, 'd1');
     h.runtime.ready(revision);
     await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    await testCandidate(h.deps, 'd1');
     await promoteRevision(h.deps, 'd1');
     expect(h.runtime.traffic).toEqual([
       { revision, percent: 10, tag: 'candidate' },
@@ -477,6 +481,7 @@ async function canaryAt10(h: ReturnType<typeof harness>, traffic = [{ revision: 
   const revision = await throughDeploy(h, 'd1');
   h.runtime.ready(revision);
   await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+  await testCandidate(h.deps, 'd1');
   await promoteRevision(h.deps, 'd1');
   return revision;
 }

@@ -13,7 +13,6 @@ declare module 'autocannon' {
   }
   interface Result {
     latency: Histogram;
-    totalCompletedRequests: number;
     errors: number;
     timeouts: number;
     '2xx': number;
