@@ -129,6 +129,10 @@ export function renderJob(job: Job): string {
     out.push('Validation:');
     for (const v of findings) out.push(`  ${v.severity.padEnd(8)} ${v.field ? `${v.field}: ` : ''}${v.message}`);
   }
+  if (job.test_results.length > 0) {
+    out.push('Tests:');
+    for (const r of job.test_results) out.push(`  ${r.passed ? 'pass' : 'FAIL'}  ${r.test_type.padEnd(17)}${r.message}`);
+  }
   if (job.logs.length > 0) {
     out.push('Last log lines:');
     for (const line of job.logs) out.push(`  ${line}`);

@@ -52,6 +52,12 @@ export const JobViewSchema = z.looseObject({
   completed_at: z.string().nullable().default(null),
   stage_timings: z.record(z.string(), StageTimingViewSchema).default({}),
   validation_results: z.array(ValidationViewSchema).default([]),
+  /** The test stage's results (seed 004's shape). */
+  test_results: z
+    .array(
+      z.looseObject({ test_name: z.string(), test_type: z.string(), passed: z.boolean(), message: z.string(), execution_time: z.number() }),
+    )
+    .default([]),
   source: z.looseObject({ type: z.string() }).optional(),
   rollback_of: z.string().nullable().default(null),
   rollback_id: z.string().nullable().default(null),

@@ -107,7 +107,7 @@ describe('API operations on the local stack', () => {
       .map((e) => JSON.parse(e.split('\ndata: ')[1]) as { status: string; progress: number });
     const statuses = [...new Set(events.map((e) => e.status))];
     expect(statuses.at(-1)).toBe('completed');
-    expect(statuses).toEqual(expect.arrayContaining(['verifying', 'promoting', 'completed']));
+    expect(statuses).toEqual(expect.arrayContaining(['verifying', 'testing', 'promoting', 'completed']));
     const progress = events.map((e) => e.progress);
     expect(progress).toEqual([...progress].sort((a, b) => a - b));
   });

@@ -23,6 +23,8 @@ export interface JobView {
   previous_revision: string | null;
   rollback_id: string | null;
   measurements: Record<string, number>;
+  stage_timings: Record<string, { duration_ms: number | null }>;
+  test_results: { test_type: string; passed: boolean; message: string; metrics: Record<string, unknown> }[];
 }
 
 /** Fast timings for tests: quick polls and back-off, two health attempts. */

@@ -37,6 +37,7 @@ function job(overrides: Partial<Job> = {}): Job {
     completed_at: null,
     stage_timings: {},
     validation_results: [],
+    test_results: [],
     rollback_of: null,
     rollback_id: null,
     rollback_reason: null,
@@ -140,6 +141,43 @@ describe('outcome', () => {
   it('renders a finished rollback', () => {
     expect(renderOutcome(job({ deployment_id: 'rb-1', kind: 'rollback', status: 'rolled_back', revision: 'my-agent-r1' }))).toBe(
       'Rollback rb-1 finished: traffic is back on my-agent-r1',
+    );
+  });
+});
+
+describe('the test stage in the CLI', () => {
+  it('draws the testing status on the progress bar with its step, and lists each test result in `baton status`', () => {
+    expect(progressLine({ progress: 87, status: 'testing', current_step: 'Load test: slice 2/3', eta_seconds: 65 })).toBe(
+      '[#################---]  87% testing  Load test: slice 2/3  ~1m 05s left',
+    );
+    const text = renderJob(
+      job({
+        status: 'failed',
+        failed_stage: 'testing',
+        test_results: [
+          {
+            test_name: 'functional_test',
+            test_type: 'functional_test',
+            passed: true,
+            message: 'Functional test completed successfully',
+            execution_time: 0.01,
+          },
+          {
+            test_name: 'security_test',
+            test_type: 'security_test',
+            passed: false,
+            message: 'Security test failed: /.env is served',
+            execution_time: 0.02,
+          },
+        ],
+      }),
+    );
+    expect(text).toContain(
+      [
+        'Tests:',
+        '  pass  functional_test  Functional test completed successfully',
+        '  FAIL  security_test    Security test failed: /.env is served',
+      ].join('\n'),
     );
   });
 });
