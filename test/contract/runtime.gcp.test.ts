@@ -14,8 +14,8 @@ import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js'
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { promoteRevision } from '../../shared/pipeline/promote.js';
-import { testCandidate } from '../../shared/pipeline/test-stage.js';
 import { checkRollback, rollBack } from '../../shared/pipeline/rollback.js';
+import { testCandidate } from '../../shared/pipeline/test-stage.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
 import type { RevisionSpec } from '../../shared/ports/index.js';

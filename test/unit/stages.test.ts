@@ -5,10 +5,10 @@ import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js'
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { promoteRevision } from '../../shared/pipeline/promote.js';
-import { testCandidate } from '../../shared/pipeline/test-stage.js';
 import { acceptDeployment, requestCancel, requestRollback } from '../../shared/pipeline/requests.js';
 import { checkRollback, rollBack } from '../../shared/pipeline/rollback.js';
 import { failDeployment } from '../../shared/pipeline/stage-runner.js';
+import { testCandidate } from '../../shared/pipeline/test-stage.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
 import { sweepStuckDeployments } from '../../shared/pipeline/watchdog.js';
