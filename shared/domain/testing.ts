@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { DEFAULT_HEALTH_PATH } from './health.js';
 
 /**
  * The test stage's data: what a request may ask for (`test_options`, seed 004's shape), what the
@@ -97,7 +98,12 @@ export function environmentTesting(environment: string): EnvironmentTesting {
 
 export interface TestPlan {
   tests: TestType[];
-  smoke: SmokeRequest[];
+  /** Declared smoke requests; null: the functional test is the health check again, judged as verify judges it. */
+  smoke: SmokeRequest[] | null;
+  /** Where performance, load and the header checks send their requests. */
+  target_path: string;
+  /** The request's health_path, if it names one. */
+  health_path: string | undefined;
   performance_requests: number;
   concurrent_users: number;
   test_duration_s: number;
@@ -117,7 +123,7 @@ const FLAG: Readonly<Record<TestType, keyof TestOptions>> = {
 };
 
 /** What runs: the request's flags over the environment's defaults, bounded by the environment's caps. */
-export function planTests(options: TestOptions | undefined, environment: string, healthPath: string): TestPlan {
+export function planTests(options: TestOptions | undefined, environment: string, healthPath: string | undefined): TestPlan {
   const o = TestOptionsSchema.parse(options ?? {});
   const env = environmentTesting(environment);
   const tests = TEST_TYPES.filter((t) => {
@@ -132,7 +138,9 @@ export function planTests(options: TestOptions | undefined, environment: string,
   };
   return {
     tests,
-    smoke: o.smoke_requests ?? [{ path: healthPath, expected_status: 200 }],
+    smoke: o.smoke_requests ?? null,
+    target_path: o.smoke_requests?.[0].path ?? healthPath ?? DEFAULT_HEALTH_PATH,
+    health_path: healthPath,
     performance_requests: o.performance_requests ?? 20,
     concurrent_users: cap('concurrent_users', o.concurrent_users ?? 10, env.max_concurrent_users),
     test_duration_s: cap('test_duration', o.test_duration ?? 10, env.max_test_duration_s),

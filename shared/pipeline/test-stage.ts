@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { PermanentError } from '../domain/errors.js';
 import type { TestSliceTask } from '../domain/events.js';
+import { DEFAULT_HEALTH_PATH, judgeHealthAnswer, judgeRootAnswer } from '../domain/health.js';
 import type { Job } from '../domain/job.js';
 import { serviceName, taskName } from '../domain/names.js';
 import { progressAt } from '../domain/pipeline.js';
@@ -115,7 +116,7 @@ async function firstPass(deps: PipelineDeps, job: Job, log: (m: string) => void)
 async function loadSlice(deps: PipelineDeps, job: Job, n: number, log: (m: string) => void): Promise<StageOutcome> {
   const plan = planOf(job);
   const count = sliceCount(plan, deps.settings.test_slice_ms);
-  const url = new URL(plan.smoke[0].path, await candidateUrl(deps, job)).toString();
+  const url = new URL(plan.target_path, await candidateUrl(deps, job)).toString();
   const duration = sliceDurationMs(plan, n, deps.settings.test_slice_ms);
   const started = performance.now();
   const slice = await deps.tester.load(url, {
@@ -185,33 +186,48 @@ function resultOf(deps: PipelineDeps, type: TestType, v: Verdict, seconds: numbe
 }
 
 async function functional(deps: PipelineDeps, base: string, plan: TestPlan): Promise<Verdict> {
+  const get = (path: string) => deps.tester.get(new URL(path, base).toString(), { timeout_ms: deps.settings.test_request_timeout_ms });
   const problems: string[] = [];
   let ms = 0;
-  for (const req of plan.smoke) {
-    const res = await deps.tester.get(new URL(req.path, base).toString(), { timeout_ms: deps.settings.test_request_timeout_ms });
-    ms += res.ms;
-    const problem = 'error' in res ? res.error : smokeProblem(req, res.status, res.body);
-    if (problem) problems.push(problem);
+  let requests = 0;
+  if (plan.smoke === null) {
+    // No declared requests: the health check once more, as verify judged it (a missing default route falls back to /).
+    const health = await get(plan.health_path ?? DEFAULT_HEALTH_PATH);
+    ms += health.ms;
+    requests++;
+    let verdict = judgeHealthAnswer(health, plan.health_path);
+    if (verdict.kind === 'no-health-route') {
+      const root = await get('/');
+      ms += root.ms;
+      requests++;
+      verdict = judgeRootAnswer(root);
+    }
+    if (verdict.kind !== 'healthy') problems.push(verdict.reason);
+  } else {
+    for (const req of plan.smoke) {
+      const res = await get(req.path);
+      ms += res.ms;
+      requests++;
+      const problem = 'error' in res ? res.error : smokeProblem(req, res.status, res.body);
+      if (problem) problems.push(problem);
+    }
   }
-  const metrics = {
-    response_time: Math.round(ms / plan.smoke.length) / 1000,
-    requests: plan.smoke.length,
-    failed_requests: problems.length,
-  };
+  const metrics = { response_time: Math.round(ms / requests) / 1000, requests, failed_requests: problems.length };
   return problems.length === 0
-    ? { passed: true, metrics, message: `Functional test completed successfully (${plan.smoke.length} requests)` }
+    ? { passed: true, metrics, message: `Functional test completed successfully (${requests} requests)` }
     : { passed: false, metrics, message: `Functional test failed: ${problems.join('; ')}` };
 }
 
 async function performance_(deps: PipelineDeps, base: string, plan: TestPlan): Promise<Verdict> {
-  const url = new URL(plan.smoke[0].path, base).toString();
+  const url = new URL(plan.target_path, base).toString();
   const latencies: number[] = [];
   const failures: string[] = [];
   const started = performance.now();
   for (let i = 0; i < plan.performance_requests; i++) {
     const res = await deps.tester.get(url, { timeout_ms: deps.settings.test_request_timeout_ms });
     if ('error' in res) failures.push(res.error);
-    else if (res.status >= 400) failures.push(`${url} answered HTTP ${res.status}`);
+    // A fast 404 is still an answer whose latency counts; a server error is not.
+    else if (res.status >= 500) failures.push(`${url} answered HTTP ${res.status}`);
     else latencies.push(res.ms);
   }
   return performanceVerdict(latencies, failures, plan.response_time_threshold_s, performance.now() - started);
@@ -227,7 +243,7 @@ async function security(deps: PipelineDeps, base: string, plan: TestPlan): Promi
   const get = (path: string, authenticated = true) =>
     deps.tester.get(new URL(path, base).toString(), { timeout_ms: deps.settings.test_request_timeout_ms, authenticated });
   const checks: SecurityCheck[] = [];
-  const health = await get(plan.smoke[0].path);
+  const health = await get(plan.target_path);
   if ('error' in health) checks.push({ name: 'headers', passed: false, message: health.error });
   else checks.push(...headerChecks(health.headers));
   for (const [name, path] of EXPOSURES) {

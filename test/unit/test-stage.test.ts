@@ -114,7 +114,16 @@ describe('functional test', () => {
 
     routes.set('/health', json(503, { status: 'down' }));
     const h2 = await verified({});
-    expect((await runTests(h2)).error_message).toContain('/health answered HTTP 503, expected 200');
+    expect((await runTests(h2)).error_message).toContain('Functional test failed: health endpoint answered HTTP 503');
+
+    // With no health_path and no /health route, the default test is what verify accepted: / below 500.
+    routes.delete('/health');
+    routes.set('/', json(200, { hello: 'world' }));
+    const h3 = await verified({});
+    const job3 = await runTests(h3);
+    expect(job3.test_results[0]).toMatchObject({ passed: true, metrics: { requests: 2 } });
+    expect(h3.bus.types().at(-1)).toBe('deployment.tested.v1');
+    routes.delete('/');
   });
 });
 
@@ -250,7 +259,8 @@ describe('test_options', () => {
     expect(planTests(undefined, 'staging', '/health').tests).toEqual(['functional_test', 'performance_test']);
     expect(planTests(undefined, 'production', '/hz')).toMatchObject({
       tests: ['functional_test', 'performance_test', 'load_test', 'security_test'],
-      smoke: [{ path: '/hz', expected_status: 200 }],
+      smoke: null,
+      target_path: '/hz',
     });
     expect(
       planTests({ load_test: true, performance_test: false, concurrent_users: 500, test_duration: 90 } as never, 'staging', '/h'),
