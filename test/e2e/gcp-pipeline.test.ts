@@ -185,7 +185,8 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     // Cloud Build publishes one notification per state change; Baton's functions receive each.
     const notifications = 2;
     console.log(`per successful deployment: ${JSON.stringify({ ...perDeployment, cloud_builds_notifications: notifications })}`);
-    expect(perDeployment.pubsub_published_by_baton).toBe(5);
+    // requested, validated, prepared, built, verified, tested.
+    expect(perDeployment.pubsub_published_by_baton).toBe(6);
     expect(perDeployment.tasks_created).toBeGreaterThanOrEqual(1);
     expect(perDeployment.firestore_writes).toBeGreaterThan(5);
 

@@ -30,9 +30,9 @@ function jobIn(status: Status, claim: ClaimState, cancel: boolean, kind: Job['ki
 
 /** The protocol, written out once more from the architecture notes rather than from the code. */
 function expected(job: Job, stage: Stage): ClaimDecision['kind'] {
-  if (job.cancel_requested && ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying'].includes(job.status))
+  if (job.cancel_requested && ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying', 'testing'].includes(job.status))
     return 'cancel';
-  const order: Status[] = ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying', 'promoting'];
+  const order: Status[] = ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying', 'testing', 'promoting'];
   const entry =
     stage === 'rolling_back'
       ? job.kind === 'rollback'

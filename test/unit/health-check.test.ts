@@ -3,6 +3,7 @@ import { judgeHealthAnswer, judgeRootAnswer, NO_HEALTH_ROUTE_NOTE } from '../../
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
 import { QUEUES } from '../../shared/domain/topics.js';
 import { canaryStep, promoteRevision } from '../../shared/pipeline/promote.js';
+import { testCandidate } from '../../shared/pipeline/test-stage.js';
 import { verifyRevision } from '../../shared/pipeline/verify.js';
 import { type Harness, harness } from '../support/fakes.js';
 import { runNextVerifyPoll, servingOld, throughDeploy } from '../support/pipeline-steps.js';
@@ -40,6 +41,7 @@ describe('the health check with no health_path in the request', () => {
     expect(h.probe.connected).toEqual(['http://tag.local/']);
     expect(h.bus.types().at(-1)).toBe('deployment.verified.v1');
     expect(await fullLog(h)).toContain(NO_HEALTH_ROUTE_NOTE);
+    await testCandidate(h.deps, 'd1');
     await promoteRevision(h.deps, 'd1');
     expect((await h.jobs.get('d1'))?.status).toBe('completed');
   });
@@ -146,6 +148,7 @@ describe('the canary watch', () => {
     await readyRevision(h, { deployment_options: { strategy: { type: 'canary', steps: [10, 100], window_seconds: 5 } } });
     h.probe.answers = [NOT_FOUND, { status: 200, body: 'hi' }, NOT_FOUND, { status: 404, body: 'no page' }];
     await verifyRevision(h.deps, { type: 'verify.poll.v1', deployment_id: 'd1', attempt: 1 });
+    await testCandidate(h.deps, 'd1');
     await promoteRevision(h.deps, 'd1');
     h.runtime.traffic = h.runtime.traffic.map((t) => (t.tag ? { ...t, url: 'http://tag.local/' } : t));
     await canaryStep(h.deps, { type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
