@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { defaultTestTypes, type Environments, type ValidationLevel } from './environments.js';
 import { DEFAULT_HEALTH_PATH } from './health.js';
 
 /**
@@ -76,24 +77,26 @@ export interface EnvironmentTesting {
   requires_auth: boolean;
 }
 
+/** Load caps by validation level: the stricter the environment, the harder it may be loaded. */
+const CAPS: Readonly<Record<ValidationLevel, { users: number; seconds: number }>> = {
+  basic: { users: 10, seconds: 30 },
+  standard: { users: 50, seconds: 120 },
+  strict: { users: 200, seconds: 300 },
+};
+
 /**
- * The environment's test defaults. One function so the environments module (shared/domain/environments.ts,
- * when it lands) can supply them without touching the stage.
+ * The environment's test defaults: its test types (shared/domain/environments.ts, the operator's
+ * file or seed 004's defaults), load caps by its validation level, and the production rule (a
+ * strict environment's protected path must refuse an unauthenticated request).
  */
-export function environmentTesting(environment: string): EnvironmentTesting {
-  switch (environment) {
-    case 'production':
-      return {
-        tests: ['functional_test', 'performance_test', 'load_test', 'security_test'],
-        max_concurrent_users: 200,
-        max_test_duration_s: 300,
-        requires_auth: true,
-      };
-    case 'staging':
-      return { tests: ['functional_test', 'performance_test'], max_concurrent_users: 50, max_test_duration_s: 120, requires_auth: false };
-    default:
-      return { tests: ['functional_test'], max_concurrent_users: 10, max_test_duration_s: 30, requires_auth: false };
-  }
+export function environmentTesting(envs: Environments, name: string): EnvironmentTesting {
+  const level = envs.environments[name]?.validation_level ?? 'basic';
+  return {
+    tests: defaultTestTypes(envs, name).map((t) => `${t}_test` as const),
+    max_concurrent_users: CAPS[level].users,
+    max_test_duration_s: CAPS[level].seconds,
+    requires_auth: level === 'strict',
+  };
 }
 
 export interface TestPlan {
@@ -123,9 +126,14 @@ const FLAG: Readonly<Record<TestType, keyof TestOptions>> = {
 };
 
 /** What runs: the request's flags over the environment's defaults, bounded by the environment's caps. */
-export function planTests(options: TestOptions | undefined, environment: string, healthPath: string | undefined): TestPlan {
+export function planTests(
+  options: TestOptions | undefined,
+  envs: Environments,
+  environment: string,
+  healthPath: string | undefined,
+): TestPlan {
   const o = TestOptionsSchema.parse(options ?? {});
-  const env = environmentTesting(environment);
+  const env = environmentTesting(envs, environment);
   const tests = TEST_TYPES.filter((t) => {
     const flag = o[FLAG[t]];
     return typeof flag === 'boolean' ? flag : env.tests.includes(t);

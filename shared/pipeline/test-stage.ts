@@ -76,8 +76,8 @@ function sliceTask(id: string, n: number): Handoff {
   };
 }
 
-function planOf(job: Job): TestPlan {
-  return planTests(job.request.test_options, job.environment, job.request.deployment_options.health_path);
+function planOf(deps: PipelineDeps, job: Job): TestPlan {
+  return planTests(job.request.test_options, deps.settings.environments, job.environment, job.request.deployment_options.health_path);
 }
 
 async function candidateUrl(deps: PipelineDeps, job: Job): Promise<string> {
@@ -88,7 +88,7 @@ async function candidateUrl(deps: PipelineDeps, job: Job): Promise<string> {
 }
 
 async function firstPass(deps: PipelineDeps, job: Job, log: (m: string) => void): Promise<StageOutcome> {
-  const plan = planOf(job);
+  const plan = planOf(deps, job);
   if (plan.tests.length === 0) {
     log('No tests selected for this deployment');
     return done(emitsWhenDone('testing'), { test_results: [], current_step: 'No tests selected' });
@@ -114,7 +114,7 @@ async function firstPass(deps: PipelineDeps, job: Job, log: (m: string) => void)
 }
 
 async function loadSlice(deps: PipelineDeps, job: Job, n: number, log: (m: string) => void): Promise<StageOutcome> {
-  const plan = planOf(job);
+  const plan = planOf(deps, job);
   const count = sliceCount(plan, deps.settings.test_slice_ms);
   const url = new URL(plan.target_path, await candidateUrl(deps, job)).toString();
   const duration = sliceDurationMs(plan, n, deps.settings.test_slice_ms);

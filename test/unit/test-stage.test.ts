@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseWith } from '../../functions/api/http.js';
 import { FetchTester } from '../../shared/adapters/local/http-tester.js';
+import { DEFAULT_ENVIRONMENTS, parseEnvironmentsFile } from '../../shared/domain/environments.js';
 import type { Job } from '../../shared/domain/job.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
 import { combineLoadSlices, loadVerdict, planTests, sliceCount, sliceDurationMs } from '../../shared/domain/testing.js';
@@ -255,20 +256,45 @@ describe('test_options', () => {
   });
 
   it('takes unset flags from the environment and caps load by it', () => {
-    expect(planTests(undefined, 'development', '/health').tests).toEqual(['functional_test']);
-    expect(planTests(undefined, 'staging', '/health').tests).toEqual(['functional_test', 'performance_test']);
-    expect(planTests(undefined, 'production', '/hz')).toMatchObject({
+    expect(planTests(undefined, DEFAULT_ENVIRONMENTS, 'development', '/health').tests).toEqual(['functional_test']);
+    expect(planTests(undefined, DEFAULT_ENVIRONMENTS, 'staging', '/health').tests).toEqual(['functional_test', 'performance_test']);
+    expect(planTests(undefined, DEFAULT_ENVIRONMENTS, 'production', '/hz')).toMatchObject({
       tests: ['functional_test', 'performance_test', 'load_test', 'security_test'],
       smoke: null,
       target_path: '/hz',
     });
     expect(
-      planTests({ load_test: true, performance_test: false, concurrent_users: 500, test_duration: 90 } as never, 'staging', '/h'),
+      planTests(
+        { load_test: true, performance_test: false, concurrent_users: 500, test_duration: 90 } as never,
+        DEFAULT_ENVIRONMENTS,
+        'staging',
+        '/h',
+      ),
     ).toMatchObject({
       tests: ['functional_test', 'load_test'],
       concurrent_users: 50,
       test_duration_s: 90,
       capped: ['concurrent_users 500 capped at 50 by staging'],
+    });
+  });
+
+  it("takes an operator's environment's test types, and caps and the auth rule from its validation level", () => {
+    const envs = parseEnvironmentsFile(
+      [
+        'environments:',
+        '  qa:',
+        '    description: QA',
+        '    resource_requirements: { memory_mb: 512, cpu_cores: 1, storage_gb: 1 }',
+        '    validation_level: strict',
+        '    monitoring_level: standard',
+        '    test_types: [functional, security]',
+      ].join('\n'),
+      'envs.yaml',
+    );
+    expect(planTests({ concurrent_users: 500 } as never, envs, 'qa', undefined)).toMatchObject({
+      tests: ['functional_test', 'security_test'],
+      concurrent_users: 200,
+      requires_auth: true,
     });
   });
 
