@@ -1,6 +1,8 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import type { Config } from '../../shared/config.js';
+import { DataLock } from '../../shared/adapters/local/data-lock.js';
+import { codeOf } from '../../shared/adapters/local/fs-util.js';
+import { type Config, ConfigError } from '../../shared/config.js';
 import { TOPICS } from '../../shared/domain/topics.js';
 import { buildLocalAdapters, type LocalAdapters } from '../../shared/wiring/local.js';
 import { createApi } from '../api/index.js';
@@ -17,8 +19,73 @@ export interface LocalStack extends LocalAdapters {
 /**
  * The whole control plane in one process: the local adapters, every function subscribed to its
  * topic or queue (as Eventarc and Cloud Tasks would deliver to it), and the API on PORT.
+ *
+ * Order matters: the data folder's lock first (another live stack on it refuses the start), then
+ * the API's port (a port in use refuses it), and only then is anything of the saved state read
+ * back, rewritten or started; requests that arrive meanwhile wait for the stack to be ready.
  */
 export async function startLocalStack(config: Config): Promise<LocalStack> {
+  const lock = DataLock.acquire(config.BATON_DATA_DIR);
+  let handler: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+  const waiting: [IncomingMessage, ServerResponse][] = [];
+  const server = createServer((req, res) => (handler ? handler(req, res) : waiting.push([req, res])));
+  server.keepAliveTimeout = 5000;
+  try {
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(config.PORT, config.BATON_HOST, () => resolve());
+    });
+  } catch (err) {
+    lock.release();
+    if (codeOf(err) === 'EADDRINUSE') {
+      throw new ConfigError(
+        `Port ${config.PORT} on ${config.BATON_HOST} is in use by another program: set PORT to a free port (or 0 for any). Nothing in ${config.BATON_DATA_DIR} was changed`,
+      );
+    }
+    throw err;
+  }
+  const { port } = server.address() as AddressInfo;
+  let adapters: LocalAdapters | null = null;
+  try {
+    adapters = await startAdapters(config);
+  } catch (err) {
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+    lock.release();
+    throw err;
+  }
+  const { deps, bus, tasks, runtime, builder } = adapters;
+  const watchdog = setInterval(() => {
+    SCHEDULED_FUNCTIONS.watchdog.handle(deps).catch((err: unknown) => console.error(`watchdog: ${String(err)}`));
+  }, config.BATON_WATCHDOG_INTERVAL_MS);
+  watchdog.unref();
+
+  const api = createApi(deps, { maxUploadBytes: config.BATON_MAX_UPLOAD_BYTES, target: config.BATON_TARGET });
+  handler = (req, res) => void api(req, res);
+  for (const [req, res] of waiting.splice(0)) handler(req, res);
+
+  let stopping: Promise<void> | null = null;
+  const stop = () => {
+    stopping ??= (async () => {
+      clearInterval(watchdog);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      bus.stop();
+      tasks.stop();
+      await builder.stop();
+      await adapters.cleanup?.stop();
+      await runtime.stop();
+      adapters.runtimeLogs.flush();
+      await Promise.all([adapters.jobs.flush(), bus.flush(), tasks.flush()]);
+      lock.release();
+    })();
+    return stopping;
+  };
+  return { ...adapters, url: `http://${config.BATON_HOST}:${port}`, server, stop };
+}
+
+/** Builds the adapters, subscribes every function, and carries on what the saved state holds. */
+async function startAdapters(config: Config): Promise<LocalAdapters> {
   const adapters = buildLocalAdapters(config);
   const { deps, bus, tasks, runtime, builder } = adapters;
   const retry = {
@@ -36,40 +103,14 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
   }
   // Every worker of a previous run is gone: release its claims, then redeliver what it left.
   adapters.jobs.releaseEphemeralClaims();
-  await runtime.resume();
+  try {
+    await runtime.resume();
+  } catch (err) {
+    await runtime.stop();
+    throw err;
+  }
   bus.resume();
   tasks.resume();
   builder.resume();
-
-  const watchdog = setInterval(() => {
-    SCHEDULED_FUNCTIONS.watchdog.handle(deps).catch((err: unknown) => console.error(`watchdog: ${String(err)}`));
-  }, config.BATON_WATCHDOG_INTERVAL_MS);
-  watchdog.unref();
-
-  const api = createApi(deps, { maxUploadBytes: config.BATON_MAX_UPLOAD_BYTES, target: config.BATON_TARGET });
-  const server = createServer((req, res) => void api(req, res));
-  server.keepAliveTimeout = 5000;
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(config.PORT, config.BATON_HOST, () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-
-  let stopping: Promise<void> | null = null;
-  const stop = () => {
-    stopping ??= (async () => {
-      clearInterval(watchdog);
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-      bus.stop();
-      tasks.stop();
-      await builder.stop();
-      await adapters.cleanup?.stop();
-      await runtime.stop();
-      adapters.runtimeLogs.flush();
-      await Promise.all([adapters.jobs.flush(), bus.flush(), tasks.flush()]);
-    })();
-    return stopping;
-  };
-  return { ...adapters, url: `http://${config.BATON_HOST}:${port}`, server, stop };
+  return adapters;
 }

@@ -263,7 +263,7 @@ export function mib(bytes: number): string {
 }
 
 /** Every entry under `root` (links not followed), sorted, with its lstat: folders, files, links. */
-async function walkTree(root: string): Promise<{ rel: string; full: string; info: Stats }[]> {
+export async function walkTree(root: string): Promise<{ rel: string; full: string; info: Stats }[]> {
   const out: { rel: string; full: string; info: Stats }[] = [];
   const walk = async (dir: string): Promise<void> => {
     for (const name of (await readdir(dir)).sort()) {

@@ -50,12 +50,57 @@ export function revisionUser(): ProcessUser | null {
  * dies at once on SIGTERM while the service it started may still be shutting down.
  */
 export async function stopGroup(child: ChildProcess, graceMs = 2000): Promise<void> {
-  const pid = child.pid;
-  if (pid === undefined || !groupAlive(pid)) return;
+  if (child.pid !== undefined) await stopGroupOf(child.pid, graceMs);
+}
+
+async function stopGroupOf(pid: number, graceMs: number): Promise<void> {
+  if (!groupAlive(pid)) return;
   signal(pid, 'SIGTERM');
   if (await waitGone(pid, graceMs)) return;
   signal(pid, 'SIGKILL');
   await waitGone(pid, 1000);
+}
+
+/** A process as recorded in saved state: its PID and its start time, so a reused PID is not taken for it. */
+export interface ProcessRecord {
+  pid: number;
+  /** /proc/<pid>/stat starttime (clock ticks since boot). */
+  start: string;
+}
+
+/** The start time of a live process (/proc/<pid>/stat field 22), or null when there is none. */
+export function startTimeOf(pid: number): string | null {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // Fields after the command name start at field 3 (state); starttime is field 22.
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19] ?? null;
+  } catch {
+    return null;
+  }
+}
+
+export function recordOf(child: ChildProcess): ProcessRecord | null {
+  const start = child.pid === undefined ? null : startTimeOf(child.pid);
+  return child.pid !== undefined && start !== null ? { pid: child.pid, start } : null;
+}
+
+/**
+ * Whether the process group a previous run recorded (spawnGroup: its leader's PID is the group's
+ * id) still has members. Its leader alive with another start time is a reused PID: not ours. Its
+ * leader gone while members of the group remain is ours: Linux hands out no PID that is still a
+ * group's id, so no new group can carry it.
+ */
+export function recordedGroupAlive(rec: ProcessRecord): boolean {
+  const leaderStart = startTimeOf(rec.pid);
+  if (leaderStart !== null && leaderStart !== rec.start) return false;
+  return groupAlive(rec.pid);
+}
+
+/** Stops a group a previous run left (see recordedGroupAlive); true when there was one to stop. */
+export async function stopRecordedGroup(rec: ProcessRecord, graceMs = 2000): Promise<boolean> {
+  if (!recordedGroupAlive(rec)) return false;
+  await stopGroupOf(rec.pid, graceMs);
+  return true;
 }
 
 async function waitGone(pgid: number, ms: number): Promise<boolean> {

@@ -6,13 +6,24 @@ import { dirname, join, relative, sep } from 'node:path';
 import { z } from 'zod';
 import { ArtifactSchema } from '../../domain/job.js';
 import type { RevisionSpec, RevisionState, RevisionStatus, Runtime, ServiceStatus, TrafficTarget } from '../../ports/index.js';
-import { chownTree, extractTarGz, sha256File, treeDigest } from './archive.js';
+import { chownTree } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { codeOf, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
-import { childEnv, onLines, type ProcessUser, revisionUser, spawnGroup, stopGroup } from './process.js';
+import {
+  onLines,
+  type ProcessRecord,
+  type ProcessUser,
+  recordOf,
+  revisionUser,
+  spawnGroup,
+  stopGroup,
+  stopRecordedGroup,
+} from './process.js';
 import { withMemoryCap } from './resource-caps.js';
+import { chooseNode, revisionEnv } from './revision-env.js';
 import type { RevisionLogFiles } from './revision-logs.js';
 import { freePort, Router } from './router.js';
+import { UnpackedCopies } from './unpacked.js';
 
 const TrafficSchema = z.object({ revision: z.string(), percent: z.number(), tag: z.string().optional() });
 const StateSchema = z.object({
@@ -33,12 +44,14 @@ const StateSchema = z.object({
           start_timeout_seconds: z.number(),
           state: z.enum(['starting', 'ready', 'failed', 'stopped']),
           message: z.string().nullable(),
-          /** The tree digest of the folder as unpacked from the verified artifact (null: not unpacked yet). */
-          tree_sha256: z.string().nullable().default(null),
+          /** The process group running it (its leader's PID and start time), while one runs. */
+          process: z.object({ pid: z.number(), start: z.string() }).nullable().default(null),
         }),
       ),
     }),
   ),
+  /** The fingerprint of each artifact's unpacked copy (see UnpackedCopies), by digest. */
+  copies: z.record(z.string(), z.string()).default({}),
 });
 
 interface Revision {
@@ -50,7 +63,7 @@ interface Revision {
   start_timeout_seconds: number;
   state: RevisionState;
   message: string | null;
-  tree_sha256: string | null;
+  process: ProcessRecord | null;
   child: ChildProcess | null;
   port: number | null;
   startup_ms?: number;
@@ -95,19 +108,31 @@ export class LocalRuntime implements Runtime {
       revisionLogs?: Pick<RevisionLogFiles, 'append'>;
       /** Who runs revisions; by default revisionUser(): nobody when Baton runs as root. */
       user?: ProcessUser | null;
+      /** Where each artifact's read-only copy is kept; by default `unpacked` beside workDir. */
+      unpackedDir?: string;
     },
   ) {
     this.user = deps.user === undefined ? revisionUser() : deps.user;
+    this.copies = new UnpackedCopies(deps.unpackedDir ?? join(dirname(deps.workDir), 'unpacked'), deps.blobs);
   }
+
+  private readonly copies: UnpackedCopies;
+  /** Fingerprints of the verified unpacked copies, by artifact digest (saved with the state). */
+  private readonly fingerprints = new Map<string, string>();
 
   private readonly user: ProcessUser | null;
   /** Warnings already given, once each: what isolation is not enforced and why. */
   private readonly warned = new Set<string>();
 
-  /** Loads the saved state, reopens the URLs and starts the revisions that serve or are tagged. */
+  /**
+   * Loads the saved state, stops what a previous run that did not stop cleanly (kill -9) left
+   * running, reopens the URLs and starts the revisions that serve or are tagged.
+   */
   async resume(): Promise<void> {
     const state = this.readState();
     if (!state) return;
+    for (const [digest, fp] of Object.entries(state.copies)) this.fingerprints.set(digest, fp);
+    await this.stopLeftovers(state);
     for (const s of state.services) {
       const svc: Service = {
         name: s.name,
@@ -119,7 +144,7 @@ export class LocalRuntime implements Runtime {
         latestReady: s.latest_ready,
       };
       for (const r of s.revisions) {
-        svc.revisions.set(r.name, { ...r, service: s.name, child: null, port: null, tail: [], starting: null });
+        svc.revisions.set(r.name, { ...r, process: null, service: s.name, child: null, port: null, tail: [], starting: null });
       }
       this.services.set(s.name, svc);
       svc.port = await this.router.listen(`svc:${s.name}`, () => this.pick(svc), s.port);
@@ -132,6 +157,24 @@ export class LocalRuntime implements Runtime {
       await this.syncTags(svc);
     }
     this.save();
+  }
+
+  /**
+   * A revision process still running from a stack that died (its PID recorded with its start
+   * time, so a reused PID is left alone) is stopped before anything starts: it holds no router
+   * and nobody reads its output, and starting the revision beside it would run it twice.
+   */
+  private async stopLeftovers(state: z.infer<typeof StateSchema>): Promise<void> {
+    const left = state.services.flatMap((s) => s.revisions.filter((r) => r.process !== null));
+    await Promise.all(
+      left.map(async (r) => {
+        const rec = r.process as ProcessRecord;
+        if (!(await stopRecordedGroup(rec))) return;
+        const line = `baton: revision ${r.name} was still running (PID ${rec.pid}) from a stack that did not stop cleanly: stopped it before starting again`;
+        console.warn(line);
+        this.deps.onOutput(r.deployment_id, r.name, line);
+      }),
+    );
   }
 
   /**
@@ -184,7 +227,7 @@ export class LocalRuntime implements Runtime {
       start_timeout_seconds: spec.start_timeout_seconds,
       state: 'starting',
       message: null,
-      tree_sha256: null,
+      process: null,
       child: null,
       port: null,
       tail: [],
@@ -270,9 +313,14 @@ export class LocalRuntime implements Runtime {
     rev.child = null;
     rev.state = 'stopped';
     if (child) await stopGroup(child);
+    const unused = ![...this.services.values()].some((s) =>
+      [...s.revisions.values()].some((r) => r.artifact.digest === rev.artifact.digest),
+    );
+    if (unused) this.fingerprints.delete(rev.artifact.digest);
     await this.syncTags(svc);
     this.save();
     await rm(this.revisionDir(rev), { recursive: true, force: true });
+    if (unused) await this.copies.remove(rev.artifact.digest);
   }
 
   /** Stops every revision process and closes every URL; the saved state brings them back. */
@@ -369,46 +417,53 @@ export class LocalRuntime implements Runtime {
   }
 
   private async start(svc: Service, rev: Revision): Promise<void> {
-    const began = Date.now();
-    const dir = this.revisionDir(rev);
     const fail = (message: string) => {
       rev.state = 'failed';
       rev.message = message;
       rev.starting = null;
+      rev.process = null;
       try {
         this.save();
       } catch (err) {
         console.error(`baton: could not save the runtime state: ${err instanceof Error ? err.message : String(err)}`);
       }
     };
+    const say = (line: string) => this.deps.onOutput(rev.deployment_id, rev.name, line);
     try {
-      const refused = await this.unpacked(rev, dir);
-      if (refused) return fail(refused);
-      const user = await this.runAs(rev, dir);
-      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as { scripts?: Record<string, string> };
+      // Baton's own time: verifying (or unpacking) the artifact's copy. The start-up clock has not started.
+      const prepared = await this.copies.prepare(rev.artifact, this.fingerprints.get(rev.artifact.digest) ?? null);
+      if (prepared.warning) {
+        console.warn(prepared.warning);
+        say(prepared.warning);
+      }
+      if ('refused' in prepared) return fail(prepared.refused);
+      this.fingerprints.set(rev.artifact.digest, prepared.fingerprint);
+      const dir = prepared.dir;
+      const home = join(this.revisionDir(rev), 'home');
+      const user = await this.runAs(rev, home, dir);
+      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+        scripts?: Record<string, string>;
+        engines?: { node?: unknown };
+      };
       const command = pkg.scripts?.start ?? 'node .';
+      const node = chooseNode(pkg.engines?.node);
+      if (node.note) say(`baton: ${node.note}`);
       const port = await freePort();
       rev.port = port;
-      const env = childEnv({
-        ...rev.env,
-        PORT: String(port),
-        // Revisions here are reachable through the router only; the agent runtime reads this.
-        BATON_LISTEN_HOST: '127.0.0.1',
-        K_SERVICE: svc.name,
-        K_REVISION: rev.name,
-        // Its own folder is its home: nothing of the control plane's user is handed to it.
-        HOME: dir,
-        PATH: `${join(dir, 'node_modules', '.bin')}:${process.env.PATH ?? ''}`,
-      });
+      const env = revisionEnv({ appDir: dir, home, node, request: rev.env, port, service: svc.name, revision: rev.name });
       // Deleted or stopped while it was being unpacked: start nothing that nobody would own.
       if (this.stopping || svc.revisions.get(rev.name) !== rev) {
         rev.starting = null;
         return;
       }
+      // Never two processes of one revision: a group recorded for it and still alive goes first.
+      if (rev.process) await stopRecordedGroup(rev.process);
       // Start-up is measured from the spawn: unpacking the artifact counts as the control plane's time.
       const spawnedAt = Date.now();
       const child = spawnGroup(command, { cwd: dir, env, user });
       rev.child = child;
+      rev.process = recordOf(child);
+      this.save();
       let forwardUntil = Number.POSITIVE_INFINITY;
       const onLine = (line: string) => {
         rev.tail.push(line);
@@ -428,7 +483,7 @@ export class LocalRuntime implements Runtime {
         rev.child = null;
         if (rev.state === 'ready') fail(`the process ${exited} after it started${this.lastOutput(rev)}`);
       });
-      const deadline = began + rev.start_timeout_seconds * 1000;
+      const deadline = spawnedAt + rev.start_timeout_seconds * 1000;
       while (true) {
         if (this.stopping || svc.revisions.get(rev.name) !== rev) {
           // stop() or deleteRevision() took the process away: not a start-up failure.
@@ -443,8 +498,12 @@ export class LocalRuntime implements Runtime {
         if (Date.now() > deadline) {
           await stopGroup(child, 500);
           rev.child = null;
+          const ours =
+            prepared.unpacked_ms > 0
+              ? `; unpacking its artifact before that took Baton ${seconds(prepared.unpacked_ms)} s, not counted`
+              : '';
           return fail(
-            `Failed to start and then listen on the port defined by the PORT environment variable (PORT=${port}) within ${rev.start_timeout_seconds} s. The server must listen on process.env.PORT, not a fixed port${this.lastOutput(rev)}`,
+            `Failed to start and then listen on the port defined by the PORT environment variable (PORT=${port}) within ${rev.start_timeout_seconds} s of its start${ours}. The server must listen on process.env.PORT (not a fixed port); if it only needs longer to start, raise start_timeout_seconds${this.lastOutput(rev)}`,
           );
         }
         await sleep(5);
@@ -462,39 +521,14 @@ export class LocalRuntime implements Runtime {
   }
 
   /**
-   * Makes `dir` hold exactly the verified artifact before every start, so a folder changed since
-   * it was unpacked (by hand, or by the revision itself) is never run: its tree digest is checked
-   * against the one recorded at unpacking, and on a mismatch it is unpacked again from the
-   * artifact, whose sha256 is checked first. Returns why it refuses, or null.
+   * Who runs the revision, and what they may reach: as root, the unprivileged user gets its home
+   * folder, and the folders above it and above the read-only copy of its artifact, up to the data
+   * folder, become 0711 (traverse, not list), while the rest of Baton's state stays 0700/0600.
+   * When that user could not reach them (a folder above the data folder that others may not
+   * traverse, such as /root) or Baton is not root, the revision runs as Baton's user and a warning
+   * says what that leaves open.
    */
-  private async unpacked(rev: Revision, dir: string): Promise<string | null> {
-    if (await stat(dir).catch(() => null)) {
-      const tree = await treeDigest(dir);
-      if (rev.tree_sha256 !== null && tree === rev.tree_sha256) return null;
-      const why = rev.tree_sha256 === null ? 'has no recorded digest' : 'was modified since it was unpacked';
-      const line = `baton: the folder of revision ${rev.name} (${dir}) ${why}: it is not run; unpacking it again from the verified artifact`;
-      console.warn(line);
-      this.deps.onOutput(rev.deployment_id, rev.name, line);
-      await rm(dir, { recursive: true, force: true });
-    }
-    const file = this.deps.blobs.pathOf(rev.artifact.ref);
-    const digest = `sha256:${await sha256File(file)}`;
-    if (digest !== rev.artifact.digest) {
-      return `its artifact ${rev.artifact.ref} does not match the digest recorded at build time (${rev.artifact.digest}, found ${digest}): it was modified, so the revision is not run. Deploy again to build a fresh artifact`;
-    }
-    await extractTarGz(file, dir, { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER });
-    rev.tree_sha256 = await treeDigest(dir);
-    return null;
-  }
-
-  /**
-   * Who runs the revision, and its folder made theirs: as root, the unprivileged user gets the
-   * folder and the folders above it, up to the data folder, become 0711 (traverse, not list),
-   * while the rest of Baton's state stays 0700/0600. When that user could not reach the folder (a
-   * folder above the data folder that others may not traverse, such as /root) or Baton is not
-   * root, the revision runs as Baton's user and a warning says what that leaves open.
-   */
-  private async runAs(rev: Revision, dir: string): Promise<ProcessUser | null> {
+  private async runAs(rev: Revision, home: string, copy: string): Promise<ProcessUser | null> {
     const user = this.user;
     const top = this.deps.stateFile ? dirname(this.deps.stateFile) : this.deps.workDir;
     const blocked = user ? await closedAbove(top) : null;
@@ -508,16 +542,20 @@ export class LocalRuntime implements Runtime {
         console.warn(line);
       }
       this.deps.onOutput(rev.deployment_id, rev.name, line);
+      await mkdir(home, { recursive: true, mode: PRIVATE_DIR });
       return null;
     }
-    let at = top;
-    for (const part of ['', ...relative(top, dirname(dir)).split(sep).filter(Boolean)]) {
-      at = part ? join(at, part) : at;
-      await mkdir(at, { recursive: true, mode: PRIVATE_DIR });
-      await chmod(at, 0o711);
+    for (const target of [dirname(home), dirname(copy)]) {
+      let at = top;
+      for (const part of ['', ...relative(top, target).split(sep).filter(Boolean)]) {
+        at = part ? join(at, part) : at;
+        await mkdir(at, { recursive: true, mode: PRIVATE_DIR });
+        await chmod(at, 0o711);
+      }
     }
-    await chmod(dir, PRIVATE_DIR);
-    if ((await stat(dir)).uid !== user.uid) await chownTree(dir, user.uid, user.gid);
+    await mkdir(home, { recursive: true, mode: PRIVATE_DIR });
+    await chmod(home, PRIVATE_DIR);
+    if ((await stat(home)).uid !== user.uid) await chownTree(home, user.uid, user.gid);
     return user;
   }
 
@@ -543,9 +581,10 @@ export class LocalRuntime implements Runtime {
           start_timeout_seconds: r.start_timeout_seconds,
           state: r.state,
           message: r.message,
-          tree_sha256: r.tree_sha256,
+          process: r.child ? r.process : null,
         })),
       })),
+      copies: Object.fromEntries(this.fingerprints),
     };
     writeFileAtomic(this.deps.stateFile, JSON.stringify(state));
   }
@@ -571,6 +610,7 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
+const seconds = (ms: number) => Math.round(ms / 100) / 10;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Lets the last lines a dying process wrote reach its tail before the message quotes it. */
 const settleOutput = () => sleep(30);
