@@ -1,0 +1,243 @@
+import { spawn } from 'node:child_process';
+import { chmodSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { packTarGz, sha256File } from '../../shared/adapters/local/archive.js';
+import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
+import { startTimeOf } from '../../shared/adapters/local/process.js';
+import { SYSTEM_PATH } from '../../shared/adapters/local/revision-env.js';
+import { LocalRuntime } from '../../shared/adapters/local/runtime.js';
+import type { Artifact } from '../../shared/domain/job.js';
+import { echo, waitSettled, writeEchoService } from './suites/runtime.suite.js';
+import { isRunning, TempDirs, waitFor, writeFiles } from './suites/util.js';
+
+/**
+ * What a local revision sees and how it is started: its own environment (nothing of the control
+ * plane's), one read-only copy per artifact, a start-up clock that starts at its spawn, and no
+ * process left from a stack that died.
+ */
+const temp = new TempDirs();
+const runtimes: LocalRuntime[] = [];
+afterEach(async () => {
+  await Promise.all(runtimes.splice(0).map((r) => r.stop()));
+  temp.removeAll();
+});
+
+function setup() {
+  const root = temp.make('isolation');
+  const blobs = new FolderBlobStore(join(root, 'blobs'));
+  const output: string[] = [];
+  const open = () => {
+    const r = new LocalRuntime({
+      blobs,
+      workDir: join(root, 'work'),
+      stateFile: join(root, 'runtime.json'),
+      onOutput: (_d, _r, l) => output.push(l),
+    });
+    runtimes.push(r);
+    return r;
+  };
+  /** Packs `dir` whole, node_modules included, as the builder's artifact would hold it. */
+  const artifact = async (dir: string, files: string[]): Promise<Artifact> => {
+    const out = join(root, 'a.tar.gz');
+    await packTarGz(dir, files, out);
+    const digest = await sha256File(out);
+    const ref = `artifacts/sha256/${digest}.tar.gz`;
+    await blobs.put(ref, await readFile(out));
+    await rm(out);
+    return { ref, digest: `sha256:${digest}` };
+  };
+  return { root, output, open, artifact, unpacked: (a: Artifact) => join(root, 'unpacked', a.digest.slice('sha256:'.length)) };
+}
+
+const spec = (artifact: Artifact, revision: string, extra: Record<string, unknown> = {}) => ({
+  service: 'iso',
+  revision,
+  tag: revision,
+  artifact,
+  env: {},
+  deployment_id: 'd1',
+  start_timeout_seconds: 20,
+  ...extra,
+});
+
+const ENV_APP = `const http = require('node:http');
+const { execSync } = require('node:child_process');
+const fs = require('node:fs');
+const run = (c) => { try { return execSync(c, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim(); } catch { return null; } };
+const tools = { apptool: run('apptool'), tsc: run('command -v tsc'), biome: run('command -v biome') };
+let wroteHome = false;
+try { fs.writeFileSync(require('node:path').join(process.env.HOME, 'x'), '1'); wroteHome = true; } catch {}
+let wroteCwd = 'yes';
+try { fs.writeFileSync('written-by-app', '1'); } catch (e) { wroteCwd = e.code; }
+http.createServer((q, s) => s.end(JSON.stringify({ env: process.env, tools, cwd: process.cwd(), node: process.version, wroteHome, wroteCwd, uid: process.getuid() })))
+  .listen(Number(process.env.PORT));
+`;
+
+function writeEnvApp(dir: string, engines: string): string[] {
+  writeFiles(dir, {
+    'package.json': JSON.stringify({ name: 'envdump', version: '1.0.0', engines: { node: engines }, scripts: { start: 'node server.js' } }),
+    'server.js': ENV_APP,
+    'node_modules/.bin/apptool': `#!/bin/sh\necho "the app's own apptool"\n`,
+  });
+  chmodSync(join(dir, 'node_modules/.bin/apptool'), 0o755);
+  return ['package.json', 'server.js', 'node_modules'];
+}
+
+/** Runs `body` with the control plane's environment looking as it does under `npm start`. */
+async function asUnderNpm<T>(body: () => Promise<T>): Promise<T> {
+  const saved = { ...process.env };
+  process.env.PATH = `${resolve(import.meta.dirname, '../../node_modules/.bin')}:${process.env.PATH ?? ''}`;
+  process.env.npm_package_name = 'baton';
+  process.env.npm_lifecycle_event = 'start';
+  process.env.GOOGLE_APPLICATION_CREDENTIALS = '/secret/key.json';
+  try {
+    return await body();
+  } finally {
+    process.env = saved;
+  }
+}
+
+describe('LocalRuntime: a revision sees its own environment, not Baton’s', () => {
+  it("gets its bin folder, its Node and the system PATH, NODE_ENV, PORT, Cloud Run's K_ variables, its own HOME and the request's env: nothing else", async () => {
+    const s = setup();
+    const src = temp.make('envapp');
+    const a = await s.artifact(src, writeEnvApp(src, '>=18'));
+    const seen = await asUnderNpm(async () => {
+      const rt = s.open();
+      await rt.deployRevision(spec(a, 'iso-env', { env: { GREETING: 'hi' } }));
+      const rev = await waitSettled(rt, 'iso', 'iso-env');
+      expect(rev.state, rev.message ?? '').toBe('ready');
+      return JSON.parse(await (await fetch(rev.tag_url ?? '')).text()) as {
+        env: Record<string, string>;
+        tools: Record<string, string | null>;
+        cwd: string;
+        node: string;
+        wroteHome: boolean;
+        wroteCwd: string;
+        uid: number;
+      };
+    });
+    // What a shell or Node adds by itself is not Baton's.
+    const keys = Object.keys(seen.env).filter((k) => !['PWD', 'SHLVL', '_', 'OLDPWD'].includes(k));
+    expect(keys.sort()).toEqual([
+      'BATON_LISTEN_HOST',
+      'GREETING',
+      'HOME',
+      'K_CONFIGURATION',
+      'K_REVISION',
+      'K_SERVICE',
+      'NODE_ENV',
+      'PATH',
+      'PORT',
+    ]);
+    expect(seen.env).toMatchObject({
+      NODE_ENV: 'production',
+      GREETING: 'hi',
+      K_SERVICE: 'iso',
+      K_REVISION: 'iso-env',
+      K_CONFIGURATION: 'iso',
+    });
+    expect(seen.env.PATH).toBe(`${seen.cwd}/node_modules/.bin:${dirname(realpathSync(process.execPath))}:${SYSTEM_PATH}`);
+    expect(seen.node).toBe(process.version);
+    // Its own tool is found; Baton's TypeScript and Biome are not.
+    expect(seen.tools).toEqual({ apptool: "the app's own apptool", tsc: null, biome: null });
+    expect(seen.env.HOME).not.toBe(seen.cwd);
+    expect(seen.wroteHome).toBe(true);
+    // As root the revision runs as nobody: its copy of the artifact is read-only to it.
+    if (process.getuid?.() === 0) expect(seen.wroteCwd).toBe('EACCES');
+  });
+
+  it('says in its log when engines.node cannot be satisfied, and runs on the Node running Baton', async () => {
+    const s = setup();
+    const src = temp.make('engines');
+    const a = await s.artifact(src, writeEnvApp(src, '>=99'));
+    const rt = s.open();
+    await rt.deployRevision(spec(a, 'iso-engines'));
+    expect((await waitSettled(rt, 'iso', 'iso-engines')).state).toBe('ready');
+    expect(s.output.some((l) => l.includes('engines.node ">=99" is not satisfied by any Node found') && l.includes(process.version))).toBe(
+      true,
+    );
+  });
+});
+
+describe('LocalRuntime: one read-only copy per artifact, and the clock starts at the spawn', () => {
+  it('revisions of one artifact run from the same verified copy, unpacked once, also across a restart', async () => {
+    const s = setup();
+    const src = writeEchoService(temp.make('echo'));
+    const a = await s.artifact(src, ['package.json', 'server.js']);
+    let rt = s.open();
+    await rt.deployRevision(spec(a, 'iso-1'));
+    await rt.deployRevision(spec(a, 'iso-2'));
+    const [r1, r2] = [await waitSettled(rt, 'iso', 'iso-1'), await waitSettled(rt, 'iso', 'iso-2')];
+    expect([r1.state, r2.state]).toEqual(['ready', 'ready']);
+    const copy = statSync(s.unpacked(a));
+    await rt.setTraffic('iso', [{ revision: 'iso-1', percent: 100 }]);
+    await rt.stop();
+    rt = s.open();
+    await rt.resume();
+    expect((await waitSettled(rt, 'iso', 'iso-2')).state).toBe('ready');
+    const after = statSync(s.unpacked(a));
+    expect([after.ino, after.ctimeMs]).toEqual([copy.ino, copy.ctimeMs]);
+    expect(s.output.filter((l) => l.includes('unpacking it again'))).toEqual([]);
+    expect(statSync(join(s.unpacked(a), 'server.js')).mode & 0o222).toBe(0);
+  });
+
+  it('does not count unpacking a large artifact against start_timeout_seconds', async () => {
+    const s = setup();
+    const src = writeEchoService(temp.make('large'));
+    for (let p = 0; p < 60; p++) {
+      mkdirSync(join(src, 'node_modules', `pkg-${p}`), { recursive: true });
+      for (let f = 0; f < 50; f++) writeFileSync(join(src, 'node_modules', `pkg-${p}`, `f${f}.js`), `module.exports = ${f};\n`);
+    }
+    const a = await s.artifact(src, ['package.json', 'server.js', 'node_modules']);
+    const rt = s.open();
+    const began = Date.now();
+    await rt.deployRevision(spec(a, 'iso-large', { start_timeout_seconds: 0.5 }));
+    const rev = await waitSettled(rt, 'iso', 'iso-large');
+    expect(rev.state, rev.message ?? '').toBe('ready');
+    // The premise: unpacking took longer than the start timeout, which still did not run out.
+    expect(Date.now() - began - (rev.startup_ms ?? 0)).toBeGreaterThan(500);
+    expect(rev.startup_ms).toBeLessThan(500);
+  });
+});
+
+describe('LocalRuntime: processes a dead stack left', () => {
+  it('stops a recorded revision process group still running, and leaves alone a PID now used by another process', async () => {
+    const s = setup();
+    const a = await s.artifact(writeEchoService(temp.make('echo')), ['package.json', 'server.js']);
+    let rt = s.open();
+    await rt.deployRevision(spec(a, 'iso-left'));
+    await rt.deployRevision(spec(a, 'iso-other'));
+    expect((await waitSettled(rt, 'iso', 'iso-left')).state).toBe('ready');
+    expect((await waitSettled(rt, 'iso', 'iso-other')).state).toBe('ready');
+    await rt.stop();
+    // Stand-ins for what a kill -9 leaves: a group of its own still running, recorded with its start time,
+    // and a live process whose PID is recorded with another start time (the PID was reused).
+    const leftover = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    const stranger = spawn('sleep', ['60'], { detached: true, stdio: 'ignore' });
+    try {
+      const file = join(s.root, 'runtime.json');
+      const state = JSON.parse(await readFile(file, 'utf8')) as { services: { revisions: { name: string; process: unknown }[] }[] };
+      for (const r of state.services[0].revisions) {
+        r.process =
+          r.name === 'iso-left'
+            ? { pid: leftover.pid, start: startTimeOf(leftover.pid ?? 0) }
+            : { pid: stranger.pid, start: String(Number(startTimeOf(stranger.pid ?? 0)) - 1) };
+      }
+      writeFileSync(file, JSON.stringify(state));
+      rt = s.open();
+      await rt.resume();
+      await waitFor('the leftover group to be stopped', () => !isRunning(leftover.pid ?? 0), 5000);
+      expect(isRunning(stranger.pid ?? 0)).toBe(true);
+      expect(s.output.some((l) => l.includes(`revision iso-left was still running (PID ${leftover.pid})`))).toBe(true);
+      const rev = await waitSettled(rt, 'iso', 'iso-left');
+      expect(rev.state).toBe('ready');
+      expect((await echo(rev.tag_url ?? '')).revision).toBe('iso-left');
+    } finally {
+      leftover.kill('SIGKILL');
+      stranger.kill('SIGKILL');
+    }
+  });
+});
