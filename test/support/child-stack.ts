@@ -18,8 +18,10 @@ export class ChildStack {
     readonly output: string[],
   ) {}
 
-  static async start(dataDir: string, env: Record<string, string> = {}): Promise<ChildStack> {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'functions/local-stack.ts'], {
+  /** `via: 'npm'` runs `npm start` (npm → sh → tsx → node), as a user does. */
+  static async start(dataDir: string, env: Record<string, string> = {}, via: 'node' | 'npm' = 'node'): Promise<ChildStack> {
+    const [command, args] = via === 'npm' ? ['npm', ['start']] : [process.execPath, ['--import', 'tsx', 'functions/local-stack.ts']];
+    const child = spawn(command, args, {
       cwd: ROOT,
       env: { ...process.env, ...TEST_ENV, METADATA_SERVER_DETECTION: 'none', BATON_DATA_DIR: dataDir, PORT: '0', ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -39,6 +41,23 @@ export class ChildStack {
       child.once('exit', (code) => rej(new Error(`the stack exited (${code}) before listening:\n${output.join('\n')}`)));
     });
     return new ChildStack(child, url, output);
+  }
+
+  /** The PID of the process started (npm's with `via: 'npm'`). */
+  get pid(): number {
+    return this.child.pid ?? 0;
+  }
+
+  /** Baton's own PID, as it prints it when it listens. */
+  get batonPid(): number {
+    return Number(this.output.map((l) => /listening on \S+ \(PID (\d+)\)/.exec(l)?.[1]).find(Boolean) ?? 0);
+  }
+
+  /** Sends `sig` to the process started; resolves when it has exited. */
+  async signal(sig: NodeJS.Signals): Promise<void> {
+    const gone = new Promise((r) => this.child.once('exit', r));
+    this.child.kill(sig);
+    await gone;
   }
 
   /** kill -9: the process gets no chance to write anything more. */
@@ -97,22 +116,29 @@ export class ChildStack {
 
 export const isFinal = (status: string) => (FINAL_STATUSES as readonly string[]).includes(status);
 
+/** The processes whose working folder is inside `dataDir`: a stack's builds and revisions. */
+export function processesIn(dataDir: string): number[] {
+  const out: number[] = [];
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      const cwd = readlinkSync(`/proc/${pid}/cwd`);
+      if (cwd === dataDir || cwd.startsWith(`${dataDir}/`)) out.push(Number(pid));
+    } catch {
+      // Gone meanwhile, or not ours to read.
+    }
+  }
+  return out;
+}
+
 /**
  * Kills what a killed stack left running (its builds and revisions run in process groups of their
- * own, under its data folder): the processes whose working folder is inside `dataDir`.
+ * own, under its data folder).
  */
 export function killLeftovers(dataDir: string): number {
   let n = 0;
-  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
-    let cwd: string;
+  for (const pid of processesIn(dataDir)) {
     try {
-      cwd = readlinkSync(`/proc/${pid}/cwd`);
-    } catch {
-      continue;
-    }
-    if (cwd !== dataDir && !cwd.startsWith(`${dataDir}/`)) continue;
-    try {
-      process.kill(Number(pid), 'SIGKILL');
+      process.kill(pid, 'SIGKILL');
       n++;
     } catch {
       // Gone meanwhile.
