@@ -58,6 +58,8 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000,
     stateDir: join(dir, 'builds'),
     onFinished: () => later.cleanup?.schedule(),
+    // Called only once a build has run, long after the runtime below exists.
+    keepBuilt: (artifact, built) => runtime.adoptBuild(artifact, built),
   });
   const runtimeLogs = new RevisionLogFiles(join(dir, 'logs', 'revisions'));
   const runtime = new LocalRuntime({

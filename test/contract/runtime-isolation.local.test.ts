@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdirSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, realpathSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -187,9 +187,10 @@ describe('LocalRuntime: one read-only copy per artifact, and the clock starts at
   it('does not count unpacking a large artifact against start_timeout_seconds', async () => {
     const s = setup();
     const src = writeEchoService(temp.make('large'));
-    for (let p = 0; p < 60; p++) {
+    // 5,000 files: unpacking and verifying them takes longer than the 0.5 s the app is given to listen.
+    for (let p = 0; p < 50; p++) {
       mkdirSync(join(src, 'node_modules', `pkg-${p}`), { recursive: true });
-      for (let f = 0; f < 50; f++) writeFileSync(join(src, 'node_modules', `pkg-${p}`, `f${f}.js`), `module.exports = ${f};\n`);
+      for (let f = 0; f < 100; f++) writeFileSync(join(src, 'node_modules', `pkg-${p}`, `f${f}.js`), `module.exports = ${f};\n`);
     }
     const a = await s.artifact(src, ['package.json', 'server.js', 'node_modules']);
     const rt = s.open();
@@ -200,6 +201,56 @@ describe('LocalRuntime: one read-only copy per artifact, and the clock starts at
     // The premise: unpacking took longer than the start timeout, which still did not run out.
     expect(Date.now() - began - (rev.startup_ms ?? 0)).toBeGreaterThan(500);
     expect(rev.startup_ms).toBeLessThan(500);
+  });
+});
+
+describe('LocalRuntime: the copy a build leaves', () => {
+  it("takes a build's folder that matches its artifact as the copy (what the archive lacks removed): nothing is unpacked", async () => {
+    const s = setup();
+    const built = writeEchoService(temp.make('built'));
+    const a = await s.artifact(built, ['package.json', 'server.js']);
+    mkdirSync(join(built, '.git', 'objects'), { recursive: true });
+    writeFileSync(join(built, '.git', 'HEAD'), 'ref: main\n');
+    const ino = statSync(built).ino;
+    const rt = s.open();
+    await rt.adoptBuild(a, built);
+    expect(statSync(s.unpacked(a)).ino).toBe(ino);
+    expect(existsSync(join(s.unpacked(a), '.git'))).toBe(false);
+    await rt.deployRevision(spec(a, 'iso-built'));
+    const rev = await waitSettled(rt, 'iso', 'iso-built');
+    expect(rev.state).toBe('ready');
+    expect(statSync(s.unpacked(a)).ino).toBe(ino);
+    expect((await echo(rev.tag_url ?? '')).revision).toBe('iso-built');
+  });
+
+  it('leaves a folder that differs from its artifact, and the start unpacks the artifact instead', async () => {
+    const s = setup();
+    const built = writeEchoService(temp.make('built'));
+    const a = await s.artifact(built, ['package.json', 'server.js']);
+    writeFileSync(
+      join(built, 'server.js'),
+      `require('node:http').createServer((q, r) => r.end('changed after packing')).listen(Number(process.env.PORT));\n`,
+    );
+    const rt = s.open();
+    await rt.adoptBuild(a, built);
+    expect(existsSync(s.unpacked(a))).toBe(false);
+    await rt.deployRevision(spec(a, 'iso-diff'));
+    const rev = await waitSettled(rt, 'iso', 'iso-diff');
+    expect(rev.state).toBe('ready');
+    expect((await echo(rev.tag_url ?? '')).revision).toBe('iso-diff');
+  });
+
+  it('refuses an artifact that holds a link out of it', async () => {
+    const s = setup();
+    const src = writeEchoService(temp.make('link'));
+    mkdirSync(join(src, 'node_modules'));
+    symlinkSync('/etc/passwd', join(src, 'node_modules', 'passwd'));
+    const a = await s.artifact(src, ['package.json', 'server.js', 'node_modules']);
+    const rt = s.open();
+    await rt.deployRevision(spec(a, 'iso-link'));
+    const rev = await waitSettled(rt, 'iso', 'iso-link');
+    expect(rev.state).toBe('failed');
+    expect(rev.message).toContain('holds a link out of it (node_modules/passwd -> /etc/passwd)');
   });
 });
 

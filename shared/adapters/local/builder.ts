@@ -5,6 +5,7 @@ import { readFile, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import type { BuildNotification, BuildStatus } from '../../domain/events.js';
+import type { Artifact } from '../../domain/job.js';
 import { TOPICS } from '../../domain/topics.js';
 import type { DeploymentLogs } from '../../pipeline/logs.js';
 import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
@@ -46,6 +47,8 @@ export class LocalBuilder implements Builder {
       stateDir: string | null;
       /** Called after each build ends, whatever its outcome (the wiring runs the cleanup then). */
       onFinished?: () => void;
+      /** Offered the built folder once packed as `artifact` (LocalRuntime.adoptBuild). */
+      keepBuilt?: (artifact: Artifact, dir: string) => Promise<void>;
     },
   ) {}
 
@@ -141,6 +144,8 @@ export class LocalBuilder implements Builder {
       const key = `artifacts/sha256/${digest}.tar.gz`;
       await this.deps.blobs.adopt(key, tmp);
       log(`artifact ${key}`);
+      // The runtime may take the folder just packed as the artifact's unpacked copy (it checks it matches).
+      await this.deps.keepBuilt?.({ ref: key, digest: `sha256:${digest}` }, app).catch(() => undefined);
       await this.notify(id, build, 'SUCCESS', { results: { images: [{ name: key, digest: `sha256:${digest}` }] } });
       this.forget(id);
     } catch (err) {

@@ -211,6 +211,14 @@ export class LocalRuntime implements Runtime {
     return parsed.data;
   }
 
+  /** Takes a build's folder as the unpacked copy of the artifact packed from it, when it matches exactly. */
+  async adoptBuild(artifact: RevisionSpec['artifact'], built: string): Promise<void> {
+    const fp = await this.copies.adopt(artifact, built);
+    if (!fp) return;
+    this.fingerprints.set(artifact.digest, fp);
+    this.save();
+  }
+
   deployRevision(spec: RevisionSpec): Promise<void> {
     return permanentFsErrors(() => this.deployRevisionIn(spec));
   }

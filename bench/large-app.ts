@@ -1,0 +1,179 @@
+/**
+ * Time from POST /deploy to serving, through Baton's local target, for an app with a large
+ * node_modules, against doing the same by hand (`npm ci && npm start`, then GET /health until 200),
+ * side by side in one run: alternating, BENCH_LARGE_RUNS times each. Goal: Baton ≤ 1.3× by hand.
+ *
+ *   npm run bench:large
+ *
+ * The app is generated: BENCH_LARGE_PACKAGES (120) packages of BENCH_LARGE_FILES (40) small files
+ * each (about 700 bytes, in two folders per package), as local tarball dependencies pinned in a
+ * package-lock.json, so `npm ci` installs them with no network. Defaults: 4,800 files, 3.3 MiB.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { create } from 'tar';
+import { type LocalStack, startLocalStack } from '../functions/local/stack.js';
+import { freePort } from '../shared/adapters/local/router.js';
+import { loadConfig } from '../shared/config.js';
+import { FINAL, getJson, type JobView, postJson } from './http.js';
+
+const int = (name: string, def: number) => {
+  const v = Number(process.env[name] ?? def);
+  if (!Number.isInteger(v) || v < 1) throw new Error(`${name} must be a positive integer`);
+  return v;
+};
+const PACKAGES = int('BENCH_LARGE_PACKAGES', 120);
+const FILES = int('BENCH_LARGE_FILES', 40);
+const RUNS = int('BENCH_LARGE_RUNS', 2);
+const GOAL = 1.3;
+const progress = (line: string) => process.stderr.write(`bench:large: ${line}\n`);
+
+const SERVER = `const http = require('node:http');
+// Loads every dependency at start-up, as a real app would.
+const deps = Object.keys(require('./package.json').dependencies).map((d) => require(d));
+http.createServer((req, res) => {
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify(req.url === '/health' ? { status: 'ok' } : { deps: deps.length }));
+}).listen(Number(process.env.PORT));
+`;
+
+/** Writes the packages as npm tarballs and the app depending on them, with its lock file. */
+async function generate(root: string): Promise<{ app: string; files: number; bytes: number }> {
+  const pkgs = join(root, 'pkgs');
+  const app = join(root, 'app');
+  mkdirSync(app, { recursive: true });
+  let files = 0;
+  let bytes = 0;
+  const dependencies: Record<string, string> = {};
+  for (let p = 0; p < PACKAGES; p++) {
+    const name = `large-dep-${p}`;
+    const dir = join(pkgs, name, 'package');
+    mkdirSync(join(dir, 'lib'), { recursive: true });
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    const lines: string[] = [];
+    for (let f = 0; f < FILES - 2; f++) {
+      const rel = `${f % 2 ? 'data' : 'lib'}/part-${f}.js`;
+      const body = `// ${name} ${rel}\nmodule.exports = ${JSON.stringify('x'.repeat(640))};\n`;
+      writeFileSync(join(dir, rel), body);
+      if (f < 4) lines.push(`require('./${rel}')`);
+      bytes += body.length;
+    }
+    const index = `module.exports = [${lines.join(', ')}].length;\n`;
+    const manifest = JSON.stringify({ name, version: '1.0.0', main: 'index.js' });
+    writeFileSync(join(dir, 'index.js'), index);
+    writeFileSync(join(dir, 'package.json'), manifest);
+    files += FILES;
+    bytes += index.length + manifest.length;
+    const tgz = join(pkgs, `${name}-1.0.0.tgz`);
+    await create({ gzip: true, cwd: join(pkgs, name), file: tgz, portable: true }, ['package']);
+    dependencies[name] = `file:${tgz}`;
+  }
+  writeFileSync(
+    join(app, 'package.json'),
+    JSON.stringify({ name: 'large-app', version: '1.0.0', private: true, scripts: { start: 'node server.js' }, dependencies }, null, 2),
+  );
+  writeFileSync(join(app, 'server.js'), SERVER);
+  execFileSync('npm', ['install', '--package-lock-only', '--no-audit', '--no-fund'], { cwd: app, stdio: 'ignore' });
+  return { app, files, bytes };
+}
+
+async function waitHealthy(url: string, child: ChildProcess | null, timeoutMs: number): Promise<void> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) }).catch(() => null);
+    if (res?.status === 200) return;
+    if (child && child.exitCode !== null) throw new Error(`the app exited (${child.exitCode}) before it answered`);
+    if (Date.now() > until) throw new Error(`${url} did not answer 200 within ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+/** `npm ci && npm start` in a fresh copy of the app; ms until GET /health answers 200. */
+async function byHand(app: string, root: string): Promise<number> {
+  const work = mkdtempSync(join(root, 'by-hand-'));
+  const port = await freePort();
+  const began = performance.now();
+  cpSync(app, join(work, 'app'), { recursive: true });
+  const child = spawn('/bin/sh', ['-c', 'npm ci --no-audit --no-fund >/dev/null && exec npm start >/dev/null'], {
+    cwd: join(work, 'app'),
+    env: { ...process.env, PORT: String(port), npm_config_update_notifier: 'false' },
+    detached: true,
+    stdio: 'ignore',
+  });
+  try {
+    await waitHealthy(`http://127.0.0.1:${port}/health`, child, 300_000);
+    return performance.now() - began;
+  } finally {
+    try {
+      process.kill(-(child.pid ?? 0), 'SIGKILL');
+    } catch {
+      // Gone.
+    }
+    rmSync(work, { recursive: true, force: true });
+  }
+}
+
+/** POST /deploy of the app's folder; ms until the service URL answers /health with 200. */
+async function throughBaton(stack: LocalStack, app: string, run: number): Promise<{ ms: number; job: JobView }> {
+  const began = performance.now();
+  const res = await postJson(`${stack.url}/deploy`, { agent_id: `large-${run}`, source: { type: 'directory', path: app } });
+  if (res.status !== 202) throw new Error(`POST /deploy answered ${res.status}: ${JSON.stringify(res.json)}`);
+  const id = String(res.json.deployment_id);
+  for (;;) {
+    const job = (await getJson(`${stack.url}/deployments/${id}`)) as unknown as JobView;
+    if (FINAL.has(job.status)) {
+      if (job.status !== 'completed') throw new Error(`the deployment ended ${job.status}: ${job.error_message}`);
+      await waitHealthy(`${job.service_url}health`, null, 10_000);
+      return { ms: performance.now() - began, job };
+    }
+    await new Promise((r) => setTimeout(r, 10));
+  }
+}
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
+const s = (ms: number) => `${(ms / 1000).toFixed(2)} s`;
+
+async function main(): Promise<void> {
+  process.env.METADATA_SERVER_DETECTION ??= 'none';
+  const root = mkdtempSync(join(tmpdir(), 'baton-bench-large-'));
+  let stack: LocalStack | null = null;
+  try {
+    progress(`generating ${PACKAGES} packages × ${FILES} files…`);
+    const { app, files, bytes } = await generate(root);
+    progress(`app: ${files} files in node_modules once installed, ${(bytes / 1048576).toFixed(1)} MiB`);
+    const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BATON_'))) as Record<string, string>;
+    stack = await startLocalStack(loadConfig({ ...env, PORT: '0', BATON_DATA_DIR: join(root, 'data') }));
+    const hand: number[] = [];
+    const baton: number[] = [];
+    for (let run = 0; run < RUNS; run++) {
+      const h = await byHand(app, root);
+      hand.push(h);
+      const b = await throughBaton(stack, app, run);
+      baton.push(b.ms);
+      const stages = Object.entries(b.job.stage_timings ?? {})
+        .map(([k, v]) => `${k} ${v.duration_ms ?? '?'} ms`)
+        .join(', ');
+      progress(`run ${run + 1}/${RUNS}: by hand ${s(h)}, through Baton ${s(b.ms)} (${stages})`);
+      if (process.env.BENCH_LARGE_VERBOSE) {
+        const log = await getJson(`${stack.url}/deployments/${b.job.deployment_id}/logs`);
+        progress(`the deployment's log:\n${String(log.logs)}`);
+      }
+    }
+    const ratio = median(baton) / median(hand);
+    console.log(`large node_modules: ${files} files, ${(bytes / 1048576).toFixed(1)} MiB, ${RUNS} runs each, alternating`);
+    console.log(`  by hand (npm ci && npm start → /health 200): median ${s(median(hand))}  [${hand.map(s).join(', ')}]`);
+    console.log(`  Baton (POST /deploy → serving):              median ${s(median(baton))}  [${baton.map(s).join(', ')}]`);
+    console.log(`  ratio ${ratio.toFixed(2)}× (goal ≤ ${GOAL}×): ${ratio <= GOAL ? 'met' : 'NOT met'}`);
+    if (ratio > GOAL) process.exitCode = 1;
+  } finally {
+    await stack?.stop();
+    rmSync(root, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  console.error(`bench:large failed: ${err instanceof Error ? err.stack : String(err)}`);
+  process.exit(1);
+});
