@@ -3,7 +3,7 @@ import { chmodSync, existsSync, mkdirSync, realpathSync, statSync, symlinkSync, 
 import { readFile, rm } from 'node:fs/promises';
 import { dirname, join, resolve } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { packTarGz, sha256File } from '../../shared/adapters/local/archive.js';
+import { listSource, packTarGz, sha256File } from '../../shared/adapters/local/archive.js';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { startTimeOf } from '../../shared/adapters/local/process.js';
 import { SYSTEM_PATH } from '../../shared/adapters/local/revision-env.js';
@@ -38,10 +38,11 @@ function setup() {
     runtimes.push(r);
     return r;
   };
-  /** Packs `dir` whole, node_modules included, as the builder's artifact would hold it. */
-  const artifact = async (dir: string, files: string[]): Promise<Artifact> => {
+  /** Packs `dir` whole, node_modules included, as the builder's artifact would hold it (or just `entries`). */
+  const artifact = async (dir: string, entries?: string[]): Promise<Artifact> => {
     const out = join(root, 'a.tar.gz');
-    await packTarGz(dir, files, out);
+    const all = async () => (await listSource(dir, { maxBytes: 1e9, maxFiles: 1e6 }, { skip: new Set(['.git', '.baton']) })).entries;
+    await packTarGz(dir, entries ?? (await all()), out);
     const digest = await sha256File(out);
     const ref = `artifacts/sha256/${digest}.tar.gz`;
     await blobs.put(ref, await readFile(out));
@@ -75,14 +76,14 @@ http.createServer((q, s) => s.end(JSON.stringify({ env: process.env, tools, cwd:
   .listen(Number(process.env.PORT));
 `;
 
-function writeEnvApp(dir: string, engines: string): string[] {
+function writeEnvApp(dir: string, engines: string): string {
   writeFiles(dir, {
     'package.json': JSON.stringify({ name: 'envdump', version: '1.0.0', engines: { node: engines }, scripts: { start: 'node server.js' } }),
     'server.js': ENV_APP,
     'node_modules/.bin/apptool': `#!/bin/sh\necho "the app's own apptool"\n`,
   });
   chmodSync(join(dir, 'node_modules/.bin/apptool'), 0o755);
-  return ['package.json', 'server.js', 'node_modules'];
+  return dir;
 }
 
 /** Runs `body` with the control plane's environment looking as it does under `npm start`. */
@@ -103,7 +104,7 @@ describe('LocalRuntime: a revision sees its own environment, not Baton’s', () 
   it("gets its bin folder, its Node and the system PATH, NODE_ENV, PORT, Cloud Run's K_ variables, its own HOME and the request's env: nothing else", async () => {
     const s = setup();
     const src = temp.make('envapp');
-    const a = await s.artifact(src, writeEnvApp(src, '>=18'));
+    const a = await s.artifact(writeEnvApp(src, '>=18'));
     const seen = await asUnderNpm(async () => {
       const rt = s.open();
       await rt.deployRevision(spec(a, 'iso-env', { env: { GREETING: 'hi' } }));
@@ -152,7 +153,7 @@ describe('LocalRuntime: a revision sees its own environment, not Baton’s', () 
   it('says in its log when engines.node cannot be satisfied, and runs on the Node running Baton', async () => {
     const s = setup();
     const src = temp.make('engines');
-    const a = await s.artifact(src, writeEnvApp(src, '>=99'));
+    const a = await s.artifact(writeEnvApp(src, '>=99'));
     const rt = s.open();
     await rt.deployRevision(spec(a, 'iso-engines'));
     expect((await waitSettled(rt, 'iso', 'iso-engines')).state).toBe('ready');
@@ -192,7 +193,7 @@ describe('LocalRuntime: one read-only copy per artifact, and the clock starts at
       mkdirSync(join(src, 'node_modules', `pkg-${p}`), { recursive: true });
       for (let f = 0; f < 100; f++) writeFileSync(join(src, 'node_modules', `pkg-${p}`, `f${f}.js`), `module.exports = ${f};\n`);
     }
-    const a = await s.artifact(src, ['package.json', 'server.js', 'node_modules']);
+    const a = await s.artifact(src);
     const rt = s.open();
     const began = Date.now();
     await rt.deployRevision(spec(a, 'iso-large', { start_timeout_seconds: 0.5 }));
@@ -245,7 +246,7 @@ describe('LocalRuntime: the copy a build leaves', () => {
     const src = writeEchoService(temp.make('link'));
     mkdirSync(join(src, 'node_modules'));
     symlinkSync('/etc/passwd', join(src, 'node_modules', 'passwd'));
-    const a = await s.artifact(src, ['package.json', 'server.js', 'node_modules']);
+    const a = await s.artifact(src, ['package.json', 'server.js', 'node_modules', 'node_modules/passwd']);
     const rt = s.open();
     await rt.deployRevision(spec(a, 'iso-link'));
     const rev = await waitSettled(rt, 'iso', 'iso-link');

@@ -71,7 +71,9 @@ describe('abuse of the local stack', () => {
       refused: Record<string, string>;
     };
     expect(seen.uid).toBe(65534);
-    expect(seen.home).toBe(seen.cwd);
+    // A HOME of its own, apart from its read-only copy of the artifact.
+    expect(seen.home.startsWith(join(t.dir, 'work', 'revisions'))).toBe(true);
+    expect(statSync(seen.home).uid).toBe(65534);
     expect(seen.read).toEqual({});
     expect(Object.values(seen.refused).every((code) => code === 'EACCES')).toBe(true);
   });
