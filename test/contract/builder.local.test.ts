@@ -1,23 +1,25 @@
+import { readdirSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { extractTarGz, listSource, packTarGz, sha256File } from '../../shared/adapters/local/archive.js';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { LocalBuilder } from '../../shared/adapters/local/builder.js';
 import { LocalEventBus } from '../../shared/adapters/local/event-bus.js';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
+import type { Artifact } from '../../shared/domain/job.js';
 import { TOPICS } from '../../shared/domain/topics.js';
 import { DeploymentLogs } from '../../shared/pipeline/logs.js';
 import { systemClock } from '../../shared/ports/clock.js';
 import { type BuilderHarness, builderContract, parseBuildNotification } from './suites/builder.suite.js';
-import { TempDirs } from './suites/util.js';
+import { TempDirs, waitFor, writeFiles } from './suites/util.js';
 
 const temp = new TempDirs();
 afterEach(() => temp.removeAll());
 
 const CAPS = { maxBytes: 50 * 1024 * 1024, maxFiles: 10_000 };
 
-async function localHarness(): Promise<BuilderHarness> {
+async function localHarness(keepBuilt?: (artifact: Artifact, dir: string) => Promise<void>): Promise<BuilderHarness> {
   const root = temp.make('builder');
   const blobs = new FolderBlobStore(join(root, 'blobs'));
   const bus = new LocalEventBus(null);
@@ -31,6 +33,7 @@ async function localHarness(): Promise<BuilderHarness> {
     caps: CAPS,
     timeoutMs: 60_000,
     stateDir: null,
+    keepBuilt,
   });
   const notifications: BuilderHarness['notifications'] = [];
   bus.subscribe(
@@ -72,4 +75,50 @@ async function localHarness(): Promise<BuilderHarness> {
   };
 }
 
-builderContract('LocalBuilder', localHarness);
+builderContract('LocalBuilder', () => localHarness());
+
+describe('LocalBuilder: what it hands the runtime', () => {
+  it('offers the folder it packed, with the artifact, before it reports SUCCESS; no prune without devDependencies', async () => {
+    const offered: { artifact: Artifact; files: string[]; before: number }[] = [];
+    let h: BuilderHarness | null = null;
+    h = await localHarness(async (artifact, dir) => {
+      offered.push({
+        artifact,
+        files: readdirSync(dir).sort(),
+        before: h?.notifications.filter((n) => n.build.status === 'SUCCESS').length ?? -1,
+      });
+    });
+    try {
+      const src = writeFiles(temp.make('src'), {
+        // A dependency, so there is a node_modules that a prune would walk.
+        'package.json': JSON.stringify({
+          name: 'offered',
+          version: '1.0.0',
+          scripts: { start: 'node server.js' },
+          dependencies: { dep: 'file:dep' },
+        }),
+        'dep/package.json': JSON.stringify({ name: 'dep', version: '1.0.0' }),
+        'server.js': '// nothing\n',
+      });
+      const { build_id } = await h.builder.submit({
+        deployment_id: 'd-offer',
+        agent_id: 'offer',
+        source_key: await h.uploadSource(src),
+        tags: [],
+        substitutions: {},
+      });
+      const done = await waitFor(
+        'SUCCESS',
+        () => h?.notifications.find((n) => n.build.id === build_id && n.build.status === 'SUCCESS'),
+        30_000,
+      );
+      const image = done.build.results?.images?.[0];
+      expect(offered).toEqual([
+        { artifact: { ref: image?.name, digest: image?.digest }, files: expect.arrayContaining(['package.json', 'server.js']), before: 0 },
+      ]);
+      expect(await h.readLog('offer', 'd-offer')).not.toContain('prune');
+    } finally {
+      await h.cleanup();
+    }
+  });
+});

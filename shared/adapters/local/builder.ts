@@ -133,7 +133,8 @@ export class LocalBuilder implements Builder {
         log(
           `Dev dependencies kept: the start script runs ${devAtStart.join(', ')}, listed in devDependencies (move ${devAtStart.length > 1 ? 'them' : 'it'} to "dependencies", or start with node and the built files, to ship without them)`,
         );
-      } else if (plan.prune && (await exists(join(app, 'node_modules')))) {
+      } else if (plan.prune && Object.keys(pkg.devDependencies ?? {}).length > 0 && (await exists(join(app, 'node_modules')))) {
+        // With no devDependencies there is nothing to prune (a prune still walks the whole tree).
         await this.step(build, app, plan.prune, log, plan.env);
       }
       // Everything the build left, node_modules included, links kept (a link out of the folder fails the build).
