@@ -51,7 +51,7 @@ async function servedThenStopped(underClosedFolder = false) {
   expect((await waitSettled(runtime, 'svc', 'svc-1')).state).toBe('ready');
   await runtime.setTraffic('svc', [{ revision: 'svc-1', percent: 100 }]);
   await runtime.stop();
-  return { root, blobs, output, open, folder: join(root, 'unpacked', digest), artifact: blobs.pathOf(ref) };
+  return { root, blobs, output, open, folder: join(root, 'work', 'svc', 'svc-1', 'app'), artifact: blobs.pathOf(ref) };
 }
 
 const TAMPERED = `require('node:http').createServer((q, s) => s.end(JSON.stringify({ revision: 'tampered' }))).listen(Number(process.env.PORT));\n`;

@@ -14,7 +14,7 @@ import { isRunning, TempDirs, waitFor, writeFiles } from './suites/util.js';
 
 /**
  * What a local revision sees and how it is started: its own environment (nothing of the control
- * plane's), one read-only copy per artifact, a start-up clock that starts at its spawn, and no
+ * plane's), a verified folder of its own made once, a start-up clock that starts at its spawn, and no
  * process left from a stack that died.
  */
 const temp = new TempDirs();
@@ -49,7 +49,14 @@ function setup() {
     await rm(out);
     return { ref, digest: `sha256:${digest}` };
   };
-  return { root, output, open, artifact, unpacked: (a: Artifact) => join(root, 'unpacked', a.digest.slice('sha256:'.length)) };
+  return {
+    root,
+    output,
+    open,
+    artifact,
+    parked: (a: Artifact) => join(root, 'unpacked', a.digest.slice('sha256:'.length)),
+    folder: (revision: string) => join(root, 'work', 'iso', revision, 'app'),
+  };
 }
 
 const spec = (artifact: Artifact, revision: string, extra: Record<string, unknown> = {}) => ({
@@ -146,8 +153,9 @@ describe('LocalRuntime: a revision sees its own environment, not Baton’s', () 
     expect(seen.tools).toEqual({ apptool: "the app's own apptool", tsc: null, biome: null });
     expect(seen.env.HOME).not.toBe(seen.cwd);
     expect(seen.wroteHome).toBe(true);
-    // As root the revision runs as nobody: its copy of the artifact is read-only to it.
-    if (process.getuid?.() === 0) expect(seen.wroteCwd).toBe('EACCES');
+    // Its folder is its own and writable, as a Cloud Run container's filesystem is (`nest start` compiles into dist/).
+    expect(seen.wroteCwd).toBe('yes');
+    if (process.getuid?.() === 0) expect(seen.uid).toBe(65534);
   });
 
   it('says in its log when engines.node cannot be satisfied, and runs on the Node running Baton', async () => {
@@ -163,26 +171,22 @@ describe('LocalRuntime: a revision sees its own environment, not Baton’s', () 
   });
 });
 
-describe('LocalRuntime: one read-only copy per artifact, and the clock starts at the spawn', () => {
-  it('revisions of one artifact run from the same verified copy, unpacked once, also across a restart', async () => {
+describe('LocalRuntime: a folder made once per revision, and the clock starts at the spawn', () => {
+  it('a restart runs the revision from its verified folder: nothing is unpacked again', async () => {
     const s = setup();
-    const src = writeEchoService(temp.make('echo'));
-    const a = await s.artifact(src, ['package.json', 'server.js']);
+    const a = await s.artifact(writeEchoService(temp.make('echo')), ['package.json', 'server.js']);
     let rt = s.open();
     await rt.deployRevision(spec(a, 'iso-1'));
-    await rt.deployRevision(spec(a, 'iso-2'));
-    const [r1, r2] = [await waitSettled(rt, 'iso', 'iso-1'), await waitSettled(rt, 'iso', 'iso-2')];
-    expect([r1.state, r2.state]).toEqual(['ready', 'ready']);
-    const copy = statSync(s.unpacked(a));
+    expect((await waitSettled(rt, 'iso', 'iso-1')).state).toBe('ready');
     await rt.setTraffic('iso', [{ revision: 'iso-1', percent: 100 }]);
+    const before = statSync(s.folder('iso-1'));
     await rt.stop();
     rt = s.open();
     await rt.resume();
-    expect((await waitSettled(rt, 'iso', 'iso-2')).state).toBe('ready');
-    const after = statSync(s.unpacked(a));
-    expect([after.ino, after.ctimeMs]).toEqual([copy.ino, copy.ctimeMs]);
+    expect((await waitSettled(rt, 'iso', 'iso-1')).state).toBe('ready');
+    const after = statSync(s.folder('iso-1'));
+    expect([after.ino, after.ctimeMs]).toEqual([before.ino, before.ctimeMs]);
     expect(s.output.filter((l) => l.includes('unpacking it again'))).toEqual([]);
-    expect(statSync(join(s.unpacked(a), 'server.js')).mode & 0o222).toBe(0);
   });
 
   it('does not count unpacking a large artifact against start_timeout_seconds', async () => {
@@ -205,8 +209,8 @@ describe('LocalRuntime: one read-only copy per artifact, and the clock starts at
   });
 });
 
-describe('LocalRuntime: the copy a build leaves', () => {
-  it("takes a build's folder that matches its artifact as the copy (what the archive lacks removed): nothing is unpacked", async () => {
+describe('LocalRuntime: the folder a build leaves', () => {
+  it("gives a build's folder that matches its artifact (what the archive lacks removed) to the first revision: nothing is unpacked", async () => {
     const s = setup();
     const built = writeEchoService(temp.make('built'));
     const a = await s.artifact(built, ['package.json', 'server.js']);
@@ -215,12 +219,17 @@ describe('LocalRuntime: the copy a build leaves', () => {
     const ino = statSync(built).ino;
     const rt = s.open();
     await rt.adoptBuild(a, built);
-    expect(statSync(s.unpacked(a)).ino).toBe(ino);
-    expect(existsSync(join(s.unpacked(a), '.git'))).toBe(false);
+    expect(statSync(s.parked(a)).ino).toBe(ino);
+    expect(existsSync(join(s.parked(a), '.git'))).toBe(false);
     await rt.deployRevision(spec(a, 'iso-built'));
     const rev = await waitSettled(rt, 'iso', 'iso-built');
     expect(rev.state).toBe('ready');
-    expect(statSync(s.unpacked(a)).ino).toBe(ino);
+    expect(statSync(s.folder('iso-built')).ino).toBe(ino);
+    expect(existsSync(s.parked(a))).toBe(false);
+    // A second revision of the same artifact gets its own folder, unpacked.
+    await rt.deployRevision(spec(a, 'iso-built-2'));
+    expect((await waitSettled(rt, 'iso', 'iso-built-2')).state).toBe('ready');
+    expect(statSync(s.folder('iso-built-2')).ino).not.toBe(ino);
     expect((await echo(rev.tag_url ?? '')).revision).toBe('iso-built');
   });
 
@@ -234,7 +243,7 @@ describe('LocalRuntime: the copy a build leaves', () => {
     );
     const rt = s.open();
     await rt.adoptBuild(a, built);
-    expect(existsSync(s.unpacked(a))).toBe(false);
+    expect(existsSync(s.parked(a))).toBe(false);
     await rt.deployRevision(spec(a, 'iso-diff'));
     const rev = await waitSettled(rt, 'iso', 'iso-diff');
     expect(rev.state).toBe('ready');

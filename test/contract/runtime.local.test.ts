@@ -14,7 +14,7 @@ const temp = new TempDirs();
 afterEach(() => temp.removeAll());
 
 /** A LocalRuntime over a FolderBlobStore in a temp folder; `restart` reopens it on the same state file. */
-function localRuntimeHarness(): RuntimeHarness & { output: string[]; local(): LocalRuntime; workDir: string; unpackedDir: string } {
+function localRuntimeHarness(): RuntimeHarness & { output: string[]; local(): LocalRuntime; workDir: string } {
   const root = temp.make('runtime');
   const blobs = new FolderBlobStore(join(root, 'blobs'));
   const output: string[] = [];
@@ -33,7 +33,6 @@ function localRuntimeHarness(): RuntimeHarness & { output: string[]; local(): Lo
     },
     output,
     workDir: join(root, 'work'),
-    unpackedDir: join(root, 'unpacked'),
     local: () => runtime,
     async artifact(dir: string): Promise<Artifact> {
       const { files } = await listSource(dir, { maxBytes: 10_000_000, maxFiles: 1000 });
@@ -162,7 +161,7 @@ describe.skipIf(!existsSync('/proc/net/tcp'))('LocalRuntime: the agent runtime',
     });
     const rev = await waitSettled(harness.runtime, 'agent-rt', 'agent-rt-r1');
     expect(rev.state).toBe('ready');
-    const addresses = listeningAddresses(join(harness.unpackedDir, artifact.digest.replace('sha256:', '')));
+    const addresses = listeningAddresses(join(harness.workDir, 'agent-rt', 'agent-rt-r1', 'app'));
     expect(addresses).toEqual(['0100007F']);
   });
 });

@@ -44,14 +44,16 @@ const StateSchema = z.object({
           start_timeout_seconds: z.number(),
           state: z.enum(['starting', 'ready', 'failed', 'stopped']),
           message: z.string().nullable(),
+          /** The fingerprint of its folder as made from the verified artifact (see UnpackedCopies). */
+          fingerprint: z.string().nullable().default(null),
           /** The process group running it (its leader's PID and start time), while one runs. */
           process: z.object({ pid: z.number(), start: z.string() }).nullable().default(null),
         }),
       ),
     }),
   ),
-  /** The fingerprint of each artifact's unpacked copy (see UnpackedCopies), by digest. */
-  copies: z.record(z.string(), z.string()).default({}),
+  /** The fingerprints of parked build folders (see UnpackedCopies.adopt), by artifact digest. */
+  parked: z.record(z.string(), z.string()).default({}),
 });
 
 interface Revision {
@@ -63,6 +65,7 @@ interface Revision {
   start_timeout_seconds: number;
   state: RevisionState;
   message: string | null;
+  fingerprint: string | null;
   process: ProcessRecord | null;
   child: ChildProcess | null;
   port: number | null;
@@ -108,7 +111,7 @@ export class LocalRuntime implements Runtime {
       revisionLogs?: Pick<RevisionLogFiles, 'append'>;
       /** Who runs revisions; by default revisionUser(): nobody when Baton runs as root. */
       user?: ProcessUser | null;
-      /** Where each artifact's read-only copy is kept; by default `unpacked` beside workDir. */
+      /** Where built folders wait for their first revision; by default `unpacked` beside workDir. */
       unpackedDir?: string;
     },
   ) {
@@ -117,8 +120,8 @@ export class LocalRuntime implements Runtime {
   }
 
   private readonly copies: UnpackedCopies;
-  /** Fingerprints of the verified unpacked copies, by artifact digest (saved with the state). */
-  private readonly fingerprints = new Map<string, string>();
+  /** Fingerprints of the parked build folders, by artifact digest (saved with the state). */
+  private readonly parked = new Map<string, string>();
 
   private readonly user: ProcessUser | null;
   /** Warnings already given, once each: what isolation is not enforced and why. */
@@ -131,7 +134,7 @@ export class LocalRuntime implements Runtime {
   async resume(): Promise<void> {
     const state = this.readState();
     if (!state) return;
-    for (const [digest, fp] of Object.entries(state.copies)) this.fingerprints.set(digest, fp);
+    for (const [digest, fp] of Object.entries(state.parked)) this.parked.set(digest, fp);
     await this.stopLeftovers(state);
     for (const s of state.services) {
       const svc: Service = {
@@ -211,11 +214,11 @@ export class LocalRuntime implements Runtime {
     return parsed.data;
   }
 
-  /** Takes a build's folder as the unpacked copy of the artifact packed from it, when it matches exactly. */
+  /** Keeps a build's folder for the first revision of the artifact packed from it, when it matches exactly. */
   async adoptBuild(artifact: RevisionSpec['artifact'], built: string): Promise<void> {
     const fp = await this.copies.adopt(artifact, built);
     if (!fp) return;
-    this.fingerprints.set(artifact.digest, fp);
+    this.parked.set(artifact.digest, fp);
     this.save();
   }
 
@@ -235,6 +238,7 @@ export class LocalRuntime implements Runtime {
       start_timeout_seconds: spec.start_timeout_seconds,
       state: 'starting',
       message: null,
+      fingerprint: null,
       process: null,
       child: null,
       port: null,
@@ -324,7 +328,7 @@ export class LocalRuntime implements Runtime {
     const unused = ![...this.services.values()].some((s) =>
       [...s.revisions.values()].some((r) => r.artifact.digest === rev.artifact.digest),
     );
-    if (unused) this.fingerprints.delete(rev.artifact.digest);
+    if (unused) this.parked.delete(rev.artifact.digest);
     await this.syncTags(svc);
     this.save();
     await rm(this.revisionDir(rev), { recursive: true, force: true });
@@ -438,17 +442,19 @@ export class LocalRuntime implements Runtime {
     };
     const say = (line: string) => this.deps.onOutput(rev.deployment_id, rev.name, line);
     try {
-      // Baton's own time: verifying (or unpacking) the artifact's copy. The start-up clock has not started.
-      const prepared = await this.copies.prepare(rev.artifact, this.fingerprints.get(rev.artifact.digest) ?? null);
+      const home = join(this.revisionDir(rev), 'home');
+      const user = await this.runAs(rev, home);
+      // Baton's own time: verifying (or making) the revision's folder. The start-up clock has not started.
+      const parked = this.parked.get(rev.artifact.digest) ?? null;
+      const prepared = await this.copies.prepare(rev.artifact, join(this.revisionDir(rev), 'app'), rev.fingerprint, parked, user);
       if (prepared.warning) {
         console.warn(prepared.warning);
         say(prepared.warning);
       }
       if ('refused' in prepared) return fail(prepared.refused);
-      this.fingerprints.set(rev.artifact.digest, prepared.fingerprint);
+      if (prepared.claimed) this.parked.delete(rev.artifact.digest);
+      rev.fingerprint = prepared.fingerprint;
       const dir = prepared.dir;
-      const home = join(this.revisionDir(rev), 'home');
-      const user = await this.runAs(rev, home, dir);
       const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
         scripts?: Record<string, string>;
         engines?: { node?: unknown };
@@ -530,13 +536,13 @@ export class LocalRuntime implements Runtime {
 
   /**
    * Who runs the revision, and what they may reach: as root, the unprivileged user gets its home
-   * folder, and the folders above it and above the read-only copy of its artifact, up to the data
+   * (and its app folder, given to it once made), and the folders above them, up to the data
    * folder, become 0711 (traverse, not list), while the rest of Baton's state stays 0700/0600.
    * When that user could not reach them (a folder above the data folder that others may not
    * traverse, such as /root) or Baton is not root, the revision runs as Baton's user and a warning
    * says what that leaves open.
    */
-  private async runAs(rev: Revision, home: string, copy: string): Promise<ProcessUser | null> {
+  private async runAs(rev: Revision, home: string): Promise<ProcessUser | null> {
     const user = this.user;
     const top = this.deps.stateFile ? dirname(this.deps.stateFile) : this.deps.workDir;
     const blocked = user ? await closedAbove(top) : null;
@@ -553,13 +559,11 @@ export class LocalRuntime implements Runtime {
       await mkdir(home, { recursive: true, mode: PRIVATE_DIR });
       return null;
     }
-    for (const target of [dirname(home), dirname(copy)]) {
-      let at = top;
-      for (const part of ['', ...relative(top, target).split(sep).filter(Boolean)]) {
-        at = part ? join(at, part) : at;
-        await mkdir(at, { recursive: true, mode: PRIVATE_DIR });
-        await chmod(at, 0o711);
-      }
+    let at = top;
+    for (const part of ['', ...relative(top, dirname(home)).split(sep).filter(Boolean)]) {
+      at = part ? join(at, part) : at;
+      await mkdir(at, { recursive: true, mode: PRIVATE_DIR });
+      await chmod(at, 0o711);
     }
     await mkdir(home, { recursive: true, mode: PRIVATE_DIR });
     await chmod(home, PRIVATE_DIR);
@@ -589,10 +593,11 @@ export class LocalRuntime implements Runtime {
           start_timeout_seconds: r.start_timeout_seconds,
           state: r.state,
           message: r.message,
+          fingerprint: r.fingerprint,
           process: r.child ? r.process : null,
         })),
       })),
-      copies: Object.fromEntries(this.fingerprints),
+      parked: Object.fromEntries(this.parked),
     };
     writeFileAtomic(this.deps.stateFile, JSON.stringify(state));
   }

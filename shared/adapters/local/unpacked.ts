@@ -1,34 +1,39 @@
 import { execFile } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
-import { chmod, mkdir, readlink, rename, rm, stat } from 'node:fs/promises';
+import { mkdir, readlink, rename, rm, stat } from 'node:fs/promises';
 import { dirname, join, resolve, sep } from 'node:path';
 import { promisify } from 'node:util';
 import { list } from 'tar';
 import type { Artifact } from '../../domain/job.js';
-import { extractTarGz, sha256File, walkTree } from './archive.js';
+import { chownTree, extractTarGz, sha256File, walkTree } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { SYSTEM_PATH } from './revision-env.js';
 
 const execFileAsync = promisify(execFile);
 
 export type Prepared =
-  | { dir: string; fingerprint: string; unpacked_ms: number; warning: string | null }
+  | { dir: string; fingerprint: string; unpacked_ms: number; warning: string | null; claimed: boolean }
   | { refused: string; warning: string | null };
 
 /**
- * One extracted, read-only copy of each artifact, shared by every revision of that digest and
- * reused across starts, so a start unpacks nothing when the artifact has not changed.
+ * A revision's own folder, made from its artifact before the start-up clock starts, and verified
+ * before every start. It is writable (Cloud Run's container filesystem is: `nest start` compiles
+ * into dist/, Next.js writes its cache), so it is the revision's alone, never shared.
  *
- * A copy is never run unverified: at extraction (after the artifact's sha256 is checked) Baton
+ * The folder is never run unverified: once made (after the artifact's sha256 is checked) Baton
  * records its fingerprint — every entry's path, kind, mode, size, link target, inode, mtime and
- * ctime — and checks it again before every start. Any write, chmod, rename or utimes changes the
- * ctime, which no unprivileged process can set back, so a mismatch means the copy was touched: it
- * is unpacked again from the artifact. The fingerprints are kept by the caller (in Baton's own
- * 0600 state), never inside the copy.
+ * ctime — and checks it again at the next start. Any write, chmod, rename or utimes changes a
+ * ctime, which no unprivileged process can set back, so a mismatch means the folder was touched
+ * (by hand, or by the revision itself): it is made again from the artifact. Fingerprints are kept
+ * by the caller (in Baton's own 0600 state), never inside the folder.
+ *
+ * A build's own folder, once packed, is parked under `root` by artifact digest when it matches
+ * the archive exactly (adopt), and the first revision of that digest takes it instead of
+ * unpacking: for a large node_modules, creating its files a second time is most of a
+ * deployment's overhead over `npm ci && npm start`.
  */
 export class UnpackedCopies {
-  private readonly inflight = new Map<string, Promise<Prepared>>();
-  /** Builds' folders being taken as copies (see adopt): a start of that digest waits for it. */
+  /** Parked build folders being checked (see adopt): a start of that digest waits for it. */
   private readonly adopting = new Map<string, Promise<string | null>>();
 
   constructor(
@@ -36,68 +41,82 @@ export class UnpackedCopies {
     private readonly blobs: FolderBlobStore,
   ) {}
 
+  /** Where a build's folder for `digest` is parked. */
   dirOf(digest: string): string {
     return join(this.root, digest.replace(/^sha256:/, ''));
   }
 
-  /** The verified copy of `artifact` (unpacked when missing or changed), or why it is refused. */
-  prepare(artifact: Artifact, recorded: string | null): Promise<Prepared> {
-    const running = this.inflight.get(artifact.digest);
-    if (running) return running;
-    const work = this.prepareIn(artifact, recorded).finally(() => this.inflight.delete(artifact.digest));
-    this.inflight.set(artifact.digest, work);
-    return work;
-  }
-
-  private async prepareIn(artifact: Artifact, known: string | null): Promise<Prepared> {
+  /**
+   * `dir` holding exactly the verified `artifact`: kept when its fingerprint is `recorded`, else
+   * the parked build folder (fingerprint `parked`) moved there, else the artifact unpacked there;
+   * given to `owner` when there is one. Or why it is refused.
+   */
+  async prepare(
+    artifact: Artifact,
+    dir: string,
+    recorded: string | null,
+    parked: string | null,
+    owner: { uid: number; gid: number } | null,
+  ): Promise<Prepared> {
     const adopted = await this.adopting.get(artifact.digest)?.catch(() => null);
-    const recorded = adopted ?? known;
+    const parkedFp = adopted ?? parked;
     const began = performance.now();
-    const dir = this.dirOf(artifact.digest);
     let warning: string | null = null;
     if (await stat(dir).catch(() => null)) {
       if (recorded !== null && (await fingerprint(dir)) === recorded) {
-        return { dir, fingerprint: recorded, unpacked_ms: 0, warning: null };
+        return { dir, fingerprint: recorded, unpacked_ms: 0, warning: null, claimed: false };
       }
       const why = recorded === null ? 'has no recorded fingerprint' : 'was modified since it was unpacked';
-      warning = `baton: the unpacked copy of ${artifact.digest} (${dir}) ${why}: it is not run; unpacking it again from the verified artifact`;
-      await removeCopy(dir);
+      warning = `baton: the folder ${dir} ${why}: it is not run; unpacking it again from the verified artifact`;
+      await rm(dir, { recursive: true, force: true });
     }
-    const file = this.blobs.pathOf(artifact.ref);
-    const digest = `sha256:${await sha256File(file)}`;
-    if (digest !== artifact.digest) {
-      return {
-        refused: `its artifact ${artifact.ref} does not match the digest recorded at build time (${artifact.digest}, found ${digest}): it was modified, so the revision is not run. Deploy again to build a fresh artifact`,
-        warning,
-      };
-    }
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
-    const tmp = `${dir}.${randomUUID()}.tmp`;
-    try {
-      await extract(file, tmp);
-      const outside = await makeReadOnly(tmp);
-      if (outside) {
-        await removeCopy(tmp);
-        return { refused: `its artifact ${artifact.ref} holds ${outside}, so the revision is not run`, warning };
+    await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
+    const claimed = parkedFp !== null && (await this.claim(artifact.digest, parkedFp, dir));
+    if (!claimed) {
+      const file = this.blobs.pathOf(artifact.ref);
+      const digest = `sha256:${await sha256File(file)}`;
+      if (digest !== artifact.digest) {
+        return {
+          refused: `its artifact ${artifact.ref} does not match the digest recorded at build time (${artifact.digest}, found ${digest}): it was modified, so the revision is not run. Deploy again to build a fresh artifact`,
+          warning,
+        };
       }
-      await rename(tmp, dir);
-    } catch (err) {
-      await removeCopy(tmp);
-      throw err;
+      const tmp = `${dir}.${randomUUID()}.tmp`;
+      try {
+        await extract(file, tmp);
+        const outside = await refusedEntry(tmp);
+        if (outside) {
+          await rm(tmp, { recursive: true, force: true });
+          return { refused: `its artifact ${artifact.ref} holds ${outside}, so the revision is not run`, warning };
+        }
+        await rename(tmp, dir);
+      } catch (err) {
+        await rm(tmp, { recursive: true, force: true });
+        throw err;
+      }
     }
-    return { dir, fingerprint: await fingerprint(dir), unpacked_ms: Math.round(performance.now() - began), warning };
+    if (owner) await chownTree(dir, owner.uid, owner.gid);
+    return { dir, fingerprint: await fingerprint(dir), unpacked_ms: Math.round(performance.now() - began), warning, claimed };
+  }
+
+  /** Moves the parked build folder of `digest` to `dir` if it is still as it was parked. */
+  private async claim(digest: string, parked: string, dir: string): Promise<boolean> {
+    const from = this.dirOf(digest);
+    if (!(await stat(from).catch(() => null)) || (await fingerprint(from)) !== parked) return false;
+    return rename(from, dir).then(
+      () => true,
+      () => false,
+    );
   }
 
   /**
-   * Takes the folder a build just packed as `artifact` for its copy, instead of unpacking the
-   * artifact again later (for a large node_modules, creating its files a second time is most of
-   * a deployment's overhead over `npm ci && npm start`). Only an exact match is taken: every entry
-   * of the archive there with its kind, size, executable bit and link target; what the archive does
-   * not hold (a skipped .git, an empty folder) is removed first. Anything else, or a copy already
-   * there, leaves the folder where it is and returns null: the artifact is unpacked at the start.
+   * Parks the folder a build just packed as `artifact`, if it holds exactly the archive's entries
+   * (with their kind, size, executable bit and link target) once what the archive does not hold
+   * (a skipped .git, an empty folder) is removed. Returns its fingerprint, or null when it was not
+   * taken (the artifact is then unpacked at the start).
    */
   adopt(artifact: Artifact, built: string): Promise<string | null> {
-    if (this.inflight.has(artifact.digest) || this.adopting.has(artifact.digest)) return Promise.resolve(null);
+    if (this.adopting.has(artifact.digest)) return Promise.resolve(null);
     const work = this.adoptIn(artifact, built);
     this.adopting.set(artifact.digest, work);
     return work.finally(() => this.adopting.delete(artifact.digest));
@@ -105,18 +124,18 @@ export class UnpackedCopies {
 
   private async adoptIn(artifact: Artifact, built: string): Promise<string | null> {
     const dir = this.dirOf(artifact.digest);
-    if (await stat(dir).catch(() => null)) return null;
+    if (await stat(dir).catch(() => null)) await rm(dir, { recursive: true, force: true });
     const entries = await archiveEntries(this.blobs.pathOf(artifact.ref));
     if (!entries || !(await matchesArchive(built, entries))) return null;
-    if (await makeReadOnly(built)) return null;
-    await mkdir(this.root, { recursive: true, mode: 0o711 });
+    if (await refusedEntry(built)) return null;
+    await mkdir(this.root, { recursive: true, mode: 0o700 });
     await rename(built, dir);
     return fingerprint(dir);
   }
 
-  /** Removes the copy of `digest` (no revision uses it any more). */
+  /** Removes the parked folder of `digest` (no revision will take it). */
   remove(digest: string): Promise<void> {
-    return removeCopy(this.dirOf(digest));
+    return rm(this.dirOf(digest), { recursive: true, force: true });
   }
 }
 
@@ -185,7 +204,7 @@ export async function fingerprint(dir: string): Promise<string> {
 /**
  * Unpacks an artifact Baton built. The system's tar, where there is one, does it several times
  * faster than node-tar for a node_modules of thousands of small files (GNU tar strips leading `/`,
- * refuses `..` and creates links last, so no entry is written through a link); makeReadOnly then
+ * refuses `..` and creates links last, so no entry is written through a link); refusedEntry then
  * refuses what it must not hold. Without a working tar, node-tar does it.
  */
 async function extract(file: string, dest: string): Promise<void> {
@@ -199,27 +218,14 @@ async function extract(file: string, dest: string): Promise<void> {
   await extractTarGz(file, dest, { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER });
 }
 
-/**
- * Files lose their write bits and become readable by all (executables stay executable); folders
- * become 0755: only their owner, Baton's user, may change them, and removing a copy needs nothing
- * more than rm. A revision running as nobody can write nothing in the copy; one running as Baton's
- * own user could, and the fingerprint catches it. Returns what the copy must not hold (a link
- * whose target is outside it, a device or a pipe), or null.
- */
-async function makeReadOnly(dir: string): Promise<string | null> {
+/** What a revision's folder must not hold (a link whose target is outside it, a device or a pipe), or null. */
+async function refusedEntry(dir: string): Promise<string | null> {
   for (const { rel, full, info } of await walkTree(dir)) {
-    if (info.isDirectory()) await chmod(full, 0o755);
-    else if (info.isFile()) await chmod(full, (info.mode & 0o555) | 0o444);
-    else if (info.isSymbolicLink()) {
+    if (info.isSymbolicLink()) {
       const target = await readlink(full);
       const to = resolve(dirname(full), target);
       if (to !== dir && !to.startsWith(`${dir}${sep}`)) return `a link out of it (${rel} -> ${target})`;
-    } else return `an entry that is neither a file, a folder nor a link (${rel})`;
+    } else if (!info.isDirectory() && !info.isFile()) return `an entry that is neither a file, a folder nor a link (${rel})`;
   }
-  await chmod(dir, 0o755);
   return null;
-}
-
-function removeCopy(dir: string): Promise<void> {
-  return rm(dir, { recursive: true, force: true });
 }
