@@ -233,6 +233,18 @@ describe('LocalRuntime: the folder a build leaves', () => {
     expect((await echo(rev.tag_url ?? '')).revision).toBe('iso-built');
   });
 
+  it('revisions of one parked artifact starting at once: one takes the folder, the others unpack, all serve', async () => {
+    const s = setup();
+    const built = writeEchoService(temp.make('built'));
+    const a = await s.artifact(built, ['package.json', 'server.js']);
+    const rt = s.open();
+    await rt.adoptBuild(a, built);
+    const names = ['iso-race-1', 'iso-race-2', 'iso-race-3', 'iso-race-4'];
+    await Promise.all(names.map((n) => rt.deployRevision(spec(a, n))));
+    const states = await Promise.all(names.map(async (n) => (await waitSettled(rt, 'iso', n)).message ?? 'ready'));
+    expect(states).toEqual(names.map(() => 'ready'));
+  });
+
   it('leaves a folder that differs from its artifact, and the start unpacks the artifact instead', async () => {
     const s = setup();
     const built = writeEchoService(temp.make('built'));

@@ -99,14 +99,20 @@ export class UnpackedCopies {
     return { dir, fingerprint: await fingerprint(dir), unpacked_ms: Math.round(performance.now() - began), warning, claimed };
   }
 
-  /** Moves the parked build folder of `digest` to `dir` if it is still as it was parked. */
+  /**
+   * Moves the parked build folder of `digest` to `dir` if it is still as it was parked. Revisions
+   * of one digest starting at once race for it: one takes it, the others (their check or rename
+   * failing as it moves) unpack the artifact.
+   */
   private async claim(digest: string, parked: string, dir: string): Promise<boolean> {
     const from = this.dirOf(digest);
-    if (!(await stat(from).catch(() => null)) || (await fingerprint(from)) !== parked) return false;
-    return rename(from, dir).then(
-      () => true,
-      () => false,
-    );
+    try {
+      if ((await fingerprint(from)) !== parked) return false;
+      await rename(from, dir);
+      return true;
+    } catch {
+      return false;
+    }
   }
 
   /**
