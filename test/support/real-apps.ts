@@ -325,6 +325,41 @@ app.listen(Number(process.env.PORT), () => { log.info('Server listening'); log.w
   };
 }
 
+/**
+ * Pins TypeScript 5.4.5 (Baton itself uses 6.x) and needs it at run time too (as apps running
+ * ts-node do): built with its own `tsc`, the server reports which `tsc` its PATH finds and any
+ * other project's node_modules/.bin on it.
+ */
+async function pinnedTscApp(pkgs: string): Promise<AppSpec> {
+  const ts = await pack(pkgs, 'typescript', {
+    'package.json': json({ version: '5.4.5', bin: { tsc: 'bin/tsc', tsserver: 'bin/tsserver' } }),
+    'bin/tsc': `#!/usr/bin/env node
+const fs = require('node:fs');
+if (process.argv.includes('--version')) { console.log('Version 5.4.5'); process.exit(0); }
+fs.mkdirSync('dist', { recursive: true });
+fs.writeFileSync('dist/server.js', fs.readFileSync('src/server.ts', 'utf8').replace(/: string/g, ''));
+`,
+    'bin/tsserver': '#!/usr/bin/env node\n',
+  });
+  return {
+    files: {
+      'package.json': json({ name: 'pins-ts', scripts: { build: 'tsc', start: 'node dist/server.js' }, dependencies: { typescript: ts } }),
+      'tsconfig.json': json({ compilerOptions: { outDir: 'dist' } }),
+      'src/server.ts': `const http = require('node:http');
+const { execSync } = require('node:child_process');
+const path = require('node:path');
+http.createServer((req, res) => {
+  const tsc: string = execSync('tsc --version', { encoding: 'utf8' }).trim();
+  const foreign = (process.env.PATH || '').split(':').filter((p) => p.endsWith(path.join('node_modules', '.bin')) && !p.startsWith(process.cwd()));
+  res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify({ tsc, foreign, npm_package_name: process.env.npm_package_name ?? null }));
+}).listen(Number(process.env.PORT));
+`,
+    },
+    check: { path: '/', status: 200, body: /^\{"tsc":"Version 5\.4\.5","foreign":\[\],"npm_package_name":(null|"pins-ts")\}$/ },
+  };
+}
+
 /** The corpus: every case the test deploys. */
 const REAL_APPS = {
   'express-no-health': expressApp,
@@ -334,6 +369,7 @@ const REAL_APPS = {
   'pino-logger': pinoApp,
   'warm-up-2s': warmUpApp,
   'at-types-root': atTypesApp,
+  'pins-typescript': pinnedTscApp,
 } satisfies Record<string, (pkgs: string) => Promise<AppSpec>>;
 
 export type RealAppName = keyof typeof REAL_APPS;
