@@ -17,14 +17,7 @@ import { create } from 'tar';
 import { startLocalStack } from '../functions/local/stack.js';
 import { loadConfig } from '../shared/config.js';
 import { FINAL_STATUSES } from '../shared/domain/status.js';
-
-function intEnv(name: string, def: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name}=${raw}: must be an integer >= ${min}`);
-  return v;
-}
+import { intEnv } from './stats.js';
 
 const DEPLOYS = intEnv('BENCH_DISK_DEPLOYS', 50);
 const KEEP = intEnv('BENCH_DISK_KEEP', 3);

@@ -28,20 +28,12 @@ import { DeploymentRequestSchema } from '../shared/domain/request.js';
 import { STAGES } from '../shared/domain/status.js';
 import { followUntilFinal, getJson, type JobView, nowMs, postJson } from './http.js';
 import { installSpawnProbe, revisionSpawn } from './spawn-probe.js';
-import { median, ms, rounded, type Summary, summarize, table } from './stats.js';
+import { intEnv, median, ms, rounded, type Summary, summarize, table } from './stats.js';
 
 const HERE = import.meta.dirname;
 const ROOT = resolve(HERE, '..');
 const EXAMPLE = join(ROOT, 'examples', 'hello');
 const RESULTS = join(HERE, 'results.json');
-
-function intEnv(name: string, def: number, min = 1): number {
-  const raw = process.env[name];
-  if (raw === undefined || raw === '') return def;
-  const v = Number(raw);
-  if (!Number.isInteger(v) || v < min) throw new Error(`${name}=${raw}: must be an integer >= ${min}`);
-  return v;
-}
 
 const SETTINGS = {
   accepts: intEnv('BENCH_ACCEPTS', 1000),

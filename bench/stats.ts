@@ -61,3 +61,12 @@ export function table(header: readonly string[], rows: readonly (readonly string
       .trimEnd();
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n');
 }
+
+/** A bench knob from the environment: an integer ≥ `min`, or `def` when unset. */
+export function intEnv(name: string, def: number, min = 1): number {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return def;
+  const v = Number(raw);
+  if (!Number.isInteger(v) || v < min) throw new Error(`${name}=${raw}: must be an integer >= ${min}`);
+  return v;
+}

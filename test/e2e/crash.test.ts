@@ -1,28 +1,13 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ChildStack, killLeftovers } from '../support/child-stack.js';
+import { describe, expect, it } from 'vitest';
+import { ChildStack, killLeftovers, stackFixtures } from '../support/child-stack.js';
 
 /**
  * kill -9 of the whole local stack (a child process running `npm start`), then a start on the
  * same data folder: what was answered must be there, and every deployment must finish.
  */
-const dirs: string[] = [];
-const stacks: ChildStack[] = [];
-afterEach(async () => {
-  await Promise.all(stacks.splice(0).map((s) => s.stop()));
-  for (const d of dirs.splice(0)) {
-    killLeftovers(d);
-    rmSync(d, { recursive: true, force: true });
-  }
-});
-
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'baton-crash-'));
-  dirs.push(d);
-  return d;
-}
+const { stacks, dataDir } = stackFixtures<ChildStack>('baton-crash-');
 
 async function start(dir: string, env: Record<string, string> = {}): Promise<ChildStack> {
   const s = await ChildStack.start(dir, env);

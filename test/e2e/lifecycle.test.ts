@@ -1,31 +1,16 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
-import { ChildStack, killLeftovers, processesIn } from '../support/child-stack.js';
+import { describe, expect, it } from 'vitest';
+import { ChildStack, processesIn, stackFixtures } from '../support/child-stack.js';
 import { TestStack } from '../support/stack.js';
 
 /**
  * The local stack's lifecycle: a signal to npm or to Baton stops the whole tree, one stack per
  * data folder, nothing touched before the port is bound, and nothing left by a stack that died.
  */
-const dirs: string[] = [];
-const stacks: (ChildStack | TestStack)[] = [];
-afterEach(async () => {
-  await Promise.all(stacks.splice(0).map((s) => s.stop()));
-  for (const d of dirs.splice(0)) {
-    killLeftovers(d);
-    rmSync(d, { recursive: true, force: true });
-  }
-});
-
-function dataDir(): string {
-  const d = mkdtempSync(join(tmpdir(), 'baton-lifecycle-'));
-  dirs.push(d);
-  return d;
-}
+const { dirs, stacks, dataDir } = stackFixtures<ChildStack | TestStack>('baton-lifecycle-');
 
 /** Alive and not a zombie (an orphan's zombie waits for whoever adopted it to reap it). */
 const alive = (pid: number) => {

@@ -1,7 +1,9 @@
 import { type ChildProcess, spawn } from 'node:child_process';
-import { readdirSync, readlinkSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, readdirSync, readlinkSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { createInterface } from 'node:readline';
+import { afterEach } from 'vitest';
 import { FINAL_STATUSES } from '../../shared/domain/status.js';
 import { fixture, type JobView, TEST_ENV } from './stack.js';
 
@@ -145,4 +147,26 @@ export function killLeftovers(dataDir: string): number {
     }
   }
   return n;
+}
+
+/**
+ * The stacks and data folders of one test file: after each test the stacks are stopped, whatever
+ * a killed stack left running under a folder is killed, and the folders are removed.
+ */
+export function stackFixtures<S extends { stop(): Promise<void> }>(prefix: string) {
+  const dirs: string[] = [];
+  const stacks: S[] = [];
+  afterEach(async () => {
+    await Promise.all(stacks.splice(0).map((s) => s.stop()));
+    for (const d of dirs.splice(0)) {
+      killLeftovers(d);
+      rmSync(d, { recursive: true, force: true });
+    }
+  });
+  const dataDir = (): string => {
+    const d = mkdtempSync(join(tmpdir(), prefix));
+    dirs.push(d);
+    return d;
+  };
+  return { dirs, stacks, dataDir };
 }

@@ -11,12 +11,7 @@ export const PRIVATE_DIR = 0o700;
 
 /** Write-then-rename, so a crash never leaves half a file behind; the file is 0600, new folders 0700. */
 export function writeFileAtomic(path: string, data: string | Buffer): void {
-  mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR });
-  const tmp = `${path}.${process.pid}.tmp`;
-  writeFileSync(tmp, data, { mode: PRIVATE_FILE });
-  // writeFile's mode applies only when it creates the file: a leftover tmp keeps its old mode.
-  chmodSync(tmp, PRIVATE_FILE);
-  renameSync(tmp, path);
+  writeThenRename(path, data, false);
 }
 
 /**
@@ -24,17 +19,23 @@ export function writeFileAtomic(path: string, data: string | Buffer): void {
  * folder after it): for what an accepted request depends on, such as its private data.
  */
 export function writeFileDurable(path: string, data: string | Buffer): void {
+  writeThenRename(path, data, true);
+}
+
+function writeThenRename(path: string, data: string | Buffer, sync: boolean): void {
   mkdirSync(dirname(path), { recursive: true, mode: PRIVATE_DIR });
   const tmp = `${path}.${process.pid}.tmp`;
   const fd = openSync(tmp, 'w', PRIVATE_FILE);
   try {
     writeFileSync(fd, data);
-    fsyncSync(fd);
+    if (sync) fsyncSync(fd);
   } finally {
     closeSync(fd);
   }
+  // open's mode applies only when it creates the file: a leftover tmp keeps its old mode.
   chmodSync(tmp, PRIVATE_FILE);
   renameSync(tmp, path);
+  if (!sync) return;
   const dir = openSync(dirname(path), 'r');
   try {
     fsyncSync(dir);
