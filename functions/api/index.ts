@@ -78,7 +78,9 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       async (_req, res, _p, url) => {
         const q = parseWith(ListQuerySchema, Object.fromEntries(url.searchParams), 'query');
         const page = await deps.jobs.list(q);
-        sendJson(res, 200, { deployments: page.items.map(publicJob), next_cursor: page.next_cursor });
+        // No ETA in a list (it would cost a service read per item); seed 004's fields are there all the same.
+        const now = deps.clock.now().getTime();
+        sendJson(res, 200, { deployments: page.items.map((j) => publicJob(j, null, now)), next_cursor: page.next_cursor });
       },
     ],
     ['GET', /^\/environments$/, async (_req, res) => sendJson(res, 200, environmentsView(deps.settings.environments))],

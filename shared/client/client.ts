@@ -63,6 +63,9 @@ export const JobViewSchema = z.looseObject({
   rollback_id: z.string().nullable().default(null),
   rollback_reason: z.string().nullable().default(null),
   eta_seconds: z.number().nullable().default(null),
+  /** Seed 004's names for progress and the ETA (a timestamp), beside Baton's own. */
+  progress_percentage: z.number().optional(),
+  estimated_completion: z.string().nullable().optional(),
 });
 export type Job = z.infer<typeof JobViewSchema>;
 

@@ -225,18 +225,42 @@ export function withPrivate(request: DeploymentRequest, secret: JobPrivate | nul
   return { ...request, env: { ...request.env, ...secret.env }, source };
 }
 
-/** What clients see: no claim bookkeeping, and env values and secret names hidden. */
-export function publicJob(
-  job: Job,
-  eta_seconds: number | null = null,
-): Omit<Job, 'claim' | 'request'> & {
-  source: Job['request']['source'];
-  eta_seconds: number | null;
-} {
+/**
+ * Seed 004's names for what the job already says, carried beside Baton's own so seed 004's
+ * clients keep working: `progress_percentage` (= progress), `estimated_completion` (a timestamp:
+ * now plus the ETA while it runs, `completed_at` once final, null with no history to go on) and
+ * `deployment_metadata` (version, environment, the agent's endpoint, revisions). `stage` is a
+ * field of the job itself.
+ */
+export function seedFields(job: Job, eta_seconds: number | null, nowMs: number) {
+  const estimated_completion = isFinal(job.status)
+    ? job.completed_at
+    : eta_seconds === null
+      ? null
+      : new Date(nowMs + eta_seconds * 1000).toISOString();
+  return {
+    progress_percentage: job.progress,
+    estimated_completion,
+    deployment_metadata: {
+      version: job.version,
+      environment: job.environment,
+      environment_config: job.environment,
+      agent_endpoint: job.service_url,
+      revision: job.revision,
+      previous_revision: job.previous_revision,
+      source_type: job.request.source.type,
+      kind: job.kind,
+    },
+  };
+}
+
+/** What clients see: no claim bookkeeping, env values and secret names hidden, and seed 004's names beside Baton's. */
+export function publicJob(job: Job, eta_seconds: number | null, nowMs: number) {
   const { claim: _claim, request, ...rest } = job;
   const source = request.source.type === 'git' ? { ...request.source, url: withoutCredentials(request.source.url) } : request.source;
-  return { ...rest, source, eta_seconds };
+  return { ...rest, source, eta_seconds, ...seedFields(job, eta_seconds, nowMs) };
 }
+export type PublicJob = ReturnType<typeof publicJob>;
 
 /** Folds a finished deployment's stage durations into the service's typical durations. */
 export function typicalStageMs(previous: Record<string, number>, job: Job): Record<string, number> {

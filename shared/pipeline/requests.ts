@@ -147,13 +147,17 @@ export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
 export async function getDeployment(deps: PipelineDeps, id: string) {
   const job = await mustGet(deps, id);
   const svc = await deps.jobs.getService(job.agent_id);
-  return publicJob(job, estimateEtaSeconds(job, svc?.typical_stage_ms ?? {}, deps.clock.now().getTime()));
+  const now = deps.clock.now().getTime();
+  return publicJob(job, estimateEtaSeconds(job, svc?.typical_stage_ms ?? {}, now), now);
 }
 
 /** A view of the job for a client following it: the document with an ETA from the service's history. */
 export async function jobViewer(deps: PipelineDeps, agentId: string) {
   const typical = (await deps.jobs.getService(agentId))?.typical_stage_ms ?? {};
-  return (job: Job) => publicJob(job, estimateEtaSeconds(job, typical, deps.clock.now().getTime()));
+  return (job: Job) => {
+    const now = deps.clock.now().getTime();
+    return publicJob(job, estimateEtaSeconds(job, typical, now), now);
+  };
 }
 
 export async function getDeploymentLogs(deps: PipelineDeps, id: string) {

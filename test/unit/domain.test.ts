@@ -133,12 +133,16 @@ describe('the job document', () => {
   });
 
   it('hides credentials in a git URL from clients', () => {
-    const view = publicJob(newJob('d1', req({ source: { type: 'git', url: 'https://u:tok@git.example/r.git', ref: 'main' } }), 'now'));
+    const view = publicJob(
+      newJob('d1', req({ source: { type: 'git', url: 'https://u:tok@git.example/r.git', ref: 'main' } }), 'now'),
+      null,
+      0,
+    );
     expect(view.source).toEqual({ type: 'git', url: 'https://git.example/r.git', ref: 'main' });
   });
 
   it('hides claims and env values from clients', () => {
-    const view = publicJob(newJob('d1', req({ env: { TOKEN: 'secret-value' } }), 'now'));
+    const view = publicJob(newJob('d1', req({ env: { TOKEN: 'secret-value' } }), 'now'), null, 0);
     expect(JSON.stringify(view)).not.toContain('secret-value');
     expect(view).not.toHaveProperty('claim');
   });
