@@ -1,3 +1,5 @@
+import type { FailureDetail } from './failure.js';
+
 /**
  * Errors decide retries: a PermanentError fails the deployment and acknowledges the event;
  * anything else is treated as transient, so the trigger retries it (and dead-letters it at last).
@@ -6,12 +8,15 @@
  */
 export class PermanentError extends Error {
   override readonly name = 'PermanentError';
+  /** What the failure record (shared/domain/failure.ts) takes from the code that knows: a reason code, a probe, output. */
+  readonly detail: FailureDetail;
   constructor(
     message: string,
     readonly hint?: string,
-    options?: ErrorOptions,
+    options?: ErrorOptions & { detail?: FailureDetail },
   ) {
     super(message, options);
+    this.detail = options?.detail ?? {};
   }
   /** The message a user sees: what went wrong, then what to do. */
   userMessage(): string {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { FailureSchema } from './failure.js';
 import { withoutCredentials } from './redact.js';
 import { type DeploymentRequest, DeploymentRequestSchema } from './request.js';
 import { isFinal, STAGES, StageSchema, StatusSchema } from './status.js';
@@ -74,6 +75,8 @@ export const JobSchema = z.object({
   logs: z.array(z.string()),
   error_message: z.string().nullable(),
   failed_stage: StageSchema.nullable(),
+  /** Why it failed or was rolled back, structured (shared/domain/failure.ts); null while it has not. */
+  failure: FailureSchema.nullable().default(null),
   service_url: z.string().nullable(),
   revision: z.string().nullable(),
   /** The revision that served before this deployment: where a rollback returns traffic. */
@@ -157,6 +160,7 @@ export function newJob(
     logs: [],
     error_message: null,
     failed_stage: null,
+    failure: null,
     service_url: null,
     revision: null,
     previous_revision: null,

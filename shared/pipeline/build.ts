@@ -114,6 +114,12 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
     EXPIRED: 'expired in the queue before it started',
   };
   const link = build.logUrl ? ` Full build log: ${build.logUrl}` : '';
-  await failDeployment(deps, deploymentId, 'building', `Build ${build.id} ${words[build.status] ?? build.status}: ${detail}.${link}`);
+  // Locally the build's log is the deployment's log; on Google Cloud, Cloud Build's console page.
+  const build_log_url = build.logUrl?.startsWith('http') ? build.logUrl : `/deployments/${deploymentId}/logs`;
+  await failDeployment(deps, deploymentId, 'building', `Build ${build.id} ${words[build.status] ?? build.status}: ${detail}.${link}`, {
+    reason_code:
+      build.status === 'TIMEOUT' ? 'stage_timeout' : /Missing script: "?start"?/.test(detail) ? 'missing_start_script' : 'build_failed',
+    build_log_url,
+  });
   return 'failed';
 }

@@ -1,6 +1,7 @@
 import { transition } from '../domain/claim.js';
 import { resolveEnvironment } from '../domain/environments.js';
 import { RequestError } from '../domain/errors.js';
+import { failureRecord } from '../domain/failure.js';
 import { estimateEtaSeconds, type Job, newJob, publicJob, splitPrivate } from '../domain/job.js';
 import type { DeploymentRequest } from '../domain/request.js';
 import { CANCELLABLE, isFinal } from '../domain/status.js';
@@ -209,7 +210,13 @@ async function publishOrFail(
     const now = deps.clock.now().toISOString();
     const why = stored ? 'the event bus refused it' : 'its private data could not be stored';
     await deps.jobs.update(job.deployment_id, (j) =>
-      j.status === 'queued' ? transition(j, 'failed', { error_message: `could not be queued: ${why}`, completed_at: now }) : null,
+      j.status === 'queued'
+        ? transition(j, 'failed', {
+            error_message: `could not be queued: ${why}`,
+            failure: failureRecord('validating', `could not be queued: ${why}`, { hint: 'Try again' }, []),
+            completed_at: now,
+          })
+        : null,
     );
     throw new RequestError(
       'unavailable',

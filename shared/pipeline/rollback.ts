@@ -1,6 +1,7 @@
 import { transition } from '../domain/claim.js';
 import { PermanentError } from '../domain/errors.js';
 import type { RollbackPollTask } from '../domain/events.js';
+import { failureRecord } from '../domain/failure.js';
 import type { Job } from '../domain/job.js';
 import { serviceName, taskName } from '../domain/names.js';
 import { QUEUES } from '../domain/topics.js';
@@ -149,6 +150,12 @@ async function settle(deps: PipelineDeps, job: Job, task: RollbackPollTask, log:
             progress: 100,
             service_url: url,
             rollback_reason: job.rollback_reason,
+            failure: failureRecord(
+              'rolling_back',
+              `Rolled back by hand (${job.deployment_id}): ${job.rollback_reason ?? 'no reason given'}`,
+              { reason_code: 'manual_rollback' },
+              [],
+            ),
             updated_at: now,
             completed_at: now,
           })

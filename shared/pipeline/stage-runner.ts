@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { decideClaim, decideContinue, transition } from '../domain/claim.js';
 import { isPermanent, messageOf, TransientError } from '../domain/errors.js';
 import { type EventType, stageEvent } from '../domain/events.js';
+import { type FailureDetail, failureRecord, REVISION_OUTPUT_LINES } from '../domain/failure.js';
 import { type Job, LOG_TAIL_LINES } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
 import { stageDef } from '../domain/pipeline.js';
@@ -194,7 +195,7 @@ export async function runClaimed(
     await commitStage(deps, job, stage, outcome);
   } catch (err) {
     if (isPermanent(err)) {
-      await failDeployment(deps, job.deployment_id, stage, messageOf(err));
+      await failDeployment(deps, job.deployment_id, stage, messageOf(err), { ...err.detail, hint: err.detail.hint ?? err.hint });
       return;
     }
     log(`Transient error, will retry: ${messageOf(err)}`, 'WARNING');
@@ -210,7 +211,13 @@ export async function runClaimed(
  * auto_rollback is on and an earlier revision exists, the job goes to rolling_back and the
  * rollback function restores traffic; otherwise it ends failed and the new revision is removed.
  */
-export async function failDeployment(deps: PipelineDeps, id: string, stage: Stage, message: string): Promise<void> {
+export async function failDeployment(
+  deps: PipelineDeps,
+  id: string,
+  stage: Stage,
+  message: string,
+  detail: FailureDetail = {},
+): Promise<void> {
   // Messages carry outside text (a build's detail, a revision's last output): redacted like every log line.
   const text = redact(message);
   const willRollBack = (job: Job) =>
@@ -220,6 +227,9 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
     canTransition(job.status, 'rolling_back');
   // A job that ends failed has its revision removed first, so whoever sees `failed` finds it gone.
   const before = await deps.jobs.get(id);
+  // Read before the revision is removed: what it wrote is the best evidence of why it failed.
+  const output = before && !detail.revision_output ? await revisionOutput(deps, before) : [];
+  const failure = failureRecord(stage, message, detail, output);
   if (before && !isFinal(before.status) && before.status !== 'rolling_back' && !willRollBack(before)) await cleanUpRevision(deps, before);
   const now = iso(deps);
   const lines = deps.logs.take(id);
@@ -231,6 +241,7 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
     const common = {
       failed_stage: stage,
       error_message: text,
+      failure,
       claim: null,
       logs: [...job.logs, ...lines, errorLine].slice(-LOG_TAIL_LINES),
       updated_at: now,
@@ -262,6 +273,27 @@ export async function failDeployment(deps: PipelineDeps, id: string, stage: Stag
     await handOff(deps, res.job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
   } else {
     await deps.logs.flush(id);
+  }
+}
+
+/** How long a failure waits for the runtime's logs (Cloud Logging may be slow): the record goes without them after. */
+const OUTPUT_READ_MS = 3000;
+
+/** The last lines the job's revision wrote, bounded in lines and time; none when it has no revision or they cannot be read. */
+async function revisionOutput(deps: PipelineDeps, job: Job): Promise<string[]> {
+  if (!job.revision || job.kind === 'rollback') return [];
+  const scope = { service: serviceName(job.agent_id), revision: job.revision };
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<null>((resolve) => {
+    timer = setTimeout(() => resolve(null), OUTPUT_READ_MS);
+  });
+  try {
+    const entries = await Promise.race([deps.runtimeLogs.read(scope, REVISION_OUTPUT_LINES), timeout]);
+    return entries ? entries.map((e) => e.message) : [];
+  } catch {
+    return [];
+  } finally {
+    clearTimeout(timer);
   }
 }
 

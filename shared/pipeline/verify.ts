@@ -69,7 +69,7 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
   if (!status.tag_url) throw new PermanentError(`Revision ${revision} has no tagged URL to verify`);
   const measurements = status.startup_ms !== undefined ? { ...job.measurements, startup_ms: status.startup_ms } : job.measurements;
   const options = job.request.deployment_options;
-  const { check, url } = await checkRevision(deps, status.tag_url, options.health_path);
+  const { check, url, probe } = await checkRevision(deps, status.tag_url, options.health_path);
   if (check.kind === 'healthy') {
     if (check.note) log(`Revision ${revision}: ${check.note}`);
     log(`Revision ${revision} is ready and healthy (${url})`);
@@ -82,6 +82,7 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
       throw new PermanentError(
         `Revision ${revision} was still not serving after ${limitS} s, its start timeout, at ${url}: ${check.reason}`,
         warmingHint(options.health_path ?? DEFAULT_HEALTH_PATH),
+        { detail: { reason_code: 'start_timeout', ...(probe ? { probe } : {}) } },
       );
     }
     if (job.current_step !== WARMING)
@@ -90,13 +91,21 @@ async function poll(deps: PipelineDeps, job: Job, attempt: number, log: (m: stri
   }
   const failures = job.health_failures + 1;
   if (failures >= deps.settings.health_attempts) {
-    throw new PermanentError(`Health check of revision ${revision} failed ${failures} times at ${url}: ${check.reason}`, check.hint);
+    throw new PermanentError(`Health check of revision ${revision} failed ${failures} times at ${url}: ${check.reason}`, check.hint, {
+      detail: { reason_code: healthReason(probe?.status ?? null, check.reason), ...(probe ? { probe } : {}) },
+    });
   }
   log(`Health check ${failures}/${deps.settings.health_attempts} failed: ${check.reason}; checking again`);
   return again(deps, { ...job, health_failures: failures, measurements }, attempt, deps.settings.verify_poll_interval_ms * 4);
 }
 
 const WARMING = 'Waiting for the service to warm up';
+
+/** A failed health check's reason code: a dependency reported down, a server error, or any other answer. */
+function healthReason(status: number | null, reason: string): 'dependency_down' | 'health_5xx' | 'health_failed' {
+  if (/dependencies reported unhealthy/.test(reason)) return 'dependency_down';
+  return status !== null && status >= 500 ? 'health_5xx' : 'health_failed';
+}
 
 /** Since the revision was deployed (the first readiness poll): its start-up and warm-up both count. */
 function verifyingForMs(deps: PipelineDeps, job: Job): number {

@@ -73,6 +73,13 @@ describe('the pipeline end to end on the local target', () => {
     expect(job.status).toBe('rolled_back');
     expect(job.failed_stage).toBe('verifying');
     expect(job.error_message).toContain('dependencies reported unhealthy: db');
+    // The structured record: the stage, the code and its hint, the probe that failed.
+    expect(job.failure).toMatchObject({ stage: 'verifying', reason_code: 'dependency_down' });
+    expect(job.failure?.hint).toMatch(/dependency/);
+    expect(job.failure?.probe).toMatchObject({ status: 200 });
+    expect(job.failure?.probe?.url).toMatch(/\/health$/);
+    expect(job.failure?.probe?.body_excerpt).toContain('db');
+    expect(job.failure?.probe?.latency_ms).toBeGreaterThanOrEqual(0);
     const served = await t.job(v2);
     expect(JSON.parse((await getText(served.service_url ?? '')).body).version).toBe('v2');
     expect(await t.stack.runtime.getRevision('shop', job.revision ?? '')).toBeNull();
@@ -87,17 +94,24 @@ describe('the pipeline end to end on the local target', () => {
     expect(job.failed_stage).toBe('verifying');
     expect(job.error_message).toContain('exited with code 3');
     expect(job.error_message).toContain('FATAL: DATABASE_URL is not set');
+    expect(job.failure).toMatchObject({ stage: 'verifying', reason_code: 'crashed_at_startup' });
+    expect(job.failure?.revision_output.join('\n')).toContain('FATAL: DATABASE_URL is not set');
     expect(await t.stack.runtime.getRevision('crasher', job.revision ?? '')).toBeNull();
   });
 
-  it('fails a service that never listens on PORT, saying so', async () => {
-    const id = await t.deploy('deaf', 'ignores-port', { deployment_options: { start_timeout_seconds: 2 } });
+  it('fails a service that listens on another port than PORT within seconds, naming that port', async () => {
+    // The default start timeout (60 s): the port check, not the timeout, must end it.
+    const id = await t.deploy('deaf', 'ignores-port');
     const job = await t.waitFinal(id);
     expect(job.status).toBe('failed');
-    expect(job.error_message).toMatch(
-      /Failed to start and then listen on the port defined by the PORT environment variable \(PORT=\d+\) within 2 s/,
-    );
-    expect(job.error_message).toContain('listening on my own port');
+    const m = /listens on port (\d+), not PORT=(\d+)/.exec(job.error_message ?? '');
+    expect(m, job.error_message ?? '').not.toBeNull();
+    const own = /listening on my own port (\d+)/.exec(job.error_message ?? '');
+    expect(own?.[1]).toBe(m?.[1]);
+    expect(job.failure).toMatchObject({ reason_code: 'ignores_port', listening_port: Number(m?.[1]) });
+    expect(job.failure?.hint).toContain('process.env.PORT');
+    const startedDeploying = Date.parse(job.stage_timings.deploying?.started_at ?? '');
+    expect(Date.parse(job.completed_at ?? '') - startedDeploying).toBeLessThan(15_000);
   });
 
   it('rolls back by hand: traffic returns to the revision that served before, tracked by its own id', async () => {
@@ -109,6 +123,8 @@ describe('the pipeline end to end on the local target', () => {
     const target = await t.job(v2);
     expect(target.status).toBe('rolled_back');
     expect(target.rollback_id).toBe(rollbackId);
+    expect(target.failure).toMatchObject({ reason_code: 'manual_rollback', stage: 'rolling_back' });
+    expect(target.failure?.message).toContain('customer reports');
     const first = await t.job(v1);
     expect(JSON.parse((await getText(first.service_url ?? '')).body)).toMatchObject({ version: 'v1', revision: first.revision });
     expect(await t.logs(rollbackId)).toContain('customer reports');

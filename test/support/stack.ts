@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type LocalStack, startLocalStack } from '../../functions/local/stack.js';
 import { loadConfig } from '../../shared/config.js';
+import type { Failure } from '../../shared/domain/failure.js';
 import { FINAL_STATUSES } from '../../shared/domain/status.js';
 
 export const FIXTURES = resolve(import.meta.dirname, '../fixtures/services');
@@ -23,7 +24,9 @@ export interface JobView {
   previous_revision: string | null;
   rollback_id: string | null;
   measurements: Record<string, number>;
-  stage_timings: Record<string, { duration_ms: number | null }>;
+  stage_timings: Record<string, { started_at: string; duration_ms: number | null }>;
+  completed_at: string | null;
+  failure: Failure | null;
   test_results: { test_type: string; passed: boolean; message: string; metrics: Record<string, unknown> }[];
 }
 

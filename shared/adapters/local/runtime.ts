@@ -9,6 +9,7 @@ import type { RevisionSpec, RevisionState, RevisionStatus, Runtime, ServiceStatu
 import { chownTree } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { codeOf, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
+import { listeningPorts } from './listening.js';
 import {
   onLines,
   type ProcessRecord,
@@ -88,6 +89,10 @@ interface Service {
 const OUTPUT_TAIL = 20;
 /** Output after a revision is ready still goes to its deployment's log for this long. */
 const FORWARD_AFTER_READY_MS = 1500;
+/** How often a starting revision's listening sockets are read (/proc). */
+const PORT_CHECK_EVERY_MS = 200;
+/** How long a revision may listen on other ports only before it is failed as ignoring PORT (a server may open an admin port first). */
+export const DEFAULT_PORT_GRACE_MS = 2000;
 
 /**
  * Cloud Run's stand-in with no container engine: each revision is a process of the built
@@ -113,9 +118,12 @@ export class LocalRuntime implements Runtime {
       user?: ProcessUser | null;
       /** Where built folders wait for their first revision; by default `unpacked` beside workDir. */
       unpackedDir?: string;
+      /** How long a starting revision may listen only on other ports than PORT before it fails (DEFAULT_PORT_GRACE_MS). */
+      portGraceMs?: number;
     },
   ) {
     this.user = deps.user === undefined ? revisionUser() : deps.user;
+    this.portGraceMs = deps.portGraceMs ?? DEFAULT_PORT_GRACE_MS;
     this.copies = new UnpackedCopies(deps.unpackedDir ?? join(dirname(deps.workDir), 'unpacked'), deps.blobs);
   }
 
@@ -124,6 +132,7 @@ export class LocalRuntime implements Runtime {
   private readonly parked = new Map<string, string>();
 
   private readonly user: ProcessUser | null;
+  private readonly portGraceMs: number;
   /** Warnings already given, once each: what isolation is not enforced and why. */
   private readonly warned = new Set<string>();
 
@@ -498,6 +507,8 @@ export class LocalRuntime implements Runtime {
         if (rev.state === 'ready') fail(`the process ${exited} after it started${this.lastOutput(rev)}`);
       });
       const deadline = spawnedAt + rev.start_timeout_seconds * 1000;
+      let nextPortCheck = spawnedAt + PORT_CHECK_EVERY_MS;
+      let elsewhereSince: number | null = null;
       while (true) {
         if (this.stopping || svc.revisions.get(rev.name) !== rev) {
           // stop() or deleteRevision() took the process away: not a start-up failure.
@@ -509,6 +520,21 @@ export class LocalRuntime implements Runtime {
           return fail(`the process ${exited} during start-up, before it listened on PORT=${port}${this.lastOutput(rev)}`);
         }
         if (await canConnect(port)) break;
+        // Not on PORT yet: listening on another port instead, for longer than a server takes to open two, is final.
+        if (child.pid !== undefined && Date.now() >= nextPortCheck) {
+          nextPortCheck = Date.now() + PORT_CHECK_EVERY_MS;
+          const elsewhere = listeningPorts(child.pid).filter((p) => p !== port);
+          if (elsewhere.length === 0) elsewhereSince = null;
+          else if (elsewhereSince === null) elsewhereSince = Date.now();
+          else if (Date.now() - elsewhereSince >= this.portGraceMs && !(await canConnect(port))) {
+            await stopGroup(child, 500);
+            rev.child = null;
+            const which = elsewhere.length === 1 ? `port ${elsewhere[0]}` : `ports ${elsewhere.join(', ')}`;
+            return fail(
+              `It listens on ${which}, not PORT=${port}: the process has been listening there for ${seconds(Date.now() - elsewhereSince)} s and never on the port it was given. The server must listen on process.env.PORT (not a fixed port)${this.lastOutput(rev)}`,
+            );
+          }
+        }
         if (Date.now() > deadline) {
           await stopGroup(child, 500);
           rev.child = null;
