@@ -21,8 +21,11 @@ locals {
   # Functions called directly over HTTPS by clients.
   http_functions = local.pipeline.http_functions
 
-  # Every topic Baton owns: TOPICS minus cloud-builds, whose name Cloud Build fixes (pubsub.tf).
+  # Every topic Baton uses, all Baton's own: TOPICS (baton-builds included, pubsub.tf).
   topics = local.pipeline.topics
+
+  # Where Cloud Build publishes Baton's builds (the build-events function's topic).
+  builds_topic = local.event_functions["build-events"]
 
   dead_letter_topic = local.pipeline.dead_letter_topic
 
@@ -180,7 +183,8 @@ locals {
     var.baton_settings,
   )
 
-  pubsub_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  pubsub_service_agent     = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-pubsub.iam.gserviceaccount.com"
+  cloudbuild_service_agent = "serviceAccount:service-${data.google_project.this.number}@gcp-sa-cloudbuild.iam.gserviceaccount.com"
 }
 
 data "google_project" "this" {

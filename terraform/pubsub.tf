@@ -28,28 +28,24 @@ resource "google_pubsub_topic" "baton" {
   depends_on = [google_project_service.enabled]
 }
 
-# Cloud Build publishes a message per build state change on the topic named cloud-builds, if it
-# exists; the name is Google's. Declared only because build-events needs a subscription on it.
+# Cloud Build's notifications of Baton's builds come on baton-builds (one of local.topics, from the
+# pipeline table): CloudBuildBuilder names it in each build's options.pubsubTopic
+# ("projects/<project>/topics/baton-builds"), so build-events is invoked for Baton's builds only.
+# The project's other builds still go to Google's default cloud-builds topic, which Baton neither
+# creates nor reads. (A subscription filter on cloud-builds could not do this: Cloud Build sets
+# only the buildId and status attributes, and filters see nothing else.)
 #
-# It carries every build of the project, and build-events acknowledges the ones without Baton's
-# tag. Neither way to narrow it works yet: a subscription filter sees only attributes, and Cloud
-# Build sets only buildId and status (no tags); a build's own topic (BuildOptions.pubsubTopic) is
-# in the REST API but not in the proto of @google-cloud/cloudbuild 6.1.0, the newest, whose gRPC
-# client drops fields it does not know. When the client has it, set it in CloudBuildBuilder.buildFor
-# and subscribe build-events to a topic of Baton's own.
-resource "google_pubsub_topic" "cloud_builds" {
-  count = var.cloud_builds_topic == "create" ? 1 : 0
-
-  name = "cloud-builds"
-
-  depends_on = [google_project_service.enabled]
+# Cloud Build publishes as its service agent. Its project-level role (roles/cloudbuild.serviceAgent,
+# granted when the API is enabled) is what lets it publish build notifications; publisher on this
+# one topic keeps Baton's notifications flowing in a project where that binding was narrowed.
+resource "google_pubsub_topic_iam_member" "builds_publisher" {
+  topic  = google_pubsub_topic.baton[local.builds_topic].name
+  role   = "roles/pubsub.publisher"
+  member = local.cloudbuild_service_agent
 }
 
 locals {
-  topic_ids = merge(
-    { for topic in local.topics : topic => google_pubsub_topic.baton[topic].id },
-    { "cloud-builds" = try(google_pubsub_topic.cloud_builds[0].id, "projects/${var.project_id}/topics/cloud-builds") },
-  )
+  topic_ids = { for topic in local.topics : topic => google_pubsub_topic.baton[topic].id }
 }
 
 resource "google_pubsub_subscription" "push" {

@@ -246,17 +246,6 @@ variable "api_invoker_members" {
 
 # --- Delivery and retries -------------------------------------------------------------------------
 
-variable "cloud_builds_topic" {
-  type        = string
-  description = "\"create\": Terraform creates the cloud-builds topic Cloud Build publishes to. \"existing\": the project has it already (some projects get it with the API); Terraform only subscribes to it."
-  default     = "create"
-
-  validation {
-    condition     = contains(["create", "existing"], var.cloud_builds_topic)
-    error_message = "cloud_builds_topic must be \"create\" or \"existing\"."
-  }
-}
-
 variable "max_delivery_attempts" {
   type        = number
   description = "Deliveries of a Pub/Sub message to a stage before it goes to baton-dead-letter (Pub/Sub allows 5-100)."

@@ -3,7 +3,10 @@ import { logger } from '../../shared/logger.js';
 import { onBuildNotification } from '../../shared/pipeline/build.js';
 import { decode, type EventFunction } from '../lib/pubsub-event.js';
 
-/** Trigger: cloud-builds (every build of the project). Advances or fails the deployment the build belongs to. */
+/**
+ * Trigger: baton-builds (the builds Baton submitted name it as their options.pubsubTopic). Advances
+ * or fails the deployment the build belongs to; a build without Baton's tag is still ignored.
+ */
 export const buildEvents: EventFunction = async (deps, cloudEvent) => {
   const msg = decode(cloudEvent, 'build-events');
   if (!msg) return;

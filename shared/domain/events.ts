@@ -60,7 +60,7 @@ export type RollbackPollTask = z.infer<typeof RollbackPollTaskSchema>;
 export type PromoteStepTask = z.infer<typeof PromoteStepTaskSchema>;
 export type TestSliceTask = z.infer<typeof TestSliceTaskSchema>;
 
-/** The Cloud Build resource as a `cloud-builds` notification carries it (the fields Baton reads). */
+/** The Cloud Build resource as a build notification carries it (the fields Baton reads). */
 export const BUILD_TERMINAL_STATUSES = ['SUCCESS', 'FAILURE', 'INTERNAL_ERROR', 'TIMEOUT', 'CANCELLED', 'EXPIRED'] as const;
 export const BuildStatusSchema = z.enum(['STATUS_UNKNOWN', 'PENDING', 'QUEUED', 'WORKING', ...BUILD_TERMINAL_STATUSES]);
 export type BuildStatus = z.infer<typeof BuildStatusSchema>;

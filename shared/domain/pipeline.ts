@@ -71,8 +71,12 @@ export const PIPELINE = [
     path: 'forward',
     functions: [
       { name: 'build', trigger: { topic: 'baton-deployment-prepared', event: 'deployment.prepared.v1' } },
-      /** Cloud Build publishes every build of the project here; the name is fixed by Google. */
-      { name: 'build-events', trigger: { topic: 'cloud-builds' } },
+      /**
+       * Cloud Build's notifications of Baton's builds only: each build names this topic in its
+       * options.pubsubTopic (CloudBuildBuilder), so the project's other builds, which go to
+       * Google's default cloud-builds topic, never invoke build-events.
+       */
+      { name: 'build-events', trigger: { topic: 'baton-builds' } },
     ],
     emits: 'deployment.built.v1',
     progress: [20, 60],
@@ -212,9 +216,6 @@ export const EVENT_NAMES = unique(triggers.flatMap((t) => ('event' in t && t.eve
 export const TOPIC_NAMES = unique(triggers.flatMap((t) => ('topic' in t ? [t.topic] : []))) as TopicName[];
 export const QUEUE_NAMES = unique(triggers.flatMap((t) => ('queue' in t ? [t.queue] : []))) as QueueName[];
 
-/** Topics whose names Google fixes, not Terraform: declared elsewhere (pubsub.tf's cloud-builds data source). */
-export const EXTERNAL_TOPICS: readonly TopicName[] = ['cloud-builds'];
-
 /** What Terraform reads (terraform/pipeline.json): the trigger maps and the topics Baton owns. */
 export function terraformPipeline() {
   const by = <K extends 'topic' | 'queue' | 'schedule'>(k: K) =>
@@ -225,7 +226,7 @@ export function terraformPipeline() {
     task_functions: by('queue'),
     scheduled_functions: by('schedule'),
     http_functions: ALL_FUNCTIONS.filter((f) => 'http' in f.trigger).map((f) => f.name),
-    topics: TOPIC_NAMES.filter((t) => !EXTERNAL_TOPICS.includes(t)),
+    topics: TOPIC_NAMES,
     dead_letter_topic: 'baton-dead-letter',
   };
 }

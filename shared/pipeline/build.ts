@@ -18,7 +18,7 @@ const NEXT = emitsWhenDone('building');
 
 /**
  * deployment.prepared → submit the build and return. The build's completion arrives later as a
- * `cloud-builds` notification (see onBuildNotification); the stage waits under the build id.
+ * `baton-builds` notification (see onBuildNotification); the stage waits under the build id.
  */
 export function startBuild(deps: PipelineDeps, deploymentId: string): Promise<string> {
   return runStage(deps, deploymentId, 'building', NEXT, async ({ job, log }) => {
@@ -52,7 +52,7 @@ const BUILD_STEPS: readonly (readonly [string, string])[] = [
 const stepRank = (step: string) => BUILD_STEPS.findIndex(([, s]) => s === step);
 
 /**
- * A `cloud-builds` notification. Builds that are not Baton's are ignored; duplicates and
+ * A build notification (`baton-builds`). Builds that are not Baton's are ignored; duplicates and
  * out-of-order notifications change nothing because the stage only moves while it waits on this
  * exact build id.
  */

@@ -1,6 +1,6 @@
 /**
  * Cloud Build: `submit` starts a build and returns at once. Completion is not awaited: the builder
- * publishes a notification per state change on the `cloud-builds` topic (the Build resource as
+ * publishes a notification per state change on Baton's `baton-builds` topic (the Build resource as
  * JSON, attributes {buildId, status}), and the build-events function advances the deployment.
  */
 export interface BuildSpec {

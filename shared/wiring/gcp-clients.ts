@@ -7,6 +7,7 @@ import { Storage } from '@google-cloud/storage';
 import { CloudTasksClient } from '@google-cloud/tasks';
 import { GoogleAuth, PassThroughClient } from 'google-auth-library';
 import { grpc } from 'google-gax';
+import type { CloudBuildRest } from '../adapters/gcp/builder.js';
 import type { LoggingClient } from '../adapters/gcp/runtime-logs.js';
 import type { GcpConfig } from './gcp-config.js';
 
@@ -22,6 +23,8 @@ export interface GcpClients {
   pubsub: PubSub;
   storage: Storage;
   cloudbuild: CloudBuildClient;
+  /** Cloud Build's REST API, for what its gRPC proto lacks (a build's options.pubsubTopic). */
+  cloudbuildRest: CloudBuildRest;
   services: ServicesClient;
   revisions: RevisionsClient;
   tasks: CloudTasksClient;
@@ -40,6 +43,12 @@ export function buildGcpClients(config: GcpConfig): GcpClients {
     pubsub: new PubSub({ projectId }),
     storage: new Storage(config.BATON_STORAGE_ENDPOINT ? { projectId, apiEndpoint: config.BATON_STORAGE_ENDPOINT } : { projectId }),
     cloudbuild: new CloudBuildClient({ projectId, ...grpcOptions(config.BATON_CLOUDBUILD_ENDPOINT) }),
+    cloudbuildRest: config.BATON_CLOUDBUILD_REST_ENDPOINT
+      ? { http: new PassThroughClient(), endpoint: config.BATON_CLOUDBUILD_REST_ENDPOINT }
+      : {
+          http: new GoogleAuth({ projectId, scopes: ['https://www.googleapis.com/auth/cloud-platform'] }),
+          endpoint: 'https://cloudbuild.googleapis.com',
+        },
     services: new ServicesClient({ projectId, ...grpcOptions(config.BATON_RUN_ENDPOINT) }),
     revisions: new RevisionsClient({ projectId, ...grpcOptions(config.BATON_RUN_ENDPOINT) }),
     tasks: new CloudTasksClient({ projectId, ...grpcOptions(config.BATON_TASKS_ENDPOINT) }),

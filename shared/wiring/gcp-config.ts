@@ -42,6 +42,8 @@ export const GcpConfigSchema = z.object({
   BATON_TASKS_ENDPOINT: endpoint,
   BATON_SCHEDULER_ENDPOINT: endpoint,
   BATON_STORAGE_ENDPOINT: endpoint,
+  /** Cloud Build's REST API (builds.create, for options.pubsubTopic), for tests against an in-process fake. */
+  BATON_CLOUDBUILD_REST_ENDPOINT: endpoint,
   /** Cloud Logging's REST API (entries:list), for tests against an in-process fake. */
   BATON_LOGGING_ENDPOINT: endpoint,
 });

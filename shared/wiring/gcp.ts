@@ -52,7 +52,7 @@ export function buildGcpAdapters(
   const tasks = withApiErrors('tasks', CloudTasksQueue.fromConfig(clients.tasks, gcp, clock));
   const builder = withApiErrors(
     'cloudbuild',
-    new CloudBuildBuilder(clients.cloudbuild, gcp, { timeoutSeconds: config.BATON_BUILD_TIMEOUT_S }),
+    new CloudBuildBuilder(clients.cloudbuild, clients.cloudbuildRest, gcp, { timeoutSeconds: config.BATON_BUILD_TIMEOUT_S }),
   );
   const runtime = withApiErrors('run', new CloudRunRuntime(clients.services, clients.revisions, gcp));
   const deps: PipelineDeps = {

@@ -52,6 +52,7 @@ beforeAll(async () => {
     BATON_TASK_TARGETS: JSON.stringify(TARGETS),
     BATON_TASKS_ENDPOINT: tasks.endpoint,
     BATON_CLOUDBUILD_ENDPOINT: build.endpoint,
+    BATON_CLOUDBUILD_REST_ENDPOINT: build.restEndpoint,
     BATON_STORAGE_ENDPOINT: storage.url,
     BATON_SCHEDULER_ENDPOINT: scheduler.endpoint,
   });
@@ -64,7 +65,7 @@ afterAll(async () => {
 });
 
 const queue = () => withApiErrors('tasks', CloudTasksQueue.fromConfig(clients.tasks, config));
-const builder = () => withApiErrors('cloudbuild', new CloudBuildBuilder(clients.cloudbuild, config));
+const builder = () => withApiErrors('cloudbuild', new CloudBuildBuilder(clients.cloudbuild, clients.cloudbuildRest, config));
 const blobs = () => withApiErrors('storage', new GcsBlobStore(clients.storage, BUCKET, { minWriteIntervalMs: 0 }));
 const task = (name: string) => ({ name, payload: { deployment_id: 'd1' } });
 const buildSpec = { deployment_id: 'd1', agent_id: 'agent', source_key: 'sources/agent/d1.tar.gz', tags: ['baton-d1'], substitutions: {} };

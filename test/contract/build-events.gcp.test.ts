@@ -4,6 +4,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { buildEvents } from '../../functions/build-events/index.js';
 import { CloudBuildBuilder } from '../../shared/adapters/gcp/builder.js';
 import { imageReference } from '../../shared/adapters/gcp/runtime.js';
+import { SUBSCRIPTIONS, TOPICS } from '../../shared/domain/topics.js';
 import { configureLogging } from '../../shared/logger.js';
 import { startBuild } from '../../shared/pipeline/build.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
@@ -14,7 +15,8 @@ import { type Harness, harness } from '../support/fakes.js';
 import { type CloudBuildFake, startCloudBuildFake } from '../support/gcp-fakes/cloudbuild-server.js';
 
 /**
- * The build-events function fed `cloud-builds` messages in the shape Cloud Build publishes them:
+ * The build-events function fed build notifications (on Baton's `baton-builds` topic, which each
+ * build Baton submits names as its options.pubsubTopic) in the shape Cloud Build publishes them:
  * an Eventarc `messagePublished` CloudEvent whose message data is the Build resource as base64
  * JSON (proto3 JSON: camelCase, RFC 3339 timestamps with nanoseconds, durations as "1200s", enum
  * names) and attributes {buildId, status}. The build itself is submitted by CloudBuildBuilder
@@ -45,9 +47,10 @@ beforeAll(async () => {
     BATON_BUCKET: 'baton-test-bucket',
     BATON_BUILD_SERVICE_ACCOUNT: 'baton-builder@baton-test.iam.gserviceaccount.com',
     BATON_CLOUDBUILD_ENDPOINT: fake.endpoint,
+    BATON_CLOUDBUILD_REST_ENDPOINT: fake.restEndpoint,
   });
   clients = buildGcpClients(config);
-  builder = new CloudBuildBuilder(clients.cloudbuild, config);
+  builder = new CloudBuildBuilder(clients.cloudbuild, clients.cloudbuildRest, config);
 });
 
 afterEach(() => {
@@ -79,7 +82,7 @@ const T = {
   finish: '2026-01-01T00:01:04.623456789Z',
 };
 
-/** The Build resource as Cloud Build publishes it on `cloud-builds` for `status`. */
+/** The Build resource as Cloud Build publishes it (on the build's pubsubTopic) for `status`. */
 function published(b: IBuild, status: Status, over: Record<string, unknown> = {}): Record<string, unknown> {
   const id = b.id ?? '';
   const image = b.images?.[0] ?? '';
@@ -138,18 +141,19 @@ function published(b: IBuild, status: Status, over: Record<string, unknown> = {}
   };
 }
 
-/** An Eventarc Pub/Sub CloudEvent for one `cloud-builds` message. */
+/** A Pub/Sub CloudEvent for one build notification on `topic` (`projects/P/topics/T`). */
 function cloudEvent(
   data: Buffer | Record<string, unknown>,
   attributes: Record<string, string>,
   messageId = String(Date.now()) + randomUUID().slice(0, 4),
+  topic = `projects/${PROJECT}/topics/${TOPICS.builds}`,
 ) {
   const publishTime = '2026-01-01T00:01:05.001Z';
   const bytes = Buffer.isBuffer(data) ? data : Buffer.from(JSON.stringify(data));
   return {
     specversion: '1.0',
     id: messageId,
-    source: `//pubsub.googleapis.com/projects/${PROJECT}/topics/cloud-builds`,
+    source: `//pubsub.googleapis.com/${topic}`,
     type: 'google.cloud.pubsub.topic.v1.messagePublished',
     datacontenttype: 'application/json',
     time: publishTime,
@@ -171,7 +175,23 @@ async function deliver(h: Harness, b: IBuild, status: Status, over: Record<strin
   await buildEvents(h.deps, cloudEvent(published(b, status, over), { buildId: b.id ?? '', status }, messageId));
 }
 
-describe('build-events: cloud-builds notifications as Cloud Build publishes them', () => {
+describe('build-events: build notifications as Cloud Build publishes them', () => {
+  it("the fake's own notifications of a submitted build, on the topic the build named (build-events' trigger), build the deployment", async () => {
+    const { h, build } = await submitted('own-topic');
+    const id = build.id ?? '';
+    fake.setStatus(id, 'WORKING');
+    fake.setStatus(id, 'SUCCESS', { results: { images: [{ name: build.images?.[0] ?? '', digest: DIGEST }] } });
+    const mine = fake.notifications.filter((n) => n.attributes.buildId === id);
+    expect(mine.map((n) => n.attributes.status)).toEqual(['QUEUED', 'WORKING', 'SUCCESS']);
+    for (const n of mine) expect(n.topic).toBe(`projects/${PROJECT}/topics/${TOPICS.builds}`);
+    // The topic the build names is the one build-events is subscribed to, and not Google's project-wide one.
+    expect(SUBSCRIPTIONS[TOPICS.builds]).toBe('build-events');
+    expect(TOPICS.builds).not.toBe('cloud-builds');
+    for (const n of mine) await buildEvents(h.deps, cloudEvent(n.data, n.attributes, undefined, n.topic));
+    expect((await h.jobs.get('own-topic'))?.artifact).toEqual({ ref: build.images?.[0], digest: DIGEST });
+    expect(h.bus.types().filter((t) => t === 'deployment.built.v1')).toHaveLength(1);
+  });
+
   it('QUEUED and WORKING report progress and hand nothing off', async () => {
     const { h, build } = await submitted('q1');
     await deliver(h, build, 'QUEUED');
@@ -261,7 +281,7 @@ describe('build-events: cloud-builds notifications as Cloud Build publishes them
     expect(h.bus.types()).not.toContain('deployment.built.v1');
   });
 
-  it("ignores builds that are not Baton's: no tag (the topic carries every build of the project)", async () => {
+  it("ignores builds that are not Baton's: no tag (published on baton-builds by hand or by another tool)", async () => {
     const { h, build } = await submitted('mine');
     const before = await h.jobs.get('mine');
     const published = h.bus.published.length;

@@ -8,9 +8,10 @@ import { type GcpConfig, GcpConfigSchema } from '../../shared/wiring/gcp-config.
 import { type CloudBuildFake, startCloudBuildFake } from '../support/gcp-fakes/cloudbuild-server.js';
 
 /**
- * CloudBuildBuilder through the real @google-cloud/cloudbuild client (built by buildGcpClients)
- * against the in-process Cloud Build fake: what goes over the wire, and that nothing waits.
- * See the fake for what this does not prove (no build runs, no notification is published).
+ * CloudBuildBuilder through the clients buildGcpClients builds (the REST API for create, the
+ * @google-cloud/cloudbuild gRPC client for cancel) against the in-process Cloud Build fake: what
+ * goes over the wire, where the build's notifications go, and that nothing waits. See the fake
+ * for what this does not prove (no build runs, notifications are recorded, not put on Pub/Sub).
  */
 
 let fake: CloudBuildFake;
@@ -23,6 +24,7 @@ function configFor(extra: Record<string, string> = {}): GcpConfig {
     BATON_BUCKET: 'baton-test-bucket',
     BATON_ARTIFACT_REPO: 'baton-images',
     BATON_CLOUDBUILD_ENDPOINT: fake.endpoint,
+    BATON_CLOUDBUILD_REST_ENDPOINT: fake.restEndpoint,
     ...extra,
   });
 }
@@ -31,7 +33,7 @@ function builderFor(extra: Record<string, string> = {}, timeoutSeconds?: number)
   const config = configFor(extra);
   const clients = buildGcpClients(config);
   opened.push(clients);
-  return new CloudBuildBuilder(clients.cloudbuild, config, timeoutSeconds ? { timeoutSeconds } : {});
+  return new CloudBuildBuilder(clients.cloudbuild, clients.cloudbuildRest, config, timeoutSeconds ? { timeoutSeconds } : {});
 }
 
 const spec = (id: string, agent = 'orders_api'): BuildSpec => ({
@@ -52,7 +54,7 @@ afterAll(async () => {
 });
 
 describe('CloudBuildBuilder (Cloud Build fake)', () => {
-  it('sends the exact CreateBuild request: source archive, Dockerfile/build/push steps, image, tags, substitutions, options, timeout', async () => {
+  it('sends the exact builds.create request: source archive, Dockerfile/build/push steps, image, tags, substitutions, options with its own topic, timeout', async () => {
     const builder = builderFor({ BATON_BUILD_SERVICE_ACCOUNT: 'baton-builder@baton-test.iam.gserviceaccount.com' }, 900);
     const id = '4f1c2d3e-0000-4000-8000-000000000001';
     await builder.submit(spec(id));
@@ -71,9 +73,13 @@ describe('CloudBuildBuilder (Cloud Build fake)', () => {
         images: [image],
         tags: [`baton-${id}`],
         substitutions: { _DEPLOYMENT_ID: id, _AGENT_ID: 'orders_api' },
-        options: { substitutionOption: 'ALLOW_LOOSE', logging: 'CLOUD_LOGGING_ONLY' },
+        options: {
+          substitutionOption: 'ALLOW_LOOSE',
+          logging: 'CLOUD_LOGGING_ONLY',
+          pubsubTopic: 'projects/baton-test/topics/baton-builds',
+        },
         serviceAccount: 'projects/baton-test/serviceAccounts/baton-builder@baton-test.iam.gserviceaccount.com',
-        timeout: { seconds: '900' },
+        timeout: '900s',
       },
     });
   });
@@ -82,9 +88,9 @@ describe('CloudBuildBuilder (Cloud Build fake)', () => {
     const builder = builderFor();
     await builder.submit(spec('d-plain', 'web'));
     const { build } = fake.createRequests.at(-1) as { build: Record<string, unknown> };
-    expect(build.options).toEqual({ substitutionOption: 'ALLOW_LOOSE' });
+    expect(build.options).toEqual({ substitutionOption: 'ALLOW_LOOSE', pubsubTopic: 'projects/baton-test/topics/baton-builds' });
     expect(build).not.toHaveProperty('serviceAccount');
-    expect(build.timeout).toEqual({ seconds: String(20 * 60) });
+    expect(build.timeout).toBe(`${20 * 60}s`);
     expect(build.images).toEqual(['europe-west1-docker.pkg.dev/baton-test/baton-images/web:d-plain']);
   });
 
@@ -131,9 +137,57 @@ describe('CloudBuildBuilder (Cloud Build fake)', () => {
     const config = configFor();
     const clients = buildGcpClients(config);
     opened.push(clients);
-    // A project id the API refuses: the fake requires one, as Cloud Build does.
-    const builder = new CloudBuildBuilder(clients.cloudbuild, { ...config, BATON_GCP_PROJECT: '' });
-    await expect(builder.submit(spec('d-refused'))).rejects.toThrow(/project_id is required/);
+    // No project id: no such collection (projects//locations/…/builds) for the API.
+    const builder = new CloudBuildBuilder(clients.cloudbuild, clients.cloudbuildRest, { ...config, BATON_GCP_PROJECT: '' });
+    await expect(builder.submit(spec('d-refused'))).rejects.toMatchObject({ status: 404 });
     expect(builder.counters.failed).toBe(1);
   });
+
+  it("names Baton's own topic for the build's notifications: each state it enters is published there, and no other build's", async () => {
+    const builder = builderFor();
+    const before = fake.notifications.length;
+    const { build_id } = await builder.submit(spec('d-topic'));
+    fake.setStatus(build_id, 'WORKING');
+    fake.setStatus(build_id, 'SUCCESS');
+    const mine = fake.notifications.slice(before);
+    expect(mine.map((n) => [n.topic, n.attributes])).toEqual(
+      ['QUEUED', 'WORKING', 'SUCCESS'].map((status) => ['projects/baton-test/topics/baton-builds', { buildId: build_id, status }]),
+    );
+    expect(mine[2].data).toMatchObject({ id: build_id, status: 'SUCCESS', tags: ['baton-d-topic'], timeout: '1200s' });
+    // A build of the project that names no topic (someone else's) goes to Google's default topic, not Baton's.
+    const foreign = { ...builder.buildFor(spec('d-foreign')), options: { substitutionOption: 'ALLOW_LOOSE' } };
+    await rawCreate(foreign);
+    expect(fake.notifications.at(-1)?.topic).toBe('projects/baton-test/topics/cloud-builds');
+  });
+
+  it('the API refuses a malformed pubsubTopic, an unknown option and a timeout that is not a Duration, as its JSON parser does', async () => {
+    const build = builderFor().buildFor(spec('d-malformed'));
+    for (const pubsubTopic of [
+      'baton-builds',
+      'projects/baton-test/baton-builds',
+      'projects/baton-test/topics/9builds',
+      'projects/baton-test/topics/goog-x',
+    ]) {
+      await expect(rawCreate({ ...build, options: { ...build.options, pubsubTopic } })).rejects.toMatchObject({
+        status: 400,
+        message: expect.stringContaining('invalid pubsub topic'),
+      });
+    }
+    await expect(rawCreate({ ...build, options: { ...build.options, pubSubTopic: build.options.pubsubTopic } })).rejects.toMatchObject({
+      status: 400,
+      message: expect.stringContaining(`Unknown name "pubSubTopic" at 'build.options'`),
+    });
+    await expect(rawCreate({ ...build, timeout: { seconds: 900 } })).rejects.toMatchObject({ status: 400 });
+  });
 });
+
+/** A builds.create straight through the REST client, for requests the builder would never send. */
+async function rawCreate(build: object): Promise<unknown> {
+  const clients = buildGcpClients(configFor());
+  opened.push(clients);
+  return clients.cloudbuildRest.http.request({
+    url: `${fake.restEndpoint}/v1/projects/baton-test/locations/europe-west1/builds`,
+    method: 'POST',
+    data: build,
+  });
+}

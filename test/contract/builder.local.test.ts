@@ -38,7 +38,7 @@ async function localHarness(keepBuilt?: (artifact: Artifact, dir: string) => Pro
   const notifications: BuilderHarness['notifications'] = [];
   bus.subscribe(
     'contract-collector',
-    TOPICS.cloudBuilds,
+    TOPICS.builds,
     async (m) => void notifications.push({ build: parseBuildNotification(m.data), attributes: m.attributes }),
     { maxAttempts: 1, minBackoffMs: 10, maxBackoffMs: 10 },
   );

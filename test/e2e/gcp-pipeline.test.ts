@@ -10,7 +10,7 @@ import type { HttpProbe } from '../../shared/ports/index.js';
 import { buildGcpAdapters, type GcpAdapters } from '../../shared/wiring/gcp.js';
 import { describeWithEmulators, type Emulator, pubsubClient, startEmulator, uniqueProjectId } from '../support/emulators.js';
 import { FakeTester } from '../support/fakes.js';
-import { type CloudBuildFake, startCloudBuildFake } from '../support/gcp-fakes/cloudbuild-server.js';
+import { type BuildNotificationMessage, type CloudBuildFake, startCloudBuildFake } from '../support/gcp-fakes/cloudbuild-server.js';
 import { type CloudRunFake, startCloudRunFake } from '../support/gcp-fakes/run-server.js';
 import { FakeStorageServer } from '../support/gcp-fakes/storage-server.js';
 import { FakeCloudTasksServer } from '../support/gcp-fakes/tasks-server.js';
@@ -41,6 +41,8 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
   let run: CloudRunFake;
   let a: GcpAdapters;
   let stopDriver: () => Promise<void>;
+  /** Puts the fake Cloud Build's notifications on the emulator's topic each build named (set by the driver). */
+  let publishNotification: ((n: BuildNotificationMessage) => void) | undefined;
   const probe: HttpProbe = {
     get: async () => ({ status: 200, body: '{"status":"ok","services":{"db":true}}' }),
     connect: async () => ({ ok: true }),
@@ -52,7 +54,7 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       startEmulator('pubsub', { projectId: PROJECT }),
       FakeStorageServer.start({ buckets: [BUCKET] }),
       FakeCloudTasksServer.start({ queues: Object.values(QUEUES).map((q) => `projects/${PROJECT}/locations/${REGION}/queues/${q}`) }),
-      startCloudBuildFake(),
+      startCloudBuildFake({ onNotification: (n) => publishNotification?.(n) }),
       startCloudRunFake(),
     ]);
     process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
@@ -67,6 +69,7 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       BATON_STORAGE_ENDPOINT: storage.url,
       BATON_TASKS_ENDPOINT: tasks.endpoint,
       BATON_CLOUDBUILD_ENDPOINT: build.endpoint,
+      BATON_CLOUDBUILD_REST_ENDPOINT: build.restEndpoint,
       BATON_RUN_ENDPOINT: run.endpoint,
     };
     a = buildGcpAdapters(loadConfig(env), loadGcpConfig(env), { probe, tester: new FakeTester(), minObjectWriteIntervalMs: 20 });
@@ -101,6 +104,15 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       });
       subscriptions.push(sub);
     }
+    // A topic the emulator does not have (cloud-builds) fails the publish: the build would never be seen.
+    publishNotification = (n) => {
+      admin
+        .topic(n.topic.split('/').pop() ?? '')
+        .publishMessage({ json: n.data, attributes: n.attributes })
+        .catch((err: unknown) =>
+          console.error(`could not publish ${n.attributes.status} of ${n.attributes.buildId} on ${n.topic}: ${String(err)}`),
+        );
+    };
     const byUrl = new Map(Object.entries(TARGETS).map(([fn, url]) => [url, TASK_FUNCTIONS[fn]]));
     const done = new Set<string>();
     const notified = new Set<string>();
@@ -114,23 +126,14 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
         const payload = JSON.parse(Buffer.from(http.body, 'base64').toString('utf8'));
         fn?.handle(a.deps, payload).catch(() => done.delete(task.name));
       }
-      for (const [id, b] of build.builds) {
+      for (const id of build.builds.keys()) {
         if (notified.has(id)) continue;
         notified.add(id);
         const image = `${REGION}-docker.pkg.dev/${PROJECT}/baton/app`;
-        const resource = {
-          id,
-          status: 'SUCCESS',
-          tags: b.tags ?? [],
-          substitutions: b.substitutions ?? {},
-          results: { images: [{ name: image, digest: `sha256:${id.replace(/-/g, '').padEnd(64, '0').slice(0, 64)}` }] },
-          createTime: new Date(Date.now() - 30_000).toISOString(),
-          finishTime: new Date().toISOString(),
-          logUrl: `https://console.cloud.google.com/cloud-build/builds/${id}`,
-        };
-        for (const status of ['WORKING', 'SUCCESS']) {
-          void admin.topic(TOPICS.cloudBuilds).publishMessage({ json: { ...resource, status }, attributes: { buildId: id, status } });
-        }
+        const digest = `sha256:${id.replace(/-/g, '').padEnd(64, '0').slice(0, 64)}`;
+        // The fake publishes each state on the topic the build named (and QUEUED at create).
+        build.setStatus(id, 'WORKING');
+        build.setStatus(id, 'SUCCESS', { results: { images: [{ name: image, digest }] } });
       }
     }, 15);
     return async () => {
@@ -182,9 +185,11 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     expect(build.createRequests.at(-1)?.build).toMatchObject({ tags: [buildTag(second.deployment_id)] });
 
     const perDeployment = Object.fromEntries(Object.entries(after).map(([k, v]) => [k, v - before[k as keyof typeof before]]));
-    // Cloud Build publishes one notification per state change; Baton's functions receive each.
-    const notifications = 2;
-    console.log(`per successful deployment: ${JSON.stringify({ ...perDeployment, cloud_builds_notifications: notifications })}`);
+    // Cloud Build publishes one notification per state change, on the build's own topic; build-events receives each.
+    const notes = build.notifications.filter((n) => n.attributes.buildId === v2.build_id);
+    expect(notes.map((n) => n.topic)).toEqual(Array(3).fill(`projects/${PROJECT}/topics/${TOPICS.builds}`));
+    const notifications = notes.length;
+    console.log(`per successful deployment: ${JSON.stringify({ ...perDeployment, build_notifications: notifications })}`);
     // requested, validated, prepared, built, verified, tested.
     expect(perDeployment.pubsub_published_by_baton).toBe(6);
     expect(perDeployment.tasks_created).toBeGreaterThanOrEqual(1);

@@ -361,11 +361,7 @@ describe('functions', () => {
 });
 
 describe('topics and queues', () => {
-  const tfTopics = () => {
-    const owned = strings(local(tf, 'topics'), 'local.topics');
-    const cloudBuilds = resource(tf, 'google_pubsub_topic.cloud_builds').name;
-    return sorted([...owned, String(cloudBuilds)]);
-  };
+  const tfTopics = () => sorted(strings(local(tf, 'topics'), 'local.topics'));
 
   it('declares exactly the topics of TOPICS', () => {
     expect(resource(tf, 'google_pubsub_topic.baton').for_each).toBe(ref('toset(local.topics)'));
@@ -375,8 +371,25 @@ describe('topics and queues', () => {
   it('declares no topic nothing publishes to or consumes', () => {
     const used = new Set<string>([...Object.keys(SUBSCRIPTIONS), ...Object.values(FUNCTION_NEEDS).flatMap((n) => n.publishes)]);
     for (const topic of tfTopics()) expect(used.has(topic), `${topic} is declared but nothing uses it`).toBe(true);
-    // Every topic the code publishes to is declared (cloud-builds is published by Cloud Build).
+    // Every topic the code publishes to is declared (baton-builds is published by Cloud Build).
     for (const topic of Object.values(TOPIC_OF_EVENT)) expect(tfTopics()).toContain(topic);
+  });
+
+  it("subscribes build-events to Baton's own builds topic, which Cloud Build's service agent may publish to; not to cloud-builds", () => {
+    expect(SUBSCRIPTIONS[TOPICS.builds]).toBe('build-events');
+    expect(stringMap(tf, 'event_functions')['build-events']).toBe(TOPICS.builds);
+    expect(tfTopics()).toContain(TOPICS.builds);
+    expect(local(tf, 'builds_topic')).toBe(ref('local.event_functions["build-events"]'));
+    // Nothing of Google's project-wide cloud-builds topic is declared or read any more.
+    expect(tf.resources.has('google_pubsub_topic.cloud_builds')).toBe(false);
+    expect(tfTopics()).not.toContain('cloud-builds');
+    const grant = resource(tf, 'google_pubsub_topic_iam_member.builds_publisher');
+    expect(grant.topic).toBe(ref('google_pubsub_topic.baton[local.builds_topic].name'));
+    expect(grant.role).toBe('roles/pubsub.publisher');
+    expect(grant.member).toBe(ref('local.cloudbuild_service_agent'));
+    expect(String(local(tf, 'cloudbuild_service_agent'))).toBe(
+      `serviceAccount:service-${ref('data.google_project.this.number')}@gcp-sa-cloudbuild.iam.gserviceaccount.com`,
+    );
   });
 
   it('delivers each event topic by a push subscription with retries and a dead-letter policy', () => {

@@ -66,7 +66,7 @@ describe('events', () => {
 
   it('each go to one topic that one function subscribes to', () => {
     for (const topic of Object.values(TOPIC_OF_EVENT)) expect(SUBSCRIPTIONS[topic]).toBeTruthy();
-    expect(SUBSCRIPTIONS[TOPICS.cloudBuilds]).toBe('build-events');
+    expect(SUBSCRIPTIONS[TOPICS.builds]).toBe('build-events');
   });
 
   it('parse a Cloud Build notification and tag builds by deployment', () => {

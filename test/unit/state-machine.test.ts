@@ -141,7 +141,7 @@ describe('the pipeline table (shared/domain/pipeline.ts) and what derives from i
       rollbackPoll: 'baton-rollback-poll',
     });
     expect(TOPICS.deploymentRequested).toBe('baton-deployment-requested');
-    expect(TOPICS.cloudBuilds).toBe('cloud-builds');
+    expect(TOPICS.builds).toBe('baton-builds');
     expect(TOPICS.deadLetter).toBe('baton-dead-letter');
   });
 

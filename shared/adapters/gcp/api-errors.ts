@@ -87,7 +87,7 @@ const HEALS: Partial<Record<GcpService, readonly Kind[]>> = {
 export class GoogleApiError extends PermanentError {
   constructor(
     readonly service: GcpService,
-    /** The gRPC status name, or `HTTP <status>`. */
+    /** The gRPC status name (a REST answer's own `error.status` too), or `HTTP <status>`. */
     readonly status: string,
     message: string,
     hint: string,
@@ -176,10 +176,17 @@ function apiAnswer(err: unknown): Answer | null {
     const reason = typeof o.reason === 'string' ? o.reason : undefined;
     const permission = typeof meta.permission === 'string' ? meta.permission : undefined;
     if (code !== undefined && code >= 1 && code <= 16) return { grpc: code, status: GRPC_NAMES[code], reason, permission, carrier: o };
-    if (code !== undefined && code >= 100 && code <= 599) return { http: code, status: `HTTP ${code}`, reason, permission, carrier: o };
+    if (code !== undefined && code >= 100 && code <= 599)
+      return { http: code, status: restStatusName(o) ?? `HTTP ${code}`, reason, permission, carrier: o };
     e = o.cause;
   }
   return null;
+}
+
+/** The canonical name a REST answer's JSON error body gives (AIP-193 `error.status`, e.g. PERMISSION_DENIED), if any. */
+function restStatusName(o: { response?: unknown }): string | undefined {
+  const status = (o.response as { data?: { error?: { status?: unknown } } } | undefined)?.data?.error?.status;
+  return typeof status === 'string' && (GRPC_NAMES as readonly string[]).includes(status) ? status : undefined;
 }
 
 function kindOf(service: GcpService, answer: Answer): Kind {

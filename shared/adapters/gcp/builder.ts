@@ -1,11 +1,43 @@
-import type { CloudBuildClient, protos } from '@google-cloud/cloudbuild';
+import type { CloudBuildClient } from '@google-cloud/cloudbuild';
+import { z } from 'zod';
 import { generateNodeDockerfile } from '../../domain/dockerfile.js';
 import { serviceName } from '../../domain/names.js';
+import { TOPICS } from '../../domain/topics.js';
 import type { Builder, BuildSpec } from '../../ports/index.js';
 import type { GcpConfig } from '../../wiring/gcp-config.js';
 
-type IBuild = protos.google.devtools.cloudbuild.v1.IBuild;
-type IBuildOperationMetadata = protos.google.devtools.cloudbuild.v1.IBuildOperationMetadata;
+/** An authorised HTTP client (google-auth-library's GoogleAuth, or a pass-through one for a fake). */
+export interface CloudBuildHttp {
+  request<T>(opts: { url: string; method: 'POST'; data: unknown }): Promise<{ data: T }>;
+}
+
+/** Cloud Build's REST API v1: https://cloudbuild.googleapis.com, or a fake's base URL. */
+export interface CloudBuildRest {
+  http: CloudBuildHttp;
+  endpoint: string;
+}
+
+/**
+ * The Build resource as Baton sends it to `projects.locations.builds.create`, in the REST API's
+ * JSON (proto3 JSON: a Duration is "900s"). `options.pubsubTopic` exists only there: the proto of
+ * @google-cloud/cloudbuild 6.1.0 has no such field, and its gRPC client drops what it does not know.
+ */
+export interface BuildResource {
+  source: { storageSource: { bucket: string; object: string } };
+  steps: { id: string; name: string; entrypoint?: string; args: string[] }[];
+  images: string[];
+  tags: string[];
+  substitutions: Record<string, string>;
+  options: { substitutionOption: 'ALLOW_LOOSE'; logging?: 'CLOUD_LOGGING_ONLY'; pubsubTopic: string };
+  serviceAccount?: string;
+  timeout: string;
+}
+
+/** The create call's answer: a long-running Operation whose metadata is BuildOperationMetadata {build}. */
+const CreateAnswerSchema = z.object({
+  name: z.string().optional(),
+  metadata: z.object({ build: z.looseObject({ id: z.string().optional(), logUrl: z.string().optional() }).optional() }).optional(),
+});
 
 export type CloudBuildSettings = Pick<
   GcpConfig,
@@ -31,9 +63,14 @@ const FAILED_PRECONDITION = 9;
  * Cloud Build (regional, `projects/P/locations/R`). `submit` creates a build that turns the
  * prepared source archive in the Baton bucket into an image in Artifact Registry and returns the
  * build id from the create operation's metadata at once: it never waits on the operation. The
- * outcome arrives as `cloud-builds` notifications, correlated by the `baton-<id>` tag and the
- * `_DEPLOYMENT_ID` substitution; `results.images[0]` {name, digest} of a SUCCESS is the image to
- * deploy by digest.
+ * outcome arrives as notifications on Baton's own `baton-builds` topic, which each build names in
+ * `options.pubsubTopic` (so the project's other builds never reach build-events), correlated by
+ * the `baton-<id>` tag and the `_DEPLOYMENT_ID` substitution; `results.images[0]` {name, digest}
+ * of a SUCCESS is the image to deploy by digest.
+ *
+ * The create goes through the REST API (`rest`), the only one with `pubsubTopic`; cancel stays on
+ * the gRPC client, which needs nothing the proto lacks. Both answer errors a retry cannot change
+ * in a way withApiErrors classifies (an HTTP status, a gRPC code).
  */
 export class CloudBuildBuilder implements Builder {
   readonly counters = { submitted: 0, cancelled: 0, failed: 0 };
@@ -41,6 +78,7 @@ export class CloudBuildBuilder implements Builder {
 
   constructor(
     private readonly client: CloudBuildClient,
+    private readonly rest: CloudBuildRest,
     private readonly config: CloudBuildSettings,
     options: CloudBuildOptions = {},
   ) {
@@ -57,8 +95,13 @@ export class CloudBuildBuilder implements Builder {
     return `${region}-docker.pkg.dev/${project}/${repo}/${serviceName(spec.agent_id)}:${dockerTag(spec.deployment_id)}`;
   }
 
+  /** Where Cloud Build publishes this project's Baton builds: `projects/{project}/topics/baton-builds`. */
+  get notificationTopic(): string {
+    return `projects/${this.config.BATON_GCP_PROJECT}/topics/${TOPICS.builds}`;
+  }
+
   /** The Build resource `submit` sends: exported through this method so tests and docs can show it. */
-  buildFor(spec: BuildSpec): IBuild {
+  buildFor(spec: BuildSpec): BuildResource {
     const image = this.imageFor(spec);
     const account = this.config.BATON_BUILD_SERVICE_ACCOUNT;
     return {
@@ -77,34 +120,36 @@ export class CloudBuildBuilder implements Builder {
         substitutionOption: 'ALLOW_LOOSE',
         // A build that runs as its own service account needs a log destination other than the legacy bucket.
         ...(account ? { logging: 'CLOUD_LOGGING_ONLY' as const } : {}),
+        pubsubTopic: this.notificationTopic,
       },
       ...(account ? { serviceAccount: `projects/${this.config.BATON_GCP_PROJECT}/serviceAccounts/${account}` } : {}),
-      timeout: { seconds: this.timeoutSeconds },
+      timeout: `${this.timeoutSeconds}s`,
     };
   }
 
   async submit(spec: BuildSpec): Promise<{ build_id: string; log_url: string }> {
-    let build: IBuild | null | undefined;
+    let id: string | undefined;
+    let logUrl: string | undefined;
     try {
-      const [operation] = await this.client.createBuild({
-        parent: this.parent,
-        projectId: this.config.BATON_GCP_PROJECT,
-        build: this.buildFor(spec),
+      const { data } = await this.rest.http.request<unknown>({
+        url: `${this.rest.endpoint}/v1/${this.parent}/builds`,
+        method: 'POST',
+        data: this.buildFor(spec),
       });
-      // No operation.promise(): completion comes through the cloud-builds topic, not by polling here.
-      // gax decodes the metadata with the method's own type (BuildOperationMetadata) but types it loosely.
-      build = (operation.metadata as IBuildOperationMetadata | null)?.build;
+      // No polling of the operation: completion comes through the baton-builds topic.
+      const build = CreateAnswerSchema.safeParse(data).data?.metadata?.build;
+      id = build?.id;
+      logUrl = build?.logUrl;
     } catch (err) {
       this.counters.failed++;
       throw err;
     }
-    const id = build?.id;
     if (!id) {
       this.counters.failed++;
       throw new Error('Cloud Build accepted the build but its operation carries no build id');
     }
     this.counters.submitted++;
-    return { build_id: id, log_url: build?.logUrl || this.consoleUrl(id) };
+    return { build_id: id, log_url: logUrl || this.consoleUrl(id) };
   }
 
   async cancel(buildId: string): Promise<void> {

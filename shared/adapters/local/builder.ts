@@ -25,8 +25,8 @@ interface RunningBuild {
 /**
  * Cloud Build's stand-in: builds a Node service natively (install, then its build script if it
  * has one) in a work folder of its own, packs the result as a content-addressed artifact in the
- * blob store, and reports every state change as a notification on the `cloud-builds` topic, as
- * Cloud Build does. Build output streams into the deployment's log.
+ * blob store, and reports every state change as a notification on the `baton-builds` topic, as
+ * Cloud Build does for the builds Baton submits (their options.pubsubTopic). Build output streams into the deployment's log.
  */
 export class LocalBuilder implements Builder {
   private readonly running = new Map<string, RunningBuild>();
@@ -206,7 +206,7 @@ export class LocalBuilder implements Builder {
       ...(terminal ? { finishTime: new Date().toISOString() } : {}),
       ...extra,
     };
-    await this.deps.bus.publish(TOPICS.cloudBuilds, Buffer.from(JSON.stringify(resource)), { buildId: id, status });
+    await this.deps.bus.publish(TOPICS.builds, Buffer.from(JSON.stringify(resource)), { buildId: id, status });
   }
 }
 

@@ -8,7 +8,7 @@ import { isRunning, sleep, TempDirs, waitFor, writeFiles } from './util.js';
 
 /**
  * The Builder contract (Cloud Build): `submit` returns at once and every state change arrives as
- * a notification on the `cloud-builds` topic, which the build-events function correlates by tags
+ * a notification on the `baton-builds` topic, which the build-events function correlates by tags
  * and substitutions.
  *
  * What the local adapter does NOT prove about the real service: LocalBuilder runs npm natively on
@@ -21,7 +21,7 @@ import { isRunning, sleep, TempDirs, waitFor, writeFiles } from './util.js';
 
 export interface BuilderHarness {
   builder: Builder;
-  /** Notifications received on the cloud-builds topic, in arrival order, with their attributes. */
+  /** Notifications received on the baton-builds topic, in arrival order, with their attributes. */
   notifications: { build: BuildNotification; attributes: Record<string, string> }[];
   /** Stores a source folder as a .tar.gz where the builder reads sources; returns its key. */
   uploadSource(dir: string): Promise<string>;
@@ -188,7 +188,7 @@ export function builderContract(name: string, makeHarness: () => Promise<Builder
   });
 }
 
-/** Parses one cloud-builds message body; throws when it is not a build resource. */
+/** Parses one build notification's body; throws when it is not a build resource. */
 export function parseBuildNotification(data: Buffer): BuildNotification {
   return BuildNotificationSchema.parse(JSON.parse(data.toString('utf8')));
 }

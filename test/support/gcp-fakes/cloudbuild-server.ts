@@ -1,19 +1,30 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import { createRequire } from 'node:module';
+import type { AddressInfo } from 'node:net';
 import type { protos } from '@google-cloud/cloudbuild';
 import * as grpc from '@grpc/grpc-js';
 import { FakeIam, rpcStatusError } from './iam.js';
 import { protoKit } from './proto-kit.js';
 
 /**
- * An in-process Cloud Build (`google.devtools.cloudbuild.v1.CloudBuild` over gRPC), served from
- * the client package's own `build/protos/protos.json`, so requests are decoded with exactly the
- * schema `@google-cloud/cloudbuild` encodes them with.
+ * An in-process Cloud Build: `google.devtools.cloudbuild.v1.CloudBuild` over gRPC, served from
+ * the client package's own `build/protos/protos.json` (so requests are decoded with exactly the
+ * schema `@google-cloud/cloudbuild` encodes them with), and the REST API v1's
+ * `projects.locations.builds.create` (POST /v1/projects/P/locations/L/builds, the Build as JSON),
+ * the only way to set `options.pubsubTopic`, which the gRPC proto lacks.
  *
- * - CreateBuild records the request as decoded (camelCase, enums and int64 as strings, fields the
- *   client did not set absent) and answers with a long-running Operation that is NOT done, whose
- *   metadata is `BuildOperationMetadata {build}` packed in an Any: the build has an id, a name
- *   under the request's parent, status QUEUED, createTime and logUrl, plus what was asked.
+ * - CreateBuild (REST, at `restEndpoint`; gRPC, at `endpoint`) records the request (`parent`,
+ *   `projectId`, `build`: the JSON body as sent, or the gRPC request as decoded) and answers with
+ *   a long-running Operation that is NOT done, whose metadata is `BuildOperationMetadata {build}`
+ *   (JSON with its `@type`, or packed in an Any): the build has an id, a name under the parent,
+ *   status QUEUED, createTime and logUrl, plus what was asked.
+ * - Notifications: every state the build enters (QUEUED at create, then `setStatus` and cancels)
+ *   is published, as Cloud Build does, on the build's `options.pubsubTopic`, or on
+ *   `projects/P/topics/cloud-builds` when it names none: the Build resource as proto3 JSON
+ *   (RFC 3339 times, "900s" durations) with attributes {buildId, status}. Recorded in
+ *   `notifications` and handed to `onNotification` (a test publishes them, or feeds them to
+ *   build-events).
  * - GetBuild returns the stored build; CancelBuild cancels a build that has not finished (status
  *   CANCELLED, finishTime) and refuses a finished one with FAILED_PRECONDITION.
  * - google.longrunning.Operations.GetOperation answers for the create operations (still running
@@ -22,26 +33,46 @@ import { protoKit } from './proto-kit.js';
  * - `setStatus` moves a build along by hand; the fake never moves one by itself.
  * - Refused as Cloud Build refuses them: a permission revoked through `iam`
  *   (`cloudbuild.builds.create` for CreateBuild, `cloudbuild.builds.update` for CancelBuild) with
- *   PERMISSION_DENIED "The caller does not have permission", checked first; a tag not matching
- *   `^[\w][\w.-]{0,127}$` and a user substitution key not matching `^_[A-Z0-9_]+$` with
- *   INVALID_ARGUMENT "invalid build: …".
+ *   PERMISSION_DENIED "The caller does not have permission" (REST: 403), checked first; a tag not
+ *   matching `^[\w][\w.-]{0,127}$` and a user substitution key not matching `^_[A-Z0-9_]+$` with
+ *   INVALID_ARGUMENT "invalid build: …" (REST: 400). REST only, as its JSON parser does: a field
+ *   the Build or its BuildOptions do not have ("Invalid JSON payload received. Unknown name …"),
+ *   a timeout that is not a Duration ("900s"), a `pubsubTopic` that is not
+ *   `projects/{project}/topics/{topic}` with a Pub/Sub topic id (a letter first, 3–255 of
+ *   `[A-Za-z0-9-_.~+%]`, not starting "goog"), and a path that is not a builds collection (404).
  *
  * What it does NOT prove: nothing is built: no source is fetched from Cloud Storage (a missing
  * archive or bucket goes unnoticed), no step runs, no Dockerfile is generated or read, no image
- * is pushed, no digest exists; no `cloud-builds` notification is published (tests feed
- * notifications to the handler themselves); no IAM (the build's service account, its log bucket
- * rules, Artifact Registry write access); no validation of step images, MUST_MATCH substitutions, timeouts or queue TTL; no regional availability; exact error
- * texts and Cloud Build's real answer to cancelling a finished build are not Google's.
+ * is pushed, no digest exists; notifications are recorded, not published on Pub/Sub, and hold
+ * only what the fake knows of the build (no steps' timing, no sourceProvenance, no results unless
+ * `setStatus` gives them); a topic that does not exist, or that Cloud Build's service agent may
+ * not publish to, is not noticed (Cloud Build would accept the build and its notifications would
+ * be lost); no IAM (the build's service account, its log bucket rules, Artifact Registry write
+ * access); no authentication of REST calls; no validation of step images, MUST_MATCH
+ * substitutions or queue TTL; no regional availability; exact error texts (the pubsubTopic one
+ * above all) and Cloud Build's real answer to cancelling a finished build are not Google's.
  */
 
 type IBuild = protos.google.devtools.cloudbuild.v1.IBuild;
 export type BuildStatusName = 'QUEUED' | 'WORKING' | 'SUCCESS' | 'FAILURE' | 'INTERNAL_ERROR' | 'TIMEOUT' | 'CANCELLED' | 'EXPIRED';
 
+/** One notification as Cloud Build publishes it: on `topic`, the Build as JSON, {buildId, status}. */
+export interface BuildNotificationMessage {
+  /** `projects/P/topics/T`. */
+  topic: string;
+  data: Record<string, unknown>;
+  attributes: { buildId: string; status: string };
+}
+
 export interface CloudBuildFake {
-  /** `http://127.0.0.1:PORT`, for BATON_CLOUDBUILD_ENDPOINT. */
+  /** `http://127.0.0.1:PORT` (gRPC), for BATON_CLOUDBUILD_ENDPOINT. */
   endpoint: string;
-  /** Every CreateBuild request, as decoded. */
+  /** `http://127.0.0.1:PORT` (REST), for BATON_CLOUDBUILD_REST_ENDPOINT. */
+  restEndpoint: string;
+  /** Every CreateBuild request: {parent, projectId, build}. */
   readonly createRequests: Record<string, unknown>[];
+  /** Every notification, in publication order. */
+  readonly notifications: BuildNotificationMessage[];
   readonly cancelRequests: Record<string, unknown>[];
   /** Calls per method name (CreateBuild, GetBuild, CancelBuild, GetOperation, …). */
   readonly calls: Record<string, number>;
@@ -69,13 +100,19 @@ function timestamp(ms = Date.now()) {
   return { seconds: Math.floor(ms / 1000), nanos: (ms % 1000) * 1_000_000 };
 }
 
-export async function startCloudBuildFake(): Promise<CloudBuildFake> {
+export interface CloudBuildFakeOptions {
+  /** Called with each notification as it is published (after it is recorded). */
+  onNotification?: (n: BuildNotificationMessage) => void;
+}
+
+export async function startCloudBuildFake(options: CloudBuildFakeOptions = {}): Promise<CloudBuildFake> {
   const { definition, pack } = protoKit(PROTOS);
 
   const createRequests: Record<string, unknown>[] = [];
   const cancelRequests: Record<string, unknown>[] = [];
   const calls: Record<string, number> = {};
   const builds = new Map<string, IBuild>();
+  const notifications: BuildNotificationMessage[] = [];
   const iam = new FakeIam();
   /** Operation name → build id. */
   const operations = new Map<string, string>();
@@ -92,6 +129,34 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
     if (iam.isDenied(permission)) throw rpcStatusError(grpc.status.PERMISSION_DENIED, 'The caller does not have permission');
   };
 
+  const notify = (build: IBuild) => {
+    const topic =
+      (build.options as { pubsubTopic?: string } | null | undefined)?.pubsubTopic || `projects/${build.projectId}/topics/cloud-builds`;
+    const n = { topic, data: buildJson(build), attributes: { buildId: build.id ?? '', status: String(build.status) } };
+    notifications.push(n);
+    options.onNotification?.(n);
+  };
+
+  /** Stores a new build from a create request's Build (proto-shaped), publishes QUEUED, answers the Operation. */
+  const create = (parent: string, projectId: string, asked: IBuild) => {
+    const id = randomUUID();
+    const location = parent.split('/')[3] ?? 'global';
+    const build: IBuild = {
+      ...asked,
+      id,
+      name: `${parent}/builds/${id}`,
+      projectId,
+      status: 'QUEUED',
+      createTime: timestamp(),
+      logUrl: `https://console.cloud.google.com/cloud-build/builds;region=${location}/${id}?project=${projectId}`,
+    };
+    builds.set(id, build);
+    const opName = `${parent}/operations/${Buffer.from(`build-${id}`).toString('base64url')}`;
+    operations.set(opName, id);
+    notify(build);
+    return { opName, build };
+  };
+
   const buildId = (req: { id?: string; name?: string }): string => req.id || (req.name ?? '').split('/').pop() || '';
   const existing = (id: string): IBuild => {
     const b = builds.get(id);
@@ -106,22 +171,8 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
       if (!req.projectId) throw new FakeError(grpc.status.INVALID_ARGUMENT, 'project_id is required');
       if (!req.build) throw new FakeError(grpc.status.INVALID_ARGUMENT, 'build is required');
       checkBuild(req.build);
-      const id = randomUUID();
-      const parent = req.parent || `projects/${req.projectId}/locations/global`;
-      const location = parent.split('/')[3] ?? 'global';
-      const build: IBuild = {
-        ...req.build,
-        id,
-        name: `${parent}/builds/${id}`,
-        projectId: req.projectId,
-        status: 'QUEUED',
-        createTime: timestamp(),
-        logUrl: `https://console.cloud.google.com/cloud-build/builds;region=${location}/${id}?project=${req.projectId}`,
-      };
-      builds.set(id, build);
-      const opName = `${parent}/operations/${Buffer.from(`build-${id}`).toString('base64url')}`;
-      operations.set(opName, id);
-      return operationOf(opName, id);
+      const { opName, build } = create(req.parent || `projects/${req.projectId}/locations/global`, req.projectId, req.build);
+      return operationOf(opName, build.id ?? '');
     },
     GetBuild: (req: { id?: string; name?: string }) => existing(buildId(req)),
     CancelBuild: (req: { id?: string; name?: string; projectId?: string }) => {
@@ -131,6 +182,7 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
       if (TERMINAL.has(String(build.status))) throw new FakeError(grpc.status.FAILED_PRECONDITION, `build is already ${build.status}`);
       build.status = 'CANCELLED';
       build.finishTime = timestamp();
+      notify(build);
       return build;
     },
     GetOperation: (req: { name?: string }) => {
@@ -170,9 +222,52 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
     server.bindAsync('127.0.0.1:0', grpc.ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
 
+  /** REST: projects.builds.create and projects.locations.builds.create. */
+  const restCreate = (path: string, body: string): [number, object] => {
+    const m = /^\/v1\/projects\/([^/]+)(?:\/locations\/([^/]+))?\/builds$/.exec(path);
+    if (!m) return restError(404, 'NOT_FOUND', `The requested URL ${path} was not found on this server.`);
+    calls.CreateBuild = (calls.CreateBuild ?? 0) + 1;
+    const projectId = decodeURIComponent(m[1]);
+    const parent = `projects/${projectId}/locations/${m[2] ? decodeURIComponent(m[2]) : 'global'}`;
+    let build: Record<string, unknown>;
+    try {
+      build = JSON.parse(body) as Record<string, unknown>;
+    } catch {
+      return restError(400, 'INVALID_ARGUMENT', 'Invalid JSON payload received. Unexpected token.');
+    }
+    createRequests.push({ parent, projectId, build: structuredClone(build) });
+    if (iam.isDenied('cloudbuild.builds.create')) return restError(403, 'PERMISSION_DENIED', 'The caller does not have permission');
+    try {
+      const asked = fromRestBuild(build);
+      checkBuild(asked);
+      const { opName, build: created } = create(parent, projectId, asked);
+      const metadata = { '@type': 'type.googleapis.com/google.devtools.cloudbuild.v1.BuildOperationMetadata', build: buildJson(created) };
+      return [200, { name: opName, metadata }];
+    } catch (err) {
+      if (err instanceof FakeError)
+        return restError(err.code === grpc.status.INVALID_ARGUMENT ? 400 : 500, grpc.status[err.code], err.message);
+      throw err;
+    }
+  };
+  const rest = createServer((req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => {
+      const path = new URL(req.url ?? '/', 'http://fake').pathname;
+      const [status, answer] =
+        req.method === 'POST'
+          ? restCreate(path, Buffer.concat(chunks).toString('utf8'))
+          : restError(404, 'NOT_FOUND', `${req.method} ${path}`);
+      res.writeHead(status, { 'content-type': 'application/json; charset=UTF-8' }).end(JSON.stringify(answer));
+    });
+  });
+  await new Promise<void>((resolve) => rest.listen(0, '127.0.0.1', resolve));
+
   return {
     endpoint: `http://127.0.0.1:${port}`,
+    restEndpoint: `http://127.0.0.1:${(rest.address() as AddressInfo).port}`,
     createRequests,
+    notifications,
     cancelRequests,
     calls,
     builds,
@@ -182,9 +277,16 @@ export async function startCloudBuildFake(): Promise<CloudBuildFake> {
       Object.assign(build, extra, { status });
       if (status === 'WORKING' && !build.startTime) build.startTime = timestamp();
       if (TERMINAL.has(status)) build.finishTime = timestamp();
+      notify(build);
       return build;
     },
-    close: () => new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+    close: async () => {
+      rest.closeAllConnections();
+      await Promise.all([
+        new Promise<void>((resolve) => server.tryShutdown(() => resolve())),
+        new Promise<void>((resolve) => rest.close(() => resolve())),
+      ]);
+    },
   };
 }
 
@@ -206,4 +308,107 @@ function checkBuild(build: IBuild): void {
       );
     }
   }
+}
+
+function restError(code: number, status: string, message: string): [number, object] {
+  return [code, { error: { code, message, status } }];
+}
+
+/** The fields of the REST API's Build and BuildOptions (v1): anything else its JSON parser refuses. */
+const BUILD_FIELDS = new Set([
+  'name',
+  'id',
+  'projectId',
+  'status',
+  'statusDetail',
+  'source',
+  'steps',
+  'results',
+  'createTime',
+  'startTime',
+  'finishTime',
+  'timeout',
+  'images',
+  'queueTtl',
+  'artifacts',
+  'logsBucket',
+  'sourceProvenance',
+  'buildTriggerId',
+  'options',
+  'logUrl',
+  'substitutions',
+  'tags',
+  'secrets',
+  'timing',
+  'approval',
+  'serviceAccount',
+  'availableSecrets',
+  'warnings',
+  'gitConfig',
+  'failureInfo',
+  'dependencies',
+]);
+const OPTION_FIELDS = new Set([
+  'sourceProvenanceHash',
+  'requestedVerifyOption',
+  'machineType',
+  'diskSizeGb',
+  'substitutionOption',
+  'dynamicSubstitutions',
+  'automapSubstitutions',
+  'logStreamingOption',
+  'workerPool',
+  'pool',
+  'logging',
+  'env',
+  'secretEnv',
+  'volumes',
+  'defaultLogsBucketBehavior',
+  'enableStructuredLogging',
+  'pubsubTopic',
+]);
+const DURATION = /^-?\d+(\.\d{1,9})?s$/;
+/** projects/{project id}/topics/{Pub/Sub topic id}. */
+const TOPIC_NAME = /^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/([A-Za-z][A-Za-z0-9\-_.~+%]{2,254})$/;
+
+/** A REST Build body checked as the API's JSON parser and validation do, in the proto shape the fake stores. */
+function fromRestBuild(body: Record<string, unknown>): IBuild {
+  const invalid = (message: string) => new FakeError(grpc.status.INVALID_ARGUMENT, message);
+  const unknown = (name: string, at: string) =>
+    invalid(`Invalid JSON payload received. Unknown name "${name}" at '${at}': Cannot find field.`);
+  for (const k of Object.keys(body)) if (!BUILD_FIELDS.has(k)) throw unknown(k, 'build');
+  const options = (body.options ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(options)) if (!OPTION_FIELDS.has(k)) throw unknown(k, 'build.options');
+  const topic = options.pubsubTopic;
+  if (topic !== undefined) {
+    const m = typeof topic === 'string' ? TOPIC_NAME.exec(topic) : null;
+    if (!m || m[1].startsWith('goog')) {
+      throw invalid(
+        `invalid build: invalid pubsub topic ${JSON.stringify(topic)}: must be of the form "projects/{project}/topics/{topic}"`,
+      );
+    }
+  }
+  const { timeout, ...rest } = body;
+  if (timeout !== undefined && (typeof timeout !== 'string' || !DURATION.test(timeout))) {
+    throw invalid(`Invalid value at 'build.timeout' (type.googleapis.com/google.protobuf.Duration), ${JSON.stringify(timeout)}`);
+  }
+  return { ...(rest as IBuild), ...(typeof timeout === 'string' ? { timeout: { seconds: String(Number.parseFloat(timeout)) } } : {}) };
+}
+
+type Timestamp = { seconds?: unknown; nanos?: unknown } | null | undefined;
+
+/** The stored build as proto3 JSON, the way Cloud Build's notifications and REST answers carry it. */
+function buildJson(build: IBuild): Record<string, unknown> {
+  const time = (t: Timestamp) => {
+    if (!t) return undefined;
+    const ms = Number(t.seconds ?? 0) * 1000 + Math.floor(Number(t.nanos ?? 0) / 1_000_000);
+    return new Date(ms).toISOString();
+  };
+  const json: Record<string, unknown> = structuredClone(build) as Record<string, unknown>;
+  for (const k of ['createTime', 'startTime', 'finishTime'] as const) {
+    const v = time(build[k] as Timestamp);
+    if (v) json[k] = v;
+  }
+  if (build.timeout) json.timeout = `${Number(build.timeout.seconds ?? 0)}s`;
+  return json;
 }
