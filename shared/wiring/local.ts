@@ -57,7 +57,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     cacheDir: join(dir, 'cache'),
     timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000,
     stateDir: join(dir, 'builds'),
-    onFinished: () => later.cleanup?.schedule(),
+    onFinished: (agentId) => later.cleanup?.schedule(agentId),
     // Called only once a build has run, long after the runtime below exists.
     keepBuilt: (artifact, built) => runtime.adoptBuild(artifact, built),
   });
@@ -74,7 +74,14 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     },
   });
   const cleanup = config.BATON_CLEANUP
-    ? new LocalCleanup({ jobs, runtime, blobs, keep: config.BATON_KEEP_REVISIONS, revisionLogs: runtimeLogs })
+    ? new LocalCleanup({
+        jobs,
+        runtime,
+        blobs,
+        keep: config.BATON_KEEP_REVISIONS,
+        revisionLogs: runtimeLogs,
+        artifactInUse: (ref) => runtime.usesArtifact(ref),
+      })
     : null;
   later.cleanup = cleanup;
   // deps is referenced by the give-up handler before it exists; the handler runs only later.

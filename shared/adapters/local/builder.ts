@@ -45,8 +45,8 @@ export class LocalBuilder implements Builder {
       timeoutMs: number;
       /** Where builds in progress are recorded, so a restart runs them again as Cloud Build would carry on. */
       stateDir: string | null;
-      /** Called after each build ends, whatever its outcome (the wiring runs the cleanup then). */
-      onFinished?: () => void;
+      /** Called after each build ends, whatever its outcome, with its agent (the wiring runs that agent's cleanup then). */
+      onFinished?: (agentId: string) => void;
       /** Offered the built folder once packed as `artifact` (LocalRuntime.adoptBuild). */
       keepBuilt?: (artifact: Artifact, dir: string) => Promise<void>;
     },
@@ -158,7 +158,7 @@ export class LocalBuilder implements Builder {
       this.forget(id);
     } finally {
       await rm(dir, { recursive: true, force: true });
-      if (!this.stopping) this.deps.onFinished?.();
+      if (!this.stopping) this.deps.onFinished?.(spec.agent_id);
     }
   }
 

@@ -45,7 +45,11 @@ const isFinal = (j: Job) => FINAL_STATUSES.includes(j.status);
 /** What to remove: pure, so every rule above is tested on its own. */
 export function planCleanup(input: CleanupInput): CleanupPlan {
   const byAgent = new Map<string, Job[]>();
-  for (const j of input.jobs) byAgent.set(j.agent_id, [...(byAgent.get(j.agent_id) ?? []), j]);
+  for (const j of input.jobs) {
+    const mine = byAgent.get(j.agent_id);
+    if (mine) mine.push(j);
+    else byAgent.set(j.agent_id, [j]);
+  }
   const byId = new Map(input.jobs.map((j) => [j.deployment_id, j]));
   const revisions: CleanupPlan['revisions'] = [];
   const keys: string[] = [];
@@ -105,12 +109,19 @@ export function planCleanup(input: CleanupInput): CleanupPlan {
 const logKey = (j: Job) => `deployment_logs/${j.agent_id}/${j.deployment_id}.log`;
 
 /**
- * Runs planCleanup against the local adapters: after each build (wired in shared/wiring/local.ts),
- * one run at a time, a request during a run folded into one more run after it.
+ * Runs planCleanup against the local adapters, one run at a time, requests during a run folded
+ * into the run after it. After a build (wired in shared/wiring/local.ts) it runs for that build's
+ * agent only: that agent's jobs, service and artifacts, so a deployment's cleanup costs what its
+ * agent holds, not what the whole store holds (a run over every job, right when the revision
+ * starts, made its start-up grow with the store). A sweep of every agent and of the artifacts no
+ * job names runs instead when the last one is ORPHAN_GRACE_MS old (the first request after a
+ * start is one): its cost is paid once per period, not once per deployment.
  */
 export class LocalCleanup {
   private running: Promise<void> | null = null;
-  private again = false;
+  /** Agents asked for since the run in progress started; `null` in it: a full sweep. */
+  private readonly pending = new Set<string | null>();
+  private lastSweepMs: number | null = null;
   private stopped = false;
 
   constructor(
@@ -121,25 +132,38 @@ export class LocalCleanup {
       keep: number;
       /** The runtime logs of a removed revision go with it. */
       revisionLogs?: Pick<RevisionLogFiles, 'remove'>;
+      /** Whether a revision of any service was made from the artifact (LocalRuntime.usesArtifact). */
+      artifactInUse?: (ref: string) => boolean;
       now?: () => number;
       warn?: (line: string) => void;
     },
   ) {}
 
-  /** Asks for a run soon; errors are reported, never thrown (a cleanup must not fail a deployment). */
-  schedule(): void {
+  private now(): number {
+    return (this.deps.now ?? Date.now)();
+  }
+
+  /**
+   * Asks for a run soon: for `agentId`'s deployments, or a full sweep without one (or when the
+   * last sweep is older than ORPHAN_GRACE_MS). Errors are reported, never thrown: a cleanup must
+   * not fail a deployment.
+   */
+  schedule(agentId?: string): void {
     if (this.stopped) return;
-    if (this.running) {
-      this.again = true;
-      return;
-    }
-    this.running = (async () => {
-      do {
-        this.again = false;
-        await this.collect().catch((err: unknown) =>
-          (this.deps.warn ?? console.warn)(`baton: cleanup failed: ${err instanceof Error ? err.message : String(err)}`),
-        );
-      } while (this.again && !this.stopped);
+    const due = this.lastSweepMs === null || this.now() - this.lastSweepMs >= ORPHAN_GRACE_MS;
+    this.pending.add(agentId === undefined || due ? null : agentId);
+    this.running ??= (async () => {
+      while (this.pending.size > 0 && !this.stopped) {
+        const full = this.pending.has(null);
+        const agents = full ? [] : [...this.pending].filter((a): a is string => a !== null);
+        this.pending.clear();
+        const runs = full ? [this.collect()] : agents.map((a) => this.collectAgent(a));
+        for (const run of runs) {
+          await run.catch((err: unknown) =>
+            (this.deps.warn ?? console.warn)(`baton: cleanup failed: ${err instanceof Error ? err.message : String(err)}`),
+          );
+        }
+      }
       this.running = null;
     })();
   }
@@ -154,35 +178,79 @@ export class LocalCleanup {
     await this.idle();
   }
 
-  /** One run now: returns what it removed. */
+  /** A sweep of every agent now, orphaned artifacts included: returns what it removed. */
   async collect(): Promise<CleanupPlan> {
-    const { blobs, runtime, jobs: store } = this.deps;
+    const { blobs } = this.deps;
+    this.lastSweepMs = this.now();
     // Artifacts are listed before the jobs: one written after this listing is not in it.
     const artifacts: { key: string; modified_ms: number }[] = [];
     for (const key of await blobs.list('artifacts/')) {
       const info = await blobs.info(key);
       if (info) artifacts.push({ key, modified_ms: info.modified_ms });
     }
+    const jobs = await this.allJobs({});
+    return this.apply(await this.inputFor(jobs, artifacts));
+  }
+
+  /**
+   * `agentId`'s deployments only: its revisions, sources, uploads and logs, and the artifacts its
+   * collected deployments name, unless a revision of any service was made from one, or it was
+   * written again after the last of its builds that named it (another agent's build of the same
+   * content: content-addressed, an artifact may be shared). The next sweep sees those.
+   */
+  async collectAgent(agentId: string): Promise<CleanupPlan> {
+    const jobs = await this.allJobs({ agent_id: agentId });
+    const builtAt = new Map<string, number>();
+    for (const j of jobs) {
+      const at = Date.parse(j.stage_timings.building?.completed_at ?? '');
+      if (j.artifact && Number.isFinite(at)) builtAt.set(j.artifact.ref, Math.max(builtAt.get(j.artifact.ref) ?? 0, at));
+    }
+    const artifacts: { key: string; modified_ms: number }[] = [];
+    for (const [key, at] of builtAt) {
+      if (this.deps.artifactInUse?.(key)) continue;
+      const info = await this.deps.blobs.info(key);
+      // A second of slack: file times and job timestamps come from the same clock, at different resolutions.
+      if (info && info.modified_ms <= at + 1000) artifacts.push({ key, modified_ms: info.modified_ms });
+    }
+    return this.apply(await this.inputFor(jobs, artifacts));
+  }
+
+  private async allJobs(filter: { agent_id?: string }): Promise<Job[]> {
     const jobs: Job[] = [];
     let cursor: string | undefined;
     do {
-      const page = await store.list({ limit: 500, ...(cursor ? { cursor } : {}) });
+      const page = await this.deps.jobs.list({ ...filter, limit: 500, ...(cursor ? { cursor } : {}) });
       jobs.push(...page.items);
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
+    return jobs;
+  }
+
+  private async inputFor(jobs: Job[], artifacts: CleanupInput['artifacts']): Promise<CleanupInput> {
+    const { runtime, jobs: store } = this.deps;
+    const byAgent = new Map<string, Job[]>();
+    for (const j of jobs) {
+      const mine = byAgent.get(j.agent_id);
+      if (mine) mine.push(j);
+      else byAgent.set(j.agent_id, [j]);
+    }
     const services = new Map<string, ServiceStatus | null>();
     const records = new Map<string, ServiceRecord | null>();
     const existing = new Map<string, Set<string>>();
-    for (const agent of new Set(jobs.map((j) => j.agent_id))) {
+    for (const [agent, mine] of byAgent) {
       const service = serviceName(agent);
       services.set(agent, await runtime.getService(service));
       records.set(agent, await store.getService(agent));
       const here = new Set<string>();
-      for (const j of jobs)
-        if (j.agent_id === agent && j.revision && (await runtime.getRevision(service, j.revision))) here.add(j.revision);
+      for (const j of mine) if (j.revision && (await runtime.getRevision(service, j.revision))) here.add(j.revision);
       existing.set(service, here);
     }
-    const plan = planCleanup({ jobs, services, records, existing, artifacts, keep: this.deps.keep, now_ms: (this.deps.now ?? Date.now)() });
+    return { jobs, services, records, existing, artifacts, keep: this.deps.keep, now_ms: this.now() };
+  }
+
+  private async apply(input: CleanupInput): Promise<CleanupPlan> {
+    const { blobs, runtime } = this.deps;
+    const plan = planCleanup(input);
     const removed: CleanupPlan = { revisions: [], keys: [] };
     for (const r of plan.revisions) {
       if (this.stopped) return removed;

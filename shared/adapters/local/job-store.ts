@@ -27,6 +27,11 @@ export class LocalJobStore implements JobStore {
   private readonly unsynced = new Map<string, Promise<void>>();
   /** Ids in creation order, newest last: the list index. */
   private readonly order: string[] = [];
+  /**
+   * The same per agent: what one agent's list, busy check and cleanup read, so the per-deployment
+   * work never walks every job the store holds (Firestore answers these from an index too).
+   */
+  private readonly orderOfAgent = new Map<string, string[]>();
 
   constructor(private readonly dir: string | null) {
     this.journal = dir ? new DocJournal(dir) : null;
@@ -36,7 +41,7 @@ export class LocalJobStore implements JobStore {
   async create(job: Job): Promise<boolean> {
     if (this.jobs.has(job.deployment_id)) return false;
     const doc = JobSchema.parse(job);
-    this.order.push(doc.deployment_id);
+    this.index(doc);
     await this.commitJob(doc);
     return true;
   }
@@ -47,7 +52,7 @@ export class LocalJobStore implements JobStore {
     if (this.rollingBack(job.agent_id)) return 'rolling_back';
     if (this.activeOf(job.agent_id) >= maxActive) return 'busy';
     const doc = JobSchema.parse(job);
-    this.order.push(doc.deployment_id);
+    this.index(doc);
     await this.commitJob(doc);
     return 'created';
   }
@@ -70,15 +75,16 @@ export class LocalJobStore implements JobStore {
 
   async list(query: JobQuery): Promise<JobPage> {
     const items: Job[] = [];
-    let start = this.order.length - 1;
+    const order = query.agent_id === undefined ? this.order : (this.orderOfAgent.get(query.agent_id) ?? []);
+    let start = order.length - 1;
     if (query.cursor) {
-      const at = this.order.lastIndexOf(decodeCursor(query.cursor));
+      const at = order.lastIndexOf(decodeCursor(query.cursor));
       if (at < 0) return { items: [], next_cursor: null };
       start = at - 1;
     }
     let last: string | null = null;
     for (let i = start; i >= 0 && items.length < query.limit; i--) {
-      const job = this.jobs.get(this.order[i]);
+      const job = this.jobs.get(order[i]);
       if (!job) continue;
       last = job.deployment_id;
       if (query.agent_id && job.agent_id !== query.agent_id) continue;
@@ -86,7 +92,7 @@ export class LocalJobStore implements JobStore {
       if (query.kind && job.kind !== query.kind) continue;
       items.push(structuredClone(job));
     }
-    const more = last !== null && items.length === query.limit && this.order.indexOf(last) > 0;
+    const more = last !== null && items.length === query.limit && order.indexOf(last) > 0;
     return { items, next_cursor: more && last ? encodeCursor(last) : null };
   }
 
@@ -126,16 +132,30 @@ export class LocalJobStore implements JobStore {
   }
 
   private rollingBack(agentId: string): boolean {
-    for (const job of this.jobs.values()) if (job.agent_id === agentId && isUnfinishedRollback(job)) return true;
+    for (const job of this.jobsOf(agentId)) if (isUnfinishedRollback(job)) return true;
     return false;
   }
 
   private activeOf(agentId: string): number {
     let n = 0;
-    for (const job of this.jobs.values()) {
-      if (job.agent_id === agentId && job.kind === 'deployment' && !isFinal(job.status) && job.status !== 'rolling_back') n++;
+    for (const job of this.jobsOf(agentId)) {
+      if (job.kind === 'deployment' && !isFinal(job.status) && job.status !== 'rolling_back') n++;
     }
     return n;
+  }
+
+  private *jobsOf(agentId: string): Generator<Job> {
+    for (const id of this.orderOfAgent.get(agentId) ?? []) {
+      const job = this.jobs.get(id);
+      if (job) yield job;
+    }
+  }
+
+  private index(job: Job): void {
+    this.order.push(job.deployment_id);
+    const mine = this.orderOfAgent.get(job.agent_id);
+    if (mine) mine.push(job.deployment_id);
+    else this.orderOfAgent.set(job.agent_id, [job.deployment_id]);
   }
 
   /**
@@ -222,7 +242,7 @@ export class LocalJobStore implements JobStore {
     jobs.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.deployment_id.localeCompare(b.deployment_id));
     for (const j of jobs) {
       this.jobs.set(j.deployment_id, j);
-      this.order.push(j.deployment_id);
+      this.index(j);
     }
   }
 }

@@ -231,6 +231,12 @@ export class LocalRuntime implements Runtime {
     this.save();
   }
 
+  /** Whether a revision of any service was made from the artifact stored under `ref` (the cleanup keeps it). */
+  usesArtifact(ref: string): boolean {
+    for (const svc of this.services.values()) for (const r of svc.revisions.values()) if (r.artifact.ref === ref) return true;
+    return false;
+  }
+
   deployRevision(spec: RevisionSpec): Promise<void> {
     return permanentFsErrors(() => this.deployRevisionIn(spec));
   }
