@@ -3,7 +3,7 @@
  * instance serves the one named by its `--target` (FUNCTION_TARGET). The gcp adapters are built on
  * the first invocation, from a configuration validated then; a bad one fails with its message.
  */
-import { loadConfig, loadGcpConfig } from '../shared/config.js';
+import { archiveLimitsOf, loadConfig, loadGcpConfig } from '../shared/config.js';
 import type { PipelineDeps } from '../shared/pipeline/deps.js';
 import { buildGcpAdapters } from '../shared/wiring/gcp.js';
 import { registerFunctions } from './framework.js';
@@ -19,4 +19,9 @@ function productionDeps(): PipelineDeps {
 }
 
 // Cloud Run refuses requests over 32 MiB: uploads stay under it.
-registerFunctions(productionDeps, { maxUploadBytes: Math.min(loadConfig().BATON_MAX_UPLOAD_BYTES, 30 * 1024 * 1024), target: 'gcp' });
+const config = loadConfig();
+registerFunctions(productionDeps, {
+  maxUploadBytes: Math.min(config.BATON_MAX_UPLOAD_BYTES, 30 * 1024 * 1024),
+  archiveLimits: archiveLimitsOf(config),
+  target: 'gcp',
+});

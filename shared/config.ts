@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
 import { DEFAULT_ENVIRONMENTS, type Environments, EnvironmentsFileError, parseEnvironmentsFile } from './domain/environments.js';
+import type { ArchiveLimits } from './sources/archive-reader.js';
 import { type GcpConfig, GcpConfigSchema } from './wiring/gcp-config.js';
 
 const bool = z
@@ -41,6 +42,8 @@ export const ConfigSchema = z.object({
   BATON_MAX_SOURCE_BYTES: int(50 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
   BATON_MAX_SOURCE_FILES: int(20_000, 1, 10_000_000),
   BATON_MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
+  /** An uploaded archive may unpack to at most this many times its size (past 8 MiB unpacked): a compression bomb stops there. */
+  BATON_MAX_ARCHIVE_RATIO: int(200, 2, 100_000),
   BATON_MAX_ACTIVE_PER_AGENT: int(1, 1, 100),
   /**
    * Local target: remove the revisions, artifacts, extracted folders, sources and logs of
@@ -61,6 +64,11 @@ export type Config = z.infer<typeof ConfigSchema> & { environments: Environments
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
+}
+
+/** The caps every uploaded archive is read under, at upload and when it is unpacked. */
+export function archiveLimitsOf(config: Config): ArchiveLimits {
+  return { maxEntries: config.BATON_MAX_SOURCE_FILES, maxBytes: config.BATON_MAX_SOURCE_BYTES, maxRatio: config.BATON_MAX_ARCHIVE_RATIO };
 }
 
 /** Parses the environment; a bad value fails fast with the variable named and how to fix it. */

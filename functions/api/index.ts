@@ -16,12 +16,15 @@ import {
   requestCancel,
   requestRollback,
 } from '../../shared/pipeline/requests.js';
+import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../shared/sources/archive-reader.js';
 import { openEventStream, parseWith, readJson, sendError, sendJson } from './http.js';
 import { serviceLogs } from './logs.js';
 import { parseDeployUpload } from './upload.js';
 
 export interface ApiOptions {
   maxUploadBytes: number;
+  /** Caps an uploaded archive is read under before it is accepted (default: DEFAULT_ARCHIVE_LIMITS). */
+  archiveLimits?: ArchiveLimits;
   target: string;
   /** Keep-alive comments on an idle event stream. */
   heartbeatMs?: number;
@@ -62,7 +65,13 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       'POST',
       /^\/deploy-from-file$/,
       async (req, res) => {
-        const request = await parseDeployUpload(req, options.maxUploadBytes, deps.blobs, deps.newId);
+        const request = await parseDeployUpload(
+          req,
+          options.maxUploadBytes,
+          options.archiveLimits ?? DEFAULT_ARCHIVE_LIMITS,
+          deps.blobs,
+          deps.newId,
+        );
         try {
           sendJson(res, 202, await acceptDeployment(deps, request, callerOf(req)));
         } catch (err) {

@@ -5,6 +5,8 @@ import { parse as parseYaml } from 'yaml';
 import { RequestError } from '../../shared/domain/errors.js';
 import { type DeploymentRequest, DeploymentRequestSchema } from '../../shared/domain/request.js';
 import type { BlobStore } from '../../shared/ports/index.js';
+import { type ArchiveLimits, readArchive } from '../../shared/sources/archive-reader.js';
+import { ArchiveRefused } from '../../shared/sources/archive-rules.js';
 import { assertDepth, parseWith } from './http.js';
 
 /** Keys of a config file that configure the deployment rather than the agent. */
@@ -25,6 +27,7 @@ interface Upload {
 export async function parseDeployUpload(
   req: IncomingMessage,
   maxUploadBytes: number,
+  archiveLimits: ArchiveLimits,
   blobs: BlobStore,
   newId: () => string,
 ): Promise<DeploymentRequest> {
@@ -46,6 +49,11 @@ export async function parseDeployUpload(
     const format = archiveFormat(upload.source.name);
     const key = `uploads/${newId()}.${format}`;
     const request = parseWith(DeploymentRequestSchema, { ...input, source: { type: 'archive', blob_key: key, format } });
+    // Read through once, all caps applied, before it is stored: a bad archive is this request's 4xx, not a later failure.
+    await readArchive(upload.source.data, format, archiveLimits).catch((err: unknown) => {
+      if (err instanceof ArchiveRefused) throw new RequestError(err.kind, err.userMessage(), 'source');
+      throw err;
+    });
     await blobs.put(key, upload.source.data);
     return request;
   }

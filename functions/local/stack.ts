@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { DataLock } from '../../shared/adapters/local/data-lock.js';
 import { codeOf } from '../../shared/adapters/local/fs-util.js';
-import { type Config, ConfigError } from '../../shared/config.js';
+import { archiveLimitsOf, type Config, ConfigError } from '../../shared/config.js';
 import { TOPICS } from '../../shared/domain/topics.js';
 import { buildLocalAdapters, type LocalAdapters } from '../../shared/wiring/local.js';
 import { createApi } from '../api/index.js';
@@ -60,7 +60,11 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
   }, config.BATON_WATCHDOG_INTERVAL_MS);
   watchdog.unref();
 
-  const api = createApi(deps, { maxUploadBytes: config.BATON_MAX_UPLOAD_BYTES, target: config.BATON_TARGET });
+  const api = createApi(deps, {
+    maxUploadBytes: config.BATON_MAX_UPLOAD_BYTES,
+    archiveLimits: archiveLimitsOf(config),
+    target: config.BATON_TARGET,
+  });
   handler = (req, res) => void api(req, res);
   for (const [req, res] of waiting.splice(0)) handler(req, res);
 

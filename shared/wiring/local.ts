@@ -105,7 +105,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     runtime,
     runtimeLogs,
     tasks,
-    sources: new LocalSourcePreparer(blobs, caps, join(dir, 'work', 'sources')),
+    sources: new LocalSourcePreparer(blobs, caps, join(dir, 'work', 'sources'), config.BATON_MAX_ARCHIVE_RATIO),
     probe: fetchProbe,
     tester: new FetchTester(),
     clock,

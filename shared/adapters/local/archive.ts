@@ -1,8 +1,7 @@
 import { createHash } from 'node:crypto';
 import { createWriteStream, type Stats } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, symlink, writeFile } from 'node:fs/promises';
-import { dirname, isAbsolute, join, normalize, relative, resolve, sep } from 'node:path';
-import { unzipSync } from 'fflate';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, symlink } from 'node:fs/promises';
+import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import { extract, Pack } from 'tar';
 import { PermanentError } from '../../domain/errors.js';
 import { classifyFsError, codeOf } from './fs-util.js';
@@ -211,44 +210,6 @@ export async function refuseEscapingLink(root: string, rel: string): Promise<voi
       continue;
     }
     cur = next;
-  }
-}
-
-/** Extracts a .zip into `dest`, refusing entries that would land outside it. */
-export async function extractZip(data: Buffer, dest: string, caps: Caps): Promise<void> {
-  let entries: Record<string, Uint8Array>;
-  let bytes = 0;
-  let count = 0;
-  try {
-    entries = unzipSync(data, {
-      filter: (f) => {
-        bytes += f.originalSize;
-        count++;
-        if (bytes > caps.maxBytes || count > caps.maxFiles)
-          throw new PermanentError(
-            `The archive holds more than ${mib(caps.maxBytes)} or ${caps.maxFiles} files unpacked`,
-            'Upload a smaller archive',
-          );
-        return !f.name.endsWith('/');
-      },
-    });
-  } catch (err) {
-    if (err instanceof PermanentError) throw err;
-    throw new PermanentError(
-      `The archive could not be unpacked: ${err instanceof Error ? err.message : String(err)}`,
-      'Upload a valid .tar.gz or .zip',
-    );
-  }
-  const root = resolve(dest);
-  for (const [name, content] of Object.entries(entries)) {
-    const target = resolve(root, normalize(name));
-    if (!target.startsWith(root + sep))
-      throw new PermanentError(
-        `The archive entry ${JSON.stringify(name)} points outside the archive`,
-        'Upload an archive with relative paths only',
-      );
-    await mkdir(dirname(target), { recursive: true });
-    await writeFile(target, content);
   }
 }
 

@@ -8,7 +8,10 @@ import { withoutCredentials } from '../../domain/job.js';
 import { redact } from '../../domain/redact.js';
 import type { Source } from '../../domain/request.js';
 import type { SourcePreparer } from '../../ports/index.js';
-import { type Caps, extractTarGz, extractZip, listSource, mib, packTarGz } from './archive.js';
+import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../sources/archive-reader.js';
+import { ArchiveRefused } from '../../sources/archive-rules.js';
+import { extractArchive } from '../../sources/extract.js';
+import { type Caps, listSource, mib, packTarGz } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { PRIVATE_DIR, permanentFsErrors } from './fs-util.js';
 
@@ -24,6 +27,7 @@ export class LocalSourcePreparer implements SourcePreparer {
     private readonly blobs: FolderBlobStore,
     private readonly caps: Caps,
     private readonly workDir: string,
+    private readonly maxRatio = DEFAULT_ARCHIVE_LIMITS.maxRatio,
   ) {}
 
   async check(source: Source): Promise<void> {
@@ -83,9 +87,10 @@ export class LocalSourcePreparer implements SourcePreparer {
       }
       case 'archive': {
         const dest = join(scratch, 'archive');
-        const file = this.blobs.pathOf(source.blob_key);
-        if (source.format === 'zip') await extractZip(await readFile(file), dest, this.caps);
-        else await extractTarGz(file, dest, this.caps);
+        const data = await readFile(this.blobs.pathOf(source.blob_key));
+        await extractArchive(data, source.format, dest, this.archiveLimits()).catch((err: unknown) => {
+          throw err instanceof ArchiveRefused ? new PermanentError(err.message, err.fix) : err;
+        });
         return dest;
       }
       case 'config': {
@@ -97,6 +102,10 @@ export class LocalSourcePreparer implements SourcePreparer {
       case 'image':
         throw new PermanentError('The local target cannot run a prebuilt image', 'Deploy a directory, an archive or a git repository');
     }
+  }
+
+  private archiveLimits(): ArchiveLimits {
+    return { maxEntries: this.caps.maxFiles, maxBytes: this.caps.maxBytes, maxRatio: this.maxRatio };
   }
 
   private workDirFor(): string {
