@@ -38,6 +38,8 @@ export const ConfigSchema = z.object({
   BATON_HEALTH_TIMEOUT_MS: int(5000, 100, 120_000),
   /** The longest slice of a load test one task runs (the function's timeout bounds it; the load generator counts whole seconds). */
   BATON_TEST_SLICE_MS: int(60_000, 1000, 300_000),
+  /** How often a canary step's window is analysed (each check a task): a breach rolls back at the next check, not at the window's end. */
+  BATON_CANARY_CHECK_MS: int(5000, 100, 600_000),
   BATON_BUILD_TIMEOUT_S: int(900, 10, 86_400),
   BATON_MAX_SOURCE_BYTES: int(50 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
   BATON_MAX_SOURCE_FILES: int(20_000, 1, 10_000_000),

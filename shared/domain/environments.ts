@@ -1,5 +1,6 @@
 import { type Document, isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { type CanaryThresholds, CanaryThresholdsSchema } from './canary.js';
 import { cloudRunLimitProblem } from './cloud-run-limits.js';
 
 /**
@@ -38,6 +39,8 @@ export const EnvironmentDefSchema = z.strictObject({
   monitoring_level: MonitoringLevelSchema,
   /** The tests a deployment here runs unless its test_options say otherwise. */
   test_types: z.array(TestTypeSchema).min(1).optional(),
+  /** What a canary here is judged against unless its deployment_options say otherwise (fields left out: by validation level). */
+  canary: CanaryThresholdsSchema.partial().optional(),
 });
 export type EnvironmentDef = z.infer<typeof EnvironmentDefSchema>;
 
@@ -81,6 +84,28 @@ const TESTS_BY_LEVEL: Record<ValidationLevel, TestType[]> = {
   standard: ['functional', 'performance'],
   strict: ['functional', 'performance', 'load', 'security'],
 };
+
+/**
+ * Canary thresholds by validation level, for an environment that sets none: production's are
+ * Flagger's defaults (99 % success, 500 ms); the others allow more while a service is young.
+ */
+const CANARY_BY_LEVEL: Record<ValidationLevel, CanaryThresholds> = {
+  basic: { max_error_rate: 0.1, max_latency_ms: 2000, min_requests: 10 },
+  standard: { max_error_rate: 0.05, max_latency_ms: 1000, min_requests: 20 },
+  strict: { max_error_rate: 0.01, max_latency_ms: 500, min_requests: 50 },
+};
+
+/** The canary thresholds of a deployment to `name` unless its deployment_options set them. */
+export function environmentCanary(envs: Environments, name: string): CanaryThresholds {
+  const env = envs.environments[name];
+  return { ...CANARY_BY_LEVEL[env?.validation_level ?? 'basic'], ...(env?.canary ?? {}) };
+}
+
+/** A deployment's canary thresholds: what its deployment_options set, the environment's for the rest. */
+export function canaryThresholdsFor(envs: Environments, name: string, options: Partial<CanaryThresholds>): CanaryThresholds {
+  const set = Object.fromEntries(Object.entries(options).filter(([, v]) => v !== undefined));
+  return { ...environmentCanary(envs, name), ...set };
+}
 
 /** The tests a deployment to `name` runs by default. */
 export function defaultTestTypes(envs: Environments, name: string): TestType[] {
@@ -182,7 +207,10 @@ export function effectiveResources(requested: RevisionResources | undefined, env
 export function environmentsView(envs: Environments) {
   return {
     environments: Object.fromEntries(
-      Object.entries(envs.environments).map(([name, e]) => [name, { ...e, test_types: e.test_types ?? defaultTestTypes(envs, name) }]),
+      Object.entries(envs.environments).map(([name, e]) => [
+        name,
+        { ...e, test_types: e.test_types ?? defaultTestTypes(envs, name), canary: environmentCanary(envs, name) },
+      ]),
     ),
     default_environment: envs.default_environment,
   };

@@ -34,10 +34,16 @@ export const VerifyPollTaskSchema = z.object({
   deployment_id: z.string().min(1),
   attempt: z.number().int().min(1),
 });
+/**
+ * A check of canary step `step`'s window (the step is 1-based; its percent is steps[step - 1]):
+ * each window is analysed every canary_check_ms, one task per check; the last check of the window
+ * moves traffic to steps[step]. A task without `check` (from before checks) is the first.
+ */
 export const PromoteStepTaskSchema = z.object({
   type: z.literal('promote.step.v1'),
   deployment_id: z.string().min(1),
   step: z.number().int().min(0),
+  check: z.number().int().min(1).default(1),
 });
 /** One slice of a load test against the candidate revision. */
 export const TestSliceTaskSchema = z.object({

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CanaryAnalysisSchema } from './canary.js';
 import { FailureSchema } from './failure.js';
 import { withoutCredentials } from './redact.js';
 import { type DeploymentRequest, DeploymentRequestSchema } from './request.js';
@@ -98,6 +99,8 @@ export const JobSchema = z.object({
   test_results: z.array(TestResultSchema).default([]),
   /** The load test's slices measured so far (combined when the last one is in). */
   load_slices: z.array(LoadSliceSchema).default([]),
+  /** Each canary step's analysis: candidate and stable revision measured in its window, the thresholds, the verdict. */
+  canary_analyses: z.array(CanaryAnalysisSchema).default([]),
   /** Blob key of the prepared source archive. */
   source_key: z.string().nullable(),
   build_id: z.string().nullable(),
@@ -176,6 +179,7 @@ export function newJob(
     resources: null,
     test_results: [],
     load_slices: [],
+    canary_analyses: [],
     source_key: null,
     build_id: null,
     artifact: null,

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { CanaryThresholdsSchema } from './canary.js';
 import { cloudRunLimitProblem, MAX_STARTUP_SECONDS } from './cloud-run-limits.js';
 import { EnvironmentNameSchema } from './environments.js';
 import { AgentIdSchema } from './names.js';
@@ -85,6 +86,14 @@ export const DeploymentOptionsSchema = z.strictObject({
   allow_unauthenticated: z.boolean().optional(),
   /** Agents this one needs: validation checks each is deployed and healthy. */
   depends_on: z.array(AgentIdSchema).max(20).default([]),
+  /**
+   * Canary analysis (each step's window): the highest 5xx share of the candidate's requests, its
+   * highest p95 latency, and the fewest requests that make a window conclusive. Unset: the
+   * environment's (environments.ts environmentCanary).
+   */
+  max_error_rate: CanaryThresholdsSchema.shape.max_error_rate.optional(),
+  max_latency_ms: CanaryThresholdsSchema.shape.max_latency_ms.optional(),
+  min_requests: CanaryThresholdsSchema.shape.min_requests.optional(),
 });
 
 /** What a client sends to POST /deploy. Unknown top-level fields are dropped so older clients keep working. */

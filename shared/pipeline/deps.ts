@@ -3,6 +3,7 @@ import { type StageStatus, stageDef } from '../domain/pipeline.js';
 import type {
   BlobStore,
   Builder,
+  CanaryMetrics,
   Clock,
   EventBus,
   HttpProbe,
@@ -37,6 +38,8 @@ export interface PipelineSettings {
   test_slice_ms: number;
   /** Timeout of each single request of the test stage. */
   test_request_timeout_ms: number;
+  /** How often a canary step's window is analysed: each check is a task, so a breach rolls back within this. */
+  canary_check_ms: number;
 }
 
 export interface PipelineDeps {
@@ -48,6 +51,8 @@ export interface PipelineDeps {
   /** What revisions write, for GET /services/{agent_id}/logs. */
   runtimeLogs: RuntimeLogs;
   tasks: TaskQueue;
+  /** Requests, 5xx answers and latency per revision: the canary analysis's numbers. */
+  canaryMetrics: CanaryMetrics;
   sources: SourcePreparer;
   probe: HttpProbe;
   tester: HttpTester;
@@ -69,6 +74,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   environments: DEFAULT_ENVIRONMENTS,
   test_slice_ms: 60_000,
   test_request_timeout_ms: 10_000,
+  canary_check_ms: 5000,
 };
 
 /** The lease a stage holds while it waits, from the setting the pipeline table names for it. */

@@ -1,5 +1,6 @@
 export type { BlobStore } from './blob-store.js';
 export type { Builder, BuildSpec } from './builder.js';
+export type { CanaryMetrics, MetricsWindow } from './canary-metrics.js';
 export type { Clock } from './clock.js';
 export type { Attributes, BusMessage, EventBus } from './event-bus.js';
 export type { HttpProbe } from './http-probe.js';

@@ -1,5 +1,6 @@
 import { CloudBuildClient } from '@google-cloud/cloudbuild';
 import { Firestore } from '@google-cloud/firestore';
+import { MetricServiceClient } from '@google-cloud/monitoring';
 import { PubSub } from '@google-cloud/pubsub';
 import { RevisionsClient, ServicesClient } from '@google-cloud/run';
 import { CloudSchedulerClient } from '@google-cloud/scheduler';
@@ -30,6 +31,8 @@ export interface GcpClients {
   tasks: CloudTasksClient;
   scheduler: CloudSchedulerClient;
   logging: LoggingClient;
+  /** Cloud Monitoring: the canary analysis reads Cloud Run's request metrics. */
+  metrics: MetricServiceClient;
 }
 
 /**
@@ -53,6 +56,7 @@ export function buildGcpClients(config: GcpConfig): GcpClients {
     revisions: new RevisionsClient({ projectId, ...grpcOptions(config.BATON_RUN_ENDPOINT) }),
     tasks: new CloudTasksClient({ projectId, ...grpcOptions(config.BATON_TASKS_ENDPOINT) }),
     scheduler: new CloudSchedulerClient({ projectId, ...grpcOptions(config.BATON_SCHEDULER_ENDPOINT) }),
+    metrics: new MetricServiceClient({ projectId, ...grpcOptions(config.BATON_MONITORING_ENDPOINT) }),
     // REST with an authorised client: @google-cloud/logging is not a dependency. A fake gets no credentials.
     logging: config.BATON_LOGGING_ENDPOINT
       ? { http: new PassThroughClient(), endpoint: config.BATON_LOGGING_ENDPOINT }

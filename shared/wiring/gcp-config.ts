@@ -44,6 +44,8 @@ export const GcpConfigSchema = z.object({
   BATON_STORAGE_ENDPOINT: endpoint,
   /** Cloud Build's REST API (builds.create, for options.pubsubTopic), for tests against an in-process fake. */
   BATON_CLOUDBUILD_REST_ENDPOINT: endpoint,
+  /** Cloud Monitoring (gRPC), for tests against an in-process fake. */
+  BATON_MONITORING_ENDPOINT: endpoint,
   /** Cloud Logging's REST API (entries:list), for tests against an in-process fake. */
   BATON_LOGGING_ENDPOINT: endpoint,
 });

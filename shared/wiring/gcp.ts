@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { withApiErrors } from '../adapters/gcp/api-errors.js';
 import { GcsBlobStore } from '../adapters/gcp/blob-store.js';
 import { CloudBuildBuilder } from '../adapters/gcp/builder.js';
+import { CloudMonitoringCanaryMetrics } from '../adapters/gcp/canary-metrics.js';
 import { PubSubEventBus } from '../adapters/gcp/event-bus.js';
 import { IdTokenProbe, idTokenHeaders } from '../adapters/gcp/http-probe.js';
 import { FirestoreJobStore } from '../adapters/gcp/job-store.js';
@@ -64,6 +65,7 @@ export function buildGcpAdapters(
     // Not wrapped by withApiErrors: the logs endpoint reports Cloud Logging's refusals itself (a 503 naming the role).
     runtimeLogs: new CloudLoggingRuntimeLogs(clients.logging, gcp),
     tasks,
+    canaryMetrics: withApiErrors('monitoring', new CloudMonitoringCanaryMetrics(clients.metrics, gcp)),
     sources: new GcsSourcePreparer(blobs),
     probe: overrides.probe ?? new IdTokenProbe(),
     tester: overrides.tester ?? new FetchTester(idTokenHeaders()),
@@ -81,6 +83,8 @@ export function buildGcpAdapters(
       environments: config.environments,
       test_slice_ms: config.BATON_TEST_SLICE_MS,
       test_request_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
+      // Each check is a task, two timeSeries.list calls and a write; Cloud Run's metrics move once a minute.
+      canary_check_ms: Math.max(5000, config.BATON_CANARY_CHECK_MS),
     },
   };
   return { deps, clients, jobs, bus, blobs, tasks, builder, runtime };

@@ -7,6 +7,7 @@ import { LocalEventBus } from '../adapters/local/event-bus.js';
 import { fetchProbe } from '../adapters/local/http-probe.js';
 import { FetchTester } from '../adapters/local/http-tester.js';
 import { LocalJobStore } from '../adapters/local/job-store.js';
+import { LocalCanaryMetrics } from '../adapters/local/request-stats.js';
 import { RevisionLogFiles } from '../adapters/local/revision-logs.js';
 import { LocalRuntime } from '../adapters/local/runtime.js';
 import { LocalSourcePreparer } from '../adapters/local/source-preparer.js';
@@ -105,6 +106,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     runtime,
     runtimeLogs,
     tasks,
+    canaryMetrics: new LocalCanaryMetrics(runtime.requestStats),
     sources: new LocalSourcePreparer(blobs, caps, join(dir, 'work', 'sources'), config.BATON_MAX_ARCHIVE_RATIO),
     probe: fetchProbe,
     tester: new FetchTester(),
@@ -123,6 +125,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
       environments: config.environments,
       test_slice_ms: config.BATON_TEST_SLICE_MS,
       test_request_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
+      canary_check_ms: config.BATON_CANARY_CHECK_MS,
     },
   };
   holder.deps = deps;

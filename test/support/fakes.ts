@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
 import { RevisionLogFiles } from '../../shared/adapters/local/revision-logs.js';
+import { type RevisionTraffic, revisionTraffic } from '../../shared/domain/canary.js';
 import { PermanentError } from '../../shared/domain/errors.js';
 import type { ProbeAnswer } from '../../shared/domain/health.js';
 import { type Job, newJob } from '../../shared/domain/job.js';
@@ -14,10 +15,12 @@ import { DeploymentLogs } from '../../shared/pipeline/logs.js';
 import type {
   Builder,
   BuildSpec,
+  CanaryMetrics,
   Clock,
   EventBus,
   HttpProbe,
   HttpTester,
+  MetricsWindow,
   RevisionSpec,
   RevisionStatus,
   Runtime,
@@ -182,6 +185,26 @@ export class FakeTester implements HttpTester {
   }
 }
 
+/**
+ * Canary metrics the test sets per revision (what it served in any window asked about); a
+ * revision not set served nothing. Records every question, window included.
+ */
+export class FakeCanaryMetrics implements CanaryMetrics {
+  readonly source = 'fake metrics';
+  readonly served = new Map<string, { requests: number; server_errors: number; p95_ms?: number }>();
+  readonly asked: { service: string; revisions: readonly string[]; window: MetricsWindow }[] = [];
+  async revisionTraffic(service: string, revisions: readonly string[], window: MetricsWindow): Promise<RevisionTraffic[]> {
+    this.asked.push({ service, revisions, window });
+    return revisions.map((r) => {
+      const s = this.served.get(r) ?? { requests: 0, server_errors: 0 };
+      return revisionTraffic(r, s.requests, s.server_errors, {
+        p95_ms: s.p95_ms ?? (s.requests > 0 ? 20 : null),
+        mean_ms: s.requests > 0 ? 10 : null,
+      });
+    });
+  }
+}
+
 export class FakeSources implements SourcePreparer {
   failures: Error[] = [];
   calls = 0;
@@ -205,6 +228,7 @@ export interface Harness {
   runtimeLogs: RevisionLogFiles;
   tester: FakeTester;
   sources: FakeSources;
+  metrics: FakeCanaryMetrics;
   clock: FakeClock;
   /** Creates a queued job and returns it. */
   job(id: string, extra?: Record<string, unknown>, patch?: Partial<Job>): Promise<Job>;
@@ -223,6 +247,7 @@ export function harness(): Harness {
   const probe = new FakeProbe();
   const tester = new FakeTester();
   const sources = new FakeSources();
+  const metrics = new FakeCanaryMetrics();
   const runtimeLogs = new RevisionLogFiles(join(scratch, 'revision-logs'));
   let n = 0;
   const deps: PipelineDeps = {
@@ -233,6 +258,7 @@ export function harness(): Harness {
     runtime,
     runtimeLogs,
     tasks,
+    canaryMetrics: metrics,
     sources,
     probe,
     tester,
@@ -252,6 +278,7 @@ export function harness(): Harness {
     runtimeLogs,
     tester,
     sources,
+    metrics,
     clock,
     async job(id, extra = {}, patch = {}) {
       const request = DeploymentRequestSchema.parse({ agent_id: 'svc', source: { type: 'directory', path: '/src' }, ...extra });

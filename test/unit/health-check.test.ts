@@ -151,6 +151,8 @@ describe('the canary watch', () => {
     await testCandidate(h.deps, 'd1');
     await promoteRevision(h.deps, 'd1');
     h.runtime.traffic = h.runtime.traffic.map((t) => (t.tag ? { ...t, url: 'http://tag.local/' } : t));
+    // The window's last check (no requests measured: inconclusive, so the health probe decides).
+    h.clock.advance(5000);
     await canaryStep(h.deps, { type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
     expect((await h.jobs.get('d1'))?.status).toBe('completed');
     expect(h.probe.urls.slice(2)).toEqual(['http://tag.local/health', 'http://tag.local/']);

@@ -334,8 +334,10 @@ describe('verification and promotion', () => {
       { revision: 'svc-old', percent: 90 },
     ]);
     const step = h.tasks.tasks.at(-1);
-    expect(step?.payload).toEqual({ type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
+    expect(step?.payload).toEqual({ type: 'promote.step.v1', deployment_id: 'd1', step: 1, check: 1 });
+    // The window (5 s) is shorter than canary_check_ms: one check, at its end.
     expect((step?.schedule_time_ms ?? 0) - h.clock.now().getTime()).toBe(5000);
+    h.clock.advance(5000);
     const { canaryStep } = await import('../../shared/pipeline/promote.js');
     await canaryStep(h.deps, { type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
     expect(h.runtime.traffic).toEqual([{ revision, percent: 100 }]);
@@ -501,6 +503,7 @@ describe('promotion keeps what it does not own', () => {
       { revision: 'svc-pinned', percent: 20, tag: 'blue' },
       { revision: 'svc-qa', percent: 0, tag: 'qa' },
     ]);
+    h.clock.advance(5000);
     const { canaryStep } = await import('../../shared/pipeline/promote.js');
     await canaryStep(h.deps, { type: 'promote.step.v1', deployment_id: 'd1', step: 1 });
     expect(h.runtime.traffic).toEqual([

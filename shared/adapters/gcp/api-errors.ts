@@ -17,7 +17,7 @@ import { log } from '../../logger.js';
  * get (null), Firestore's ABORTED inside transactions, 412 of a generation precondition.
  */
 
-export type GcpService = 'firestore' | 'pubsub' | 'storage' | 'cloudbuild' | 'run' | 'tasks' | 'scheduler';
+export type GcpService = 'firestore' | 'pubsub' | 'storage' | 'cloudbuild' | 'run' | 'tasks' | 'scheduler' | 'monitoring';
 
 /** What an answer means for a retry. */
 type Kind = 'invalid' | 'denied' | 'unauthenticated' | 'not_found' | 'exists' | 'precondition' | 'unimplemented' | 'transient';
@@ -67,6 +67,7 @@ const API: Record<GcpService, { name: string; host: string; role: string; missin
   run: { name: 'Cloud Run', host: 'run.googleapis.com', role: 'roles/run.developer', missing: 'the service' },
   tasks: { name: 'Cloud Tasks', host: 'cloudtasks.googleapis.com', role: 'roles/cloudtasks.enqueuer', missing: 'the queue' },
   scheduler: { name: 'Cloud Scheduler', host: 'cloudscheduler.googleapis.com', role: 'roles/cloudscheduler.admin', missing: 'the job' },
+  monitoring: { name: 'Cloud Monitoring', host: 'monitoring.googleapis.com', role: 'roles/monitoring.viewer', missing: 'the project' },
 };
 
 /**

@@ -1,8 +1,10 @@
 import { Agent, createServer, type IncomingMessage, request, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { performance } from 'node:perf_hooks';
+import { RequestStats } from './request-stats.js';
 
-/** Picks the backend port for one request, or explains why there is none. */
-export type Route = () => { port: number } | { error: string };
+/** Picks the backend port for one request (and names its revision), or explains why there is none. */
+export type Route = () => { port: number; revision?: string } | { error: string; revision?: string };
 
 const agent = new Agent({ keepAlive: true, maxSockets: 512 });
 
@@ -12,12 +14,24 @@ const agent = new Agent({ keepAlive: true, maxSockets: 512 });
  */
 export class Router {
   private readonly servers = new Map<string, Server>();
+  /**
+   * What each service URL served, per revision (the canary analysis reads it). Only the service
+   * URLs count: a tag URL is Baton's own probing of a candidate, not traffic the split sent it.
+   */
+  readonly stats = new RequestStats();
 
-  /** Listens for `key` (on `preferredPort` when it is free, so URLs stay stable across restarts). */
-  async listen(key: string, route: Route, preferredPort?: number): Promise<number> {
+  /**
+   * Listens for `key` (on `preferredPort` when it is free, so URLs stay stable across restarts);
+   * with `countFor`, each request's status and latency are counted for that service and the revision routed to.
+   */
+  async listen(key: string, route: Route, preferredPort?: number, countFor?: string): Promise<number> {
     const existing = this.servers.get(key);
     if (existing) return (existing.address() as AddressInfo).port;
-    const server = createServer((req, res) => proxy(req, res, route));
+    const count =
+      countFor === undefined
+        ? undefined
+        : (revision: string, status: number, ms: number) => this.stats.record(countFor, revision, status, ms);
+    const server = createServer((req, res) => proxy(req, res, route, count));
     server.keepAliveTimeout = 5000;
     const port = await listenOn(server, preferredPort ?? 0).catch(() => listenOn(server, 0));
     this.servers.set(key, server);
@@ -47,8 +61,16 @@ function listenOn(server: Server, port: number): Promise<number> {
   });
 }
 
-function proxy(req: IncomingMessage, res: ServerResponse, route: Route): void {
+type Count = (revision: string, status: number, ms: number) => void;
+
+function proxy(req: IncomingMessage, res: ServerResponse, route: Route, count?: Count): void {
   const target = route();
+  if (count && target.revision !== undefined) {
+    // Counted when the answer is over (or the connection gone): its status and the whole request's time.
+    const started = performance.now();
+    const revision = target.revision;
+    res.once('close', () => count(revision, res.headersSent ? res.statusCode : 502, performance.now() - started));
+  }
   if ('error' in target) {
     res.writeHead(503, { 'content-type': 'application/json' });
     res.end(JSON.stringify({ error: target.error }));

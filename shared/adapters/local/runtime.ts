@@ -20,6 +20,7 @@ import {
   stopGroup,
   stopRecordedGroup,
 } from './process.js';
+import type { RequestStats } from './request-stats.js';
 import { withMemoryCap } from './resource-caps.js';
 import { chooseNode, revisionEnv } from './revision-env.js';
 import type { RevisionLogFiles } from './revision-logs.js';
@@ -159,7 +160,7 @@ export class LocalRuntime implements Runtime {
         svc.revisions.set(r.name, { ...r, process: null, service: s.name, child: null, port: null, tail: [], starting: null });
       }
       this.services.set(s.name, svc);
-      svc.port = await this.router.listen(`svc:${s.name}`, () => this.pick(svc), s.port);
+      svc.port = await this.router.listen(`svc:${s.name}`, () => this.pick(svc), s.port, s.name);
       for (const r of svc.revisions.values()) {
         if (r.state === 'starting' || (r.state === 'ready' && this.isReferenced(svc, r.name))) {
           r.state = 'starting';
@@ -367,11 +368,16 @@ export class LocalRuntime implements Runtime {
     svc = { name, port: 0, tagPorts: new Map(), traffic: [], revisions: new Map(), latestCreated: null, latestReady: null };
     this.services.set(name, svc);
     const s = svc;
-    svc.port = await this.router.listen(`svc:${name}`, () => this.pick(s));
+    svc.port = await this.router.listen(`svc:${name}`, () => this.pick(s), undefined, name);
     return svc;
   }
 
-  private pick(svc: Service): { port: number } | { error: string } {
+  /** What each service URL served, per revision: the canary analysis's numbers (LocalCanaryMetrics). */
+  get requestStats(): RequestStats {
+    return this.router.stats;
+  }
+
+  private pick(svc: Service): { port: number; revision: string } | { error: string; revision?: string } {
     const live = svc.traffic.filter((t) => t.percent > 0);
     if (live.length === 0) return { error: `service ${svc.name} has no revision serving traffic yet` };
     let roll = Math.random() * 100;
@@ -383,7 +389,7 @@ export class LocalRuntime implements Runtime {
         break;
       }
     }
-    return this.portOf(svc, chosen.revision);
+    return { ...this.portOf(svc, chosen.revision), revision: chosen.revision };
   }
 
   private portOf(svc: Service, revision: string): { port: number } | { error: string } {
