@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { type LocalStack, startLocalStack } from '../../functions/local/stack.js';
 import { loadConfig } from '../../shared/config.js';
+import type { CanaryAnalysis } from '../../shared/domain/canary.js';
 import type { Failure } from '../../shared/domain/failure.js';
 import { FINAL_STATUSES } from '../../shared/domain/status.js';
 
@@ -28,6 +29,7 @@ export interface JobView {
   completed_at: string | null;
   failure: Failure | null;
   test_results: { test_type: string; passed: boolean; message: string; metrics: Record<string, unknown> }[];
+  canary_analyses: CanaryAnalysis[];
 }
 
 /** Fast timings for tests: quick polls and back-off, two health attempts. */
