@@ -14,6 +14,7 @@ locals {
     "firestore.googleapis.com",            # job documents
     "iam.googleapis.com",                  # service accounts
     "logging.googleapis.com",              # builds run with CLOUD_LOGGING_ONLY
+    "monitoring.googleapis.com",           # Cloud Run's request metrics, read by the canary analysis
     "pubsub.googleapis.com",               # stage hand-offs, build notifications, dead letters
     "run.googleapis.com",                  # deployed services (Cloud Run Admin v2) and the functions' services
     "secretmanager.googleapis.com",        # secrets of deployed services are Secret Manager references

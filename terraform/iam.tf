@@ -142,6 +142,16 @@ resource "google_project_iam_member" "api_logs_viewer" {
   member  = local.function_members["api"]
 }
 
+# The canary analysis reads Cloud Run's request metrics (Cloud Monitoring timeSeries.list) in each
+# canary step's window: only canary-step does (READS_METRICS in test/infra/expectations.ts).
+resource "google_project_iam_member" "canary_metrics_viewer" {
+  for_each = toset(["canary-step"])
+
+  project = var.project_id
+  role    = "roles/monitoring.viewer"
+  member  = local.function_members[each.key]
+}
+
 # Cloud Build has no per-build IAM: builds.editor on the project submits and cancels builds.
 resource "google_project_iam_member" "fn_builds" {
   for_each = { for name, access in local.function_access : name => access.builds if access.builds != "none" }

@@ -174,11 +174,13 @@ locals {
 
   # Settings of shared/config.ts whose local defaults do not fit Google Cloud; var.baton_settings
   # overrides them. Cloud Run refuses requests over 32 MiB, so uploads stop below that; readiness
-  # polls are Cloud Tasks, not a 20 ms timer.
+  # polls are Cloud Tasks, not a 20 ms timer; a canary window is checked every 15 s (Cloud Run's
+  # request metrics move once a minute).
   settings_env = merge(
     {
       BATON_MAX_UPLOAD_BYTES = "31457280"
       BATON_VERIFY_POLL_MS   = "2000"
+      BATON_CANARY_CHECK_MS  = "15000"
     },
     var.baton_settings,
   )

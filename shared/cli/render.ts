@@ -133,6 +133,13 @@ export function renderJob(job: Job): string {
     out.push('Tests:');
     for (const r of job.test_results) out.push(`  ${r.passed ? 'pass' : 'FAIL'}  ${r.test_type.padEnd(17)}${r.message}`);
   }
+  if (job.canary_analyses.length > 0) {
+    out.push('Canary:');
+    for (const a of job.canary_analyses) {
+      const state = a.final ? a.verdict : `${a.verdict}, watching`;
+      out.push(`  step ${a.step} (${a.percent}%)  ${state} after ${a.checks} check${a.checks === 1 ? '' : 's'}: ${a.message}`);
+    }
+  }
   if (job.logs.length > 0) {
     out.push('Last log lines:');
     for (const line of job.logs) out.push(`  ${line}`);

@@ -58,6 +58,19 @@ export const JobViewSchema = z.looseObject({
       z.looseObject({ test_name: z.string(), test_type: z.string(), passed: z.boolean(), message: z.string(), execution_time: z.number() }),
     )
     .default([]),
+  /** Each canary step's analysis: what was measured, against what, the verdict. */
+  canary_analyses: z
+    .array(
+      z.looseObject({
+        step: z.number(),
+        percent: z.number(),
+        verdict: z.string(),
+        final: z.boolean(),
+        checks: z.number(),
+        message: z.string(),
+      }),
+    )
+    .default([]),
   source: z.looseObject({ type: z.string() }).optional(),
   rollback_of: z.string().nullable().default(null),
   rollback_id: z.string().nullable().default(null),

@@ -83,7 +83,9 @@ describe('CloudMonitoringCanaryMetrics against the fake', () => {
       },
       view: 'FULL',
     });
-    expect(Number((count?.interval as { startTime: { seconds: string } }).startTime.seconds)).toBe(Math.floor(from.getTime() / 1000));
+    expect(Number((count?.interval as { startTime: { seconds: string } } | undefined)?.startTime.seconds)).toBe(
+      Math.floor(from.getTime() / 1000),
+    );
     const latency = fake.requests.find((r) => String(r.filter).includes(REQUEST_LATENCIES));
     expect(latency).toMatchObject({ aggregation: { groupByFields: ['resource.labels.revision_name'], crossSeriesReducer: 'REDUCE_SUM' } });
   });

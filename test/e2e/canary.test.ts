@@ -77,7 +77,9 @@ describe('canary analysis end to end on the local target', () => {
     });
     const { job } = await withTraffic(id);
     expect(job).toMatchObject({ status: 'rolled_back', failed_stage: 'promoting' });
-    expect(job.error_message).toMatch(/Canary analysis at 50% rolled back .* mid-window: Breach: candidate .* 5xx rate 100% \(\d+\/\d+\) over max_error_rate 5%/);
+    expect(job.error_message).toMatch(
+      /Canary analysis at 50% rolled back .* mid-window: Breach: candidate .* 5xx rate 100% \(\d+\/\d+\) over max_error_rate 5%/,
+    );
     const [a] = job.canary_analyses;
     expect(a).toMatchObject({ step: 1, percent: 50, verdict: 'breach', decided_by: 'metrics', final: true, source: 'local router' });
     expect(a.candidate?.server_errors).toBe(a.candidate?.requests);
@@ -101,6 +103,8 @@ describe('canary analysis end to end on the local target', () => {
     const job = await t.waitFinal(id);
     expect(job.status).toBe('completed');
     expect(job.canary_analyses[0]).toMatchObject({ verdict: 'inconclusive', decided_by: 'health_probe', health: { healthy: true } });
-    expect(job.canary_analyses[0].message).toMatch(/^Inconclusive: 0 candidate requests, fewer than min_requests 10; .*the health probe decided: http:\/\/127\.0\.0\.1:\d+\/health healthy$/);
+    expect(job.canary_analyses[0].message).toMatch(
+      /^Inconclusive: 0 candidate requests, fewer than min_requests 10; .*the health probe decided: http:\/\/127\.0\.0\.1:\d+\/health healthy$/,
+    );
   });
 });

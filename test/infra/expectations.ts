@@ -198,6 +198,13 @@ export const HANDS_OFF: Readonly<Record<string, readonly EventType[]>> = Object.
   Object.entries(DERIVATIONS).map(([name, d]) => [name, d.handsOff]),
 );
 
+/**
+ * Functions that read Cloud Monitoring (roles/monitoring.viewer): the CanaryMetrics port is called
+ * only by the canary analysis's checks (shared/pipeline/promote.ts analyse, from canaryStep);
+ * promote opens the first window without measuring anything.
+ */
+export const READS_METRICS = ['canary-step'] as const;
+
 /** Functions called over HTTPS by clients rather than by a topic, a queue or a schedule. */
 export const HTTP_FUNCTIONS = ['api'] as const;
 

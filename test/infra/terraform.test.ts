@@ -23,6 +23,7 @@ import {
   HTTP_FUNCTIONS,
   type IndexSpec,
   PRODUCTION_ENV,
+  READS_METRICS,
 } from './expectations.js';
 
 /**
@@ -492,6 +493,10 @@ describe('what each function may do', () => {
     expect(resource(tf, 'google_project_iam_member.fn_builds').role).toBe('roles/cloudbuild.builds.editor');
     // The api reads runtime logs (shared/adapters/gcp/runtime-logs.ts) with entries:list.
     expect(resource(tf, 'google_project_iam_member.api_logs_viewer')).toMatchObject({ role: 'roles/logging.viewer' });
+    // The canary analysis reads Cloud Run's request metrics (shared/adapters/gcp/canary-metrics.ts).
+    const metrics = resource(tf, 'google_project_iam_member.canary_metrics_viewer');
+    expect(metrics).toMatchObject({ role: 'roles/monitoring.viewer', member: ref('local.function_members[each.key]') });
+    expect(metrics.for_each).toBe(ref(`toset(${JSON.stringify(READS_METRICS)})`));
     expect(String(resource(tf, 'google_service_account_iam_member.fn_acts_as_build').for_each)).toContain('"submit"');
     expect(resource(tf, 'google_service_account_iam_member.fn_acts_as_tasks').service_account_id).toBe(
       ref('google_service_account.tasks.name'),

@@ -38,6 +38,7 @@ function job(overrides: Partial<Job> = {}): Job {
     stage_timings: {},
     validation_results: [],
     test_results: [],
+    canary_analyses: [],
     rollback_of: null,
     rollback_id: null,
     rollback_reason: null,
@@ -177,6 +178,29 @@ describe('the test stage in the CLI', () => {
         'Tests:',
         '  pass  functional_test  Functional test completed successfully',
         '  FAIL  security_test    Security test failed: /.env is served',
+      ].join('\n'),
+    );
+  });
+});
+
+describe('baton status shows each canary step’s analysis', () => {
+  it('lists the steps with their verdict, checks and what was measured', () => {
+    const text = renderJob(
+      job({
+        status: 'rolled_back',
+        canary_analyses: [
+          { step: 1, percent: 10, verdict: 'pass', final: true, checks: 12, message: 'Pass: candidate svc-2: 40 requests, 5xx 0%' },
+          { step: 2, percent: 50, verdict: 'breach', final: true, checks: 1, message: 'Breach: candidate svc-2 5xx rate 45% (9/20)' },
+          { step: 3, percent: 80, verdict: 'inconclusive', final: false, checks: 2, message: 'Inconclusive: 3 candidate requests' },
+        ],
+      }),
+    );
+    expect(text).toContain(
+      [
+        'Canary:',
+        '  step 1 (10%)  pass after 12 checks: Pass: candidate svc-2: 40 requests, 5xx 0%',
+        '  step 2 (50%)  breach after 1 check: Breach: candidate svc-2 5xx rate 45% (9/20)',
+        '  step 3 (80%)  inconclusive, watching after 2 checks: Inconclusive: 3 candidate requests',
       ].join('\n'),
     );
   });

@@ -34,7 +34,6 @@ import { protoKit } from './proto-kit.js';
  * (starts_with, one_of, regular expressions, `:`), and exact error texts.
  */
 
-type ITimeSeries = protos.google.monitoring.v3.ITimeSeries;
 type IDistribution = protos.google.api.IDistribution;
 
 export const REQUEST_COUNT = 'run.googleapis.com/request_count';
@@ -121,7 +120,8 @@ const ALIGNERS_IMPLEMENTED = ['ALIGN_NONE', 'ALIGN_DELTA'];
 const REDUCERS_IMPLEMENTED = ['REDUCE_NONE', 'REDUCE_SUM'];
 const GROUP_FIELD = /^(resource\.labels?\.[a-z_][a-z0-9_]*|metric\.labels?\.[a-z_][a-z0-9_]*|resource\.type|metric\.type)$/;
 
-function listTimeSeries(req: Record<string, unknown>, points: WrittenPoint[]): ITimeSeries[] {
+/** The response's series (decoded form; enums as names, int64 as strings). */
+function listTimeSeries(req: Record<string, unknown>, points: WrittenPoint[]): object[] {
   const name = String(req.name ?? '');
   if (!/^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]$/.test(name)) throw new Invalid(`Field name had an invalid value of "${name}"`);
   const filter = typeof req.filter === 'string' ? req.filter : '';
@@ -284,7 +284,7 @@ class Parser {
     const v = this.next();
     if (v.kind !== 'string') this.fail(v);
     if (t.text === 'metric.type' && op.text === '=') this.metricTypes.push(v.text);
-    return (p) => (valueOf(p, t.text) === v.text) === (op.text === '=');
+    return (p) => (selectedValue(p, t.text) === v.text) === (op.text === '=');
   }
 
   private peek(w: string): boolean {
@@ -309,7 +309,7 @@ class Parser {
   }
 }
 
-function valueOf(p: WrittenPoint, selector: string): string | undefined {
+function selectedValue(p: WrittenPoint, selector: string): string | undefined {
   if (selector === 'metric.type') return p.metric;
   if (selector === 'resource.type') return 'cloud_run_revision';
   if (selector === 'project') return p.resource.project_id;
