@@ -47,6 +47,12 @@ export const ConfigSchema = z.object({
   /** An uploaded archive may unpack to at most this many times its size (past 8 MiB unpacked): a compression bomb stops there. */
   BATON_MAX_ARCHIVE_RATIO: int(200, 2, 100_000),
   BATON_MAX_ACTIVE_PER_AGENT: int(1, 1, 100),
+  /** Running deployments per owner (the caller's identity; every caller on the local target is one); more wait in `queued`. */
+  BATON_MAX_ACTIVE_PER_OWNER: int(3, 1, 1000),
+  /** Deployments one owner may have waiting; one more is refused with 429 and Retry-After. */
+  BATON_MAX_QUEUED_PER_OWNER: int(100, 0, 10_000),
+  /** The Retry-After (seconds) of that 429. */
+  BATON_QUEUE_RETRY_AFTER_S: int(30, 1, 3600),
   /**
    * Local target: remove the revisions, artifacts, extracted folders, sources and logs of
    * deployments no longer kept. Kept per service: the last BATON_KEEP_REVISIONS revisions, plus

@@ -19,6 +19,7 @@ const STATUS: Record<RequestError['code'], number> = {
   not_found: 404,
   conflict: 409,
   too_large: 413,
+  too_many: 429,
   unavailable: 503,
 };
 
@@ -35,6 +36,7 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 /** Errors become JSON naming the field; anything unexpected is logged here and never shown to the client. */
 export function sendError(res: ServerResponse, err: unknown): void {
   if (err instanceof RequestError) {
+    if (err.retry_after_s !== undefined) res.setHeader('retry-after', String(err.retry_after_s));
     sendJson(res, STATUS[err.code], { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } });
     return;
   }

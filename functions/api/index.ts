@@ -173,9 +173,16 @@ async function stream(deps: PipelineDeps, req: IncomingMessage, res: ServerRespo
   const view = await jobViewer(deps, (await getDeployment(deps, id)).agent_id);
   let unsubscribe = () => {};
   const events = openEventStream(req, res, { heartbeatMs, comment: 'following deployment', onClose: () => unsubscribe() });
+  // Views are made in order (a waiting job's queue position is one store read): the stream keeps commit order.
+  let chain = Promise.resolve();
   unsubscribe = deps.jobs.watch(id, (job) => {
-    events.send('job', view(job));
-    if (isFinal(job.status)) events.close();
+    chain = chain
+      .then(() => view(job))
+      .then((v) => {
+        events.send('job', v);
+        if (isFinal(job.status)) events.close();
+      })
+      .catch(() => events.close());
   });
   if (events.closed) unsubscribe();
 }

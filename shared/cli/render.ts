@@ -12,11 +12,14 @@ export function progressBar(progress: number, width = BAR_WIDTH): string {
 }
 
 /** `[#########-----------]  45% building  Building` (plus `  ~1m 05s left` when the server has an ETA). */
-export function progressLine(job: Pick<Job, 'progress' | 'status' | 'current_step'> & { eta_seconds?: number | null }): string {
+export function progressLine(
+  job: Pick<Job, 'progress' | 'status' | 'current_step'> & { eta_seconds?: number | null; queue_position?: number | null },
+): string {
   const pct = `${Math.round(clampPercent(job.progress))}`.padStart(3);
   const eta = job.eta_seconds != null && job.eta_seconds > 0 ? `  ~${formatDuration(job.eta_seconds * 1000)} left` : '';
   const step = job.current_step ? `  ${job.current_step}` : '';
-  return `${progressBar(job.progress)} ${pct}% ${job.status}${step}${eta}`;
+  const place = job.queue_position != null ? ` #${job.queue_position} in queue` : '';
+  return `${progressBar(job.progress)} ${pct}% ${job.status}${place}${step}${eta}`;
 }
 
 /** Cuts a line to the terminal width so a `\r` redraw never wraps. */
@@ -40,7 +43,7 @@ export class ProgressView {
     private readonly columns?: number,
   ) {}
 
-  update(job: Pick<Job, 'progress' | 'status' | 'current_step'> & { eta_seconds?: number | null }): string {
+  update(job: Pick<Job, 'progress' | 'status' | 'current_step'> & { eta_seconds?: number | null; queue_position?: number | null }): string {
     if (this.tty) {
       const line = fitWidth(progressLine(job), this.columns);
       if (line === this.lastLine) return '';
@@ -48,7 +51,7 @@ export class ProgressView {
       this.drawn = true;
       return `\r${line}\x1b[K`;
     }
-    const key = `${job.status}\u0000${job.current_step}`;
+    const key = `${job.status}\u0000${job.current_step}\u0000${job.queue_position ?? ''}`;
     if (key === this.lastKey) return '';
     this.lastKey = key;
     return `${progressLine({ ...job, eta_seconds: null })}\n`;
@@ -101,6 +104,13 @@ export function renderJob(job: Job): string {
     ['Source', job.source ? job.source.type : null],
     ['Status', `${job.status} (${Math.round(clampPercent(job.progress))}%)`],
     ['Step', job.current_step || null],
+    [
+      'Queue',
+      job.queue_position != null
+        ? `#${job.queue_position} (${job.queue?.reason === 'agent_busy' ? 'behind the running deployment of this agent' : "waiting for the owner's concurrency limit"})`
+        : null,
+    ],
+    ['Superseded by', job.superseded_by],
     ['Service URL', job.service_url],
     ['Revision', job.revision],
     ['Previous', job.previous_revision],
@@ -109,6 +119,13 @@ export function renderJob(job: Job): string {
     ['Reason', job.rollback_reason],
     ['Failed stage', job.failed_stage],
     ['Error', job.error_message],
+    [
+      'Reason code',
+      job.failure
+        ? `${job.failure.reason_code}${job.failure.listening_port !== undefined ? ` (listens on port ${job.failure.listening_port})` : ''}`
+        : null,
+    ],
+    ['Hint', job.failure?.hint],
     ['Created', job.created_at],
     ['Completed', job.completed_at],
   ];

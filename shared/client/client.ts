@@ -79,6 +79,15 @@ export const JobViewSchema = z.looseObject({
   /** Seed 004's names for progress and the ETA (a timestamp), beside Baton's own. */
   progress_percentage: z.number().optional(),
   estimated_completion: z.string().nullable().optional(),
+  /** Waiting in the queue: its place among its owner's waiting deployments, and why it waits. */
+  queue_position: z.number().nullable().default(null),
+  queue: z.looseObject({ reason: z.string() }).nullable().default(null),
+  superseded_by: z.string().nullable().default(null),
+  /** Why it failed or was rolled back (shared/domain/failure.ts). */
+  failure: z
+    .looseObject({ reason_code: z.string(), hint: z.string(), stage: z.string(), listening_port: z.number().optional() })
+    .nullable()
+    .default(null),
 });
 export type Job = z.infer<typeof JobViewSchema>;
 

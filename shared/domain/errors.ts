@@ -42,9 +42,11 @@ export function messageOf(err: unknown): string {
 export class RequestError extends Error {
   override readonly name = 'RequestError';
   constructor(
-    readonly code: 'invalid' | 'not_found' | 'conflict' | 'too_large' | 'unavailable',
+    readonly code: 'invalid' | 'not_found' | 'conflict' | 'too_large' | 'too_many' | 'unavailable',
     message: string,
     readonly field?: string,
+    /** For `too_many`: when to try again (the Retry-After header, seconds). */
+    readonly retry_after_s?: number,
   ) {
     super(message);
   }

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { QueueEntrySchema } from './admission.js';
 import { CanaryAnalysisSchema } from './canary.js';
 import { FailureSchema } from './failure.js';
 import { withoutCredentials } from './redact.js';
@@ -111,6 +112,10 @@ export const JobSchema = z.object({
   rollback_of: z.string().nullable(),
   rollback_id: z.string().nullable(),
   rollback_reason: z.string().nullable(),
+  /** Set while it waits in the queue (accepted, not started: shared/domain/admission.ts); null once admitted. */
+  queue: QueueEntrySchema.nullable().default(null),
+  /** The newer deployment of the agent that cancelled this one while it waited. */
+  superseded_by: z.string().nullable().default(null),
   /** Who asked for it (the caller's email on Google Cloud): Firestore rules let only them read it. */
   owner: z.string().nullable().default(null),
   /**
@@ -188,6 +193,8 @@ export function newJob(
     rollback_of: null,
     rollback_id: null,
     rollback_reason: null,
+    queue: null,
+    superseded_by: null,
     owner,
     private_ref: null,
     request,
@@ -263,10 +270,10 @@ export function seedFields(job: Job, eta_seconds: number | null, nowMs: number) 
 }
 
 /** What clients see: no claim bookkeeping, env values and secret names hidden, and seed 004's names beside Baton's. */
-export function publicJob(job: Job, eta_seconds: number | null, nowMs: number) {
+export function publicJob(job: Job, eta_seconds: number | null, nowMs: number, queue_position: number | null = null) {
   const { claim: _claim, request, ...rest } = job;
   const source = request.source.type === 'git' ? { ...request.source, url: withoutCredentials(request.source.url) } : request.source;
-  return { ...rest, source, eta_seconds, ...seedFields(job, eta_seconds, nowMs) };
+  return { ...rest, source, eta_seconds, queue_position, ...seedFields(job, eta_seconds, nowMs) };
 }
 export type PublicJob = ReturnType<typeof publicJob>;
 

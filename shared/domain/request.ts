@@ -94,6 +94,8 @@ export const DeploymentOptionsSchema = z.strictObject({
   max_error_rate: CanaryThresholdsSchema.shape.max_error_rate.optional(),
   max_latency_ms: CanaryThresholdsSchema.shape.max_latency_ms.optional(),
   min_requests: CanaryThresholdsSchema.shape.min_requests.optional(),
+  /** Newest wins: this deployment cancels the agent's older deployments still waiting in the queue (false: they stay queued). */
+  supersede_queued: z.boolean().default(true),
 });
 
 /** What a client sends to POST /deploy. Unknown top-level fields are dropped so older clients keep working. */

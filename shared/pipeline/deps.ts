@@ -1,3 +1,4 @@
+import type { AdmissionPolicy } from '../domain/admission.js';
 import { DEFAULT_ENVIRONMENTS, type Environments } from '../domain/environments.js';
 import { type StageStatus, stageDef } from '../domain/pipeline.js';
 import type {
@@ -32,6 +33,12 @@ export interface PipelineSettings {
   reconcile_attempts: number;
   /** Running deployments allowed per agent at once. */
   max_active_per_agent: number;
+  /** Running deployments allowed per owner at once; more wait in `queued` (shared/domain/admission.ts). */
+  max_active_per_owner: number;
+  /** Waiting deployments allowed per owner; more are refused with 429. */
+  max_queued_per_owner: number;
+  /** The Retry-After of that 429, in seconds. */
+  queue_retry_after_s: number;
   /** The deployment environments (defaults, or the operator's file). */
   environments: Environments;
   /** The longest load-test slice one task runs: well inside a function's timeout. */
@@ -71,11 +78,23 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   health_timeout_ms: 5000,
   reconcile_attempts: 60,
   max_active_per_agent: 1,
+  max_active_per_owner: 3,
+  max_queued_per_owner: 100,
+  queue_retry_after_s: 30,
   environments: DEFAULT_ENVIRONMENTS,
   test_slice_ms: 60_000,
   test_request_timeout_ms: 10_000,
   canary_check_ms: 5000,
 };
+
+/** What admission needs of the settings. */
+export function admissionPolicy(settings: PipelineSettings): AdmissionPolicy {
+  return {
+    max_active_per_agent: settings.max_active_per_agent,
+    max_active_per_owner: settings.max_active_per_owner,
+    max_queued_per_owner: settings.max_queued_per_owner,
+  };
+}
 
 /** The lease a stage holds while it waits, from the setting the pipeline table names for it. */
 export function stageLeaseMs(settings: PipelineSettings, stage: StageStatus): number {

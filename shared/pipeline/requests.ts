@@ -1,12 +1,13 @@
+import { ownerKey } from '../domain/admission.js';
 import { transition } from '../domain/claim.js';
 import { resolveEnvironment } from '../domain/environments.js';
-import { RequestError } from '../domain/errors.js';
+import { messageOf, RequestError } from '../domain/errors.js';
 import { failureRecord } from '../domain/failure.js';
-import { estimateEtaSeconds, type Job, newJob, publicJob, splitPrivate } from '../domain/job.js';
+import { estimateEtaSeconds, type Job, type JobPrivate, newJob, publicJob, splitPrivate } from '../domain/job.js';
 import type { DeploymentRequest } from '../domain/request.js';
 import { CANCELLABLE, isFinal } from '../domain/status.js';
-import type { PipelineDeps } from './deps.js';
-import { handOff } from './stage-runner.js';
+import { admissionPolicy, type PipelineDeps } from './deps.js';
+import { handOff, releaseSlots } from './stage-runner.js';
 
 /**
  * The API's use cases. Each does only quick work (a few document reads and writes and one
@@ -22,25 +23,75 @@ export async function acceptDeployment(deps: PipelineDeps, input: DeploymentRequ
   // Env values and git credentials go to a private document no client can read; the job keeps names.
   const split = splitPrivate(request);
   const job = { ...newJob(id, split.request, now, 'deployment', owner), private_ref: split.private ? id : null };
-  const created = await deps.jobs.createUnlessBusy(job, deps.settings.max_active_per_agent);
-  if (created === 'rolling_back')
+  const queued = await deps.jobs.enqueue(job, admissionPolicy(deps.settings), request.deployment_options.supersede_queued);
+  if (queued.outcome === 'rolling_back')
     throw await rollingBackError(deps, request.agent_id, 'a deployment now would be undone by it', 'agent_id');
-  if (created === 'busy') {
+  if (queued.outcome === 'full') {
     throw new RequestError(
-      'conflict',
-      `agent ${request.agent_id} already has a deployment in progress; wait for it to finish or cancel it (GET /deployments?agent_id=${request.agent_id})`,
+      'too_many',
+      `the queue of ${ownerKey(owner)} is full: ${deps.settings.max_queued_per_owner} deployments wait already behind ${deps.settings.max_active_per_owner} running; try again later or cancel some (GET /deployments?status=queued)`,
       'agent_id',
+      deps.settings.queue_retry_after_s,
     );
   }
-  deps.logs.write(
-    job.agent_id,
-    id,
-    'INFO',
-    `Deployment ${id} of ${job.agent_id} (${job.environment}, version ${job.version}) queued; source: ${request.source.type}`,
-  );
+  if (queued.outcome === 'exists') throw new RequestError('conflict', `deployment id ${id} exists already; try again`, 'deployment_id');
+  for (const old of queued.superseded) {
+    deps.logs.write(
+      job.agent_id,
+      old,
+      'WARNING',
+      `Superseded by ${id}: a newer deployment of ${job.agent_id} was accepted while this one waited`,
+    );
+    await deps.logs.flush(old);
+  }
+  const what = `Deployment ${id} of ${job.agent_id} (${job.environment}, version ${job.version})`;
   const secret = split.private;
+  if (queued.outcome === 'queued') {
+    const position = await deps.jobs.queuePosition(queued.job);
+    const why =
+      queued.job.queue?.reason === 'agent_busy'
+        ? `another deployment of ${job.agent_id} is running`
+        : `${ownerKey(owner)} has ${deps.settings.max_active_per_owner} running`;
+    deps.logs.write(
+      job.agent_id,
+      id,
+      'INFO',
+      `${what} waits in the queue (position ${position ?? '?'}): ${why}; it starts by itself when a slot frees`,
+    );
+    if (queued.superseded.length > 0) deps.logs.write(job.agent_id, id, 'INFO', `Superseded the waiting ${queued.superseded.join(', ')}`);
+    await storePrivateOrFail(deps, job, secret);
+    await deps.logs.flush(id);
+    return {
+      message: 'Deployment queued',
+      deployment_id: id,
+      agent_id: job.agent_id,
+      status: 'queued' as const,
+      queue_position: position,
+      queue_reason: queued.job.queue?.reason ?? null,
+      superseded: queued.superseded,
+    };
+  }
+  deps.logs.write(job.agent_id, id, 'INFO', `${what} queued; source: ${request.source.type}`);
+  if (queued.superseded.length > 0) deps.logs.write(job.agent_id, id, 'INFO', `Superseded the waiting ${queued.superseded.join(', ')}`);
   await publishOrFail(deps, job, 'deployment.requested.v1', secret ? () => deps.jobs.putPrivate(id, secret) : undefined);
-  return { message: 'Deployment started', deployment_id: id, agent_id: job.agent_id, status: 'queued' as const };
+  return {
+    message: 'Deployment started',
+    deployment_id: id,
+    agent_id: job.agent_id,
+    status: 'queued' as const,
+    ...(queued.superseded.length > 0 ? { superseded: queued.superseded } : {}),
+  };
+}
+
+/** A waiting deployment's private data is stored now (the stages read it once it is admitted); failing that, it fails. */
+async function storePrivateOrFail(deps: PipelineDeps, job: Job, secret: JobPrivate | null): Promise<void> {
+  if (!secret) return;
+  try {
+    await deps.jobs.putPrivate(job.deployment_id, secret);
+  } catch (err) {
+    await failQueued(deps, job, 'its private data could not be stored');
+    throw new RequestError('unavailable', `the deployment could not be queued (${messageOf(err)}); try again`);
+  }
 }
 
 /** Manual rollback of a completed deployment that is serving now: traffic returns to the revision before it. */
@@ -141,6 +192,7 @@ export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
   }
   deps.logs.write(res.job.agent_id, deploymentId, 'WARNING', 'Cancellation requested');
   await deps.logs.flush(deploymentId);
+  if (isFinal(res.job.status)) await releaseSlots(deps, res.job);
   if (res.job.status === 'building' && res.job.build_id) await deps.builder.cancel(res.job.build_id);
   return { message: 'Cancellation requested', deployment_id: deploymentId, status: res.job.status };
 }
@@ -149,15 +201,17 @@ export async function getDeployment(deps: PipelineDeps, id: string) {
   const job = await mustGet(deps, id);
   const svc = await deps.jobs.getService(job.agent_id);
   const now = deps.clock.now().getTime();
-  return publicJob(job, estimateEtaSeconds(job, svc?.typical_stage_ms ?? {}, now), now);
+  const position = job.queue ? await deps.jobs.queuePosition(job) : null;
+  return publicJob(job, estimateEtaSeconds(job, svc?.typical_stage_ms ?? {}, now), now, position);
 }
 
 /** A view of the job for a client following it: the document with an ETA from the service's history. */
 export async function jobViewer(deps: PipelineDeps, agentId: string) {
   const typical = (await deps.jobs.getService(agentId))?.typical_stage_ms ?? {};
-  return (job: Job) => {
+  return async (job: Job) => {
+    const position = job.queue ? await deps.jobs.queuePosition(job) : null;
     const now = deps.clock.now().getTime();
-    return publicJob(job, estimateEtaSeconds(job, typical, now), now);
+    return publicJob(job, estimateEtaSeconds(job, typical, now), now, position);
   };
 }
 
@@ -207,20 +261,24 @@ async function publishOrFail(
     stored = true;
     await handOff(deps, job, { kind: 'event', type });
   } catch (err) {
-    const now = deps.clock.now().toISOString();
-    const why = stored ? 'the event bus refused it' : 'its private data could not be stored';
-    await deps.jobs.update(job.deployment_id, (j) =>
-      j.status === 'queued'
-        ? transition(j, 'failed', {
-            error_message: `could not be queued: ${why}`,
-            failure: failureRecord('validating', `could not be queued: ${why}`, { hint: 'Try again' }, []),
-            completed_at: now,
-          })
-        : null,
-    );
+    await failQueued(deps, job, stored ? 'the event bus refused it' : 'its private data could not be stored');
     throw new RequestError(
       'unavailable',
       `the deployment could not be queued (${err instanceof Error ? err.message : String(err)}); try again`,
     );
   }
+}
+
+async function failQueued(deps: PipelineDeps, job: Job, why: string): Promise<void> {
+  const now = deps.clock.now().toISOString();
+  const res = await deps.jobs.update(job.deployment_id, (j) =>
+    j.status === 'queued'
+      ? transition(j, 'failed', {
+          error_message: `could not be queued: ${why}`,
+          failure: failureRecord('validating', `could not be queued: ${why}`, { hint: 'Try again' }, []),
+          completed_at: now,
+        })
+      : null,
+  );
+  if (res?.changed) await releaseSlots(deps, res.job);
 }

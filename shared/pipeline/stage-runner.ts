@@ -8,7 +8,8 @@ import { serviceName } from '../domain/names.js';
 import { stageDef } from '../domain/pipeline.js';
 import { canTransition, isFinal, type PipelineStage, STAGE_PROGRESS, STAGE_STEP, type Stage, type Status } from '../domain/status.js';
 import { TOPIC_OF_EVENT } from '../domain/topics.js';
-import type { PipelineDeps } from './deps.js';
+import { logger } from '../logger.js';
+import { admissionPolicy, type PipelineDeps } from './deps.js';
 import { type Level, redact } from './logs.js';
 
 /** What a stage hands on when its work is committed. */
@@ -158,7 +159,38 @@ export async function commitStage(deps: PipelineDeps, job: Job, stage: Stage, ou
   });
   if (!res?.changed) return null;
   await handOff(deps, res.job, outcome.result.handoff);
+  if (isFinal(res.job.status)) await releaseSlots(deps, res.job);
   return res.job;
+}
+
+/**
+ * A job ended: the waiting deployments of its owner and of its agent that may start now are
+ * admitted (JobStore.admitWaiting) and their requested events sent. A failure here leaves them
+ * waiting, or admitted without their event, until the watchdog's next sweep does the same; it
+ * never fails the stage that called it.
+ */
+export async function releaseSlots(deps: PipelineDeps, ended: Pick<Job, 'owner' | 'agent_id' | 'deployment_id' | 'status'>): Promise<void> {
+  try {
+    const admitted = await deps.jobs.admitWaiting(
+      { owner: ended.owner, agent_id: ended.agent_id },
+      admissionPolicy(deps.settings),
+      iso(deps),
+    );
+    for (const next of admitted) {
+      deps.logs.write(
+        next.agent_id,
+        next.deployment_id,
+        'INFO',
+        `Admitted from the queue (${ended.deployment_id} ended ${ended.status}): starting`,
+      );
+      await handOff(deps, next, { kind: 'event', type: 'deployment.requested.v1' });
+      await deps.logs.flush(next.deployment_id);
+    }
+  } catch (err) {
+    logger.warn(`could not start the deployments waiting behind ${ended.deployment_id}: ${messageOf(err)}; the watchdog will`, {
+      deployment_id: ended.deployment_id,
+    });
+  }
 }
 
 export async function handOff(deps: PipelineDeps, job: Job, handoff: Handoff): Promise<void> {
@@ -273,6 +305,7 @@ export async function failDeployment(
     await handOff(deps, res.job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
   } else {
     await deps.logs.flush(id);
+    await releaseSlots(deps, res.job);
   }
 }
 
@@ -302,6 +335,7 @@ async function afterCancel(deps: PipelineDeps, job: Job, stage: Stage): Promise<
   stageLogger(deps, job, stage)(`Cancelled at the ${stage} stage boundary, as requested`, 'WARNING');
   await cleanUpRevision(deps, job);
   await deps.logs.flush(job.deployment_id);
+  await releaseSlots(deps, job);
 }
 
 async function cleanUpRevision(deps: PipelineDeps, job: Job): Promise<void> {

@@ -1,6 +1,7 @@
+import { isWaiting } from '../domain/admission.js';
 import { isFinal, STATUSES, type Status } from '../domain/status.js';
 import { type PipelineDeps, stageLeaseMs } from './deps.js';
-import { failDeployment, handOff } from './stage-runner.js';
+import { failDeployment, handOff, releaseSlots } from './stage-runner.js';
 
 /** How long past its deadline a stage may sit before the watchdog fails it. */
 export const WATCHDOG_GRACE_MS = 60_000;
@@ -10,6 +11,8 @@ export const WATCHDOG_GRACE_MS = 60_000;
  * up (a lost event, a document no stage can read) and would block its agent for ever.
  */
 export const QUEUED_DEADLINE_MS = 15 * 60_000;
+/** An admitted deployment still queued this long after its admission gets its requested event again. */
+export const RESEND_REQUESTED_MS = 2 * 60_000;
 /** A queued rollback job is sent again each sweep until this long after it was created, then failed: it must not block its agent for ever. */
 export const QUEUED_ROLLBACK_GIVE_UP_MS = 2 * QUEUED_DEADLINE_MS;
 
@@ -47,7 +50,27 @@ export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[
       cursor = page.next_cursor ?? undefined;
     } while (cursor);
   }
-  return [...failed, ...(await sweepQueued(deps, now))];
+  const queuedFailed = await sweepQueued(deps, now);
+  await sweepWaiting(deps);
+  return [...failed, ...queuedFailed];
+}
+
+/** Scopes looked at per sweep for waiting deployments that may start. */
+const WAITING_SCOPES_PER_SWEEP = 200;
+
+/**
+ * The queue's backstop: admits what may start now among the waiting deployments (a release that
+ * failed, a crash between a job's end and its release), as releaseSlots does when a job ends.
+ */
+async function sweepWaiting(deps: PipelineDeps): Promise<void> {
+  const scopes = await deps.jobs.waitingScopes(WAITING_SCOPES_PER_SWEEP);
+  const seen = new Set<string>();
+  for (const scope of scopes) {
+    const key = `${scope.owner ?? ''}\n${scope.agent_id}`;
+    if (seen.has(key)) continue;
+    seen.add(key);
+    await releaseSlots(deps, { ...scope, deployment_id: 'the watchdog', status: 'queued' });
+  }
 }
 
 /**
@@ -61,7 +84,14 @@ async function sweepQueued(deps: PipelineDeps, now: number): Promise<string[]> {
   do {
     const page = await deps.jobs.list({ status: 'queued', limit: 100, cursor });
     for (const job of page.items) {
+      // Waiting in the queue is not stuck: it starts when a slot frees (sweepWaiting).
+      if (isWaiting(job)) continue;
       const since = Date.parse(job.updated_at);
+      if (job.kind === 'deployment' && now >= since + RESEND_REQUESTED_MS && now < since + QUEUED_DEADLINE_MS && !job.cancel_requested) {
+        // Admitted but not picked up: its requested event may have been lost after the admission. A duplicate is harmless.
+        await handOff(deps, job, { kind: 'event', type: 'deployment.requested.v1' });
+        continue;
+      }
       if (now < since + QUEUED_DEADLINE_MS) continue;
       const stuck = Math.round((now - since) / 60_000);
       if (job.kind === 'rollback' && now < Date.parse(job.created_at) + QUEUED_ROLLBACK_GIVE_UP_MS) {

@@ -5,7 +5,7 @@ export type { Clock } from './clock.js';
 export type { Attributes, BusMessage, EventBus } from './event-bus.js';
 export type { HttpProbe } from './http-probe.js';
 export type { HttpTester, TesterResponse } from './http-tester.js';
-export type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from './job-store.js';
+export type { EnqueueResult, JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from './job-store.js';
 export type {
   RevisionSpec,
   RevisionState,

@@ -1,3 +1,4 @@
+import type { AdmissionPolicy } from '../domain/admission.js';
 import type { Job, JobPrivate, ServiceRecord } from '../domain/job.js';
 import type { Status } from '../domain/status.js';
 
@@ -23,6 +24,18 @@ export interface JobPage {
 
 export type Unsubscribe = () => void;
 
+/**
+ * What enqueue did: `started` (admitted at once: send its requested event), `queued` (waiting,
+ * with `queue` set), `exists` (the id was taken), `full` (its owner's queue is full: nothing
+ * written), `rolling_back` (a rollback of the agent is unfinished: nothing written). `superseded`:
+ * the agent's older waiting deployments it cancelled.
+ */
+export interface EnqueueResult {
+  outcome: 'started' | 'queued' | 'exists' | 'full' | 'rolling_back';
+  job: Job;
+  superseded: string[];
+}
+
 /** Deployment jobs and per-service records (Firestore `deployment_jobs/{id}`, `services/{agent}`). */
 export interface JobStore {
   /** Creates the job; false when the id exists already (nothing is overwritten). */
@@ -33,6 +46,24 @@ export interface JobStore {
    * created atomically: two concurrent requests cannot both pass the check.
    */
   createUnlessBusy(job: Job, maxActive: number): Promise<'created' | 'exists' | 'busy' | 'rolling_back'>;
+  /**
+   * Creates a deployment job and decides in the same transaction whether it starts now or waits
+   * (decideAdmission: its agent busy, its owner at the limit), cancelling the agent's older waiting
+   * deployments when `supersede` (status cancelled, `superseded_by`). Holds across instances: on
+   * Firestore the owner's counters (`owner_slots/{owner}`) and the agent's lock document are
+   * written by every admission, so concurrent ones conflict and retry.
+   */
+  enqueue(job: Job, policy: AdmissionPolicy, supersede: boolean): Promise<EnqueueResult>;
+  /**
+   * Admits the waiting deployments of `owner` and of `agent_id` that may start now, oldest first,
+   * each in its own transaction under the same rule; returns the jobs admitted (`queue` null), whose
+   * requested events the caller sends.
+   */
+  admitWaiting(scope: { owner: string | null; agent_id: string }, policy: AdmissionPolicy, now: string): Promise<Job[]>;
+  /** Owners with deployments waiting (for the watchdog's sweep), at most `limit`. */
+  waitingScopes(limit: number): Promise<{ owner: string | null; agent_id: string }[]>;
+  /** The job's 1-based place among its owner's waiting deployments; null when it is not waiting. */
+  queuePosition(job: Job): Promise<number | null>;
   get(id: string): Promise<Job | null>;
   /** Compare-and-set in a transaction: `mutate` sees the committed document. */
   update(id: string, mutate: Mutation<Job>): Promise<{ job: Job; changed: boolean } | null>;

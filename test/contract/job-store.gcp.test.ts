@@ -79,6 +79,28 @@ describeWithEmulators('FirestoreJobStore on the Firestore emulator', () => {
       expect(stores.reduce((n, s) => n + s.counters.writes, 0)).toBe(2);
     });
 
+    it('holds the per-owner limit across 4 clients (instances) enqueuing 8 deployments of one owner at once', async () => {
+      const projectId = uniqueProjectId();
+      const stores = Array.from({ length: 4 }, () => new FirestoreJobStore(client(projectId)));
+      await Promise.all(stores.map((s) => s.get('warm-up')));
+      const policy = { max_active_per_agent: 1, max_active_per_owner: 3, max_queued_per_owner: 10 };
+      const jobs = Array.from({ length: 8 }, (_, i) => makeJob(`agent-i${i}`, i + 1, { owner: 'ops@example.com' }));
+      const results = await Promise.all(jobs.map((j, i) => stores[i % 4].enqueue(j, policy, true)));
+      expect(results.filter((r) => r.outcome === 'started')).toHaveLength(3);
+      const slots = (await client(projectId).collection('owner_slots').doc('ops%40example.com').get()).data();
+      expect(slots).toMatchObject({ active: 3, waiting: 5 });
+      // Two instances release at once after two end: exactly two more start.
+      const started = results.filter((r) => r.outcome === 'started').map((r) => r.job.deployment_id);
+      for (const id of started.slice(0, 2)) await stores[0].update(id, (j) => ({ ...j, status: 'completed' }));
+      const scope = { owner: 'ops@example.com', agent_id: 'agent-i0' };
+      const admitted = await Promise.all(stores.map((s) => s.admitWaiting(scope, policy, 'now')));
+      expect(admitted.flat()).toHaveLength(2);
+      expect((await client(projectId).collection('owner_slots').doc('ops%40example.com').get()).data()).toMatchObject({
+        active: 3,
+        waiting: 3,
+      });
+    });
+
     it('loses no increment when 5 clients each add 2 at once', async () => {
       const projectId = uniqueProjectId();
       const stores = Array.from({ length: 5 }, () => new FirestoreJobStore(client(projectId)));

@@ -21,12 +21,19 @@ describe('many deployments at once', () => {
     expect(new Set(jobs.map((j) => j.service_url)).size).toBe(10);
   });
 
-  it('refuses a second deployment of an agent while one is running, naming the field', async () => {
-    const first = await t.deploy('busy', 'healthy');
-    const second = await t.request('POST', '/deploy', { agent_id: 'busy' });
-    expect(second.status).toBe(409);
-    expect(second.json.error?.field).toBe('agent_id');
-    expect(second.json.error?.message).toContain('already has a deployment in progress');
+  it('queues a second and third deployment of a busy agent: the newest cancels the older waiting one and starts by itself', async () => {
+    const first = await t.deploy('busy', 'healthy', { env: { APP_VERSION: 'one' } });
+    const second = await t.deploy('busy', 'healthy', { env: { APP_VERSION: 'two' } });
+    const waiting = await t.job(second);
+    expect(waiting).toMatchObject({ status: 'queued', queue: { reason: 'agent_busy' }, queue_position: 1 });
+    const third = await t.deploy('busy', 'healthy', { env: { APP_VERSION: 'three' } });
+    const superseded = await t.job(second);
+    expect(superseded).toMatchObject({ status: 'cancelled', superseded_by: third });
+    expect(await t.logs(second)).toContain(`Superseded by ${third}`);
     expect((await t.waitFinal(first)).status).toBe('completed');
+    const last = await t.waitFinal(third);
+    expect(last.status, last.error_message ?? '').toBe('completed');
+    expect(JSON.parse((await getText(last.service_url ?? '')).body).version).toBe('three');
+    expect(await t.logs(third)).toContain('Admitted from the queue');
   });
 });

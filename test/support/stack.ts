@@ -28,6 +28,9 @@ export interface JobView {
   stage_timings: Record<string, { started_at: string; duration_ms: number | null }>;
   completed_at: string | null;
   failure: Failure | null;
+  queue: { reason: string; since: string } | null;
+  queue_position: number | null;
+  superseded_by: string | null;
   test_results: { test_type: string; passed: boolean; message: string; metrics: Record<string, unknown> }[];
   canary_analyses: CanaryAnalysis[];
 }

@@ -30,6 +30,10 @@ function counting(store: JobStore): { store: JobStore; reads: () => number } {
   const wrapped: JobStore = {
     create: (j) => store.create(j),
     createUnlessBusy: (j, n) => store.createUnlessBusy(j, n),
+    enqueue: (j, p, s) => store.enqueue(j, p, s),
+    admitWaiting: (s, p, n) => store.admitWaiting(s, p, n),
+    waitingScopes: (n) => store.waitingScopes(n),
+    queuePosition: (j) => store.queuePosition(j),
     get: async (id) => {
       reads++;
       return store.get(id);

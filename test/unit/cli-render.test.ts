@@ -43,9 +43,35 @@ function job(overrides: Partial<Job> = {}): Job {
     rollback_id: null,
     rollback_reason: null,
     eta_seconds: null,
+    queue_position: null,
+    queue: null,
+    superseded_by: null,
+    failure: null,
     ...overrides,
   };
 }
+
+describe('the queue and the failure record in the CLI', () => {
+  it('shows a waiting deployment’s place in the queue, in the progress line and in status', () => {
+    const waiting = job({
+      queue_position: 2,
+      queue: { reason: 'owner_limit' },
+      current_step: "Waiting for a slot of the owner's concurrency limit",
+    });
+    expect(progressLine(waiting)).toContain('queued #2 in queue');
+    expect(renderJob(waiting)).toMatch(/Queue:\s+#2 \(waiting for the owner's concurrency limit\)/);
+  });
+
+  it('shows the reason code, the port and the hint of a failure', () => {
+    const failed = job({
+      status: 'failed',
+      failure: { reason_code: 'ignores_port', hint: 'Listen on process.env.PORT', stage: 'verifying', listening_port: 3000 },
+    });
+    const text = renderJob(failed);
+    expect(text).toMatch(/Reason code:\s+ignores_port \(listens on port 3000\)/);
+    expect(text).toMatch(/Hint:\s+Listen on process.env.PORT/);
+  });
+});
 
 describe('progressBar / progressLine', () => {
   it('fills whole cells only and clamps', () => {

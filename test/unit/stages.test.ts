@@ -352,7 +352,9 @@ describe('requests', () => {
     const res = await acceptDeployment(h.deps, req);
     expect(res).toEqual({ message: 'Deployment started', deployment_id: 'id-1', agent_id: 'svc', status: 'queued' });
     expect(h.bus.types()).toEqual(['deployment.requested.v1']);
-    await expect(acceptDeployment(h.deps, req)).rejects.toMatchObject({ code: 'conflict', field: 'agent_id' });
+    // A second one of a busy agent waits (test/unit/queue.test.ts): no second event.
+    expect(await acceptDeployment(h.deps, req)).toMatchObject({ status: 'queued', queue_reason: 'agent_busy', queue_position: 1 });
+    expect(h.bus.types()).toEqual(['deployment.requested.v1']);
   });
 
   it('refuses a manual rollback while a deployment of the agent is running', async () => {

@@ -1,8 +1,20 @@
 import { type CollectionReference, type DocumentData, FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
+import {
+  type AdmissionPolicy,
+  byQueueOrder,
+  decideAdmission,
+  isWaiting,
+  keepsAgentBusy,
+  mayStart,
+  ownerKey,
+  queuePosition,
+  slotDelta,
+} from '../../domain/admission.js';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
-import { FINAL_STATUSES, STATUSES, type Status } from '../../domain/status.js';
+import { admit, asWaiting, supersededBy } from '../../domain/queue.js';
+import { FINAL_STATUSES, isUnfinishedRollback, STATUSES, type Status } from '../../domain/status.js';
 import { logger } from '../../logger.js';
-import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
+import type { EnqueueResult, JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
 
 /**
  * The JobStore on Firestore (native mode): jobs in `deployment_jobs/{deployment_id}`, service
@@ -96,14 +108,15 @@ export class FirestoreJobStore implements JobStore {
         const [existing, , running, rollbacks, undoing] = await Promise.all([
           tx.get(ref),
           tx.get(lock),
-          tx.get(active.limit(maxActive)),
+          tx.get(active),
           tx.get(rollbackJobs.limit(1)),
           tx.get(rollingBack.limit(1)),
         ]);
         this.counters.reads += 2 + running.size + rollbacks.size + undoing.size;
         if (existing.exists) return 'exists' as const;
         if (!rollbacks.empty || !undoing.empty) return 'rolling_back' as const;
-        if (running.size >= maxActive) return 'busy' as const;
+        // Waiting deployments have not started: they keep nothing busy.
+        if (running.docs.filter((d) => d.get('waiting') !== true).length >= maxActive) return 'busy' as const;
         tx.set(lock, { agent_id: job.agent_id, last_deployment_id: job.deployment_id });
         tx.create(ref, toDocument(job));
         return 'created' as const;
@@ -112,6 +125,142 @@ export class FirestoreJobStore implements JobStore {
     );
     if (result === 'created') this.counters.writes += 2;
     return result;
+  }
+
+  /** See JobStore.enqueue: the agent's open jobs, its lock and the owner's counters are read and written in one transaction. */
+  async enqueue(job: Job, policy: AdmissionPolicy, supersede: boolean): Promise<EnqueueResult> {
+    const ref = this.jobs.doc(job.deployment_id);
+    const lock = this.firestore.collection(AGENT_LOCKS).doc(job.agent_id);
+    const slotRef = this.slotRef(job.owner);
+    const key = ownerKey(job.owner);
+    return this.firestore.runTransaction(
+      async (tx): Promise<EnqueueResult> => {
+        this.counters.transactions++;
+        const [existing, , slotSnap, open] = await Promise.all([
+          tx.get(ref),
+          tx.get(lock),
+          tx.get(slotRef),
+          tx.get(this.openOf(job.agent_id)),
+        ]);
+        this.counters.reads += 3 + open.size;
+        if (existing.exists) return { outcome: 'exists', job: fromDocument(existing.data() ?? {}), superseded: [] };
+        const agentJobs = open.docs.flatMap((d) => safeFromDocument(d.data()) ?? []);
+        const older = supersede ? agentJobs.filter(isWaiting) : [];
+        // Reads before writes: the counters of the other owners whose waiting jobs this one supersedes.
+        const otherKeys = [...new Set(older.map((o) => ownerKey(o.owner)))].filter((k) => k !== key);
+        const otherSlots = await Promise.all(otherKeys.map((k) => tx.get(this.slotRefOfKey(k))));
+        this.counters.reads += otherSlots.length;
+        const slot = slotCounts(slotSnap);
+        const olderOfOwner = older.filter((o) => ownerKey(o.owner) === key).length;
+        const decision = decideAdmission(
+          {
+            agent_active: agentJobs.filter(keepsAgentBusy).length,
+            rolling_back: agentJobs.some(isUnfinishedRollback),
+            owner_active: slot.active,
+            owner_waiting: slot.waiting - olderOfOwner,
+          },
+          policy,
+        );
+        if (decision === 'rolling_back' || decision === 'full') return { outcome: decision, job, superseded: [] };
+        const doc = decision === 'start' ? job : asWaiting(job, decision);
+        tx.create(ref, toDocument(doc));
+        tx.set(lock, { agent_id: job.agent_id, last_deployment_id: job.deployment_id });
+        for (const o of older) tx.set(this.jobs.doc(o.deployment_id), toDocument(supersededBy(o, job.deployment_id, job.created_at)));
+        tx.set(
+          slotRef,
+          slotDoc(job.owner, slot.active + (decision === 'start' ? 1 : 0), slot.waiting - olderOfOwner + (decision === 'start' ? 0 : 1)),
+        );
+        otherKeys.forEach((k, i) => {
+          const n = older.filter((o) => ownerKey(o.owner) === k).length;
+          const other = slotCounts(otherSlots[i]);
+          tx.set(this.slotRefOfKey(k), slotDocOfKey(k, other.active, other.waiting - n));
+        });
+        return { outcome: decision === 'start' ? 'started' : 'queued', job: doc, superseded: older.map((o) => o.deployment_id) };
+      },
+      { maxAttempts: this.maxAttempts },
+    );
+  }
+
+  /** See JobStore.admitWaiting: one transaction per candidate, under the same rule as enqueue. */
+  async admitWaiting(scope: { owner: string | null; agent_id: string }, policy: AdmissionPolicy, now: string): Promise<Job[]> {
+    const waiting = this.jobs.where('waiting', '==', true);
+    const [ofOwner, ofAgent] = await Promise.all([
+      waiting.where('owner_key', '==', ownerKey(scope.owner)).limit(WAITING_READ_LIMIT).get(),
+      waiting.where('agent_id', '==', scope.agent_id).limit(WAITING_READ_LIMIT).get(),
+    ]);
+    this.counters.reads += Math.max(1, ofOwner.size) + Math.max(1, ofAgent.size);
+    const byId = new Map<string, Job>();
+    for (const d of [...ofOwner.docs, ...ofAgent.docs]) {
+      const j = safeFromDocument(d.data());
+      if (j) byId.set(j.deployment_id, j);
+    }
+    const admitted: Job[] = [];
+    for (const c of [...byId.values()].sort(byQueueOrder)) {
+      const ref = this.jobs.doc(c.deployment_id);
+      const lock = this.firestore.collection(AGENT_LOCKS).doc(c.agent_id);
+      const slotRef = this.slotRef(c.owner);
+      const next = await this.firestore.runTransaction(
+        async (tx) => {
+          this.counters.transactions++;
+          const [snap, , slotSnap, open] = await Promise.all([tx.get(ref), tx.get(lock), tx.get(slotRef), tx.get(this.openOf(c.agent_id))]);
+          this.counters.reads += 3 + open.size;
+          const cur = safeFromDocument(snap.data() ?? {});
+          if (!cur || !isWaiting(cur)) return null;
+          const agentJobs = open.docs.flatMap((d) => safeFromDocument(d.data()) ?? []);
+          const slot = slotCounts(slotSnap);
+          const state = {
+            agent_active: agentJobs.filter(keepsAgentBusy).length,
+            rolling_back: agentJobs.some(isUnfinishedRollback),
+            owner_active: slot.active,
+            owner_waiting: slot.waiting,
+          };
+          if (!mayStart(state, policy)) return null;
+          const doc = admit(cur, now);
+          tx.set(ref, toDocument(doc));
+          tx.set(lock, { agent_id: c.agent_id, last_deployment_id: c.deployment_id });
+          tx.set(slotRef, slotDoc(c.owner, slot.active + 1, slot.waiting - 1));
+          return doc;
+        },
+        { maxAttempts: this.maxAttempts },
+      );
+      if (next) {
+        this.counters.writes += 3;
+        admitted.push(next);
+      }
+    }
+    return admitted;
+  }
+
+  async waitingScopes(limit: number): Promise<{ owner: string | null; agent_id: string }[]> {
+    const snap = await this.jobs.where('waiting', '==', true).limit(limit).get();
+    this.counters.reads += Math.max(1, snap.size);
+    return snap.docs.flatMap((d) => {
+      const j = safeFromDocument(d.data());
+      return j ? [{ owner: j.owner, agent_id: j.agent_id }] : [];
+    });
+  }
+
+  async queuePosition(job: Job): Promise<number | null> {
+    if (!isWaiting(job)) return null;
+    const snap = await this.jobs.where('waiting', '==', true).where('owner_key', '==', ownerKey(job.owner)).limit(WAITING_READ_LIMIT).get();
+    this.counters.reads += Math.max(1, snap.size);
+    return queuePosition(
+      job,
+      snap.docs.flatMap((d) => safeFromDocument(d.data()) ?? []),
+    );
+  }
+
+  /** The agent's jobs that are not final (an `in` of at most 30 values). */
+  private openOf(agentId: string): Query {
+    return this.jobs.where('agent_id', '==', agentId).where('status', 'in', OPEN);
+  }
+
+  private slotRef(owner: string | null) {
+    return this.slotRefOfKey(ownerKey(owner));
+  }
+
+  private slotRefOfKey(key: string) {
+    return this.firestore.collection(OWNER_SLOTS).doc(encodeURIComponent(key));
   }
 
   async get(id: string): Promise<Job | null> {
@@ -135,8 +284,16 @@ export class FirestoreJobStore implements JobStore {
           const next = mutate(structuredClone(current));
           if (next === null) return { job: current, changed: false };
           if (next.deployment_id !== id) throw new Error(`a mutation of job ${id} may not change its deployment_id`);
+          // The owner's counters change in the same transaction as the job that changes them: they never drift apart.
+          const delta = slotDelta(current, next);
+          const slotRef = this.slotRef(next.owner);
+          const slot = delta.active !== 0 || delta.waiting !== 0 ? slotCounts(await tx.get(slotRef)) : null;
           const doc = toDocument(next);
           tx.set(ref, doc);
+          if (slot) {
+            this.counters.reads++;
+            tx.set(slotRef, slotDoc(next.owner, slot.active + delta.active, slot.waiting + delta.waiting));
+          }
           return { job: fromDocument(doc), changed: true };
         },
         { maxAttempts: this.maxAttempts },
@@ -227,15 +384,10 @@ export class FirestoreJobStore implements JobStore {
   }
 
   async countActive(agentId: string): Promise<number> {
-    const snap = await this.jobs
-      .where('agent_id', '==', agentId)
-      .where('kind', '==', 'deployment')
-      .where('status', 'in', ACTIVE)
-      .count()
-      .get();
-    const n = snap.data().count;
-    this.counters.reads += Math.max(1, Math.ceil(n / 1000));
-    return n;
+    // Read, not counted: waiting deployments (few per agent, the queue is capped) do not count as running.
+    const snap = await this.jobs.where('agent_id', '==', agentId).where('kind', '==', 'deployment').where('status', 'in', ACTIVE).get();
+    this.counters.reads += Math.max(1, snap.size);
+    return snap.docs.filter((d) => d.get('waiting') !== true).length;
   }
 
   /** As JSON in one field, like `request_json`: env names such as `__X__` are no Firestore field names. */
@@ -274,6 +426,25 @@ export const PRIVATE = 'deployment_private';
 const ALREADY_EXISTS = 6;
 /** One document per agent, written by every create that checks the agent's running deployments. */
 const AGENT_LOCKS = 'agent_locks';
+
+/** Per owner: `active` (admitted, unfinished deployments) and `waiting`, changed only in the transactions that change those jobs. */
+const OWNER_SLOTS = 'owner_slots';
+/** Waiting jobs read at once for admission and queue positions (an owner's queue is capped well below it). */
+const WAITING_READ_LIMIT = 500;
+const OPEN: Status[] = STATUSES.filter((s) => !FINAL_STATUSES.includes(s));
+
+function slotCounts(snap: { get(field: string): unknown }): { active: number; waiting: number } {
+  const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.max(0, v) : 0);
+  return { active: n(snap.get('active')), waiting: n(snap.get('waiting')) };
+}
+
+function slotDoc(owner: string | null, active: number, waiting: number): DocumentData {
+  return slotDocOfKey(ownerKey(owner), active, waiting);
+}
+
+function slotDocOfKey(key: string, active: number, waiting: number): DocumentData {
+  return { owner_key: key, active: Math.max(0, active), waiting: Math.max(0, waiting) };
+}
 
 /** What countActive counts: deployments that are neither final nor rolling back. */
 const ACTIVE: Status[] = STATUSES.filter((s) => !FINAL_STATUSES.includes(s) && s !== 'rolling_back');
@@ -342,7 +513,8 @@ export const FIRESTORE_INDEXES: readonly FirestoreIndex[] = [
 /** The Firestore document of a job: the job, with `request` as the JSON string `request_json`. */
 export function toDocument(job: Job): DocumentData {
   const { request, ...rest } = JobSchema.parse(job);
-  return { ...rest, request_json: JSON.stringify(request) };
+  // owner_key and waiting are for the queue's equality queries (no composite index needed); fromDocument drops them.
+  return { ...rest, request_json: JSON.stringify(request), owner_key: ownerKey(rest.owner), waiting: isWaiting(rest) };
 }
 
 /** Reads a job document back; throws when it does not match JobSchema. */

@@ -1,9 +1,21 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import {
+  type AdmissionPolicy,
+  admissionState,
+  byQueueOrder,
+  decideAdmission,
+  isWaiting,
+  keepsAgentBusy,
+  mayStart,
+  ownerKey,
+  queuePosition,
+} from '../../domain/admission.js';
 import { PermanentError } from '../../domain/errors.js';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
+import { admit, asWaiting, supersededBy } from '../../domain/queue.js';
 import { isFinal, isUnfinishedRollback } from '../../domain/status.js';
-import type { JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
+import type { EnqueueResult, JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
 import { DocJournal, parsedDocs } from './doc-writer.js';
 import { codeOf, writeFileDurable } from './fs-util.js';
 
@@ -32,6 +44,8 @@ export class LocalJobStore implements JobStore {
    * work never walks every job the store holds (Firestore answers these from an index too).
    */
   private readonly orderOfAgent = new Map<string, string[]>();
+  /** Ids of the jobs not final (trackOpen). */
+  private readonly open = new Set<string>();
 
   constructor(private readonly dir: string | null) {
     this.journal = dir ? new DocJournal(dir) : null;
@@ -55,6 +69,60 @@ export class LocalJobStore implements JobStore {
     this.index(doc);
     await this.commitJob(doc);
     return 'created';
+  }
+
+  async enqueue(job: Job, policy: AdmissionPolicy, supersede: boolean): Promise<EnqueueResult> {
+    // Decide and apply in memory without yielding to the event loop: nothing can come in between.
+    const existing = this.jobs.get(job.deployment_id);
+    if (existing) return { outcome: 'exists', job: structuredClone(existing), superseded: [] };
+    const older = supersede ? [...this.jobsOf(job.agent_id)].filter(isWaiting) : [];
+    const others = this.openJobs().filter((j) => !older.includes(j));
+    const state = admissionState(others, job.agent_id, job.owner);
+    const decision = decideAdmission(state, policy);
+    if (decision === 'rolling_back' || decision === 'full') return { outcome: decision, job, superseded: [] };
+    const doc = JobSchema.parse(decision === 'start' ? job : asWaiting(job, decision));
+    this.index(doc);
+    const writes = [this.commitJob(doc), ...older.map((o) => this.commitJob(supersededBy(o, doc.deployment_id, job.created_at)))];
+    await Promise.all(writes);
+    return {
+      outcome: decision === 'start' ? 'started' : 'queued',
+      job: structuredClone(doc),
+      superseded: older.map((o) => o.deployment_id),
+    };
+  }
+
+  async admitWaiting(scope: { owner: string | null; agent_id: string }, policy: AdmissionPolicy, now: string): Promise<Job[]> {
+    const key = ownerKey(scope.owner);
+    const candidates = this.openJobs()
+      .filter((j) => isWaiting(j) && (ownerKey(j.owner) === key || j.agent_id === scope.agent_id))
+      .sort(byQueueOrder);
+    const admitted: Job[] = [];
+    const writes: Promise<void>[] = [];
+    for (const c of candidates) {
+      if (!mayStart(admissionState(this.openJobs(), c.agent_id, c.owner), policy)) continue;
+      const doc = JobSchema.parse(admit(c, now));
+      writes.push(this.commitJob(doc));
+      admitted.push(structuredClone(doc));
+    }
+    await Promise.all(writes);
+    return admitted;
+  }
+
+  async waitingScopes(limit: number): Promise<{ owner: string | null; agent_id: string }[]> {
+    const seen = new Map<string, { owner: string | null; agent_id: string }>();
+    for (const j of this.openJobs()) {
+      if (seen.size >= limit) break;
+      if (isWaiting(j)) seen.set(`${ownerKey(j.owner)}\n${j.agent_id}`, { owner: j.owner, agent_id: j.agent_id });
+    }
+    return [...seen.values()];
+  }
+
+  async queuePosition(job: Job): Promise<number | null> {
+    const key = ownerKey(job.owner);
+    return queuePosition(
+      job,
+      this.openJobs().filter((j) => ownerKey(j.owner) === key),
+    );
   }
 
   async get(id: string): Promise<Job | null> {
@@ -136,12 +204,21 @@ export class LocalJobStore implements JobStore {
     return false;
   }
 
+  /** Admitted deployments of the agent still running; waiting ones have not started. */
   private activeOf(agentId: string): number {
     let n = 0;
-    for (const job of this.jobsOf(agentId)) {
-      if (job.kind === 'deployment' && !isFinal(job.status) && job.status !== 'rolling_back') n++;
-    }
+    for (const job of this.jobsOf(agentId)) if (keepsAgentBusy(job)) n++;
     return n;
+  }
+
+  /** The jobs not final: what admission counts, without a walk over every job ever stored. */
+  private openJobs(): Job[] {
+    return [...this.open].flatMap((id) => this.jobs.get(id) ?? []);
+  }
+
+  private trackOpen(job: Job): void {
+    if (isFinal(job.status)) this.open.delete(job.deployment_id);
+    else this.open.add(job.deployment_id);
   }
 
   private *jobsOf(agentId: string): Generator<Job> {
@@ -219,6 +296,7 @@ export class LocalJobStore implements JobStore {
   /** Applies the commit in memory now, resolves once it is on disk, then tells the listeners (in commit order). */
   private async commitJob(doc: Job): Promise<void> {
     this.jobs.set(doc.deployment_id, doc);
+    this.trackOpen(doc);
     await this.persist(`jobs/${doc.deployment_id}`, doc);
     const set = this.listeners.get(doc.deployment_id);
     if (set) for (const cb of [...set]) cb(structuredClone(doc));
@@ -242,6 +320,7 @@ export class LocalJobStore implements JobStore {
     jobs.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.deployment_id.localeCompare(b.deployment_id));
     for (const j of jobs) {
       this.jobs.set(j.deployment_id, j);
+      this.trackOpen(j);
       this.index(j);
     }
   }

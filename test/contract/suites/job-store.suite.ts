@@ -93,6 +93,64 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       });
     });
 
+    describe('enqueue and admitWaiting (the queue)', () => {
+      const policy = { max_active_per_agent: 1, max_active_per_owner: 3, max_queued_per_owner: 4 };
+      const owned = (agent: string, second: number, owner = 'ops@example.com') => makeJob(agent, second, { owner });
+
+      it('of concurrent deployments of one agent exactly one starts; the rest wait behind it', async () => {
+        const jobs = Array.from({ length: 5 }, (_, i) => owned('agent-q', i + 1));
+        const results = await Promise.all(jobs.map((j) => store.enqueue(j, { ...policy, max_queued_per_owner: 10 }, false)));
+        expect(results.filter((r) => r.outcome === 'started')).toHaveLength(1);
+        expect(results.filter((r) => r.outcome === 'queued').map((r) => r.job.queue?.reason)).toEqual(Array(4).fill('agent_busy'));
+        expect(await store.countActive('agent-q')).toBe(1);
+        const positions = await Promise.all(results.filter((r) => r.outcome === 'queued').map((r) => store.queuePosition(r.job)));
+        expect(positions.sort()).toEqual([1, 2, 3, 4]);
+      });
+
+      it('holds the per-owner limit under concurrent deployments of different agents, and refuses a full queue', async () => {
+        const jobs = Array.from({ length: 8 }, (_, i) => owned(`agent-o${i}`, i + 1));
+        const results = await Promise.all(jobs.map((j) => store.enqueue(j, policy, true)));
+        const count = (o: string) => results.filter((r) => r.outcome === o).length;
+        expect([count('started'), count('queued'), count('full')]).toEqual([3, 4, 1]);
+        // Another owner has slots of its own.
+        expect((await store.enqueue(owned('agent-other', 20, 'dev@example.com'), policy, true)).outcome).toBe('started');
+      });
+
+      it('admits the oldest waiting when a slot frees, never more than the limit, also when two admit at once', async () => {
+        const results: Awaited<ReturnType<JobStore['enqueue']>>[] = [];
+        for (let i = 0; i < 6; i++) results.push(await store.enqueue(owned(`agent-a${i}`, i + 1), policy, true));
+        expect(results.map((r) => r.outcome)).toEqual(['started', 'started', 'started', 'queued', 'queued', 'queued']);
+        await store.update(results[0].job.deployment_id, (j) => ({ ...j, status: 'completed' }));
+        const now = new Date(BASE_TIME + 60_000).toISOString();
+        const scope = { owner: 'ops@example.com', agent_id: 'agent-a0' };
+        const [x, y] = await Promise.all([store.admitWaiting(scope, policy, now), store.admitWaiting(scope, policy, now)]);
+        expect([...x, ...y].map((j) => j.deployment_id)).toEqual([results[3].job.deployment_id]);
+        expect((await store.get(results[3].job.deployment_id))?.queue).toBeNull();
+        expect(await store.queuePosition((await store.get(results[5].job.deployment_id)) as Job)).toBe(2);
+        expect(await store.admitWaiting(scope, policy, now)).toEqual([]);
+        expect((await store.waitingScopes(10)).map((s) => s.agent_id).sort()).toEqual(['agent-a4', 'agent-a5']);
+      });
+
+      it('newest wins: a newer deployment cancels the agent’s older waiting ones in the same transaction', async () => {
+        const running = await store.enqueue(owned('agent-n', 1), policy, true);
+        const older = await store.enqueue(owned('agent-n', 2), policy, true);
+        const newer = await store.enqueue(owned('agent-n', 3), policy, true);
+        expect([running.outcome, older.outcome, newer.outcome]).toEqual(['started', 'queued', 'queued']);
+        expect(newer.superseded).toEqual([older.job.deployment_id]);
+        expect(await store.get(older.job.deployment_id)).toMatchObject({ status: 'cancelled', superseded_by: newer.job.deployment_id });
+        expect(await store.queuePosition(newer.job)).toBe(1);
+        // The agent frees: the newer one starts, the cancelled one does not.
+        await store.update(running.job.deployment_id, (j) => ({ ...j, status: 'failed' }));
+        const admitted = await store.admitWaiting({ owner: 'ops@example.com', agent_id: 'agent-n' }, policy, 'now');
+        expect(admitted.map((j) => j.deployment_id)).toEqual([newer.job.deployment_id]);
+      });
+
+      it('refuses while a rollback of the agent is unfinished, and waits for it', async () => {
+        await store.create(makeJob('agent-rq', 1, { kind: 'rollback' }));
+        expect((await store.enqueue(owned('agent-rq', 2), policy, true)).outcome).toBe('rolling_back');
+      });
+    });
+
     describe('create and get', () => {
       it('creates a job and reads it back as written', async () => {
         const job = makeJob('agent-a', 1, { current_step: 'written' });
