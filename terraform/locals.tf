@@ -30,7 +30,8 @@ locals {
   dead_letter_topic = local.pipeline.dead_letter_topic
 
   # What each function does besides reading and writing Firestore and the Baton bucket (which all do):
-  #   publishes: topics it publishes to (handOff kind 'event' -> TOPIC_OF_EVENT; failDeployment's rollback hand-off);
+  #   publishes: topics it publishes to (handOff kind 'event' -> TOPIC_OF_EVENT; failDeployment's rollback hand-off;
+  #              releaseSlots' deployment.requested for the deployments waiting behind a job that ends);
   #   enqueues:  queues it creates tasks on (handOff kind 'task');
   #   runtime:   Cloud Run Admin API use -- read (run.viewer), or write (run.developer + actAs the runtime
   #              service account: creates revisions, moves traffic, deletes a failed revision -- each of
@@ -44,85 +45,85 @@ locals {
       builds    = "cancel"
     }
     "validate" = {
-      publishes = ["baton-deployment-validated"]
+      publishes = ["baton-deployment-requested", "baton-deployment-validated"]
       enqueues  = []
       runtime   = "none"
       builds    = "none"
     }
     "prepare-source" = {
-      publishes = ["baton-deployment-prepared"]
+      publishes = ["baton-deployment-prepared", "baton-deployment-requested"]
       enqueues  = []
       runtime   = "none"
       builds    = "none"
     }
     "build" = {
-      publishes = ["baton-deployment-built"]
+      publishes = ["baton-deployment-built", "baton-deployment-requested"]
       enqueues  = []
       runtime   = "none"
       builds    = "submit"
     }
     "build-events" = {
-      publishes = ["baton-deployment-built"]
+      publishes = ["baton-deployment-built", "baton-deployment-requested"]
       enqueues  = []
       runtime   = "none"
       builds    = "none"
     }
     "deploy" = {
-      publishes = ["baton-rollback-requested"]
+      publishes = ["baton-deployment-requested", "baton-rollback-requested"]
       enqueues  = ["baton-verify-poll"]
       runtime   = "write"
       builds    = "none"
     }
     "verify" = {
-      publishes = ["baton-deployment-verified", "baton-rollback-requested"]
+      publishes = ["baton-deployment-requested", "baton-deployment-verified", "baton-rollback-requested"]
       enqueues  = ["baton-verify-poll"]
       runtime   = "write"
       builds    = "none"
     }
     "test-candidate" = {
-      publishes = ["baton-deployment-tested", "baton-rollback-requested"]
+      publishes = ["baton-deployment-requested", "baton-deployment-tested", "baton-rollback-requested"]
       enqueues  = ["baton-test-slice"]
       runtime   = "write"
       builds    = "none"
     }
     "test-slice" = {
-      publishes = ["baton-deployment-tested", "baton-rollback-requested"]
+      publishes = ["baton-deployment-requested", "baton-deployment-tested", "baton-rollback-requested"]
       enqueues  = ["baton-test-slice"]
       runtime   = "write"
       builds    = "none"
     }
     "promote" = {
-      publishes = ["baton-rollback-requested"]
+      publishes = ["baton-deployment-requested", "baton-rollback-requested"]
       enqueues  = ["baton-promote-step"]
       runtime   = "write"
       builds    = "none"
     }
     "canary-step" = {
-      publishes = ["baton-rollback-requested"]
+      publishes = ["baton-deployment-requested", "baton-rollback-requested"]
       enqueues  = ["baton-promote-step"]
       runtime   = "write"
       builds    = "none"
     }
     "rollback" = {
-      publishes = []
+      publishes = ["baton-deployment-requested"]
       enqueues  = ["baton-rollback-poll"]
       runtime   = "write"
       builds    = "none"
     }
     "rollback-check" = {
-      publishes = []
+      publishes = ["baton-deployment-requested"]
       enqueues  = ["baton-rollback-poll"]
       runtime   = "write"
       builds    = "none"
     }
     "dead-letter" = {
-      publishes = ["baton-rollback-requested"]
+      publishes = ["baton-deployment-requested", "baton-rollback-requested"]
       enqueues  = []
       runtime   = "write"
       builds    = "none"
     }
     "watchdog" = {
-      publishes = ["baton-rollback-requested"]
+      publishes = ["baton-deployment-requested", "baton-rollback-requested"]
       enqueues  = []
       runtime   = "write"
       builds    = "none"

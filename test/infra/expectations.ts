@@ -16,6 +16,9 @@ import { QUEUES, type Queue, TOPIC_OF_EVENT, TOPICS, type Topic } from '../../sh
  *   deployment.rollback_requested.v1 when the failing job may move to rolling_back. Which statuses
  *   a function fails jobs from is `failsFrom`; whether one of them may go to rolling_back is
  *   decided by the state machine itself (TRANSITIONS), not by hand;
+ * - the queue's hand-off: `releaseSlots` (stage-runner.ts) publishes deployment.requested.v1 for the
+ *   deployments waiting behind a job that ends, so every function that can end one (`failsFrom`
+ *   not empty) publishes to baton-deployment-requested;
  * - `enqueues`: the queues of handOff({kind: 'task'}) (deploy.ts verifyPoll, test-stage.ts sliceTask, promote.ts shiftTo);
  * - `runtime` and `builds`: the Runtime and Builder port calls on each function's paths.
  */
@@ -172,6 +175,11 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
   },
 };
 
+/** True when the function can end a job (fail it, or finish its stage's last step), so releaseSlots may run in it. */
+export function endsJobs(d: { failsFrom: readonly Status[] }): boolean {
+  return d.failsFrom.length > 0;
+}
+
 /** True when failDeployment, called on a job in one of these statuses, may publish the rollback hand-off. */
 export function mayRollBack(statuses: readonly Status[]): boolean {
   return statuses.some((s) => canTransition(s, 'rolling_back'));
@@ -180,6 +188,8 @@ export function mayRollBack(statuses: readonly Status[]): boolean {
 function needsOf(d: Derivation): FunctionNeeds {
   const topics = new Set<Topic>(d.handsOff.map((type) => TOPIC_OF_EVENT[type]));
   if (mayRollBack(d.failsFrom)) topics.add(TOPICS.rollbackRequested);
+  // releaseSlots: a function that can end a job starts the deployments waiting behind it (their requested events).
+  if (endsJobs(d)) topics.add(TOPICS.deploymentRequested);
   return {
     publishes: [...topics].sort(),
     enqueues: [...new Set(d.enqueues)].sort(),

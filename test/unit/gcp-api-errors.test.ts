@@ -61,6 +61,8 @@ describe('classifyGcpError', () => {
     }
     const raced = gax(6, 'Document already exists');
     expect(classifyGcpError('firestore', 'createUnlessBusy', raced)).toBe(raced);
+    const closed = gax(3, 'Transaction is invalid or closed.');
+    expect(classifyGcpError('firestore', 'enqueue', closed)).toBe(closed);
     const expired = gax(9, 'The referenced transaction has expired or is no longer valid');
     expect(classifyGcpError('firestore', 'update', expired)).toBe(expired);
     const index = classifyGcpError('firestore', 'list', gax(9, 'The query requires an index. You can create it here: https://x'));

@@ -195,6 +195,8 @@ function kindOf(service: GcpService, answer: Answer): Kind {
     const kind = GRPC_KIND[answer.grpc] ?? 'transient';
     // Firestore's FAILED_PRECONDITION is a missing composite index, or a transaction state a retry resets.
     if (service === 'firestore' && kind === 'precondition') return /index/i.test(messageOf(answer.carrier)) ? kind : 'transient';
+    // A query inside a transaction that contention aborted meanwhile: the next attempt runs a new transaction.
+    if (service === 'firestore' && /Transaction is invalid or closed/i.test(messageOf(answer.carrier))) return 'transient';
     return kind;
   }
   const status = answer.http ?? 500;

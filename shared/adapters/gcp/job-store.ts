@@ -129,6 +129,10 @@ export class FirestoreJobStore implements JobStore {
 
   /** See JobStore.enqueue: the agent's open jobs, its lock and the owner's counters are read and written in one transaction. */
   async enqueue(job: Job, policy: AdmissionPolicy, supersede: boolean): Promise<EnqueueResult> {
+    return retryClosed(() => this.enqueueOnce(job, policy, supersede));
+  }
+
+  private enqueueOnce(job: Job, policy: AdmissionPolicy, supersede: boolean): Promise<EnqueueResult> {
     const ref = this.jobs.doc(job.deployment_id);
     const lock = this.firestore.collection(AGENT_LOCKS).doc(job.agent_id);
     const slotRef = this.slotRef(job.owner);
@@ -199,29 +203,36 @@ export class FirestoreJobStore implements JobStore {
       const ref = this.jobs.doc(c.deployment_id);
       const lock = this.firestore.collection(AGENT_LOCKS).doc(c.agent_id);
       const slotRef = this.slotRef(c.owner);
-      const next = await this.firestore.runTransaction(
-        async (tx) => {
-          this.counters.transactions++;
-          const [snap, , slotSnap, open] = await Promise.all([tx.get(ref), tx.get(lock), tx.get(slotRef), tx.get(this.openOf(c.agent_id))]);
-          this.counters.reads += 3 + open.size;
-          const cur = safeFromDocument(snap.data() ?? {});
-          if (!cur || !isWaiting(cur)) return null;
-          const agentJobs = open.docs.flatMap((d) => safeFromDocument(d.data()) ?? []);
-          const slot = slotCounts(slotSnap);
-          const state = {
-            agent_active: agentJobs.filter(keepsAgentBusy).length,
-            rolling_back: agentJobs.some(isUnfinishedRollback),
-            owner_active: slot.active,
-            owner_waiting: slot.waiting,
-          };
-          if (!mayStart(state, policy)) return null;
-          const doc = admit(cur, now);
-          tx.set(ref, toDocument(doc));
-          tx.set(lock, { agent_id: c.agent_id, last_deployment_id: c.deployment_id });
-          tx.set(slotRef, slotDoc(c.owner, slot.active + 1, slot.waiting - 1));
-          return doc;
-        },
-        { maxAttempts: this.maxAttempts },
+      const next = await retryClosed(() =>
+        this.firestore.runTransaction(
+          async (tx) => {
+            this.counters.transactions++;
+            const [snap, , slotSnap, open] = await Promise.all([
+              tx.get(ref),
+              tx.get(lock),
+              tx.get(slotRef),
+              tx.get(this.openOf(c.agent_id)),
+            ]);
+            this.counters.reads += 3 + open.size;
+            const cur = safeFromDocument(snap.data() ?? {});
+            if (!cur || !isWaiting(cur)) return null;
+            const agentJobs = open.docs.flatMap((d) => safeFromDocument(d.data()) ?? []);
+            const slot = slotCounts(slotSnap);
+            const state = {
+              agent_active: agentJobs.filter(keepsAgentBusy).length,
+              rolling_back: agentJobs.some(isUnfinishedRollback),
+              owner_active: slot.active,
+              owner_waiting: slot.waiting,
+            };
+            if (!mayStart(state, policy)) return null;
+            const doc = admit(cur, now);
+            tx.set(ref, toDocument(doc));
+            tx.set(lock, { agent_id: c.agent_id, last_deployment_id: c.deployment_id });
+            tx.set(slotRef, slotDoc(c.owner, slot.active + 1, slot.waiting - 1));
+            return doc;
+          },
+          { maxAttempts: this.maxAttempts },
+        ),
       );
       if (next) {
         this.counters.writes += 3;
@@ -432,6 +443,23 @@ const OWNER_SLOTS = 'owner_slots';
 /** Waiting jobs read at once for admission and queue positions (an owner's queue is capped well below it). */
 const WAITING_READ_LIMIT = 500;
 const OPEN: Status[] = STATUSES.filter((s) => !FINAL_STATUSES.includes(s));
+
+/**
+ * Runs a transaction again when a query inside it found it closed (INVALID_ARGUMENT "Transaction is
+ * invalid or closed": contention aborted it while the query streamed), which runTransaction does not
+ * retry by itself; the emulator does this under load, Firestore when a lock wait outlasts the transaction.
+ */
+async function retryClosed<T>(fn: () => Promise<T>, attempts = 4): Promise<T> {
+  for (let i = 1; ; i++) {
+    try {
+      return await fn();
+    } catch (err) {
+      const closed = grpcCode(err) === 3 && /Transaction is invalid or closed/i.test(err instanceof Error ? err.message : '');
+      if (!closed || i >= attempts) throw err;
+      await new Promise((r) => setTimeout(r, 50 * i + Math.random() * 100));
+    }
+  }
+}
 
 function slotCounts(snap: { get(field: string): unknown }): { active: number; waiting: number } {
   const n = (v: unknown) => (typeof v === 'number' && Number.isFinite(v) ? Math.max(0, v) : 0);
