@@ -1,10 +1,23 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
+import {
+  AcceptedSchema,
+  CancelResultSchema,
+  DeploymentLogsSchema,
+  EnvironmentsViewSchema,
+  HealthSchema,
+  JobListSchema,
+  PublicJobSchema,
+  RollbackAcceptedSchema,
+  ServiceLogsSchema,
+  ServiceStatusSchema,
+} from '../../shared/api/schemas.js';
 import { environmentsView } from '../../shared/domain/environments.js';
 import { RequestError } from '../../shared/domain/errors.js';
 import { publicJob } from '../../shared/domain/job.js';
 import { AgentIdSchema } from '../../shared/domain/names.js';
 import { DeploymentRequestSchema, RollbackRequestSchema } from '../../shared/domain/request.js';
+import { RuntimeLogQuerySchema } from '../../shared/domain/runtime-log.js';
 import { isFinal, StatusSchema } from '../../shared/domain/status.js';
 import type { PipelineDeps } from '../../shared/pipeline/deps.js';
 import {
@@ -19,6 +32,8 @@ import {
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../shared/sources/archive-reader.js';
 import { openEventStream, parseWith, readJson, sendError, sendJson } from './http.js';
 import { serviceLogs } from './logs.js';
+import { type OpenApiDocument, openApiDocument } from './openapi.js';
+import { type Route, route } from './routes.js';
 import { parseDeployUpload } from './upload.js';
 
 export interface ApiOptions {
@@ -30,7 +45,19 @@ export interface ApiOptions {
   heartbeatMs?: number;
 }
 
-type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<void>;
+/** The API's own version in the OpenAPI document (the package's). */
+const API_VERSION = '0.1.0';
+
+const IdParam = z.string().min(1).max(128).meta({ description: 'a deployment or rollback id' });
+
+/** The parts of POST /deploy-from-file (functions/api/upload.ts reads them). */
+const DeployUploadPartsSchema = z.object({
+  agent_id: AgentIdSchema.optional().meta({ description: "the service's name (else the config file's agent_id)" }),
+  environment: z.string().optional(),
+  version: z.string().optional(),
+  config_file: z.string().meta({ contentMediaType: 'application/yaml', description: 'the service config, YAML or JSON' }),
+  source: z.string().optional().meta({ contentMediaType: 'application/gzip', description: '.tar.gz, .tgz or .zip' }),
+});
 
 const ListQuerySchema = z.object({
   agent_id: AgentIdSchema.optional(),
@@ -45,25 +72,49 @@ const ListQuerySchema = z.object({
  * slow runs in a request; the deployment itself happens in the stages.
  */
 export function createApi(deps: PipelineDeps, options: ApiOptions) {
-  const routes: [string, RegExp, Handler][] = [
-    [
+  const heartbeatMs = options.heartbeatMs ?? 15_000;
+  let openApi: OpenApiDocument | undefined;
+  const routes: Route[] = [
+    route(
       'GET',
-      /^\/health$/,
+      '/health',
+      { summary: "The control plane's own health", tag: 'system', responses: { 200: { description: 'up', schema: HealthSchema } } },
       async (_q, res) => sendJson(res, 200, { status: 'ok', target: options.target, time: deps.clock.now().toISOString() }),
-    ],
-    [
+    ),
+    route(
+      'GET',
+      '/openapi.json',
+      { summary: 'This document', tag: 'system', responses: { 200: { description: 'OpenAPI 3.1' } } },
+      async (_q, res) => {
+        openApi ??= openApiDocument(routes, API_VERSION);
+        sendJson(res, 200, openApi);
+      },
+    ),
+    route(
       'POST',
-      /^\/deploy$/,
+      '/deploy',
+      {
+        summary: 'Queue a deployment (returns at once)',
+        tag: 'deployments',
+        body: { json: DeploymentRequestSchema },
+        responses: { 202: { description: 'queued', schema: AcceptedSchema } },
+      },
       async (req, res) => {
         const request = await readJson(req, DeploymentRequestSchema);
         if (request.source.type === 'archive')
           throw new RequestError('invalid', 'upload an archive with POST /deploy-from-file', 'source.type');
         sendJson(res, 202, await acceptDeployment(deps, request, callerOf(req)));
       },
-    ],
-    [
+    ),
+    route(
       'POST',
-      /^\/deploy-from-file$/,
+      '/deploy-from-file',
+      {
+        summary: 'Queue a deployment from a YAML/JSON config file and, optionally, a source archive',
+        tag: 'deployments',
+        body: { multipart: DeployUploadPartsSchema },
+        responses: { 202: { description: 'queued', schema: AcceptedSchema } },
+      },
       async (req, res) => {
         const request = await parseDeployUpload(
           req,
@@ -80,10 +131,16 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
           throw err;
         }
       },
-    ],
-    [
+    ),
+    route(
       'GET',
-      /^\/deployments$/,
+      '/deployments',
+      {
+        summary: 'Deployments and rollbacks, newest first',
+        tag: 'deployments',
+        query: ListQuerySchema,
+        responses: { 200: { description: 'one page', schema: JobListSchema } },
+      },
       async (_req, res, _p, url) => {
         const q = parseWith(ListQuerySchema, Object.fromEntries(url.searchParams), 'query');
         const page = await deps.jobs.list(q);
@@ -91,41 +148,110 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
         const now = deps.clock.now().getTime();
         sendJson(res, 200, { deployments: page.items.map((j) => publicJob(j, null, now)), next_cursor: page.next_cursor });
       },
-    ],
-    ['GET', /^\/environments$/, async (_req, res) => sendJson(res, 200, environmentsView(deps.settings.environments))],
-    ['GET', /^\/deployments\/([^/]+)$/, async (_req, res, [id]) => sendJson(res, 200, await getDeployment(deps, id))],
-    ['GET', /^\/deployments\/([^/]+)\/logs$/, async (_req, res, [id]) => sendJson(res, 200, await getDeploymentLogs(deps, id))],
-    ['GET', /^\/deployments\/([^/]+)\/stream$/, async (req, res, [id]) => stream(deps, req, res, id, options.heartbeatMs ?? 15_000)],
-    ['POST', /^\/deployments\/([^/]+)\/cancel$/, async (_req, res, [id]) => sendJson(res, 202, await requestCancel(deps, id))],
-    [
+    ),
+    route(
+      'GET',
+      '/environments',
+      { summary: 'Deployment environments', tag: 'system', responses: { 200: { description: 'by name', schema: EnvironmentsViewSchema } } },
+      async (_req, res) => sendJson(res, 200, environmentsView(deps.settings.environments)),
+    ),
+    route(
+      'GET',
+      '/deployments/{id}',
+      {
+        summary: 'One job',
+        tag: 'deployments',
+        params: { id: IdParam },
+        responses: { 200: { description: 'the job', schema: PublicJobSchema } },
+      },
+      async (_req, res, [id]) => sendJson(res, 200, await getDeployment(deps, id)),
+    ),
+    route(
+      'GET',
+      '/deployments/{id}/logs',
+      {
+        summary: "The job's whole log",
+        tag: 'deployments',
+        params: { id: IdParam },
+        responses: { 200: { description: 'one `timestamp LEVEL [stage] message` line each', schema: DeploymentLogsSchema } },
+      },
+      async (_req, res, [id]) => sendJson(res, 200, await getDeploymentLogs(deps, id)),
+    ),
+    route(
+      'GET',
+      '/deployments/{id}/stream',
+      {
+        summary: 'Follow a job: an event on every change, closed at a final status',
+        tag: 'deployments',
+        params: { id: IdParam },
+        responses: { 200: { description: 'the job on every change', events: { job: PublicJobSchema } } },
+      },
+      async (req, res, [id]) => stream(deps, req, res, id, heartbeatMs),
+    ),
+    route(
       'POST',
-      /^\/rollback$/,
+      '/deployments/{id}/cancel',
+      {
+        summary: 'Stop a queued or running deployment at its next stage boundary',
+        tag: 'deployments',
+        params: { id: IdParam },
+        responses: { 202: { description: 'requested', schema: CancelResultSchema } },
+      },
+      async (_req, res, [id]) => sendJson(res, 202, await requestCancel(deps, id)),
+    ),
+    route(
+      'POST',
+      '/rollback',
+      {
+        summary: 'Return traffic to the revision that served before a completed deployment',
+        tag: 'deployments',
+        body: { json: RollbackRequestSchema },
+        responses: { 202: { description: 'queued', schema: RollbackAcceptedSchema } },
+      },
       async (req, res) => {
         const body = await readJson(req, RollbackRequestSchema);
         sendJson(res, 202, await requestRollback(deps, body.deployment_id, body.rollback_reason, callerOf(req)));
       },
-    ],
-    [
+    ),
+    route(
       'GET',
-      /^\/services\/([^/]+)$/,
+      '/services/{agent_id}',
+      {
+        summary: 'A service: URL, serving revision, traffic split',
+        tag: 'services',
+        params: { agent_id: AgentIdSchema },
+        responses: { 200: { description: 'the service', schema: ServiceStatusSchema } },
+      },
       async (_req, res, [agent]) => {
         const agentId = parseWith(AgentIdSchema, agent, 'agent_id');
         sendJson(res, 200, await getServiceStatus(deps, agentId));
       },
-    ],
-    [
+    ),
+    route(
       'GET',
-      /^\/services\/([^/]+)\/logs$/,
-      async (req, res, [agent], url) => serviceLogs(deps, req, res, agent, url, options.heartbeatMs ?? 15_000),
-    ],
+      '/services/{agent_id}/logs',
+      {
+        summary: "What a service's revisions wrote; follow=1 streams new lines",
+        tag: 'services',
+        params: { agent_id: AgentIdSchema },
+        query: RuntimeLogQuerySchema,
+        responses: {
+          200: {
+            description: 'the last `lines` entries, oldest first (with follow=1: a stream of `log` events, `error` if reading stops)',
+            schema: ServiceLogsSchema,
+          },
+        },
+      },
+      async (req, res, [agent], url) => serviceLogs(deps, req, res, agent, url, heartbeatMs),
+    ),
   ];
 
-  return async function api(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  async function api(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://baton.local');
       const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
       let pathMatched = false;
-      for (const [method, pattern, handler] of routes) {
+      for (const { method, pattern, handler } of routes) {
         const m = pattern.exec(path);
         if (!m) continue;
         pathMatched = true;
@@ -138,7 +264,9 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
     } catch (err) {
       sendError(res, err);
     }
-  };
+  }
+  /** The table itself, for what enumerates the API (the OpenAPI test). */
+  return Object.assign(api, { routes: routes as readonly Route[] });
 }
 
 function decodePathParam(p: string): string {

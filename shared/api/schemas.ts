@@ -1,0 +1,111 @@
+import { z } from 'zod';
+import { EnvironmentDefSchema } from '../domain/environments.js';
+import { JobSchema } from '../domain/job.js';
+import { AgentIdSchema } from '../domain/names.js';
+import { SourceSchema } from '../domain/request.js';
+import { RuntimeLogEntrySchema } from '../domain/runtime-log.js';
+import { StatusSchema } from '../domain/status.js';
+
+/**
+ * What the HTTP API answers, as zod schemas: the OpenAPI document (functions/api/openapi.ts) is
+ * generated from them, and test/unit/openapi.test.ts checks real answers against that document.
+ * Request schemas stay where the domain parses them (shared/domain/request.ts …).
+ */
+
+/** The error codes a client can branch on (shared/domain/errors.ts RequestError, and the router's own). */
+export const API_ERROR_CODES = ['invalid', 'not_found', 'method_not_allowed', 'conflict', 'too_large', 'unavailable', 'internal'] as const;
+export const ApiErrorCodeSchema = z.enum(API_ERROR_CODES);
+export type ApiErrorCode = z.infer<typeof ApiErrorCodeSchema>;
+
+export const ApiErrorSchema = z
+  .object({
+    error: z.object({
+      code: ApiErrorCodeSchema,
+      message: z.string(),
+      /** The request field at fault (`agent_id`, `deployment_options.strategy.steps`, `query.limit` …). */
+      field: z.string().optional(),
+    }),
+  })
+  .meta({ id: 'ApiError', description: 'Every 4xx/5xx answer: what is wrong and which field' });
+
+/** A job as the API and its stream show it (shared/domain/job.ts publicJob). */
+export const PublicJobSchema = JobSchema.omit({ claim: true, request: true })
+  .extend({
+    source: SourceSchema,
+    eta_seconds: z.number().nullable(),
+    progress_percentage: z.number(),
+    estimated_completion: z.string().nullable(),
+    deployment_metadata: z.object({
+      version: z.string(),
+      environment: z.string(),
+      environment_config: z.string(),
+      agent_endpoint: z.string().nullable(),
+      revision: z.string().nullable(),
+      previous_revision: z.string().nullable(),
+      source_type: z.string(),
+      kind: z.enum(['deployment', 'rollback']),
+    }),
+  })
+  .meta({ id: 'Job', description: 'A deployment or rollback job (deployment_jobs/{id})' });
+
+export const AcceptedSchema = z
+  .object({ message: z.string(), deployment_id: z.string(), agent_id: AgentIdSchema, status: z.literal('queued') })
+  .meta({ id: 'Accepted' });
+
+export const RollbackAcceptedSchema = z
+  .object({
+    message: z.string(),
+    rollback_id: z.string(),
+    deployment_id: z.string(),
+    agent_id: AgentIdSchema,
+    status: z.literal('queued'),
+  })
+  .meta({ id: 'RollbackAccepted' });
+
+export const CancelResultSchema = z
+  .object({ message: z.string(), deployment_id: z.string(), status: StatusSchema })
+  .meta({ id: 'CancelResult' });
+
+export const JobListSchema = z
+  .object({ deployments: z.array(PublicJobSchema), next_cursor: z.string().nullable() })
+  .meta({ id: 'JobList' });
+
+export const DeploymentLogsSchema = z.object({ deployment_id: z.string(), logs: z.string() }).meta({ id: 'DeploymentLogs' });
+
+export const TrafficEntrySchema = z.object({
+  revision: z.string(),
+  percent: z.number(),
+  tag: z.string().optional(),
+  /** The tag's own URL, where the runtime gives one. */
+  url: z.string().optional(),
+});
+
+export const ServiceStatusSchema = z
+  .object({
+    agent_id: AgentIdSchema,
+    service_name: z.string(),
+    status: z.enum(['creating', 'running', 'error']),
+    url: z.string().nullable(),
+    serving_revision: z.string().nullable(),
+    last_good_revision: z.string().nullable(),
+    deployment_id: z.string().nullable(),
+    traffic: z.array(TrafficEntrySchema),
+    latest_ready_revision: z.string().nullable(),
+    updated_at: z.string(),
+  })
+  .meta({ id: 'ServiceStatus' });
+
+export const ServiceLogsSchema = z
+  .object({
+    agent_id: AgentIdSchema,
+    service_name: z.string(),
+    revision: z.string().nullable(),
+    entries: z.array(RuntimeLogEntrySchema),
+  })
+  .meta({ id: 'ServiceLogs' });
+
+export const EnvironmentsViewSchema = z
+  .object({ environments: z.record(z.string(), EnvironmentDefSchema), default_environment: z.string() })
+  .meta({ id: 'Environments' });
+
+export const HealthSchema = z.object({ status: z.literal('ok'), target: z.string(), time: z.string() }).meta({ id: 'Health' });
