@@ -4,6 +4,7 @@ import { redact } from '../shared/domain/redact.js';
 import { configureLogging, logger, traceFields, withLogContext } from '../shared/logger.js';
 import type { PipelineDeps } from '../shared/pipeline/deps.js';
 import { type ApiOptions, createApi } from './api/index.js';
+import { designsScheduled } from './designs-scheduled/index.js';
 import { EVENT_FUNCTIONS, SCHEDULED_FUNCTIONS, TASK_FUNCTIONS } from './registry.js';
 
 /**
@@ -60,6 +61,16 @@ export function registerFunctions(getDeps: () => PipelineDeps, api: ApiOptions):
       }),
     );
   }
+  ff.http('designs-scheduled', (req, res) =>
+    within('designs-scheduled', req.headers, () => {
+      const designs = getDeps().designs;
+      if (!designs) {
+        res.status(503).json({ error: { code: 'unavailable', message: 'designs are not configured on this target' } });
+        return;
+      }
+      void designsScheduled(() => designs)(req, res);
+    }),
+  );
   let handler: ReturnType<typeof createApi> | null = null;
   ff.http('api', (req, res) =>
     within('api', req.headers, () => {

@@ -6,6 +6,7 @@ import { buildEvents } from './build-events/index.js';
 import { canaryStep } from './canary-step/index.js';
 import { deadLetter } from './dead-letter/index.js';
 import { deploy } from './deploy/index.js';
+import { designRun } from './design-run/index.js';
 import type { EventFunction } from './lib/pubsub-event.js';
 import type { TaskFunction } from './lib/task.js';
 import { prepareSource } from './prepare-source/index.js';
@@ -38,6 +39,7 @@ const TASK_HANDLERS: Readonly<Record<TaskFunctionName, TaskFunction>> = {
   'test-slice': testSliceFn,
   'canary-step': canaryStep,
   'rollback-check': rollbackCheck,
+  'design-run': designRun,
 };
 const SCHEDULED_HANDLERS: Readonly<Record<ScheduledFunctionName, (deps: PipelineDeps) => Promise<void>>> = { watchdog };
 

@@ -65,6 +65,18 @@ export const ConfigSchema = z.object({
   BATON_BUILD_DIR: z.string().min(1).optional(),
   /** How often the local stack runs the watchdog (Cloud Scheduler runs it every minute on gcp). */
   BATON_WATCHDOG_INTERVAL_MS: int(60_000, 1000, 3_600_000),
+  /** Hosts a design's `url` agents may call (comma-separated: host, *.domain, host:port, or *); see shared/domain/agent-url.ts. */
+  BATON_AGENT_URL_ALLOW: z.string().max(4000).optional(),
+  /** How long a worker's claim on a design run holds without its heartbeat (a crashed worker's run is taken over after it). */
+  BATON_DESIGN_LEASE_MS: int(30_000, 300, 3_600_000),
+  /** Largest body of POST /api/deployed/{path} and /api/deployments/{id}/execute. */
+  BATON_DESIGN_MAX_REQUEST_BYTES: int(1024 * 1024, 1024, 30 * 1024 * 1024),
+  /** The public base URL endpoints are served at (endpoint_url); the API's own URL locally. */
+  BATON_PUBLIC_URL: z.url().optional(),
+  /** gcp: the designs-scheduled function's URL, Cloud Scheduler's target (Terraform sets it). */
+  BATON_DESIGNS_SCHEDULED_URL: z.url().optional(),
+  /** gcp: the service account Cloud Scheduler signs its OIDC tokens as (Terraform sets it). */
+  BATON_SCHEDULER_SERVICE_ACCOUNT: z.email().optional(),
   /** A YAML or JSON file of deployment environments extending (or replacing) the defaults. */
   BATON_ENVIRONMENTS_FILE: z.string().min(1).optional(),
 });

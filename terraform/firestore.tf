@@ -99,6 +99,131 @@ resource "google_firestore_index" "jobs_by_agent_kind_status" {
   depends_on = [google_firestore_index.jobs_by_kind]
 }
 
+# Deployed designs (DESIGN_FIRESTORE_INDEXES in shared/adapters/gcp/design-store.ts): an endpoint's
+# execution logs newest first, filtered by status and/or trigger_type (a date range is on started_at,
+# the order field); endpoints by status. Created one after another, like the job indexes.
+
+resource "google_firestore_index" "logs_by_endpoint" {
+  database    = google_firestore_database.default.name
+  collection  = "execution_logs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "deployment_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "started_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_index.jobs_by_agent_kind_status]
+}
+
+resource "google_firestore_index" "logs_by_endpoint_status" {
+  database    = google_firestore_database.default.name
+  collection  = "execution_logs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "deployment_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "started_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_index.logs_by_endpoint]
+}
+
+resource "google_firestore_index" "logs_by_endpoint_trigger" {
+  database    = google_firestore_database.default.name
+  collection  = "execution_logs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "deployment_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "trigger_type"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "started_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_index.logs_by_endpoint_status]
+}
+
+resource "google_firestore_index" "logs_by_endpoint_status_trigger" {
+  database    = google_firestore_database.default.name
+  collection  = "execution_logs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "deployment_id"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "trigger_type"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "started_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_index.logs_by_endpoint_trigger]
+}
+
+resource "google_firestore_index" "endpoints_by_status" {
+  database    = google_firestore_database.default.name
+  collection  = "design_endpoints"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_index.logs_by_endpoint_status_trigger]
+}
+
+# Rate-limit windows (rate_limits/{key}_{window}) are removed by Firestore's TTL once expired.
+resource "google_firestore_field" "rate_limits_ttl" {
+  database   = google_firestore_database.default.name
+  collection = "rate_limits"
+  field      = "expires_at"
+
+  ttl_config {}
+
+  index_config {}
+}
+
 # firestore.rules, for clients on the Firebase client SDK (the CLI with BATON_WATCH=firestore, a
 # dashboard): owners read their own jobs, nobody reads deployment_private or writes anything. A
 # ruleset is immutable: a changed file makes a new one, created before the old one goes, because

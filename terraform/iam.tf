@@ -152,6 +152,36 @@ resource "google_project_iam_member" "canary_metrics_viewer" {
   member  = local.function_members[each.key]
 }
 
+# Deployed designs. The api creates, updates, pauses and deletes each endpoint's Cloud Scheduler job,
+# whose OIDC token is baton-scheduler's (so it acts as it). The api (synchronous runs) and design-run
+# call Baton-deployed agents with their ID token: run.invoker, project-wide since agents are made at
+# run time, but not on Baton's own services (the same tag condition as run.developer).
+resource "google_project_iam_member" "api_scheduler_admin" {
+  project = var.project_id
+  role    = "roles/cloudscheduler.admin"
+  member  = local.function_members["api"]
+}
+
+resource "google_service_account_iam_member" "api_acts_as_scheduler" {
+  service_account_id = google_service_account.scheduler.name
+  role               = "roles/iam.serviceAccountUser"
+  member             = local.function_members["api"]
+}
+
+resource "google_project_iam_member" "fn_invokes_agents" {
+  for_each = toset(["api", "design-run"])
+
+  project = var.project_id
+  role    = "roles/run.invoker"
+  member  = local.function_members[each.key]
+
+  condition {
+    title       = "not-baton-services"
+    description = "Not on Baton's own services (tagged baton-control-plane=true)."
+    expression  = "!resource.matchTagId('${google_tags_tag_key.control_plane.id}', '${google_tags_tag_value.control_plane.id}')"
+  }
+}
+
 # Cloud Build has no per-build IAM: builds.editor on the project submits and cancels builds.
 resource "google_project_iam_member" "fn_builds" {
   for_each = { for name, access in local.function_access : name => access.builds if access.builds != "none" }
@@ -191,7 +221,7 @@ resource "google_service_account" "tasks" {
 resource "google_service_account" "scheduler" {
   account_id   = "baton-scheduler"
   display_name = "Baton Cloud Scheduler"
-  description  = "OIDC identity of the scheduler jobs that run the watchdog."
+  description  = "OIDC identity of the scheduler jobs: the watchdog's and each deployed design's schedule (BATON_SCHEDULER_SERVICE_ACCOUNT)."
 
   depends_on = [google_project_service.enabled]
 }
@@ -201,9 +231,13 @@ locals {
     { for name, topic in local.event_functions : name => "serviceAccount:${google_service_account.pubsub_push.email}" },
     { for name, queue in local.task_functions : name => "serviceAccount:${google_service_account.tasks.email}" },
     { for name, cron in local.scheduled_functions : name => "serviceAccount:${google_service_account.scheduler.email}" },
+    # The jobs of deployed designs' schedules call designs-scheduled (shared/designs/endpoints.ts syncSchedule).
+    { "designs-scheduled" = "serviceAccount:${google_service_account.scheduler.email}" },
   )
 
-  api_invokers = { for pair in setproduct(local.http_functions, var.api_invoker_members) : "${pair[0]}:${pair[1]}" => { function = pair[0], member = pair[1] } }
+  # Clients call the api; designs-scheduled is Cloud Scheduler's alone.
+  client_functions = [for name in local.http_functions : name if name != "designs-scheduled"]
+  api_invokers     = { for pair in setproduct(local.client_functions, var.api_invoker_members) : "${pair[0]}:${pair[1]}" => { function = pair[0], member = pair[1] } }
 }
 
 # The Cloud Run service behind a 2nd-gen function has the function's name; run.invoker is bound on it.

@@ -40,7 +40,7 @@ locals {
   function_access = {
     "api" = {
       publishes = ["baton-deployment-requested", "baton-rollback-requested"]
-      enqueues  = []
+      enqueues  = ["baton-design-run"]
       runtime   = "read"
       builds    = "cancel"
     }
@@ -122,6 +122,18 @@ locals {
       runtime   = "write"
       builds    = "none"
     }
+    "design-run" = {
+      publishes = []
+      enqueues  = []
+      runtime   = "none"
+      builds    = "none"
+    }
+    "designs-scheduled" = {
+      publishes = []
+      enqueues  = ["baton-design-run"]
+      runtime   = "none"
+      builds    = "none"
+    }
     "watchdog" = {
       publishes = ["baton-deployment-requested", "baton-rollback-requested"]
       enqueues  = []
@@ -171,6 +183,9 @@ locals {
     BATON_BUILD_SERVICE_ACCOUNT   = google_service_account.build.email
     BATON_RUNTIME_SERVICE_ACCOUNT = google_service_account.runtime.email
     BATON_TASK_TARGETS            = jsonencode(local.task_target_urls)
+    # Deployed designs: Cloud Scheduler's target and the identity its OIDC tokens carry (scheduler.tf).
+    BATON_DESIGNS_SCHEDULED_URL     = "https://${local.function_names["designs-scheduled"]}-${data.google_project.this.number}.${var.region}.run.app"
+    BATON_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email
   }
 
   # Settings of shared/config.ts whose local defaults do not fit Google Cloud; var.baton_settings

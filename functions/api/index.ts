@@ -30,6 +30,7 @@ import {
   requestRollback,
 } from '../../shared/pipeline/requests.js';
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../shared/sources/archive-reader.js';
+import { createDesignsApi } from './designs.js';
 import { openEventStream, parseWith, readJson, sendError, sendJson } from './http.js';
 import { serviceLogs } from './logs.js';
 import { type OpenApiDocument, openApiDocument } from './openapi.js';
@@ -246,10 +247,13 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
     ),
   ];
 
+  // Deployed designs live under /api/ (seed 002's paths).
+  const designs = deps.designs ? createDesignsApi(deps.designs, { scheduledRoute: options.target === 'local' }) : null;
   async function api(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://baton.local');
       const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+      if (designs && (await designs(req, res, path, url))) return;
       let pathMatched = false;
       for (const { method, pattern, handler } of routes) {
         const m = pattern.exec(path);

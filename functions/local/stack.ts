@@ -60,6 +60,12 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
   }, config.BATON_WATCHDOG_INTERVAL_MS);
   watchdog.unref();
 
+  if (deps.designs) {
+    const base = `http://${config.BATON_HOST}:${port}`;
+    deps.designs.settings.base_url = config.BATON_PUBLIC_URL ?? base;
+    deps.designs.settings.scheduled_url = `${base}/api/internal/scheduled`;
+  }
+  adapters.scheduler.start();
   const api = createApi(deps, {
     maxUploadBytes: config.BATON_MAX_UPLOAD_BYTES,
     archiveLimits: archiveLimitsOf(config),
@@ -72,6 +78,7 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
   const stop = () => {
     stopping ??= (async () => {
       clearInterval(watchdog);
+      adapters.scheduler.stop();
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       bus.stop();
@@ -80,7 +87,8 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
       await adapters.cleanup?.stop();
       await runtime.stop();
       adapters.runtimeLogs.flush();
-      await Promise.all([adapters.jobs.flush(), bus.flush(), tasks.flush()]);
+      adapters.agents.close();
+      await Promise.all([adapters.jobs.flush(), bus.flush(), tasks.flush(), adapters.designStore.flush()]);
       lock.release();
     })();
     return stopping;

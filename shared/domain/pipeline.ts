@@ -159,6 +159,9 @@ export const SYSTEM_FUNCTIONS = [
   { name: 'api', trigger: { http: true } },
   { name: 'dead-letter', trigger: { topic: 'baton-dead-letter' } },
   { name: 'watchdog', trigger: { schedule: '* * * * *' } },
+  // Deployed designs (shared/designs/): asynchronous and scheduled runs, and Cloud Scheduler's target.
+  { name: 'design-run', trigger: { queue: 'baton-design-run', task: 'design.run.v1' } },
+  { name: 'designs-scheduled', trigger: { http: true } },
 ] as const satisfies readonly FunctionDef[];
 
 type Entry = (typeof PIPELINE)[number];

@@ -1,3 +1,4 @@
+import type { DesignDeps } from '../designs/deps.js';
 import type { AdmissionPolicy } from '../domain/admission.js';
 import { DEFAULT_ENVIRONMENTS, type Environments } from '../domain/environments.js';
 import { type StageStatus, stageDef } from '../domain/pipeline.js';
@@ -67,6 +68,8 @@ export interface PipelineDeps {
   logs: DeploymentLogs;
   newId: () => string;
   settings: PipelineSettings;
+  /** Deployed designs (the endpoints API and its runs); absent where a harness does not need them. */
+  designs?: DesignDeps;
 }
 
 export const DEFAULT_SETTINGS: PipelineSettings = {

@@ -1,17 +1,22 @@
 import { randomUUID } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { withApiErrors } from '../adapters/gcp/api-errors.js';
 import { GcsBlobStore } from '../adapters/gcp/blob-store.js';
 import { CloudBuildBuilder } from '../adapters/gcp/builder.js';
 import { CloudMonitoringCanaryMetrics } from '../adapters/gcp/canary-metrics.js';
+import { FirestoreDesignStore } from '../adapters/gcp/design-store.js';
 import { PubSubEventBus } from '../adapters/gcp/event-bus.js';
 import { IdTokenProbe, idTokenHeaders } from '../adapters/gcp/http-probe.js';
 import { FirestoreJobStore } from '../adapters/gcp/job-store.js';
 import { CloudRunRuntime } from '../adapters/gcp/runtime.js';
 import { CloudLoggingRuntimeLogs } from '../adapters/gcp/runtime-logs.js';
+import { CloudSchedulerAdapter } from '../adapters/gcp/scheduler.js';
 import { GcsSourcePreparer } from '../adapters/gcp/source-preparer.js';
 import { CloudTasksQueue } from '../adapters/gcp/task-queue.js';
+import { HttpAgentCaller } from '../adapters/local/http-agent-caller.js';
 import { FetchTester } from '../adapters/local/http-tester.js';
 import type { Config } from '../config.js';
+import { parseAllowList } from '../domain/agent-url.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
 import { DeploymentLogs } from '../pipeline/logs.js';
 import { systemClock } from '../ports/clock.js';
@@ -88,6 +93,33 @@ export function buildGcpAdapters(
       test_request_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
       // Each check is a task, two timeSeries.list calls and a write; Cloud Run's metrics move once a minute.
       canary_check_ms: Math.max(5000, config.BATON_CANARY_CHECK_MS),
+    },
+  };
+  const functionsBase = `https://${gcp.BATON_GCP_REGION}-${gcp.BATON_GCP_PROJECT}.cloudfunctions.net`;
+  deps.designs = {
+    store: withApiErrors('firestore', new FirestoreDesignStore(clients.firestore)),
+    scheduler: withApiErrors(
+      'scheduler',
+      new CloudSchedulerAdapter(clients.scheduler, {
+        project: gcp.BATON_GCP_PROJECT,
+        region: gcp.BATON_GCP_REGION,
+        serviceAccountEmail: config.BATON_SCHEDULER_SERVICE_ACCOUNT,
+      }),
+    ),
+    tasks,
+    agents: new HttpAgentCaller({
+      allow: parseAllowList(config.BATON_AGENT_URL_ALLOW ?? ''),
+      resolveAgent: async (agentId) => (await jobs.getService(agentId))?.url ?? null,
+      batonHeaders: idTokenHeaders(),
+    }),
+    clock,
+    newId: () => randomUUID(),
+    sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+    settings: {
+      base_url: config.BATON_PUBLIC_URL ?? `${functionsBase}/api`,
+      scheduled_url: config.BATON_DESIGNS_SCHEDULED_URL ?? `${functionsBase}/designs-scheduled`,
+      lease_ms: config.BATON_DESIGN_LEASE_MS,
+      max_request_bytes: config.BATON_DESIGN_MAX_REQUEST_BYTES,
     },
   };
   return { deps, clients, jobs, bus, blobs, tasks, builder, runtime };

@@ -1,18 +1,24 @@
 import { randomUUID } from 'node:crypto';
 import { join } from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
 import { FolderBlobStore } from '../adapters/local/blob-store.js';
 import { isolatedBuildRoot, LocalBuilder } from '../adapters/local/builder.js';
 import { LocalCleanup } from '../adapters/local/cleanup.js';
+import { LocalDesignStore } from '../adapters/local/design-store.js';
 import { LocalEventBus } from '../adapters/local/event-bus.js';
+import { HttpAgentCaller } from '../adapters/local/http-agent-caller.js';
 import { fetchProbe } from '../adapters/local/http-probe.js';
 import { FetchTester } from '../adapters/local/http-tester.js';
 import { LocalJobStore } from '../adapters/local/job-store.js';
 import { LocalCanaryMetrics } from '../adapters/local/request-stats.js';
 import { RevisionLogFiles } from '../adapters/local/revision-logs.js';
 import { LocalRuntime } from '../adapters/local/runtime.js';
+import { LocalScheduler } from '../adapters/local/scheduler.js';
 import { LocalSourcePreparer } from '../adapters/local/source-preparer.js';
 import { LocalTaskQueue } from '../adapters/local/task-queue.js';
 import type { Config } from '../config.js';
+import type { DesignDeps } from '../designs/deps.js';
+import { parseAllowList } from '../domain/agent-url.js';
 import { stageOfQueue } from '../domain/pipeline.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
 import { DeploymentLogs } from '../pipeline/logs.js';
@@ -30,6 +36,10 @@ export interface LocalAdapters {
   /** Null when BATON_CLEANUP=false. */
   cleanup: LocalCleanup | null;
   runtimeLogs: RevisionLogFiles;
+  /** Endpoints' schedules; started by the local stack. */
+  scheduler: LocalScheduler;
+  designStore: LocalDesignStore;
+  agents: HttpAgentCaller;
 }
 
 /**
@@ -132,5 +142,28 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     },
   };
   holder.deps = deps;
-  return { deps, jobs, bus, tasks, blobs, builder, runtime, cleanup, runtimeLogs };
+  const designStore = new LocalDesignStore(join(dir, 'store', 'designs'));
+  const scheduler = new LocalScheduler(join(dir, 'schedules'), bus, { clock });
+  const agents = new HttpAgentCaller({
+    allow: parseAllowList(config.BATON_AGENT_URL_ALLOW ?? '127.0.0.1:*,localhost:*'),
+    resolveAgent: async (agentId) => (await jobs.getService(agentId))?.url ?? null,
+  });
+  const designs: DesignDeps = {
+    store: designStore,
+    scheduler,
+    tasks,
+    agents,
+    clock,
+    newId: () => randomUUID(),
+    sleep: (ms, signal) => sleep(ms, undefined, { signal }),
+    settings: {
+      // The stack sets both once its port is bound.
+      base_url: config.BATON_PUBLIC_URL ?? `http://${config.BATON_HOST}:${config.PORT}`,
+      scheduled_url: `http://${config.BATON_HOST}:${config.PORT}/api/internal/scheduled`,
+      lease_ms: config.BATON_DESIGN_LEASE_MS,
+      max_request_bytes: config.BATON_DESIGN_MAX_REQUEST_BYTES,
+    },
+  };
+  deps.designs = designs;
+  return { deps, jobs, bus, tasks, blobs, builder, runtime, cleanup, runtimeLogs, scheduler, designStore, agents };
 }

@@ -55,11 +55,11 @@ const RUNNING: readonly Status[] = STATUSES.filter((s) => !FINAL_STATUSES.includ
 const DERIVATIONS: Readonly<Record<string, Derivation>> = {
   api: {
     handsOff: ['deployment.requested.v1', 'deployment.rollback_requested.v1'],
-    enqueues: [],
+    enqueues: [QUEUES.designRun],
     failsFrom: [],
     runtime: 'read',
     builds: 'cancel',
-    why: 'acceptDeployment and requestRollback publish; GET /services reads the live service; cancel stops a running build',
+    why: 'acceptDeployment and requestRollback publish; GET /services reads the live service; cancel stops a running build; an asynchronous design run (Prefer: respond-async) is a task on baton-design-run',
   },
   validate: {
     handsOff: ['deployment.validated.v1'],
@@ -165,6 +165,22 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
     builds: 'none',
     why: 'fails the deployment a dead message named, whatever its status; that may roll back or remove a revision',
   },
+  'design-run': {
+    handsOff: [],
+    enqueues: [],
+    failsFrom: [],
+    runtime: 'none',
+    builds: 'none',
+    why: 'runs (or resumes) one design execution: calls agents over HTTP, writes execution_logs',
+  },
+  'designs-scheduled': {
+    handsOff: [],
+    enqueues: [QUEUES.designRun],
+    failsFrom: [],
+    runtime: 'none',
+    builds: 'none',
+    why: "Cloud Scheduler's target: a firing is a task on baton-design-run, or a skipped log on overlap",
+  },
   watchdog: {
     handsOff: [],
     enqueues: [],
@@ -216,7 +232,7 @@ export const HANDS_OFF: Readonly<Record<string, readonly EventType[]>> = Object.
 export const READS_METRICS = ['canary-step'] as const;
 
 /** Functions called over HTTPS by clients rather than by a topic, a queue or a schedule. */
-export const HTTP_FUNCTIONS = ['api'] as const;
+export const HTTP_FUNCTIONS = ['api', 'designs-scheduled'] as const;
 
 /**
  * A composite index as Firestore defines it: collection, then fields in order (a trailing
@@ -263,13 +279,53 @@ export const FIRESTORE_INDEXES_NEEDED: readonly IndexSpec[] = [
       ['status', 'ASCENDING'],
     ],
   },
+  // Deployed designs: shared/adapters/gcp/design-store.ts (DESIGN_FIRESTORE_INDEXES).
+  {
+    collection: 'execution_logs',
+    fields: [
+      ['deployment_id', 'ASCENDING'],
+      ['started_at', 'DESCENDING'],
+    ],
+  },
+  {
+    collection: 'execution_logs',
+    fields: [
+      ['deployment_id', 'ASCENDING'],
+      ['status', 'ASCENDING'],
+      ['started_at', 'DESCENDING'],
+    ],
+  },
+  {
+    collection: 'execution_logs',
+    fields: [
+      ['deployment_id', 'ASCENDING'],
+      ['trigger_type', 'ASCENDING'],
+      ['started_at', 'DESCENDING'],
+    ],
+  },
+  {
+    collection: 'execution_logs',
+    fields: [
+      ['deployment_id', 'ASCENDING'],
+      ['status', 'ASCENDING'],
+      ['trigger_type', 'ASCENDING'],
+      ['started_at', 'DESCENDING'],
+    ],
+  },
+  {
+    collection: 'design_endpoints',
+    fields: [
+      ['status', 'ASCENDING'],
+      ['created_at', 'DESCENDING'],
+    ],
+  },
 ];
 
 /**
  * Fields Firestore deletes documents by (TTL): none. The processed_events markers that had one are
  * gone: every handler is idempotent through the claim on the job document itself.
  */
-export const FIRESTORE_TTL_FIELDS: readonly { collection: string; field: string }[] = [];
+export const FIRESTORE_TTL_FIELDS: readonly { collection: string; field: string }[] = [{ collection: 'rate_limits', field: 'expires_at' }];
 
 /**
  * Environment keys a function needs on Google Cloud beyond the schema's required ones: optional

@@ -139,6 +139,7 @@ describe('the pipeline table (shared/domain/pipeline.ts) and what derives from i
       testSlice: 'baton-test-slice',
       promoteStep: 'baton-promote-step',
       rollbackPoll: 'baton-rollback-poll',
+      designRun: 'baton-design-run',
     });
     expect(TOPICS.deploymentRequested).toBe('baton-deployment-requested');
     expect(TOPICS.builds).toBe('baton-builds');

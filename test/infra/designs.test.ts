@@ -1,0 +1,79 @@
+// biome-ignore-all lint/suspicious/noTemplateCurlyInString: these are Terraform interpolations, compared as the literal text hcl2json gives
+import { readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { parse } from '@cdktf/hcl2json';
+import { describe, expect, it } from 'vitest';
+import { DESIGN_FIRESTORE_INDEXES } from '../../shared/adapters/gcp/design-store.js';
+import { ConfigSchema } from '../../shared/config.js';
+import { QUEUES } from '../../shared/domain/topics.js';
+
+/**
+ * The cloud wiring of deployed designs, offline, both ways: what the code needs (the queue, the
+ * scheduler's identity and target, the indexes of the design store) is in Terraform, and what
+ * Terraform sets is read by the code. Not proved: that Cloud Scheduler accepts the OIDC audience
+ * at apply time, or that the run.invoker tag condition is evaluated as on run.developer.
+ */
+const ROOT = resolve(import.meta.dirname, '../..');
+type Obj = Record<string, unknown>;
+const first = (v: unknown): Obj => (Array.isArray(v) ? (v[0] as Obj) : ((v ?? {}) as Obj));
+
+async function hcl(file: string): Promise<{ resources: Map<string, Obj>; locals: Obj }> {
+  const json = (await parse(file, readFileSync(join(ROOT, 'terraform', file), 'utf8'))) as {
+    resource?: Record<string, Record<string, Obj[]>>;
+    locals?: Obj[];
+  };
+  const resources = new Map<string, Obj>();
+  for (const [type, byName] of Object.entries(json.resource ?? {}))
+    for (const [name, bodies] of Object.entries(byName)) resources.set(`${type}.${name}`, bodies[0] ?? {});
+  return { resources, locals: Object.assign({}, ...(json.locals ?? [])) as Obj };
+}
+
+describe('deployed designs in Terraform', () => {
+  it('designs-scheduled is invoked by the scheduler identity only, never by API clients', async () => {
+    const iam = await hcl('iam.tf');
+    expect(JSON.stringify(iam.locals.invokers)).toContain(
+      '{ \\"designs-scheduled\\" = \\"serviceAccount:${google_service_account.scheduler.email}\\" }',
+    );
+    expect(String(iam.locals.client_functions)).toContain('if name != \\"designs-scheduled\\"'.replace(/\\/g, ''));
+    expect(String(iam.locals.api_invokers)).toContain('local.client_functions');
+  });
+
+  it('the api manages scheduler jobs as the scheduler identity; api and design-run invoke agents but not Baton itself', async () => {
+    const iam = await hcl('iam.tf');
+    expect(iam.resources.get('google_project_iam_member.api_scheduler_admin')).toMatchObject({ role: 'roles/cloudscheduler.admin' });
+    expect(iam.resources.get('google_service_account_iam_member.api_acts_as_scheduler')).toMatchObject({
+      service_account_id: '${google_service_account.scheduler.name}',
+      role: 'roles/iam.serviceAccountUser',
+    });
+    const invoke = iam.resources.get('google_project_iam_member.fn_invokes_agents') ?? {};
+    expect(invoke.role).toBe('roles/run.invoker');
+    expect(invoke.for_each).toBe('${toset(["api", "design-run"])}');
+    expect(String(first(invoke.condition).expression)).toContain('!resource.matchTagId');
+  });
+
+  it('the functions are told the scheduler target and identity, keys the code reads', async () => {
+    const locals = await hcl('locals.tf');
+    const env = first(locals.locals.function_env);
+    expect(Object.keys(env)).toEqual(expect.arrayContaining(['BATON_DESIGNS_SCHEDULED_URL', 'BATON_SCHEDULER_SERVICE_ACCOUNT']));
+    expect(String(env.BATON_DESIGNS_SCHEDULED_URL)).toContain('local.function_names["designs-scheduled"]');
+    expect(env.BATON_SCHEDULER_SERVICE_ACCOUNT).toBe('${google_service_account.scheduler.email}');
+    for (const key of ['BATON_DESIGNS_SCHEDULED_URL', 'BATON_SCHEDULER_SERVICE_ACCOUNT'])
+      expect(Object.keys(ConfigSchema.shape)).toContain(key);
+  });
+
+  it('the run queue exists and every index of the design store is declared', async () => {
+    const pipeline = JSON.parse(readFileSync(join(ROOT, 'terraform/pipeline.json'), 'utf8')) as { task_functions: Record<string, string> };
+    expect(pipeline.task_functions['design-run']).toBe(QUEUES.designRun);
+    const fs = await hcl('firestore.tf');
+    const declared = [...fs.resources.entries()]
+      .filter(([k]) => k.startsWith('google_firestore_index.'))
+      .map(([, b]) => `${String(b.collection)}:${(b.fields as Obj[]).map((f) => `${String(f.field_path)} ${String(f.order)}`).join(',')}`);
+    for (const ix of DESIGN_FIRESTORE_INDEXES) {
+      const key = `${ix.collection}:${ix.fields
+        .filter((f) => f.field !== '__name__')
+        .map((f) => `${f.field} ${f.order}`)
+        .join(',')}`;
+      expect(declared, ix.usedBy).toContain(key);
+    }
+  });
+});
