@@ -30,6 +30,8 @@ export const REASON_CODES = [
   'stage_timeout',
   'validation_failed',
   'test_failed',
+  /** The canary analysis saw the candidate break max_error_rate or max_latency_ms in a step's window (canary_analyses). */
+  'canary_breach',
   /** Every delivery of a stage's event failed (the dead letter). */
   'retries_exhausted',
   /** Rolled back by hand (POST /rollback). */
@@ -91,6 +93,8 @@ export const HINTS: Readonly<Record<ReasonCode, string>> = {
   stage_timeout: 'Deploy again; if it recurs, check the control plane’s logs for the stage that stopped',
   validation_failed: 'Fix each blocking check in validation_results and deploy again',
   test_failed: 'Fix what test_results reports, or relax test_options, and deploy again',
+  canary_breach:
+    'The candidate failed under real traffic (canary_analyses shows what it served against the stable revision): fix it, or adjust max_error_rate / max_latency_ms / min_requests, and deploy again',
   retries_exhausted: 'Check the control plane’s health (its logs name the error), then deploy again',
   manual_rollback: 'Deploy a fixed version (the service is pinned to the rollback until then: see GET /services/{agent_id})',
   unknown: 'See the message and the deployment’s log (GET /deployments/{id}/logs)',

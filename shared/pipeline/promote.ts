@@ -123,7 +123,13 @@ async function analyse(deps: PipelineDeps, job: Job, step: number, check: number
   const label = `Canary step ${step} (${opened.percent}%), check ${analysis.checks}`;
   if (judged.verdict === 'breach') {
     log(`${label}: ${judged.message}`);
-    return failWith(deps, job, analysis, `Canary analysis at ${opened.percent}% rolled back ${revision} mid-window: ${judged.message}`);
+    return failWith(
+      deps,
+      job,
+      analysis,
+      `Canary analysis at ${opened.percent}% rolled back ${revision} mid-window: ${judged.message}`,
+      'canary_breach',
+    );
   }
   if (!final) {
     log(`${label}: ${judged.message} (window goes on)`);
@@ -164,13 +170,20 @@ async function probeCandidate(deps: PipelineDeps, job: Job, service: string): Pr
 }
 
 /** Records the step's final analysis on the job (under this worker's claim), then fails the deployment: a rollback when it may. */
-async function failWith(deps: PipelineDeps, job: Job, analysis: CanaryAnalysis, message: string): Promise<never> {
+async function failWith(
+  deps: PipelineDeps,
+  job: Job,
+  analysis: CanaryAnalysis,
+  message: string,
+  reason_code?: 'canary_breach',
+): Promise<never> {
   const token = job.claim?.token;
   const analyses = replaced(job, analysis);
   await deps.jobs.update(job.deployment_id, (cur) =>
     cur.status === 'promoting' && cur.claim?.token === token ? { ...cur, canary_analyses: analyses } : null,
   );
-  throw new PermanentError(message);
+  // A health probe that failed is classified from its words (health_5xx, health_failed …) like verification's.
+  throw new PermanentError(message, undefined, reason_code ? { detail: { reason_code } } : undefined);
 }
 
 const replaced = (job: Job, a: CanaryAnalysis) =>

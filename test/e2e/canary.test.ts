@@ -80,6 +80,7 @@ describe('canary analysis end to end on the local target', () => {
     expect(job.error_message).toMatch(
       /Canary analysis at 50% rolled back .* mid-window: Breach: candidate .* 5xx rate 100% \(\d+\/\d+\) over max_error_rate 5%/,
     );
+    expect(job.failure).toMatchObject({ stage: 'promoting', reason_code: 'canary_breach' });
     const [a] = job.canary_analyses;
     expect(a).toMatchObject({ step: 1, percent: 50, verdict: 'breach', decided_by: 'metrics', final: true, source: 'local router' });
     expect(a.candidate?.server_errors).toBe(a.candidate?.requests);

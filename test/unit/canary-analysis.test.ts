@@ -82,6 +82,11 @@ describe('canary analysis in each step window', () => {
     expect(job?.status).toBe('rolling_back');
     expect(job?.error_message).toContain(`Canary analysis at 10% rolled back ${revision} mid-window`);
     expect(job?.error_message).toContain('5xx rate 45% (9/20) over max_error_rate 5%');
+    expect(job?.failure).toMatchObject({
+      stage: 'promoting',
+      reason_code: 'canary_breach',
+      hint: expect.stringContaining('canary_analyses'),
+    });
     expect(job?.canary_analyses).toMatchObject([
       {
         step: 1,
