@@ -128,6 +128,7 @@ export const PIPELINE = [
     path: 'forward',
     functions: [
       { name: 'promote', trigger: { topic: 'baton-deployment-tested', event: 'deployment.tested.v1' } },
+      // One task per check of a canary step's window (every BATON_CANARY_CHECK_MS): the canary analysis; the last moves traffic on.
       { name: 'canary-step', trigger: { queue: 'baton-promote-step', task: 'promote.step.v1' } },
     ],
     emits: null,

@@ -139,7 +139,7 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
     failsFrom: ['promoting'],
     runtime: 'write',
     builds: 'none',
-    why: 'next canary step: writes the traffic split, schedules the next step',
+    why: 'one check of a canary window: reads the metrics (READS_METRICS), the next check or the next step; a breach rolls back',
   },
   rollback: {
     handsOff: [],
