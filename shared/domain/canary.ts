@@ -52,9 +52,12 @@ export const CanaryAnalysisSchema = z.object({
   stable: RevisionTrafficSchema.nullable(),
   thresholds: CanaryThresholdsSchema,
   verdict: CanaryVerdictSchema,
-  /** metrics, or health_probe when too few requests left the metrics inconclusive. */
+  /** metrics; health_probe when too few requests left the metrics inconclusive, or when the probes failed. */
   decided_by: z.enum(['metrics', 'health_probe']).nullable(),
+  /** The last health probe of the candidate's tag URL (one each check). */
   health: z.object({ healthy: z.boolean(), message: z.string() }).nullable(),
+  /** Health probes failed in a row: health_attempts of them end the window with a breach, whatever the metrics say. */
+  health_failures: z.number().int().min(0).default(0),
   message: z.string(),
 });
 export type CanaryAnalysis = z.infer<typeof CanaryAnalysisSchema>;
@@ -83,6 +86,7 @@ export function openWindow(
     verdict: 'pending',
     decided_by: null,
     health: null,
+    health_failures: 0,
     message: `Watching ${percent}% of the traffic for ${windowSeconds} s`,
   };
 }

@@ -132,7 +132,26 @@ async function analyse(deps: PipelineDeps, job: Job, step: number, check: number
     );
   }
   if (!final) {
-    log(`${label}: ${judged.message} (window goes on)`);
+    // Metrics may lag (Cloud Monitoring's do, by minutes): a candidate that stops answering its
+    // health probe, health_attempts checks in a row, is rolled back without waiting for them.
+    const health = await probeCandidate(deps, job, service);
+    const failures = health.healthy ? 0 : opened.health_failures + 1;
+    analysis.health = health;
+    analysis.health_failures = failures;
+    if (failures >= deps.settings.health_attempts) {
+      const failed: CanaryAnalysis = {
+        ...analysis,
+        final: true,
+        verdict: 'breach',
+        decided_by: 'health_probe',
+        message: `${judged.message}; the health probe failed ${failures} checks in a row: ${health.message}`,
+      };
+      log(`${label}: ${failed.message}`);
+      return failWith(deps, job, failed, `Canary revision ${revision} became unhealthy during the watch window: ${health.message}`);
+    }
+    log(
+      `${label}: ${judged.message}${health.healthy ? '' : `; health probe failed (${failures}/${deps.settings.health_attempts}): ${health.message}`} (window goes on)`,
+    );
     const delay = nextCheckDelay(deps, opened, now.getTime());
     return {
       patch: { canary_analyses: replaced(job, analysis) },

@@ -137,6 +137,36 @@ describe('canary analysis in each step window', () => {
     expect(job?.canary_analyses[0]).toMatchObject({ verdict: 'breach', decided_by: 'health_probe', health: { healthy: false } });
   });
 
+  it('probes the candidate at each check: health_attempts failures in a row roll back mid-window, one alone does not', async () => {
+    const h = harness();
+    const revision = await canary(h);
+    h.metrics.served.set(revision, { requests: 50, server_errors: 0 });
+    // health_attempts is 2 here: a failure, a recovery (the count starts again), then two in a row.
+    h.probe.answers = [
+      { status: 500, body: 'boom' },
+      { status: 200, body: '{}' },
+      { status: 500, body: 'boom' },
+      { status: 503, body: '' },
+    ];
+    await nextCheck(h);
+    expect((await h.jobs.get('d1'))?.canary_analyses[0]).toMatchObject({ health_failures: 1, health: { healthy: false }, final: false });
+    await nextCheck(h);
+    expect((await h.jobs.get('d1'))?.canary_analyses[0]).toMatchObject({ health_failures: 0, health: { healthy: true } });
+    await nextCheck(h);
+    await nextCheck(h);
+    const job = await h.jobs.get('d1');
+    expect(job?.status).toBe('rolling_back');
+    expect(job?.canary_analyses[0]).toMatchObject({
+      checks: 4,
+      final: true,
+      verdict: 'breach',
+      decided_by: 'health_probe',
+      health_failures: 2,
+    });
+    expect(job?.canary_analyses[0].message).toContain('the health probe failed 2 checks in a row');
+    expect(job?.error_message).toContain('became unhealthy during the watch window');
+  });
+
   it('completes after the last step with one analysis per canary step', async () => {
     const h = harness();
     const revision = await canary(h);
