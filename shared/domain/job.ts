@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { QueueEntrySchema } from './admission.js';
+import { AnalysisSchema } from './analysis/schema.js';
 import { CanaryAnalysisSchema } from './canary.js';
 import { FailureSchema } from './failure.js';
 import { withoutCredentials } from './redact.js';
@@ -102,6 +103,8 @@ export const JobSchema = z.object({
   load_slices: z.array(LoadSliceSchema).default([]),
   /** Each canary step's analysis: candidate and stable revision measured in its window, the thresholds, the verdict. */
   canary_analyses: z.array(CanaryAnalysisSchema).default([]),
+  /** What validation found in the source (language, framework, how it builds and starts): shared/domain/analysis. */
+  analysis: AnalysisSchema.nullable().default(null),
   /** Blob key of the prepared source archive. */
   source_key: z.string().nullable(),
   build_id: z.string().nullable(),
@@ -163,6 +166,7 @@ export function newJob(
     version: request.version,
     status: 'queued',
     stage: null,
+    analysis: null,
     current_step: kind === 'rollback' ? 'Rollback queued' : 'Queued',
     progress: 0,
     logs: [],

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { BuildOptionsSchema } from './analysis/schema.js';
 import { CanaryThresholdsSchema } from './canary.js';
 import { cloudRunLimitProblem, MAX_STARTUP_SECONDS } from './cloud-run-limits.js';
 import { EnvironmentNameSchema } from './environments.js';
@@ -111,6 +112,8 @@ export const DeploymentRequestSchema = z.object({
   /** Environment variables whose values come from Secret Manager: name -> secret name. */
   secrets: z.record(EnvName, z.string().min(1).max(255)).default({}),
   deployment_options: DeploymentOptionsSchema.default(DeploymentOptionsSchema.parse({})),
+  /** Explicit build settings (start/build/install command, runtime version, Dockerfile path): each wins over analysis. */
+  build_options: BuildOptionsSchema.default({}),
   /** Which tests run against the candidate and their thresholds (seed 004's shape); unset flags come from the environment. */
   test_options: TestOptionsSchema.optional(),
 });

@@ -4,6 +4,7 @@ import { blocking, type DependencyState, runChecks } from '../domain/preflight.j
 import type { PipelineDeps } from './deps.js';
 import { checkRevision } from './health-check.js';
 import { privateRequest } from './private.js';
+import { sourceChecks } from './source-checks.js';
 import { done, emitsWhenDone, runStage } from './stage-runner.js';
 
 const NEXT = emitsWhenDone('validating');
@@ -20,10 +21,13 @@ export function validateDeployment(deps: PipelineDeps, deploymentId: string): Pr
     const started = deps.clock.now().getTime();
     const dependencies = await Promise.all(request.deployment_options.depends_on.map((id) => dependencyState(deps, id)));
     const probeSeconds = (deps.clock.now().getTime() - started) / 1000;
-    const results = runChecks(
+    const checked = runChecks(
       { request, environment: job.environment, env, known: Object.keys(envs.environments), target: deps.settings.target, dependencies },
       () => deps.clock.now().getTime(),
     );
+    const source = await sourceChecks(deps, deploymentId, request);
+    const results = [...checked, ...source.results];
+    const analysis = source.analysis;
     // The dependency probes are the I/O done before the pure checks: their time belongs to that check.
     for (const r of results) if (r.test_type === 'dependency_validation') r.execution_time += probeSeconds;
     const level = env?.validation_level ?? 'basic';
@@ -34,13 +38,13 @@ export function validateDeployment(deps: PipelineDeps, deploymentId: string): Pr
       log(`${r.severity} ${r.test_name}${stops ? ' (blocks)' : ''}: ${r.message}`, stops ? 'ERROR' : 'WARNING');
     }
     if (blocked.length > 0) {
-      await deps.jobs.update(deploymentId, (j) => ({ ...j, validation_results: results }));
+      await deps.jobs.update(deploymentId, (j) => ({ ...j, validation_results: results, analysis }));
       const what = blocked.map((r) => `${r.test_name} (${r.severity}) ${r.field ? `${r.field}: ` : ''}${r.message}`).join('; ');
       throw new PermanentError(`Validation failed at the ${level} level of ${job.environment}: ${what}`);
     }
     const resources = env ? effectiveResources(request.deployment_options.resource_limits, env) : null;
     log(`${results.length} checks passed or only warned at the ${level} level of ${job.environment}`);
-    return done(NEXT, { validation_results: results, resources });
+    return done(NEXT, { validation_results: results, resources, analysis });
   });
 }
 

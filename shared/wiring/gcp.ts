@@ -15,7 +15,7 @@ import { GcsSourcePreparer } from '../adapters/gcp/source-preparer.js';
 import { CloudTasksQueue } from '../adapters/gcp/task-queue.js';
 import { HttpAgentCaller } from '../adapters/local/http-agent-caller.js';
 import { FetchTester } from '../adapters/local/http-tester.js';
-import type { Config } from '../config.js';
+import { archiveLimitsOf, type Config } from '../config.js';
 import { parseAllowList } from '../domain/agent-url.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
 import { DeploymentLogs } from '../pipeline/logs.js';
@@ -71,7 +71,7 @@ export function buildGcpAdapters(
     runtimeLogs: new CloudLoggingRuntimeLogs(clients.logging, gcp),
     tasks,
     canaryMetrics: withApiErrors('monitoring', new CloudMonitoringCanaryMetrics(clients.metrics, gcp)),
-    sources: new GcsSourcePreparer(blobs),
+    sources: new GcsSourcePreparer(blobs, archiveLimitsOf(config)),
     probe: overrides.probe ?? new IdTokenProbe(),
     tester: overrides.tester ?? new FetchTester(idTokenHeaders()),
     clock,

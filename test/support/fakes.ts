@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
 import { RevisionLogFiles } from '../../shared/adapters/local/revision-logs.js';
+import type { SourceReader } from '../../shared/domain/analysis/schema.js';
 import { type RevisionTraffic, revisionTraffic } from '../../shared/domain/canary.js';
 import { PermanentError } from '../../shared/domain/errors.js';
 import type { ProbeAnswer } from '../../shared/domain/health.js';
@@ -208,7 +209,17 @@ export class FakeCanaryMetrics implements CanaryMetrics {
 export class FakeSources implements SourcePreparer {
   failures: Error[] = [];
   calls = 0;
+  /** What inspect shows: a Node service unless a test sets other files. */
+  files: Record<string, string> = {
+    'package.json': '{"name":"app","scripts":{"start":"node server.js"}}',
+    'package-lock.json': '{}',
+    'server.js': 'require("http").createServer().listen(process.env.PORT)',
+  };
   async check() {}
+  async inspect(): Promise<SourceReader> {
+    const files = this.files;
+    return { paths: Object.keys(files), read: (p) => files[p] ?? null };
+  }
   async prepare(input: { deployment_id: string; agent_id: string }) {
     this.calls++;
     const err = this.failures.shift();

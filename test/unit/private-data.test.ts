@@ -43,6 +43,7 @@ describe('private data of a deployment', () => {
     const fake = h.sources;
     h.deps.sources = {
       check: () => fake.check(),
+      inspect: () => fake.inspect(),
       prepare: (input) => {
         seen.push(input.source);
         return fake.prepare(input);

@@ -2,9 +2,13 @@ import { cp, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SourceReader } from '../../domain/analysis/schema.js';
 import { PermanentError, RequestError } from '../../domain/errors.js';
 import type { Source } from '../../domain/request.js';
 import type { BlobStore, SourcePreparer } from '../../ports/index.js';
+import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../sources/archive-reader.js';
+import { ArchiveRefused } from '../../sources/archive-rules.js';
+import { archiveSourceReader, folderReader } from '../../sources/reader.js';
 import { listSource, packTarGz } from '../local/archive.js';
 
 const AGENT_RUNTIME = fileURLToPath(new URL('../local/agent-runtime', import.meta.url));
@@ -16,7 +20,10 @@ const AGENT_RUNTIME = fileURLToPath(new URL('../local/agent-runtime', import.met
  * source is not supported on this target yet: both are refused with what to do instead.
  */
 export class GcsSourcePreparer implements SourcePreparer {
-  constructor(private readonly blobs: BlobStore) {}
+  constructor(
+    private readonly blobs: BlobStore,
+    private readonly limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+  ) {}
 
   async check(source: Source): Promise<void> {
     if (source.type === 'directory') {
@@ -32,6 +39,30 @@ export class GcsSourcePreparer implements SourcePreparer {
         'git sources are not supported on the gcp target yet; upload an archive of the repository with POST /deploy-from-file',
         'source.type',
       );
+    }
+  }
+
+  /** The uploaded archive read from the bucket (every cap of the upload applied again), or the agent runtime's files. */
+  async inspect(input: Parameters<SourcePreparer['inspect']>[0]): Promise<SourceReader | null> {
+    const { source } = input;
+    switch (source.type) {
+      case 'image':
+        return null;
+      case 'config':
+        return folderReader(AGENT_RUNTIME, { maxBytes: 10 * 1024 * 1024, maxFiles: 100 });
+      case 'archive': {
+        const data = await this.blobs.get(source.blob_key);
+        if (!data) throw new PermanentError(`The uploaded archive ${source.blob_key} is gone`, 'Upload it again');
+        return archiveSourceReader(data, source.format, this.limits).catch((err: unknown) => {
+          throw err instanceof ArchiveRefused ? new PermanentError(err.message, err.fix) : err;
+        });
+      }
+      case 'directory':
+      case 'git':
+        await this.check(source).catch((err: unknown) => {
+          throw new PermanentError(err instanceof Error ? err.message : String(err));
+        });
+        return null;
     }
   }
 

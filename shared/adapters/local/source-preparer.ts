@@ -3,6 +3,7 @@ import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promi
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { SourceReader } from '../../domain/analysis/schema.js';
 import { PermanentError, RequestError } from '../../domain/errors.js';
 import { withoutCredentials } from '../../domain/job.js';
 import { redact } from '../../domain/redact.js';
@@ -11,6 +12,7 @@ import type { SourcePreparer } from '../../ports/index.js';
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../sources/archive-reader.js';
 import { ArchiveRefused } from '../../sources/archive-rules.js';
 import { extractArchive } from '../../sources/extract.js';
+import { archiveSourceReader, folderReader } from '../../sources/reader.js';
 import { type Caps, listSource, mib, packTarGz } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { PRIVATE_DIR, permanentFsErrors } from './fs-util.js';
@@ -40,6 +42,38 @@ export class LocalSourcePreparer implements SourcePreparer {
     if (!manifest?.isFile()) {
       throw new RequestError('invalid', `${source.path} has no package.json: the local builder builds Node services only`, 'source.path');
     }
+  }
+
+  inspect(input: Parameters<SourcePreparer['inspect']>[0]): Promise<SourceReader | null> {
+    return permanentFsErrors(async () => {
+      const { source } = input;
+      switch (source.type) {
+        case 'image':
+          return null;
+        case 'directory':
+          await this.check(source).catch((err: unknown) => {
+            throw new PermanentError(err instanceof Error ? err.message : String(err));
+          });
+          return folderReader(source.path, this.caps);
+        case 'config':
+          return folderReader(AGENT_RUNTIME, this.caps);
+        case 'archive':
+          return archiveSourceReader(await readFile(this.blobs.pathOf(source.blob_key)), source.format, this.archiveLimits()).catch(
+            (err: unknown) => {
+              throw err instanceof ArchiveRefused ? new PermanentError(err.message, err.fix) : err;
+            },
+          );
+        case 'git': {
+          await mkdir(this.workDirFor(), { recursive: true, mode: PRIVATE_DIR });
+          const scratch = await mkdtemp(join(this.workDirFor(), 'inspect-'));
+          try {
+            return await folderReader(await this.materialise(source, input.config, scratch, () => undefined), this.caps);
+          } finally {
+            await rm(scratch, { recursive: true, force: true });
+          }
+        }
+      }
+    });
   }
 
   prepare(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string }> {
