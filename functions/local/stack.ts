@@ -113,8 +113,8 @@ async function startAdapters(config: Config): Promise<LocalAdapters> {
   for (const fn of Object.values(TASK_FUNCTIONS)) {
     tasks.register(fn.queue, (payload) => fn.handle(deps, payload), { ...retry, maxAttempts: Math.max(retry.maxAttempts, 5) });
   }
-  // Every worker of a previous run is gone: release its claims, then redeliver what it left.
-  adapters.jobs.releaseEphemeralClaims();
+  // Every worker of a previous run is gone: the claims they hold name another boot of the stack,
+  // which the redeliveries below take over at once (decideClaim, sole_worker).
   try {
     await runtime.resume();
   } catch (err) {

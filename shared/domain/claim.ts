@@ -27,6 +27,14 @@ export interface ClaimRequest {
   /** True when the token is random: the claim ends with the worker (see ClaimSchema.ephemeral). */
   ephemeral: boolean;
   lease_ms: number;
+  /** This worker's process (ClaimSchema.holder). */
+  holder: string;
+  /**
+   * No other process runs stages on this job store (the local stack): a worker's claim held by
+   * another process is a dead one's. False on Google Cloud, where many instances run at once and
+   * a claim of another may be live: there only the lease tells.
+   */
+  sole_holder: boolean;
 }
 
 /**
@@ -57,7 +65,14 @@ function entryStatus(job: Job, stage: Stage): Status | null {
 export function decideClaim(job: Job, req: ClaimRequest): ClaimDecision {
   const { stage, now } = req;
   const at = now.toISOString();
-  const fresh = { stage, token: req.token, expires_at: lease(now, req.lease_ms), done: false, ephemeral: req.ephemeral };
+  const fresh = {
+    stage,
+    token: req.token,
+    expires_at: lease(now, req.lease_ms),
+    done: false,
+    ephemeral: req.ephemeral,
+    holder: req.holder,
+  };
   // Also a duplicate within a running stage: whoever comes first to a boundary stops the job.
   if (job.cancel_requested && canTransition(job.status, 'cancelled')) {
     return { kind: 'cancel', job: cancelled(job, at) };
@@ -71,6 +86,8 @@ export function decideClaim(job: Job, req: ClaimRequest): ClaimDecision {
   if (job.claim.done) return { kind: 'handoff-only' };
   // A deterministic token (a named task's retry) is the same worker coming back: let it run.
   if (job.claim.token === req.token) return { kind: 'claim', job: { ...job, claim: { ...job.claim, expires_at: fresh.expires_at } } };
+  // The worker's process is gone (the local stack was restarted): nothing will finish its work. Take over now.
+  if (job.claim.ephemeral && req.sole_holder && job.claim.holder !== req.holder) return { kind: 'claim', job: { ...job, claim: fresh } };
   if (Date.parse(job.claim.expires_at) > now.getTime()) return { kind: 'duplicate' };
   // The lease lapsed: the worker that held it died. Take over.
   return { kind: 'claim', job: { ...job, claim: fresh } };

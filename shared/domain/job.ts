@@ -51,10 +51,16 @@ export const ClaimSchema = z.object({
   done: z.boolean(),
   /**
    * Held by a worker for the length of the stage body (a random token), as opposed to a wait on
-   * an outside event under a known token. A restart of the local stack ends every worker, so it
-   * releases these at once instead of waiting for the lease.
+   * an outside event under a known token: such a claim ends with its worker's process (see holder).
    */
   ephemeral: z.boolean().default(false),
+  /**
+   * The process that took the claim (PipelineSettings.worker_id: the local stack's boot, a
+   * function instance). Where one process alone runs stages (the local stack, by its data
+   * folder's lock), an ephemeral claim of any other holder is a dead process's: taken over at
+   * once, not after its lease. Absent in claims written before it existed: treated as another's.
+   */
+  holder: z.string().optional(),
 });
 
 export const ArtifactSchema = z.object({
@@ -87,6 +93,8 @@ export const JobSchema = z.object({
   previous_deployment_id: z.string().nullable(),
   /** Failed health checks of the new revision so far. */
   health_failures: z.number().int(),
+  /** Times the watchdog sent a stuck stage's entering event again (a worker that died with nothing to redeliver its event). */
+  watchdog_redrives: z.number().int().nonnegative().default(0),
   /** Time spent outside the control plane: build_ms (the builder), startup_ms (the revision's start). */
   measurements: z.record(z.string(), z.number()),
   created_at: Iso,
@@ -178,6 +186,7 @@ export function newJob(
     previous_revision: null,
     previous_deployment_id: null,
     health_failures: 0,
+    watchdog_redrives: 0,
     measurements: {},
     created_at: now,
     started_at: null,

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { DesignDeps } from '../designs/deps.js';
 import type { AdmissionPolicy } from '../domain/admission.js';
 import { DEFAULT_ENVIRONMENTS, type Environments } from '../domain/environments.js';
@@ -23,6 +24,13 @@ export interface PipelineSettings {
   target: 'local' | 'gcp';
   /** How long a stage claim holds before a redelivery may take over (a crashed worker). */
   claim_lease_ms: number;
+  /** This process, as the claims it takes record it (ClaimSchema.holder): new at every start. */
+  worker_id: string;
+  /**
+   * True where this process alone runs stages on the job store (the local stack holds its data
+   * folder's lock): a worker claim of any other process is then a dead one's, taken over at once.
+   */
+  sole_worker: boolean;
   /** How long a build may run before the claim lapses. */
   build_timeout_ms: number;
   /** Delay between readiness polls of a new revision. */
@@ -75,6 +83,8 @@ export interface PipelineDeps {
 export const DEFAULT_SETTINGS: PipelineSettings = {
   target: 'local',
   claim_lease_ms: 10 * 60_000,
+  worker_id: randomUUID(),
+  sole_worker: false,
   build_timeout_ms: 30 * 60_000,
   verify_poll_interval_ms: 1000,
   health_attempts: 3,

@@ -95,6 +95,8 @@ export async function claimStage(deps: PipelineDeps, id: string, stage: Stage, k
     token: knownToken ?? randomUUID(),
     ephemeral: knownToken === undefined,
     lease_ms: deps.settings.claim_lease_ms,
+    holder: deps.settings.worker_id,
+    sole_holder: deps.settings.sole_worker,
   };
   const res = await decideAndUpdate(deps, id, (job) => {
     const decision = decideClaim(job, req);
@@ -153,7 +155,14 @@ export async function commitStage(deps: PipelineDeps, job: Job, stage: Stage, ou
         };
       }
     } else {
-      next.claim = { stage, token: outcome.result.token, expires_at: lease(now, outcome.result.lease_ms), done: false, ephemeral: false };
+      next.claim = {
+        stage,
+        token: outcome.result.token,
+        expires_at: lease(now, outcome.result.lease_ms),
+        done: false,
+        ephemeral: false,
+        holder: deps.settings.worker_id,
+      };
     }
     return next;
   });

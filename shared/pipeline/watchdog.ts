@@ -1,5 +1,8 @@
 import { isWaiting } from '../domain/admission.js';
-import { isFinal, STATUSES, type Status } from '../domain/status.js';
+import type { EventType } from '../domain/events.js';
+import type { Job } from '../domain/job.js';
+import { stageDef } from '../domain/pipeline.js';
+import { isFinal, type PipelineStage, STATUSES, type Status } from '../domain/status.js';
 import { type PipelineDeps, stageLeaseMs } from './deps.js';
 import { failDeployment, handOff, releaseSlots } from './stage-runner.js';
 
@@ -15,11 +18,20 @@ export const QUEUED_DEADLINE_MS = 15 * 60_000;
 export const RESEND_REQUESTED_MS = 2 * 60_000;
 /** A queued rollback job is sent again each sweep until this long after it was created, then failed: it must not block its agent for ever. */
 export const QUEUED_ROLLBACK_GIVE_UP_MS = 2 * QUEUED_DEADLINE_MS;
+/** Times a stuck stage's entering event is sent again before the watchdog fails the deployment instead. */
+export const MAX_WATCHDOG_REDRIVES = 2;
 
 /**
- * Fails deployments stuck past their stage deadline (a worker that died with no redelivery, a
- * build notification that never came), so nothing waits forever. Fired on a schedule (Cloud
- * Scheduler; a timer on the local stack). Returns the ids it failed.
+ * Fails deployments stuck past their stage deadline (a build notification that never came, a
+ * stage that keeps dying), so nothing waits forever. Fired on a schedule (Cloud Scheduler; a
+ * timer on the local stack). Returns the ids it failed.
+ *
+ * A stage entered by an event whose worker died with nothing left to redeliver that event (on
+ * Google Cloud an instance that died after its redelivery was taken for a duplicate of its own
+ * live claim; a hand-off lost after the commit) is driven again first: its entering event is
+ * sent again (the lapsed claim is taken over; a done one re-sends its hand-off), at most
+ * MAX_WATCHDOG_REDRIVES times per deployment. A wait on the outside world (a build, a readiness
+ * poll, a canary step) is not: its continuation is not the watchdog's to invent.
  */
 export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[]> {
   const now = deps.clock.now().getTime();
@@ -38,6 +50,7 @@ export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[
           await handOff(deps, job, { kind: 'event', type: 'deployment.rollback_requested.v1' });
           continue;
         }
+        if (await redrive(deps, job, now)) continue;
         const stage = job.stage ?? 'validating';
         await failDeployment(
           deps,
@@ -119,6 +132,44 @@ async function sweepQueued(deps: PipelineDeps, now: number): Promise<string[]> {
     cursor = page.next_cursor ?? undefined;
   } while (cursor);
   return failed;
+}
+
+/** The event that enters the job's stage, when sending it again can only resume the stage or re-send its hand-off. */
+function entryEvent(job: Job): EventType | null {
+  if (job.kind !== 'deployment' || job.status === 'rolling_back' || (job.watchdog_redrives ?? 0) >= MAX_WATCHDOG_REDRIVES) return null;
+  // A wait under a known token (a build id, poll-N, step-N): only its own continuation may move it.
+  if (job.claim && !job.claim.done && !job.claim.ephemeral) return null;
+  const trigger = stageDef(job.status as PipelineStage).functions[0]?.trigger;
+  return trigger && 'event' in trigger && trigger.event ? (trigger.event as EventType) : null;
+}
+
+/**
+ * Counts the re-drive and sends the stage's entering event again. A worker's lapsed claim stays
+ * as it is (the redelivery takes it over, by its lease); a done claim gets a new deadline, so the
+ * next sweep waits for the re-sent hand-off before trying again.
+ */
+async function redrive(deps: PipelineDeps, job: Job, now: number): Promise<boolean> {
+  const type = entryEvent(job);
+  if (!type) return false;
+  const res = await deps.jobs.update(job.deployment_id, (j) => {
+    if (j.status !== job.status || j.claim?.token !== job.claim?.token || entryEvent(j) !== type) return null;
+    const at = new Date(now).toISOString();
+    const claim = j.claim?.done
+      ? { ...j.claim, expires_at: new Date(now + stageLeaseMs(deps.settings, j.status as PipelineStage)).toISOString() }
+      : j.claim;
+    return { ...j, claim, watchdog_redrives: (j.watchdog_redrives ?? 0) + 1, updated_at: at };
+  });
+  if (!res?.changed) return false;
+  deps.logs.write(
+    job.agent_id,
+    job.deployment_id,
+    'WARNING',
+    `No progress in the ${job.status} stage since its lease lapsed: sending its event again (${res.job.watchdog_redrives} of ${MAX_WATCHDOG_REDRIVES})`,
+    job.status as PipelineStage,
+  );
+  await deps.logs.flush(job.deployment_id);
+  await handOff(deps, res.job, { kind: 'event', type });
+  return true;
 }
 
 /** Running jobs, swept against their claim; queued ones have no claim and are swept by sweepQueued. */

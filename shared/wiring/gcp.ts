@@ -80,6 +80,9 @@ export function buildGcpAdapters(
     settings: {
       ...DEFAULT_SETTINGS,
       target: 'gcp',
+      // Many instances run stages at once: another's claim may be live, and only its lease tells.
+      worker_id: randomUUID(),
+      sole_worker: false,
       build_timeout_ms: config.BATON_BUILD_TIMEOUT_S * 1000 + 5 * 60_000,
       verify_poll_interval_ms: Math.max(2000, config.BATON_VERIFY_POLL_MS),
       health_attempts: config.BATON_HEALTH_ATTEMPTS,

@@ -127,6 +127,9 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
       ...DEFAULT_SETTINGS,
       target: 'local',
       claim_lease_ms: config.BATON_CLAIM_LEASE_MS,
+      // One stack per data folder (its lock): a claim another boot of it took is a dead worker's.
+      worker_id: randomUUID(),
+      sole_worker: true,
       build_timeout_ms: config.BATON_BUILD_TIMEOUT_S * 1000 + 60_000,
       verify_poll_interval_ms: config.BATON_VERIFY_POLL_MS,
       health_attempts: config.BATON_HEALTH_ATTEMPTS,

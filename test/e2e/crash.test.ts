@@ -1,7 +1,9 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ConfigSchema } from '../../shared/config.js';
 import { ChildStack, killLeftovers, stackFixtures } from '../support/child-stack.js';
+import { TEST_ENV } from '../support/stack.js';
 
 /**
  * kill -9 of the whole local stack (a child process running `npm start`), then a start on the
@@ -62,20 +64,27 @@ describe('kill -9 of the local stack', () => {
   }, 180_000);
 
   // Bound: a stage interrupted by the crash resumes within RESUME_BOUND_MS of the restart (its
-  // event or task is on disk and redelivered at once), well inside the short lease configured here.
-  const LEASE = { BATON_CLAIM_LEASE_MS: '3000', BATON_WATCHDOG_INTERVAL_MS: '1000' };
+  // event or task is on disk and redelivered at once; the dead boot's worker claim is taken over
+  // at once, see decideClaim's sole_holder), at Baton's DEFAULT settings: a 10-minute claim lease,
+  // the watchdog every minute, the bus's 200 ms–10 s back-off (not the short ones of TEST_ENV).
+  const defaults = ConfigSchema.parse({});
+  const DEFAULTS = Object.fromEntries(
+    Object.keys(TEST_ENV)
+      .filter((k) => k !== 'PORT')
+      .map((k) => [k, String(defaults[k as keyof typeof defaults])]),
+  );
   const RESUME_BOUND_MS = 5000;
 
   it('a crash in preparing: the stage runs again at once after the restart', async () => {
     const data = dataDir();
     const dir = dataDir();
     const svc = service(join(dir, 'svc'), { files: 3000 });
-    let stack = await start(data, LEASE);
+    let stack = await start(data, DEFAULTS);
     const id = await stack.deploy('crash-prep', { type: 'directory', path: svc });
     await stack.waitFor(id, (j) => j.status === 'preparing', 20_000, 5);
     await crash(stack, data);
 
-    stack = await start(data, LEASE);
+    stack = await start(data, DEFAULTS);
     const moved = await stack.waitFor(id, (j) => !['queued', 'validating', 'preparing'].includes(j.status), 30_000, 10);
     const final = await stack.waitFinal(id, 60_000);
     console.log(
@@ -90,13 +99,13 @@ describe('kill -9 of the local stack', () => {
     const dir = dataDir();
     // Slow to listen: verification polls for about two seconds, and the crashes land between polls.
     const svc = service(join(dir, 'svc'), { delayMs: 2000 });
-    let stack = await start(data, LEASE);
+    let stack = await start(data, DEFAULTS);
     const id = await stack.deploy('crash-verify', { type: 'directory', path: svc });
     await stack.waitFor(id, (j) => j.status === 'verifying', 60_000, 5);
     for (const pause of [150, 400, 700]) {
       await new Promise((r) => setTimeout(r, pause));
       await crash(stack, data);
-      stack = await start(data, LEASE);
+      stack = await start(data, DEFAULTS);
       expect((await stack.job(id))?.status).toBe('verifying');
     }
     const final = await stack.waitFinal(id, 60_000);

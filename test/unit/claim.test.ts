@@ -12,8 +12,13 @@ const base = newJob(
   NOW.toISOString(),
 );
 
-type ClaimState = 'none' | 'live' | 'lapsed' | 'mine' | 'done';
-const CLAIM_STATES: ClaimState[] = ['none', 'live', 'lapsed', 'mine', 'done'];
+/**
+ * live/lapsed/mine/done: a claim under a known token (a wait, or this worker's own); the worker
+ * claims (random token, live lease) of another process (`elsewhere`) or of this one (`here`).
+ */
+type ClaimState = 'none' | 'live' | 'lapsed' | 'mine' | 'done' | 'worker-elsewhere' | 'worker-here';
+const CLAIM_STATES: ClaimState[] = ['none', 'live', 'lapsed', 'mine', 'done', 'worker-elsewhere', 'worker-here'];
+const ME = 'this-process';
 const STAGES = PIPELINE.map((s) => s.status) as Stage[];
 
 function jobIn(status: Status, claim: ClaimState, cancel: boolean, kind: Job['kind']): Job {
@@ -24,12 +29,22 @@ function jobIn(status: Status, claim: ClaimState, cancel: boolean, kind: Job['ki
     kind,
     status,
     cancel_requested: cancel,
-    claim: claim === 'none' ? null : { stage: 'validating', token, expires_at: expires, done: claim === 'done', ephemeral: false },
+    claim:
+      claim === 'none'
+        ? null
+        : {
+            stage: 'validating',
+            token,
+            expires_at: expires,
+            done: claim === 'done',
+            ephemeral: claim.startsWith('worker-'),
+            holder: claim === 'worker-here' ? ME : claim === 'worker-elsewhere' ? 'a-dead-boot' : undefined,
+          },
   };
 }
 
 /** The protocol, written out once more from the architecture notes rather than from the code. */
-function expected(job: Job, stage: Stage): ClaimDecision['kind'] {
+function expected(job: Job, stage: Stage, sole: boolean): ClaimDecision['kind'] {
   if (job.cancel_requested && ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying', 'testing'].includes(job.status))
     return 'cancel';
   const order: Status[] = ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying', 'testing', 'promoting'];
@@ -46,24 +61,30 @@ function expected(job: Job, stage: Stage): ClaimDecision['kind'] {
   if (!job.claim) return 'claim';
   if (job.claim.done) return 'handoff-only';
   if (job.claim.token === 'me') return 'claim';
+  // Where this process alone runs stages, another process's worker is dead; elsewhere it may be live.
+  if (job.claim.ephemeral && sole && job.claim.holder !== ME) return 'claim';
   return Date.parse(job.claim.expires_at) > NOW.getTime() ? 'duplicate' : 'claim';
 }
 
 const cases = STATUSES.flatMap((status) =>
   STAGES.flatMap((stage) =>
     CLAIM_STATES.flatMap((claim) =>
-      [false, true].flatMap((cancel) => (['deployment', 'rollback'] as const).map((kind) => [status, stage, claim, cancel, kind] as const)),
+      [false, true].flatMap((cancel) =>
+        (['deployment', 'rollback'] as const).flatMap((kind) =>
+          [false, true].map((sole) => [status, stage, claim, cancel, kind, sole] as const),
+        ),
+      ),
     ),
   ),
 );
 
 describe('decideClaim, over every status × stage × claim × cancel × kind', () => {
   it(`decides each of the ${cases.length} combinations as the protocol says`, () => {
-    for (const [status, stage, claimState, cancel, kind] of cases) {
-      const what = `job ${status}, event for ${stage}, claim ${claimState}, cancel ${cancel}, ${kind}`;
+    for (const [status, stage, claimState, cancel, kind, sole] of cases) {
+      const what = `job ${status}, event for ${stage}, claim ${claimState}, cancel ${cancel}, ${kind}, sole holder ${sole}`;
       const job = jobIn(status, claimState, cancel, kind);
-      const d = decideClaim(job, { stage, now: NOW, token: 'me', ephemeral: false, lease_ms: 60_000 });
-      expect(d.kind, what).toBe(expected(job, stage));
+      const d = decideClaim(job, { stage, now: NOW, token: 'me', ephemeral: false, lease_ms: 60_000, holder: ME, sole_holder: sole });
+      expect(d.kind, what).toBe(expected(job, stage, sole));
       if (d.kind === 'claim') {
         expect(d.job.status, what).toBe(stage);
         if (status !== stage) expect(canTransition(status, stage), what).toBe(true);
@@ -82,13 +103,15 @@ describe('decideClaim, over every status × stage × claim × cancel × kind', (
       token: 't',
       ephemeral: true,
       lease_ms: 1,
+      holder: ME,
+      sole_holder: true,
     });
     expect(d.kind === 'claim' && d.job).toMatchObject({
       status: 'validating',
       stage: 'validating',
       current_step: 'Validating configuration',
       progress: 5,
-      claim: { stage: 'validating', token: 't', done: false, ephemeral: true },
+      claim: { stage: 'validating', token: 't', done: false, ephemeral: true, holder: ME },
       stage_timings: { validating: { started_at: NOW.toISOString(), completed_at: null } },
     });
   });

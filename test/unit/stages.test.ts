@@ -71,14 +71,38 @@ describe('stage idempotency', () => {
     expect((await h.jobs.get('d1'))?.claim?.done).toBe(true);
   });
 
-  it("runs a stage again at once after a restart of the local stack released the dead worker's claim", async () => {
+  it('where it alone runs stages (the local stack), takes over at once a worker claim another process (a dead boot) holds, within its lease', async () => {
     const h = harness();
+    h.deps.settings = { ...h.deps.settings, worker_id: 'boot-2', sole_worker: true };
     const claim = { stage: 'validating' as const, token: 'dead', expires_at: '2026-01-01T00:05:00.000Z', done: false };
-    await h.job('d1', {}, { status: 'validating', stage: 'validating', claim: { ...claim, ephemeral: true } });
-    await h.job('d2', { agent_id: 'svc2' }, { status: 'validating', stage: 'validating', claim: { ...claim, ephemeral: false } });
-    expect(h.jobs.releaseEphemeralClaims()).toBe(1);
+    // A worker of the previous boot; one written before claims named their holder; a wait under a known token; a live worker of this boot.
+    await h.job('d1', {}, { status: 'validating', stage: 'validating', claim: { ...claim, ephemeral: true, holder: 'boot-1' } });
+    await h.job('d2', { agent_id: 'svc2' }, { status: 'validating', stage: 'validating', claim: { ...claim, ephemeral: true } });
+    await h.job(
+      'd3',
+      { agent_id: 'svc3' },
+      { status: 'validating', stage: 'validating', claim: { ...claim, ephemeral: false, holder: 'boot-1' } },
+    );
+    await h.job(
+      'd4',
+      { agent_id: 'svc4' },
+      { status: 'validating', stage: 'validating', claim: { ...claim, ephemeral: true, holder: 'boot-2' } },
+    );
     expect(await validateDeployment(h.deps, 'd1')).toBe('ran');
-    expect(await validateDeployment(h.deps, 'd2')).toBe('duplicate delivery: the stage is running');
+    expect((await h.jobs.get('d1'))?.claim).toMatchObject({ done: true, holder: 'boot-2' });
+    expect(await validateDeployment(h.deps, 'd2')).toBe('ran');
+    expect(await validateDeployment(h.deps, 'd3')).toBe('duplicate delivery: the stage is running');
+    expect(await validateDeployment(h.deps, 'd4')).toBe('duplicate delivery: the stage is running');
+  });
+
+  it('where other instances run stages too (Google Cloud), leaves another instance its live worker claim until the lease lapses', async () => {
+    const h = harness();
+    h.deps.settings = { ...h.deps.settings, worker_id: 'instance-b', sole_worker: false };
+    const claim = { stage: 'validating' as const, token: 'peer', expires_at: '2026-01-01T00:05:00.000Z', done: false, ephemeral: true };
+    await h.job('d1', {}, { status: 'validating', stage: 'validating', claim: { ...claim, holder: 'instance-a' } });
+    expect(await validateDeployment(h.deps, 'd1')).toBe('duplicate delivery: the stage is running');
+    h.clock.advance(6 * 60_000);
+    expect(await validateDeployment(h.deps, 'd1')).toBe('ran');
   });
 
   it('retries a transient error: the claim is released and the retry runs the stage', async () => {
@@ -474,6 +498,45 @@ describe('the watchdog', () => {
     expect((await h.jobs.get('stuck'))?.error_message).toContain('No progress in the building stage');
     expect((await h.jobs.get('fine'))?.status).toBe('building');
     expect((await h.jobs.get('waiting'))?.status).toBe('queued');
+  });
+
+  it("drives again a stage whose worker died with nothing to redeliver its event (another instance's lapsed claim), at most twice, then fails it", async () => {
+    const h = harness();
+    h.deps.settings = { ...h.deps.settings, worker_id: 'instance-b', sole_worker: false };
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    const dead = {
+      stage: 'preparing' as const,
+      token: 'dead',
+      expires_at: '2026-01-01T00:10:00.000Z',
+      done: false,
+      ephemeral: true,
+      holder: 'instance-a',
+    };
+    await h.jobs.update('d1', (j) => ({ ...j, status: 'preparing', stage: 'preparing', claim: dead }));
+    // Its redelivery came while the claim was live and was taken for a duplicate: nothing else will come.
+    expect(await prepareSource(h.deps, 'd1')).toBe('duplicate delivery: the stage is running');
+    h.clock.advance(12 * 60_000);
+    const sent = h.bus.types().length;
+    expect(await sweepStuckDeployments(h.deps)).toEqual([]);
+    expect(h.bus.types().slice(sent)).toEqual(['deployment.validated.v1']);
+    expect((await h.jobs.get('d1'))?.watchdog_redrives).toBe(1);
+    // The event sent again takes the lapsed claim over and the stage runs.
+    expect(await prepareSource(h.deps, 'd1')).toBe('ran');
+    expect((await h.jobs.get('d1'))?.claim).toMatchObject({ done: true, holder: 'instance-b' });
+
+    // Done, but its hand-off was lost: the entering event again re-sends the hand-off only.
+    h.clock.advance(12 * 60_000);
+    expect(await sweepStuckDeployments(h.deps)).toEqual([]);
+    expect(await prepareSource(h.deps, 'd1')).toBe('done');
+    expect(h.bus.types().slice(-1)).toEqual(['deployment.prepared.v1']);
+    expect((await h.jobs.get('d1'))?.watchdog_redrives).toBe(2);
+    expect(h.sources.calls).toBe(1);
+
+    // Still stuck after MAX_WATCHDOG_REDRIVES: failed, as before.
+    h.clock.advance(12 * 60_000);
+    expect(await sweepStuckDeployments(h.deps)).toEqual(['d1']);
+    expect(await h.jobs.get('d1')).toMatchObject({ status: 'failed', failed_stage: 'preparing' });
   });
 });
 

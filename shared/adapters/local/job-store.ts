@@ -278,21 +278,6 @@ export class LocalJobStore implements JobStore {
     return this.journal?.flush() ?? Promise.resolve();
   }
 
-  /**
-   * Releases the claims of workers that ran in a previous run of this process: after a restart
-   * none of them is alive, so their stages may run again as soon as their events are redelivered.
-   */
-  releaseEphemeralClaims(): number {
-    const stale = [...this.jobs.values()].filter((job) => job.claim && !job.claim.done && job.claim.ephemeral);
-    // Journaled in order before anything a redelivery commits, and `get` waits for them: no need to wait here.
-    for (const job of stale) {
-      void this.commitJob({ ...job, claim: null }).catch((err: unknown) =>
-        console.error(`baton: could not release the claim of ${job.deployment_id}: ${err instanceof Error ? err.message : String(err)}`),
-      );
-    }
-    return stale.length;
-  }
-
   /** Applies the commit in memory now, resolves once it is on disk, then tells the listeners (in commit order). */
   private async commitJob(doc: Job): Promise<void> {
     this.jobs.set(doc.deployment_id, doc);
