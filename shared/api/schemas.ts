@@ -33,6 +33,8 @@ export const PublicJobSchema = JobSchema.omit({ claim: true, request: true })
   .extend({
     source: SourceSchema,
     eta_seconds: z.number().nullable(),
+    /** Place in its agent's or owner's queue while it waits in queued (1 = next), else null (publicJob). */
+    queue_position: z.number().int().nullable(),
     progress_percentage: z.number(),
     estimated_completion: z.string().nullable(),
     deployment_metadata: z.object({
