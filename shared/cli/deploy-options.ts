@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { type CanaryThresholds, CanaryThresholdsSchema } from '../domain/canary.js';
 import { MAX_STARTUP_SECONDS } from '../domain/cloud-run-limits.js';
 import { EnvironmentNameSchema } from '../domain/environments.js';
 import { AgentIdSchema } from '../domain/names.js';
@@ -86,6 +87,40 @@ export function parseStrategy(raw: string | undefined): StrategyFlag | undefined
   if (steps[steps.length - 1] !== 100)
     throw new UsageError(`--strategy ${raw}: the last step must be 100, so the new revision ends up serving all traffic`);
   return { type: 'canary', steps };
+}
+
+/**
+ * --max-error-rate (a share 0–1, or a percent such as 5%), --max-latency (ms, `ms` allowed) and
+ * --min-requests: the canary analysis's thresholds; what is not given comes from the environment.
+ */
+export function parseCanaryThresholds(raw: {
+  'max-error-rate'?: string;
+  'max-latency'?: string;
+  'min-requests'?: string;
+}): Partial<CanaryThresholds> {
+  const out: Partial<CanaryThresholds> = {};
+  const rate = raw['max-error-rate'];
+  if (rate !== undefined) {
+    const value = rate.endsWith('%') ? Number(rate.slice(0, -1)) / 100 : Number(rate);
+    if (rate.trim() === '' || !CanaryThresholdsSchema.shape.max_error_rate.safeParse(value).success)
+      throw new UsageError(`--max-error-rate must be a share of requests from 0 to 1 (or a percent, e.g. 5%), not "${rate}"`);
+    out.max_error_rate = value;
+  }
+  const latency = raw['max-latency'];
+  if (latency !== undefined) {
+    const value = Number(latency.replace(/ms$/, ''));
+    if (latency.trim() === '' || !CanaryThresholdsSchema.shape.max_latency_ms.safeParse(value).success)
+      throw new UsageError(`--max-latency must be milliseconds above 0 and at most 600000 (the candidate's p95), not "${latency}"`);
+    out.max_latency_ms = value;
+  }
+  const min = raw['min-requests'];
+  if (min !== undefined) {
+    const value = Number(min);
+    if (!/^\d+$/.test(min) || !CanaryThresholdsSchema.shape.min_requests.safeParse(value).success)
+      throw new UsageError(`--min-requests must be a whole number of requests from 1 to 1000000, not "${min}"`);
+    out.min_requests = value;
+  }
+  return out;
 }
 
 /**

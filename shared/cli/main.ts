@@ -7,6 +7,7 @@ import { BatonApiError, BatonClient, BatonConnectionError, type Job, type Servic
 import type { DeploymentRequestInput } from '../domain/request.js';
 import {
   agentIdFromFolder,
+  parseCanaryThresholds,
   parseEnvFlags,
   parseEnvironment,
   parseHealthPath,
@@ -43,6 +44,9 @@ const OPTIONS = {
   'health-path': { type: 'string' },
   'start-timeout': { type: 'string' },
   strategy: { type: 'string' },
+  'max-error-rate': { type: 'string' },
+  'max-latency': { type: 'string' },
+  'min-requests': { type: 'string' },
   'no-auto-rollback': { type: 'boolean' },
   source: { type: 'string' },
   wait: { type: 'boolean', short: 'w' },
@@ -71,6 +75,9 @@ const FOLDER_ONLY = [
   'health-path',
   'start-timeout',
   'strategy',
+  'max-error-rate',
+  'max-latency',
+  'min-requests',
   'no-auto-rollback',
 ] as const satisfies readonly OptionName[];
 
@@ -226,6 +233,7 @@ async function folderRequest(ctx: Ctx, folder: string): Promise<Omit<DeploymentR
   const agent = values.agent || agentIdFromFolder(folder);
   const environment = parseEnvironment(values.environment);
   const strategy = parseStrategy(values.strategy);
+  const thresholds = parseCanaryThresholds(values);
   const start = parseStartTimeout(values['start-timeout']);
   const health = parseHealthPath(values['health-path']);
   const env: Record<string, string> = {};
@@ -249,6 +257,7 @@ async function folderRequest(ctx: Ctx, folder: string): Promise<Omit<DeploymentR
       ...(health ? { health_path: health } : {}),
       ...(start !== undefined ? { start_timeout_seconds: start } : {}),
       ...(strategy ? { strategy } : {}),
+      ...thresholds,
       ...(values['no-auto-rollback'] ? { auto_rollback: false } : {}),
     },
   };

@@ -243,6 +243,9 @@ Commands:
       --health-path <path>     health endpoint of the service (default: /health, or TCP and / if it has none)
       --start-timeout <s>      seconds a new revision may take to listen on $PORT (default 60, at most 240)
       --strategy <s>           all-at-once (default) or canary:10,50,100 (percent of traffic at each step)
+      --max-error-rate <r>     canary: the candidate's highest 5xx share, 0-1 or a percent (default: the environment's)
+      --max-latency <ms>       canary: the candidate's highest p95 latency (default: the environment's)
+      --min-requests <n>       canary: fewer requests in a step's window is inconclusive (default: the environment's)
       --no-auto-rollback       keep a failed revision instead of returning traffic
       --source <archive>       with a config file: a .tar.gz or .zip of the source to upload
       --wait                   follow the deployment to the end (exit 0 only if it completed)

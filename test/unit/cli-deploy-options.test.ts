@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import {
   agentIdFromFolder,
+  parseCanaryThresholds,
   parseEnvFlags,
   parseSecretFlags,
   parseStartTimeout,
@@ -106,5 +107,29 @@ describe('baton deploy option parsers', () => {
     expect(agentIdFromFolder(`/src/${'a'.repeat(39)}-b`)).toBe('a'.repeat(39));
     expect(() => agentIdFromFolder('/src/123')).toThrow('has no letters to make one from: give one with --agent <id>');
     expect(() => agentIdFromFolder('/tmp/baton-demo')).toThrow('gives "baton-demo", which must not start with "baton-"');
+  });
+});
+
+describe('canary thresholds from flags', () => {
+  it('reads a share or a percent, milliseconds, and a request count; leaves out what is not given', () => {
+    expect(parseCanaryThresholds({ 'max-error-rate': '5%', 'max-latency': '250ms', 'min-requests': '30' })).toEqual({
+      max_error_rate: 0.05,
+      max_latency_ms: 250,
+      min_requests: 30,
+    });
+    expect(parseCanaryThresholds({ 'max-error-rate': '0.2' })).toEqual({ max_error_rate: 0.2 });
+    expect(parseCanaryThresholds({})).toEqual({});
+  });
+
+  it.each([
+    [{ 'max-error-rate': '150%' }, '--max-error-rate must be a share'],
+    [{ 'max-error-rate': '' }, '--max-error-rate must be a share'],
+    [{ 'max-latency': '0' }, '--max-latency must be milliseconds'],
+    [{ 'max-latency': 'fast' }, '--max-latency must be milliseconds'],
+    [{ 'min-requests': '2.5' }, '--min-requests must be a whole number'],
+    [{ 'min-requests': '0' }, '--min-requests must be a whole number'],
+  ])('refuses %j saying what to type', (raw, message) => {
+    expect(() => parseCanaryThresholds(raw)).toThrow(UsageError);
+    expect(() => parseCanaryThresholds(raw)).toThrow(message);
   });
 });

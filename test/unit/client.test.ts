@@ -561,13 +561,14 @@ describe('baton CLI (run) against the fake API', () => {
     );
   });
 
-  it('deploy <dir> maps --env, --env-file, --secret, --health-path, --start-timeout and --strategy into the request', async () => {
+  it('deploy <dir> maps --env, --env-file, --secret, --health-path, --start-timeout, --strategy and the canary thresholds into the request', async () => {
     routes.set('POST /deploy', (_req, res) =>
       sendJson(res, 202, { message: 'Deployment started', deployment_id: 'dep-7', agent_id: 'web', status: 'queued' }),
     );
     const t = io();
     const argv = ['deploy', '.', '-a', 'web', '--env-file', '.env', '--env', 'LEVEL=info', '-e', 'URL=a=b', '--secret', 'DB_PASS=db-pass'];
     argv.push('--health-path', '/healthz', '--start-timeout', '90', '--strategy', 'canary:10,50,100');
+    argv.push('--max-error-rate', '2%', '--max-latency', '400', '--min-requests', '25');
     expect(await run(argv, t)).toBe(0);
     expect(t.err()).toBe('');
     expect(JSON.parse(requestsTo('POST', '/deploy')[0].body.toString())).toEqual({
@@ -575,7 +576,14 @@ describe('baton CLI (run) against the fake API', () => {
       env: { GREETING: 'hi there', LEVEL: 'info', URL: 'a=b' },
       secrets: { DB_PASS: 'db-pass' },
       source: { type: 'directory', path: dir },
-      deployment_options: { health_path: '/healthz', start_timeout_seconds: 90, strategy: { type: 'canary', steps: [10, 50, 100] } },
+      deployment_options: {
+        health_path: '/healthz',
+        start_timeout_seconds: 90,
+        strategy: { type: 'canary', steps: [10, 50, 100] },
+        max_error_rate: 0.02,
+        max_latency_ms: 400,
+        min_requests: 25,
+      },
     });
   });
 
