@@ -28,8 +28,10 @@ function setup() {
   const root = temp.make('isolation');
   const blobs = new FolderBlobStore(join(root, 'blobs'));
   const output: string[] = [];
-  const open = () => {
+  /** `user: null` runs revisions as Baton's own user (a folder is then never given to another). */
+  const open = (opts: { user?: null } = {}) => {
     const r = new LocalRuntime({
+      ...opts,
       blobs,
       workDir: join(root, 'work'),
       stateFile: join(root, 'runtime.json'),
@@ -231,6 +233,26 @@ describe('LocalRuntime: the folder a build leaves', () => {
     expect((await waitSettled(rt, 'iso', 'iso-built-2')).state).toBe('ready');
     expect(statSync(s.folder('iso-built-2')).ino).not.toBe(ino);
     expect((await echo(rev.tag_url ?? '')).revision).toBe('iso-built');
+  });
+
+  it('the fingerprint recorded for a folder taken from the build (walked once, then moved twice) is the one its next start finds', async () => {
+    const s = setup();
+    const built = writeEchoService(temp.make('built-fp'));
+    const a = await s.artifact(built, ['package.json', 'server.js']);
+    const ino = statSync(built).ino;
+    // Given to no other user, the folder is not walked again after its move (a chown would change every entry).
+    let rt = s.open({ user: null });
+    await rt.adoptBuild(a, built);
+    await rt.deployRevision(spec(a, 'iso-fp'));
+    expect((await waitSettled(rt, 'iso', 'iso-fp')).state).toBe('ready');
+    await rt.setTraffic('iso', [{ revision: 'iso-fp', percent: 100 }]);
+    await rt.stop();
+    rt = s.open({ user: null });
+    await rt.resume();
+    expect((await waitSettled(rt, 'iso', 'iso-fp')).state).toBe('ready');
+    expect(statSync(s.folder('iso-fp')).ino).toBe(ino);
+    expect(s.output.filter((l) => l.includes('unpacking it again'))).toEqual([]);
+    await rt.stop();
   });
 
   it('revisions of one parked artifact starting at once: one takes the folder, the others unpack, all serve', async () => {

@@ -113,4 +113,19 @@ describe('links survive the artifact', () => {
     expect(readFileSync(join(dest, '@types/global.d.ts'), 'utf8')).toBe('declare const x: number;\n');
     expect(readFileSync(join(dest, 'src/@scope/util.js'), 'utf8')).toBe('module.exports = 1;\n');
   });
+
+  it('packs names the system tar could read as options or commands (-C, --files-from, a newline) as names, with modes and links', async () => {
+    const src = tree(
+      temp('src'),
+      { 'package.json': '{}', '-C': 'dash\n', '--files-from=x': 'long\n', 'two\nlines.js': 'nl\n', 'bin/run': '#!/bin/sh\n' },
+      { 'node_modules/.bin/run': '../../bin/run' },
+    );
+    execFileSync('chmod', ['755', join(src, 'bin/run')]);
+    const dest = await roundTrip(src);
+    expect(readFileSync(join(dest, '-C'), 'utf8')).toBe('dash\n');
+    expect(readFileSync(join(dest, '--files-from=x'), 'utf8')).toBe('long\n');
+    expect(readFileSync(join(dest, 'two\nlines.js'), 'utf8')).toBe('nl\n');
+    expect(readlinkSync(join(dest, 'node_modules/.bin/run'))).toBe('../../bin/run');
+    expect(statSync(join(dest, 'bin/run')).mode & 0o111).not.toBe(0);
+  });
 });

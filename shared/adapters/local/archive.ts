@@ -1,7 +1,10 @@
+import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { createWriteStream, type Stats } from 'node:fs';
-import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, symlink } from 'node:fs/promises';
+import { chmod, lchown, lstat, mkdir, readdir, readFile, readlink, rm, symlink } from 'node:fs/promises';
 import { dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import { createGzip } from 'node:zlib';
 import { extract, Pack } from 'tar';
 import { PermanentError } from '../../domain/errors.js';
 import { classifyFsError, codeOf } from './fs-util.js';
@@ -11,6 +14,9 @@ export interface Caps {
   maxBytes: number;
   maxFiles: number;
 }
+
+/** How many lstat calls a walk has in flight at once within one folder (libuv runs four at a time). */
+const STAT_BATCH = 64;
 
 /** Folders a source copy never takes: dependencies are installed by the build, and VCS data is not source. */
 export const SKIPPED = new Set(['node_modules', '.git', '.baton']);
@@ -60,6 +66,13 @@ export async function listSource(root: string, caps: Caps, options: ListOptions 
   };
   const walk = async (dir: string): Promise<void> => {
     const list = (await readdir(dir, { withFileTypes: true })).sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
+    // Sizes are read STAT_BATCH at a time (a node_modules has thousands of small files), caps checked after each batch.
+    let sizes: Promise<number>[] = [];
+    const settle = async () => {
+      for (const size of await Promise.all(sizes)) bytes += size;
+      sizes = [];
+      count();
+    };
     for (const e of list) {
       if (skip.has(e.name)) continue;
       const full = join(dir, e.name);
@@ -69,32 +82,37 @@ export async function listSource(root: string, caps: Caps, options: ListOptions 
         continue;
       }
       if (e.isDirectory()) {
+        await settle();
         entries.push(rel);
         await walk(full);
       } else if (e.isFile()) {
-        bytes += (await lstat(full)).size;
+        sizes.push(lstat(full).then((i) => i.size));
         files.push(rel);
         entries.push(rel);
-        count();
+        if (sizes.length >= STAT_BATCH) await settle();
       } else if (e.isSymbolicLink()) {
         await refuseEscapingLink(root, rel);
         files.push(rel);
         entries.push(rel);
-        count();
       }
     }
+    await settle();
   };
   await walk(root);
   return { files, entries, bytes, ignored: rules ? { file: rules.file, count: ignored } : null };
 }
 
 /**
- * Packs the listed entries of `root` into a .tar.gz at `out`. Each name is added as it is: the
- * `create` helper reads a name starting with "@" as an archive to merge (a top-level `@types/`),
- * so the stream is fed directly, and folders are not recursed (the listing names everything).
+ * Packs the listed entries of `root` into a .tar.gz at `out`, each name taken as it is and folders
+ * not recursed (the listing names everything). GNU tar does it when the system has one — for a
+ * node_modules of thousands of small files about ten times faster than node-tar — reading the
+ * names NUL-separated and verbatim (no name is an option or an archive to merge); otherwise, or if
+ * it fails in any way, node-tar, whose errors name the entry. node-tar's `create` helper reads a
+ * name starting with "@" as an archive to merge (a top-level `@types/`), so its stream is fed directly.
  */
 export async function packTarGz(root: string, entries: string[], out: string): Promise<void> {
   await mkdir(dirname(out), { recursive: true, mode: 0o700 });
+  if (entries.length > 0 && (await packWithSystemTar(root, entries, out))) return;
   try {
     const pack = new Pack({ cwd: root, gzip: { level: 1 }, portable: true, noDirRecurse: true, strict: true });
     const stream = createWriteStream(out, { mode: 0o600 });
@@ -111,6 +129,30 @@ export async function packTarGz(root: string, entries: string[], out: string): P
     throw archiveError('packed', err, 'Check the files named above');
   }
   await chmod(out, 0o600);
+}
+
+/** True when GNU tar packed every entry with no warning (exit 0); false leaves nothing at `out`. */
+async function packWithSystemTar(root: string, entries: string[], out: string): Promise<boolean> {
+  const args = ['--create', '--file=-', '--directory', root, '--null', '--verbatim-files-from', '--no-recursion', '--files-from=-'];
+  // As node-tar's portable mode: no owner names or ids of this machine in the artifact.
+  args.push('--format=gnu', '--owner=0', '--group=0', '--numeric-owner');
+  const tar = spawn('tar', args, { stdio: ['pipe', 'pipe', 'ignore'], env: { PATH: '/usr/bin:/bin', LC_ALL: 'C' } });
+  const exited = new Promise<number | null>((resolve) => {
+    tar.once('error', () => resolve(null));
+    tar.once('close', (code) => resolve(code));
+  });
+  try {
+    tar.stdin.on('error', () => {});
+    tar.stdin.end(`${entries.join('\0')}\0`);
+    await pipeline(tar.stdout, createGzip({ level: 1 }), createWriteStream(out, { mode: 0o600 }));
+    if ((await exited) === 0) return true;
+  } catch {
+    // No tar, or not GNU tar, or a stream error: node-tar packs it instead.
+  }
+  tar.kill('SIGKILL');
+  await exited;
+  await rm(out, { force: true });
+  return false;
 }
 
 /**
@@ -223,18 +265,27 @@ export function mib(bytes: number): string {
   return `${Math.round((bytes / 1048576) * 10) / 10} MiB`;
 }
 
-/** Every entry under `root` (links not followed), sorted, with its lstat: folders, files, links. */
+/**
+ * Every entry under `root` (links not followed), sorted, with its lstat: folders, files, links.
+ * The entries of a folder are read STAT_BATCH at a time and its sub-folders walked one after the
+ * other: a revision's node_modules is walked several times per deployment, and one lstat at a
+ * time made each walk cost hundreds of milliseconds.
+ */
 export async function walkTree(root: string): Promise<{ rel: string; full: string; info: Stats }[]> {
   const out: { rel: string; full: string; info: Stats }[] = [];
-  const walk = async (dir: string): Promise<void> => {
-    for (const name of (await readdir(dir)).sort()) {
+  const walk = async (dir: string, prefix: string): Promise<void> => {
+    const names = (await readdir(dir)).sort();
+    const infos: Stats[] = [];
+    for (let i = 0; i < names.length; i += STAT_BATCH) {
+      infos.push(...(await Promise.all(names.slice(i, i + STAT_BATCH).map((n) => lstat(join(dir, n))))));
+    }
+    for (const [i, name] of names.entries()) {
       const full = join(dir, name);
-      const info = await lstat(full);
-      out.push({ rel: relative(root, full).split(sep).join('/'), full, info });
-      if (info.isDirectory()) await walk(full);
+      out.push({ rel: `${prefix}${name}`, full, info: infos[i] });
+      if (infos[i].isDirectory()) await walk(full, `${prefix}${name}/`);
     }
   };
-  await walk(root);
+  await walk(root, '');
   return out;
 }
 
@@ -260,5 +311,6 @@ export async function treeDigest(root: string): Promise<string> {
 /** Gives a whole tree to `uid`:`gid` (links themselves, not their targets). */
 export async function chownTree(root: string, uid: number, gid: number): Promise<void> {
   await lchown(root, uid, gid);
-  for (const { full } of await walkTree(root)) await lchown(full, uid, gid);
+  const all = await walkTree(root);
+  for (let i = 0; i < all.length; i += STAT_BATCH) await Promise.all(all.slice(i, i + STAT_BATCH).map((e) => lchown(e.full, uid, gid)));
 }

@@ -71,7 +71,9 @@ export class UnpackedCopies {
       await rm(dir, { recursive: true, force: true });
     }
     await mkdir(dirname(dir), { recursive: true, mode: 0o700 });
-    const claimed = parkedFp !== null && (await this.claim(artifact.digest, parkedFp, dir));
+    // A claimed folder's entries were just checked: only its top changed with the move.
+    const moved = parkedFp !== null ? await this.claim(artifact.digest, parkedFp, dir) : null;
+    const claimed = moved !== null;
     if (!claimed) {
       const file = this.blobs.pathOf(artifact.ref);
       const digest = `sha256:${await sha256File(file)}`;
@@ -96,22 +98,24 @@ export class UnpackedCopies {
       }
     }
     if (owner) await chownTree(dir, owner.uid, owner.gid);
-    return { dir, fingerprint: await fingerprint(dir), unpacked_ms: Math.round(performance.now() - began), warning, claimed };
+    const fp = moved && !owner ? await withTop(dir, moved) : await fingerprint(dir);
+    return { dir, fingerprint: fp, unpacked_ms: Math.round(performance.now() - began), warning, claimed };
   }
 
   /**
-   * Moves the parked build folder of `digest` to `dir` if it is still as it was parked. Revisions
-   * of one digest starting at once race for it: one takes it, the others (their check or rename
-   * failing as it moves) unpack the artifact.
+   * Moves the parked build folder of `digest` to `dir` if it is still as it was parked, and returns
+   * the digest of its entries (see fingerprint), or null. Revisions of one digest starting at once
+   * race for it: one takes it, the others (their check or rename failing as it moves) unpack the artifact.
    */
-  private async claim(digest: string, parked: string, dir: string): Promise<boolean> {
+  private async claim(digest: string, parked: string, dir: string): Promise<string | null> {
     const from = this.dirOf(digest);
     try {
-      if ((await fingerprint(from)) !== parked) return false;
+      const inside = await entriesDigest(from);
+      if ((await withTop(from, inside)) !== parked) return null;
       await rename(from, dir);
-      return true;
+      return inside;
     } catch {
-      return false;
+      return null;
     }
   }
 
@@ -132,11 +136,13 @@ export class UnpackedCopies {
     const dir = this.dirOf(artifact.digest);
     if (await stat(dir).catch(() => null)) await rm(dir, { recursive: true, force: true });
     const entries = await archiveEntries(this.blobs.pathOf(artifact.ref));
-    if (!entries || !(await matchesArchive(built, entries))) return null;
-    if (await refusedEntry(built)) return null;
+    if (!entries) return null;
+    const checked = await matchesArchive(built, entries);
+    if (!checked) return null;
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await rename(built, dir);
-    return fingerprint(dir);
+    // Removing what the archive does not hold changed the folders it was in: walk again then.
+    return checked.removed ? fingerprint(dir) : withTop(dir, checked.inside);
   }
 
   /** Removes the parked folder of `digest` (no revision will take it). */
@@ -174,11 +180,18 @@ async function archiveEntries(file: string): Promise<Map<string, ArchiveEntry> |
   return comparable ? out : null;
 }
 
-/** Whether `dir`, once what the archive does not hold is removed from it, holds exactly `entries`. */
-async function matchesArchive(dir: string, entries: Map<string, ArchiveEntry>): Promise<boolean> {
+/**
+ * Whether `dir`, once what the archive does not hold is removed from it, holds exactly `entries`
+ * and nothing a revision's folder must not (see refusedEntry); in one walk, which also gives the
+ * digest of its entries for its fingerprint. Null when it does not match.
+ */
+async function matchesArchive(dir: string, entries: Map<string, ArchiveEntry>): Promise<{ inside: string; removed: boolean } | null> {
   let seen = 0;
   const removed: string[] = [];
-  for (const { rel, full, info } of await walkTree(dir)) {
+  const walked = await walkTree(dir);
+  const kept: typeof walked = [];
+  for (const e of walked) {
+    const { rel, full, info } = e;
     if (removed.some((r) => rel.startsWith(`${r}/`))) continue;
     const want = entries.get(rel);
     if (!want) {
@@ -187,20 +200,41 @@ async function matchesArchive(dir: string, entries: Map<string, ArchiveEntry>): 
       continue;
     }
     seen++;
+    kept.push(e);
     const kind = info.isDirectory() ? 'dir' : info.isFile() ? 'file' : info.isSymbolicLink() ? 'link' : null;
-    if (kind !== want.kind) return false;
-    if (kind === 'file' && (info.size !== want.size || ((info.mode & 0o111) !== 0) !== want.exec)) return false;
-    if (kind === 'link' && (await readlink(full)) !== want.link) return false;
+    if (kind !== want.kind) return null;
+    if (kind === 'file' && (info.size !== want.size || ((info.mode & 0o111) !== 0) !== want.exec)) return null;
+    if (kind === 'link') {
+      const target = await readlink(full);
+      if (target !== want.link || escapes(dir, full, target)) return null;
+    }
   }
-  return seen === entries.size;
+  if (seen !== entries.size) return null;
+  return { inside: await digestOf(kept), removed: removed.length > 0 };
 }
 
-/** Every entry's path, kind, mode, size, link target, inode, mtime and ctime, hashed. */
+/**
+ * Every entry's path, kind, mode, size, link target, inode, mtime and ctime, hashed: the folder's
+ * own line (which a move changes) over the digest of everything inside it (which a move does
+ * not), so a folder just walked and then moved is fingerprinted without walking it again.
+ */
 export async function fingerprint(dir: string): Promise<string> {
-  const hash = createHash('sha256');
+  return withTop(dir, await entriesDigest(dir));
+}
+
+/** The fingerprint of `dir` whose entries have the digest `inside` (entriesDigest). */
+async function withTop(dir: string, inside: string): Promise<string> {
   const top = await stat(dir);
-  hash.update(`. ${top.mode} ${top.ino} ${top.mtimeMs} ${top.ctimeMs}\n`);
-  for (const { rel, full, info } of await walkTree(dir)) {
+  return createHash('sha256').update(`. ${top.mode} ${top.ino} ${top.mtimeMs} ${top.ctimeMs}\n${inside}`).digest('hex');
+}
+
+async function entriesDigest(dir: string): Promise<string> {
+  return digestOf(await walkTree(dir));
+}
+
+async function digestOf(walked: Awaited<ReturnType<typeof walkTree>>): Promise<string> {
+  const hash = createHash('sha256');
+  for (const { rel, full, info } of walked) {
     const link = info.isSymbolicLink() ? await readlink(full) : '';
     hash.update(`${rel}\0${info.mode} ${info.size} ${info.ino} ${info.mtimeMs} ${info.ctimeMs} ${link}\n`);
   }
@@ -229,9 +263,14 @@ async function refusedEntry(dir: string): Promise<string | null> {
   for (const { rel, full, info } of await walkTree(dir)) {
     if (info.isSymbolicLink()) {
       const target = await readlink(full);
-      const to = resolve(dirname(full), target);
-      if (to !== dir && !to.startsWith(`${dir}${sep}`)) return `a link out of it (${rel} -> ${target})`;
+      if (escapes(dir, full, target)) return `a link out of it (${rel} -> ${target})`;
     } else if (!info.isDirectory() && !info.isFile()) return `an entry that is neither a file, a folder nor a link (${rel})`;
   }
   return null;
+}
+
+/** Whether the link at `full`, inside `dir`, points out of it. */
+function escapes(dir: string, full: string, target: string): boolean {
+  const to = resolve(dirname(full), target);
+  return to !== dir && !to.startsWith(`${dir}${sep}`);
 }
