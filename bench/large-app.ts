@@ -8,10 +8,17 @@
  * The app is generated: BENCH_LARGE_PACKAGES (120) packages of BENCH_LARGE_FILES (40) small files
  * each (about 700 bytes, in two folders per package), as local tarball dependencies pinned in a
  * package-lock.json, so `npm ci` installs them with no network. Defaults: 4,800 files, 3.3 MiB.
+ *
+ * Same starting state on both sides: each has an npm cache of its own, empty when the bench starts
+ * (Baton's is `<data>/cache/npm`, kept between builds; by hand `npm ci --cache <tmp>/npm-cache-by-hand`,
+ * the same flags Baton's install uses), and each side runs once uncounted first, so in every run
+ * counted both caches are warm, as for anyone's second deployment. Both sides copy the app first
+ * (by hand: cp; Baton: the source preparation), install, start it with `node server.js`'s script,
+ * and are timed until GET /health answers 200.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { cpSync, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { cpSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { create } from 'tar';
 import { type LocalStack, startLocalStack } from '../functions/local/stack.js';
@@ -90,13 +97,21 @@ async function waitHealthy(url: string, child: ChildProcess | null, timeoutMs: n
   }
 }
 
-/** `npm ci && npm start` in a fresh copy of the app; ms until GET /health answers 200. */
-async function byHand(app: string, root: string): Promise<number> {
+interface HandRun {
+  ms: number;
+  install_ms: number;
+}
+
+/** `npm ci && npm start` in a fresh copy of the app; ms until GET /health answers 200, and of them the install's. */
+async function byHand(app: string, root: string, cache: string): Promise<HandRun> {
   const work = mkdtempSync(join(root, 'by-hand-'));
   const port = await freePort();
   const began = performance.now();
+  const beganWall = Date.now();
   cpSync(app, join(work, 'app'), { recursive: true });
-  const child = spawn('/bin/sh', ['-c', 'npm ci --no-audit --no-fund >/dev/null && exec npm start >/dev/null'], {
+  const installed = join(work, 'installed');
+  const install = `npm ci --no-audit --no-fund --prefer-offline --cache '${cache}' >/dev/null`;
+  const child = spawn('/bin/sh', ['-c', `${install} && : > '${installed}' && exec npm start >/dev/null`], {
     cwd: join(work, 'app'),
     env: { ...process.env, PORT: String(port), npm_config_update_notifier: 'false' },
     detached: true,
@@ -104,7 +119,8 @@ async function byHand(app: string, root: string): Promise<number> {
   });
   try {
     await waitHealthy(`http://127.0.0.1:${port}/health`, child, 300_000);
-    return performance.now() - began;
+    const ms = performance.now() - began;
+    return { ms, install_ms: statSync(installed).mtimeMs - beganWall };
   } finally {
     try {
       process.kill(-(child.pid ?? 0), 'SIGKILL');
@@ -116,9 +132,17 @@ async function byHand(app: string, root: string): Promise<number> {
 }
 
 /** POST /deploy of the app's folder; ms until the service URL answers /health with 200. */
-async function throughBaton(stack: LocalStack, app: string, run: number): Promise<{ ms: number; job: JobView }> {
+async function throughBaton(
+  stack: LocalStack,
+  app: string,
+  run: number,
+): Promise<{ ms: number; job: JobView; began: number; ended: number }> {
   const began = performance.now();
-  const res = await postJson(`${stack.url}/deploy`, { agent_id: `large-${run}`, source: { type: 'directory', path: app } });
+  const beganWall = Date.now();
+  const res = await postJson(`${stack.url}/deploy`, {
+    agent_id: run < 0 ? 'large-warm-up' : `large-${run}`,
+    source: { type: 'directory', path: app },
+  });
   if (res.status !== 202) throw new Error(`POST /deploy answered ${res.status}: ${JSON.stringify(res.json)}`);
   const id = String(res.json.deployment_id);
   for (;;) {
@@ -126,10 +150,34 @@ async function throughBaton(stack: LocalStack, app: string, run: number): Promis
     if (FINAL.has(job.status)) {
       if (job.status !== 'completed') throw new Error(`the deployment ended ${job.status}: ${job.error_message}`);
       await waitHealthy(`${job.service_url}health`, null, 10_000);
-      return { ms: performance.now() - began, job };
+      return { ms: performance.now() - began, job, began: beganWall, ended: Date.now() };
     }
     await new Promise((r) => setTimeout(r, 10));
   }
+}
+
+/** Where Baton's time went, from the deployment log's timestamps (ms resolution). */
+function batonPhases(log: string, began: number, ended: number): [string, number][] {
+  const lines = log.split('\n');
+  const at = (re: RegExp, from = 0) => {
+    const i = lines.findIndex((l, n) => n >= from && re.test(l));
+    return { i, t: i >= 0 ? Date.parse(lines[i].slice(0, lines[i].indexOf(' '))) : Number.NaN };
+  };
+  const install = at(/build: \$ npm /);
+  const artifact = at(/build: artifact /);
+  const installed = { t: Date.parse((lines[artifact.i - 1] ?? '').slice(0, (lines[artifact.i - 1] ?? '').indexOf(' '))) };
+  const built = at(/Build .* succeeded/);
+  const deploying = at(/Deploying new revision/);
+  const healthy = at(/is ready and healthy/);
+  return [
+    ['POST → npm ci starts (accept, validate, copy source, build set-up)', install.t - began],
+    ['npm ci (to its last output line)', installed.t - install.t],
+    ['list + pack + digest + store the artifact', artifact.t - installed.t],
+    ['park the build folder + build SUCCESS', built.t - artifact.t],
+    ['SUCCESS → deploying', deploying.t - built.t],
+    ['deploying → ready and healthy (folder, spawn, app start, polls)', healthy.t - deploying.t],
+    ['healthy → serving (test, promote, client sees it)', ended - healthy.t],
+  ];
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor((xs.length - 1) / 2)];
@@ -145,27 +193,46 @@ async function main(): Promise<void> {
     progress(`app: ${files} files in node_modules once installed, ${(bytes / 1048576).toFixed(1)} MiB`);
     const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k.startsWith('BATON_'))) as Record<string, string>;
     stack = await startLocalStack(loadConfig({ ...env, PORT: '0', BATON_DATA_DIR: join(root, 'data') }));
+    const handCache = join(root, 'npm-cache-by-hand');
+    progress('warm-up, not counted: one run of each side, so both npm caches are warm');
+    await byHand(app, root, handCache);
+    await throughBaton(stack, app, -1);
     const hand: number[] = [];
+    const handInstall: number[] = [];
     const baton: number[] = [];
+    const phases: [string, number][][] = [];
     for (let run = 0; run < RUNS; run++) {
-      const h = await byHand(app, root);
-      hand.push(h);
+      let cpu = process.cpuUsage();
+      const h = await byHand(app, root, handCache);
+      const cpuHand = process.cpuUsage(cpu);
+      cpu = process.cpuUsage();
+      hand.push(h.ms);
+      handInstall.push(h.install_ms);
       const b = await throughBaton(stack, app, run);
+      const cpuBaton = process.cpuUsage(cpu);
+      progress(`this process's CPU (the stack and the bench's client): ${s((cpuHand.user + cpuHand.system) / 1000)} during by hand, ${s((cpuBaton.user + cpuBaton.system) / 1000)} during Baton`);
       baton.push(b.ms);
-      const stages = Object.entries(b.job.stage_timings ?? {})
-        .map(([k, v]) => `${k} ${v.duration_ms ?? '?'} ms`)
-        .join(', ');
-      progress(`run ${run + 1}/${RUNS}: by hand ${s(h)}, through Baton ${s(b.ms)} (${stages})`);
-      if (process.env.BENCH_LARGE_VERBOSE) {
-        const log = await getJson(`${stack.url}/deployments/${b.job.deployment_id}/logs`);
-        progress(`the deployment's log:\n${String(log.logs)}`);
-      }
+      const log = String((await getJson(`${stack.url}/deployments/${b.job.deployment_id}/logs`)).logs);
+      phases.push(batonPhases(log, b.began, b.ended));
+      progress(`run ${run + 1}/${RUNS}: by hand ${s(h.ms)} (npm ci ${s(h.install_ms)}), through Baton ${s(b.ms)}`);
+      if (process.env.BENCH_LARGE_VERBOSE) progress(`the deployment's log:\n${log}`);
     }
     const ratio = median(baton) / median(hand);
     console.log(`large node_modules: ${files} files, ${(bytes / 1048576).toFixed(1)} MiB, ${RUNS} runs each, alternating`);
     console.log(`  by hand (npm ci && npm start → /health 200): median ${s(median(hand))}  [${hand.map(s).join(', ')}]`);
     console.log(`  Baton (POST /deploy → serving):              median ${s(median(baton))}  [${baton.map(s).join(', ')}]`);
     console.log(`  ratio ${ratio.toFixed(2)}× (goal ≤ ${GOAL}×): ${ratio <= GOAL ? 'met' : 'NOT met'}`);
+    console.log('  npm cache: each side its own, empty at the start, warmed by one uncounted run of each side before these');
+    console.log(
+      `  by hand, npm ci (cp included): median ${s(median(handInstall))}; the rest (npm start → /health 200) ${s(median(hand) - median(handInstall))}`,
+    );
+    console.log('  Baton, median per phase:');
+    for (const [i, [name]] of (phases[0] ?? []).entries()) console.log(`    ${name.padEnd(68)} ${s(median(phases.map((p) => p[i][1])))}`);
+    console.log(
+      `  load average at the end: ${loadavg()
+        .map((v) => v.toFixed(2))
+        .join(' ')} (other work on the machine shows here)`,
+    );
     if (ratio > GOAL) process.exitCode = 1;
   } finally {
     await stack?.stop();
