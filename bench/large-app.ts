@@ -210,7 +210,9 @@ async function main(): Promise<void> {
       handInstall.push(h.install_ms);
       const b = await throughBaton(stack, app, run);
       const cpuBaton = process.cpuUsage(cpu);
-      progress(`this process's CPU (the stack and the bench's client): ${s((cpuHand.user + cpuHand.system) / 1000)} during by hand, ${s((cpuBaton.user + cpuBaton.system) / 1000)} during Baton`);
+      progress(
+        `this process's CPU (the stack and the bench's client): ${s((cpuHand.user + cpuHand.system) / 1000)} during by hand, ${s((cpuBaton.user + cpuBaton.system) / 1000)} during Baton`,
+      );
       baton.push(b.ms);
       const log = String((await getJson(`${stack.url}/deployments/${b.job.deployment_id}/logs`)).logs);
       phases.push(batonPhases(log, b.began, b.ended));
