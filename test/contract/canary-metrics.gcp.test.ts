@@ -1,5 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CloudMonitoringCanaryMetrics, metricsFilter } from '../../shared/adapters/gcp/canary-metrics.js';
+import { loadConfig, loadGcpConfig } from '../../shared/config.js';
+import { PermanentError } from '../../shared/domain/errors.js';
+import { buildGcpAdapters } from '../../shared/wiring/gcp.js';
 import { buildGcpClients } from '../../shared/wiring/gcp-clients.js';
 import { GcpConfigSchema } from '../../shared/wiring/gcp-config.js';
 import {
@@ -158,5 +161,44 @@ describe('CloudMonitoringCanaryMetrics against the fake', () => {
 
   it('the fake answers a valid request (so the refusals above are about what they change)', async () => {
     await expect(list(valid)).resolves.toBeDefined();
+  });
+});
+
+describe('the canary metrics on the gcp wiring', () => {
+  const env = () => ({
+    BATON_TARGET: 'gcp',
+    BATON_GCP_PROJECT: PROJECT,
+    BATON_GCP_REGION: REGION,
+    BATON_BUCKET: 'bucket',
+    BATON_MONITORING_ENDPOINT: fake.endpoint,
+    BATON_CANARY_CHECK_MS: '250',
+    BATON_TASKS_SERVICE_ACCOUNT: 'baton-tasks@baton-test-project.iam.gserviceaccount.com',
+    BATON_TASK_TARGETS: JSON.stringify({ 'canary-step': 'https://canary.example.test' }),
+  });
+
+  it('reads Cloud Monitoring through the wiring, with checks no closer than 5 s on Google Cloud', async () => {
+    fake.clear();
+    const a = buildGcpAdapters(loadConfig(env()), loadGcpConfig(env()));
+    expect(a.deps.settings.canary_check_ms).toBe(5000);
+    expect(a.deps.canaryMetrics.source).toBe('Cloud Monitoring');
+    const from = new Date();
+    served('shop', 'shop-new', 503, 5);
+    const [got] = await a.deps.canaryMetrics.revisionTraffic('shop', ['shop-new'], { from, to: new Date(Date.now() + 1) });
+    expect([got.requests, got.server_errors]).toEqual([1, 1]);
+  });
+
+  it('a missing monitoring role fails the check permanently, naming roles/monitoring.viewer (no retries into the dead letter)', async () => {
+    fake.iam.deny('monitoring.timeSeries.list');
+    try {
+      const a = buildGcpAdapters(loadConfig(env()), loadGcpConfig(env()));
+      const err = await a.deps.canaryMetrics
+        .revisionTraffic('shop', ['shop-new'], { from: new Date(Date.now() - 1000), to: new Date() })
+        .catch((e) => e);
+      expect(err).toBeInstanceOf(PermanentError);
+      expect((err as PermanentError).userMessage()).toContain('roles/monitoring.viewer');
+      expect((err as PermanentError).userMessage()).toContain('PERMISSION_DENIED');
+    } finally {
+      fake.iam.allow('monitoring.timeSeries.list');
+    }
   });
 });

@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { protos } from '@google-cloud/monitoring';
 import * as grpc from '@grpc/grpc-js';
+import { FakeIam, permissionDenied } from './iam.js';
 import { protoKit } from './proto-kit.js';
 
 /**
@@ -25,8 +26,11 @@ import { protoKit } from './proto-kit.js';
  * groupByFields (INT64 added, distributions merged bucket by bucket; the output keeps only the
  * grouped labels); no aggregation: the raw points.
  *
- * What it does NOT prove: authentication and IAM (roles/monitoring.viewer: the client sends no
- * token to a custom endpoint), quotas, Cloud Run's 60 s sampling and its ingestion delay of up to
+ * A permission revoked through `iam` (monitoring.timeSeries.list) is refused first with
+ * PERMISSION_DENIED in Google's shape (iam.ts).
+ *
+ * What it does NOT prove: authentication, and that roles/monitoring.viewer grants
+ * monitoring.timeSeries.list (the client sends no token to a custom endpoint), quotas, Cloud Run's 60 s sampling and its ingestion delay of up to
  * three minutes (points are visible at once here), the bucket layout Cloud Run really uses for
  * request_latencies (tests choose one), how the API treats points straddling the interval's start
  * or an alignment boundary, the other aligners and reducers (UNIMPLEMENTED here),
@@ -58,6 +62,7 @@ export interface CloudMonitoringFake {
   endpoint: string;
   /** Every ListTimeSeries request as decoded (camelCase, enums and int64 as strings). */
   readonly requests: Record<string, unknown>[];
+  readonly iam: FakeIam;
   write(point: WrittenPoint): void;
   /** Forgets every point written. */
   clear(): void;
@@ -80,6 +85,7 @@ export async function startCloudMonitoringFake(): Promise<CloudMonitoringFake> {
   const { definition } = protoKit(PROTOS);
   const points: WrittenPoint[] = [];
   const requests: Record<string, unknown>[] = [];
+  const iam = new FakeIam();
   const server = new grpc.Server();
   const unimplemented = (_call: unknown, callback: grpc.sendUnaryData<unknown>) =>
     callback({ code: grpc.status.UNIMPLEMENTED, details: 'not in the fake', metadata: new grpc.Metadata() } as grpc.ServiceError);
@@ -87,6 +93,10 @@ export async function startCloudMonitoringFake(): Promise<CloudMonitoringFake> {
   const impl: grpc.UntypedServiceImplementation = Object.fromEntries(Object.keys(service).map((m) => [m, unimplemented]));
   impl.ListTimeSeries = (call: grpc.ServerUnaryCall<Record<string, unknown>, unknown>, callback: grpc.sendUnaryData<unknown>) => {
     requests.push(call.request);
+    if (iam.isDenied('monitoring.timeSeries.list')) {
+      callback(permissionDenied('monitoring.timeSeries.list', String(call.request.name ?? '')));
+      return;
+    }
     try {
       callback(null, { timeSeries: listTimeSeries(call.request, points) });
     } catch (err) {
@@ -101,6 +111,7 @@ export async function startCloudMonitoringFake(): Promise<CloudMonitoringFake> {
   return {
     endpoint: `http://127.0.0.1:${port}`,
     requests,
+    iam,
     write: (p) => points.push(p),
     clear: () => {
       points.length = 0;
