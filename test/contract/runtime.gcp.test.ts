@@ -524,7 +524,8 @@ describe('CloudRunRuntime under the pipeline (deploy → verify → promote; a c
 });
 
 describe('the Cloud Run fake with a reconciliation delay', () => {
-  const DELAY_MS = 120;
+  // Long enough that no test, however loaded the machine, sees it elapse; settle() ends it.
+  const DELAY_MS = 60_000;
   let slowFake: CloudRunFake;
   let slowClients: GcpClients;
   let slow: CloudRunRuntime;
@@ -552,9 +553,11 @@ describe('the Cloud Run fake with a reconciliation delay', () => {
   it('shows the old split while reconciling, and refuses to delete a revision the route still serves', async () => {
     const r1 = spec('lagging', 'd1');
     await slow.deployRevision(r1);
+    slowFake.settle();
     await until('r1 ready', async () => (await slow.getRevision('lagging', r1.revision))?.state === 'ready');
     const r2 = spec('lagging', 'd2');
     await slow.deployRevision(r2);
+    slowFake.settle();
     await until('r2 ready', async () => (await slow.getRevision('lagging', r2.revision))?.state === 'ready');
 
     await slow.setTraffic('lagging', [{ revision: r2.revision, percent: 100 }]);
@@ -565,6 +568,7 @@ describe('the Cloud Run fake with a reconciliation delay', () => {
     await expect(slowClients.revisions.deleteRevision({ name })).rejects.toMatchObject({ code: 9 });
     expect(slowFake.revisions.has(name)).toBe(true);
 
+    slowFake.settle();
     await until(
       'the new split to be reconciled',
       async () => !(await slowClients.services.getService({ name: `${PARENT}/services/lagging` }))[0].reconciling,

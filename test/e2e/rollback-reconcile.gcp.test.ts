@@ -12,7 +12,7 @@ import { type CloudRunFake, startCloudRunFake } from '../support/gcp-fakes/run-s
 
 /**
  * The rollback use cases over CloudRunRuntime and the Cloud Run Admin v2 fake with a
- * reconciliation delay: the route keeps serving the canary split for DELAY_MS after the rollback
+ * reconciliation delay: the route keeps serving the canary split after the rollback, until the test settles it,
  * writes the restored one, and the fake refuses to delete a revision the route still serves. A
  * rollback that deletes right after moving traffic fails here; one that waits for its poll does
  * not. What this does not prove: Cloud Run's real reconciliation times (seconds, variable).
@@ -20,7 +20,8 @@ import { type CloudRunFake, startCloudRunFake } from '../support/gcp-fakes/run-s
 
 const PROJECT = 'baton-test';
 const REGION = 'us-central1';
-const DELAY_MS = 150;
+// Long enough that no loaded machine sees it elapse on its own; the test ends it with settle().
+const DELAY_MS = 60_000;
 const AGENT = 'lag';
 
 let fake: CloudRunFake;
@@ -62,13 +63,17 @@ async function until(what: string, check: () => Promise<boolean>) {
     await new Promise((r) => setTimeout(r, 10));
   }
 }
-const settled = () => until('Cloud Run to reconcile', async () => !(await runtime.getService(AGENT))?.reconciling);
+const settled = () => {
+  fake.settle();
+  return until('Cloud Run to reconcile', async () => !(await runtime.getService(AGENT))?.reconciling);
+};
 
 describe('an automatic rollback on Cloud Run with a reconciliation delay', () => {
   it('waits through its poll for the restored split before removing anything, then completes', async () => {
     const [old, canary, next] = [spec('d0'), spec('d1'), spec('d2')];
     for (const s of [old, canary, next]) {
       await runtime.deployRevision(s);
+      fake.settle();
       await until(`${s.revision} ready`, async () => (await runtime.getRevision(AGENT, s.revision))?.state === 'ready');
     }
     // d1 was a canary at 10 %; d2 is the service's latest revision, which Cloud Run never deletes.
