@@ -7,7 +7,9 @@
  *            + testing.duration_ms                              claim, requests, commit, hand-on
  *            − the requests' own time (functional_test.metrics: response_time × requests)
  *
- * and prints median, p90 and max against the goal (< 50 ms).
+ * and prints median, p90 and max against the goal (< 50 ms). It also prints the hop after it that
+ * every deployment now takes, the approval gate's (promoting.started_at − testing.completed_at,
+ * with no approval required), apart: it is not the test stage's, but it is in every deployment.
  *
  *   npm run bench:test-stage          BENCH_TEST_DEPLOYS (10)
  */
@@ -27,14 +29,16 @@ const GOAL_MS = 50;
 const EXAMPLE = resolve(import.meta.dirname, '..', 'examples', 'hello');
 
 /** The stage's cost beyond its requests, from one completed job's timings and results. */
-function testStageOverheadMs(job: Job): { overhead_ms: number; requests_ms: number } {
+function testStageOverheadMs(job: Job): { overhead_ms: number; requests_ms: number; gate_ms: number } {
   const verified = job.stage_timings.verifying?.completed_at;
   const testing = job.stage_timings.testing;
   const functional = job.test_results.find((r) => r.test_type === 'functional_test');
   if (!verified || !testing?.duration_ms || !functional) throw new Error(`deployment ${job.deployment_id} has no test-stage timings`);
   const requests_ms = Number(functional.metrics.response_time) * 1000 * Number(functional.metrics.requests);
   const handoff = Date.parse(testing.started_at) - Date.parse(verified);
-  return { overhead_ms: handoff + testing.duration_ms - requests_ms, requests_ms };
+  const promoting = job.stage_timings.promoting?.started_at;
+  const gate_ms = testing.completed_at && promoting ? Date.parse(promoting) - Date.parse(testing.completed_at) : Number.NaN;
+  return { overhead_ms: handoff + testing.duration_ms - requests_ms, requests_ms, gate_ms };
 }
 
 async function main() {
@@ -42,6 +46,7 @@ async function main() {
   const stack = await startLocalStack(loadConfig({ BATON_DATA_DIR: dataDir, PORT: '0', BATON_VERIFY_POLL_MS: '20' }));
   const overheads: number[] = [];
   const requests: number[] = [];
+  const gates: number[] = [];
   try {
     for (let i = 1; i <= DEPLOYS; i++) {
       const res = await fetch(`${stack.url}/deploy`, {
@@ -60,6 +65,7 @@ async function main() {
       const m = testStageOverheadMs(job);
       overheads.push(m.overhead_ms);
       requests.push(m.requests_ms);
+      gates.push(m.gate_ms);
       process.stderr.write(
         `bench:test-stage: ${i}/${DEPLOYS} overhead ${m.overhead_ms.toFixed(1)} ms (requests ${m.requests_ms.toFixed(1)} ms)\n`,
       );
@@ -74,6 +80,8 @@ async function main() {
   console.log(`  requests themselves   p50 ${r.p50.toFixed(1)} ms  max ${r.max.toFixed(1)} ms`);
   console.log(`  overhead over them    p50 ${o.p50.toFixed(1)} ms  p90 ${o.p90.toFixed(1)} ms  max ${o.max.toFixed(1)} ms`);
   console.log(`  goal < ${GOAL_MS} ms (p50): ${o.p50 < GOAL_MS ? 'met' : 'NOT met'}`);
+  const g = summarize(gates);
+  console.log(`  then the approval gate's hop (none required)  p50 ${g.p50.toFixed(1)} ms  max ${g.max.toFixed(1)} ms`);
 }
 
 await main();

@@ -1,6 +1,8 @@
 import { ALL_FUNCTIONS, type EventFunctionName, type ScheduledFunctionName, type TaskFunctionName } from '../shared/domain/pipeline.js';
 import type { Queue, Topic } from '../shared/domain/topics.js';
 import type { PipelineDeps } from '../shared/pipeline/deps.js';
+import { approvalCheck } from './approval-check/index.js';
+import { approvalGate } from './approval-gate/index.js';
 import { build } from './build/index.js';
 import { buildEvents } from './build-events/index.js';
 import { canaryStep } from './canary-step/index.js';
@@ -30,6 +32,7 @@ const EVENT_HANDLERS: Readonly<Record<EventFunctionName, EventFunction>> = {
   'build-events': buildEvents,
   deploy,
   'test-candidate': testCandidateFn,
+  'approval-gate': approvalGate,
   promote,
   rollback,
   'dead-letter': deadLetter,
@@ -37,6 +40,7 @@ const EVENT_HANDLERS: Readonly<Record<EventFunctionName, EventFunction>> = {
 const TASK_HANDLERS: Readonly<Record<TaskFunctionName, TaskFunction>> = {
   verify,
   'test-slice': testSliceFn,
+  'approval-check': approvalCheck,
   'canary-step': canaryStep,
   'rollback-check': rollbackCheck,
   'design-run': designRun,

@@ -39,8 +39,8 @@ locals {
   #   builds:    Cloud Build use -- submit (builds.editor + actAs the build service account), cancel (builds.editor).
   function_access = {
     "api" = {
-      publishes = ["baton-deployment-requested", "baton-rollback-requested"]
-      enqueues  = ["baton-design-run"]
+      publishes = ["baton-deployment-approved", "baton-deployment-requested", "baton-rollback-requested"]
+      enqueues  = ["baton-approval-check", "baton-design-run"]
       runtime   = "read"
       builds    = "cancel"
     }
@@ -89,6 +89,18 @@ locals {
     "test-slice" = {
       publishes = ["baton-deployment-requested", "baton-deployment-tested", "baton-rollback-requested"]
       enqueues  = ["baton-test-slice"]
+      runtime   = "write"
+      builds    = "none"
+    }
+    "approval-gate" = {
+      publishes = ["baton-deployment-approved", "baton-deployment-requested", "baton-rollback-requested"]
+      enqueues  = ["baton-approval-check"]
+      runtime   = "write"
+      builds    = "none"
+    }
+    "approval-check" = {
+      publishes = ["baton-deployment-requested", "baton-rollback-requested"]
+      enqueues  = ["baton-approval-check"]
       runtime   = "write"
       builds    = "none"
     }

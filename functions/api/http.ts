@@ -16,6 +16,7 @@ export const JSON_MAX_DEPTH = 32;
 
 const STATUS: Record<RequestError['code'], number> = {
   invalid: 400,
+  forbidden: 403,
   not_found: 404,
   conflict: 409,
   too_large: 413,

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { z } from 'zod';
 import {
   AcceptedSchema,
+  ApprovalResultSchema,
   CancelResultSchema,
   DeploymentLogsSchema,
   EnvironmentsViewSchema,
@@ -16,9 +17,10 @@ import { environmentsView } from '../../shared/domain/environments.js';
 import { RequestError } from '../../shared/domain/errors.js';
 import { publicJob } from '../../shared/domain/job.js';
 import { AgentIdSchema } from '../../shared/domain/names.js';
-import { DeploymentRequestSchema, RollbackRequestSchema } from '../../shared/domain/request.js';
+import { DeploymentRequestSchema, RejectRequestSchema, RollbackRequestSchema } from '../../shared/domain/request.js';
 import { RuntimeLogQuerySchema } from '../../shared/domain/runtime-log.js';
 import { isFinal, StatusSchema } from '../../shared/domain/status.js';
+import { approveDeployment, rejectDeployment } from '../../shared/pipeline/approval-requests.js';
 import type { PipelineDeps } from '../../shared/pipeline/deps.js';
 import {
   acceptDeployment,
@@ -199,6 +201,32 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
         responses: { 202: { description: 'requested', schema: CancelResultSchema } },
       },
       async (_req, res, [id]) => sendJson(res, 202, await requestCancel(deps, id)),
+    ),
+    route(
+      'POST',
+      '/deployments/{id}/approve',
+      {
+        summary: 'Let a deployment awaiting approval take traffic (its owner only; 409 when it is not waiting)',
+        tag: 'deployments',
+        params: { id: IdParam },
+        responses: { 202: { description: 'approved: promotion follows', schema: ApprovalResultSchema } },
+      },
+      async (req, res, [id]) => sendJson(res, 202, await approveDeployment(deps, id, callerOf(req))),
+    ),
+    route(
+      'POST',
+      '/deployments/{id}/reject',
+      {
+        summary: 'Fail a deployment awaiting approval, for a reason (its owner only); its candidate revision is removed',
+        tag: 'deployments',
+        params: { id: IdParam },
+        body: { json: RejectRequestSchema },
+        responses: { 202: { description: 'rejected: it fails next', schema: ApprovalResultSchema } },
+      },
+      async (req, res, [id]) => {
+        const body = await readJson(req, RejectRequestSchema);
+        sendJson(res, 202, await rejectDeployment(deps, id, body.reason, callerOf(req)));
+      },
     ),
     route(
       'POST',

@@ -68,6 +68,11 @@ export const CancelResultSchema = z
   .object({ message: z.string(), deployment_id: z.string(), status: StatusSchema })
   .meta({ id: 'CancelResult' });
 
+/** What approve and reject answer: the deployment goes on to promoting, or fails. */
+export const ApprovalResultSchema = z
+  .object({ message: z.string(), deployment_id: z.string(), agent_id: z.string(), status: StatusSchema })
+  .meta({ id: 'ApprovalResult' });
+
 export const JobListSchema = z
   .object({ deployments: z.array(PublicJobSchema), next_cursor: z.string().nullable() })
   .meta({ id: 'JobList' });

@@ -1,4 +1,5 @@
 import { basename } from 'node:path';
+import { MAX_APPROVAL_TIMEOUT_S, MIN_APPROVAL_TIMEOUT_S } from '../domain/approval-schema.js';
 import { type CanaryThresholds, CanaryThresholdsSchema } from '../domain/canary.js';
 import { MAX_STARTUP_SECONDS } from '../domain/cloud-run-limits.js';
 import { EnvironmentNameSchema } from '../domain/environments.js';
@@ -60,6 +61,22 @@ export function parseStartTimeout(raw: string | undefined): number | undefined {
   if (raw.trim() === '' || !Number.isFinite(seconds) || seconds < 1 || seconds > MAX_STARTUP_SECONDS) {
     throw new UsageError(`--start-timeout must be a number of seconds from 1 to ${MAX_STARTUP_SECONDS} (Cloud Run's limit), not "${raw}"`);
   }
+  return seconds;
+}
+
+export function parseApproval(raw: string | undefined): 'required' | 'none' | undefined {
+  if (raw === undefined) return undefined;
+  if (raw !== 'required' && raw !== 'none') throw new UsageError(`--approval must be required or none, not "${raw}"`);
+  return raw;
+}
+
+export function parseApprovalTimeout(raw: string | undefined): number | undefined {
+  if (raw === undefined) return undefined;
+  const seconds = Number(raw.replace(/s$/, ''));
+  if (raw.trim() === '' || !Number.isInteger(seconds) || seconds < MIN_APPROVAL_TIMEOUT_S || seconds > MAX_APPROVAL_TIMEOUT_S)
+    throw new UsageError(
+      `--approval-timeout must be whole seconds from ${MIN_APPROVAL_TIMEOUT_S} to ${MAX_APPROVAL_TIMEOUT_S} (7 days), not "${raw}"`,
+    );
   return seconds;
 }
 

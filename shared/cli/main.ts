@@ -7,6 +7,8 @@ import { BatonApiError, BatonClient, BatonConnectionError, type Job, type Servic
 import type { DeploymentRequestInput } from '../domain/request.js';
 import {
   agentIdFromFolder,
+  parseApproval,
+  parseApprovalTimeout,
   parseCanaryThresholds,
   parseEnvFlags,
   parseEnvironment,
@@ -48,6 +50,8 @@ const OPTIONS = {
   'max-latency': { type: 'string' },
   'min-requests': { type: 'string' },
   'no-auto-rollback': { type: 'boolean' },
+  approval: { type: 'string' },
+  'approval-timeout': { type: 'string' },
   source: { type: 'string' },
   wait: { type: 'boolean', short: 'w' },
   timeout: { type: 'string' },
@@ -79,6 +83,8 @@ const FOLDER_ONLY = [
   'max-latency',
   'min-requests',
   'no-auto-rollback',
+  'approval',
+  'approval-timeout',
 ] as const satisfies readonly OptionName[];
 
 /** Each command, its positional arguments (min, max) and the options it accepts besides the global ones. */
@@ -91,6 +97,8 @@ const COMMANDS: Record<string, { args: [number, number]; options: readonly Optio
   logs: { args: [0, 1], options: ['follow', 'service', 'revision', 'lines'] },
   rollback: { args: [1, 1], options: ['reason', 'wait', 'timeout'] },
   cancel: { args: [1, 1], options: [] },
+  approve: { args: [1, 1], options: [] },
+  reject: { args: [1, 1], options: ['reason'] },
   service: { args: [1, 1], options: [] },
   help: { args: [0, 1], options: [] },
 };
@@ -160,6 +168,10 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
         return await rollback(ctx, args[0]);
       case 'cancel':
         return await cancel(ctx, args[0]);
+      case 'approve':
+        return await decideApproval(ctx, args[0], 'approve');
+      case 'reject':
+        return await decideApproval(ctx, args[0], 'reject');
       case 'service':
         return await service(ctx, args[0]);
       default:
@@ -236,6 +248,8 @@ async function folderRequest(ctx: Ctx, folder: string): Promise<Omit<DeploymentR
   const thresholds = parseCanaryThresholds(values);
   const start = parseStartTimeout(values['start-timeout']);
   const health = parseHealthPath(values['health-path']);
+  const approval = parseApproval(values.approval);
+  const approvalTimeout = parseApprovalTimeout(values['approval-timeout']);
   const env: Record<string, string> = {};
   for (const file of values['env-file'] ?? []) {
     const path = resolve(io.cwd, file);
@@ -259,6 +273,8 @@ async function folderRequest(ctx: Ctx, folder: string): Promise<Omit<DeploymentR
       ...(strategy ? { strategy } : {}),
       ...thresholds,
       ...(values['no-auto-rollback'] ? { auto_rollback: false } : {}),
+      ...(approval ? { approval } : {}),
+      ...(approvalTimeout !== undefined ? { approval_timeout_seconds: approvalTimeout } : {}),
     },
   };
 }
@@ -355,6 +371,18 @@ async function rollback(ctx: Ctx, id: string): Promise<number> {
 async function cancel(ctx: Ctx, id: string): Promise<number> {
   const res = await ctx.client.cancel(id);
   ctx.io.stdout.write(ctx.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.message}: ${res.deployment_id} (now ${res.status})\n`);
+  return 0;
+}
+
+async function decideApproval(ctx: Ctx, id: string, what: 'approve' | 'reject'): Promise<number> {
+  const reason = ctx.values.reason;
+  if (what === 'reject' && !reason?.trim()) throw new UsageError('"reject" needs --reason "<why>"');
+  const res = what === 'approve' ? await ctx.client.approve(id) : await ctx.client.reject(id, reason ?? '');
+  ctx.io.stdout.write(
+    ctx.json
+      ? `${JSON.stringify(res, null, 2)}\n`
+      : `${res.message}: ${res.deployment_id}\nFollow it with: baton status ${res.deployment_id}\n`,
+  );
   return 0;
 }
 

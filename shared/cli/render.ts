@@ -13,9 +13,18 @@ export function progressBar(progress: number, width = BAR_WIDTH): string {
 
 /** `[#########-----------]  45% building  Building` (plus `  ~1m 05s left` when the server has an ETA). */
 export function progressLine(
-  job: Pick<Job, 'progress' | 'status' | 'current_step'> & { eta_seconds?: number | null; queue_position?: number | null },
+  job: Pick<Job, 'progress' | 'status' | 'current_step'> & {
+    eta_seconds?: number | null;
+    queue_position?: number | null;
+    deployment_id?: string;
+  },
 ): string {
   const pct = `${Math.round(clampPercent(job.progress))}`.padStart(3);
+  // Waiting on a person: what to type instead of an ETA (which leaves the wait out).
+  if (job.status === 'awaiting_approval') {
+    const id = job.deployment_id ?? '<id>';
+    return `${progressBar(job.progress)} ${pct}% ${job.status}  ${job.current_step}  (baton approve ${id} | baton reject ${id} --reason …)`;
+  }
   const eta = job.eta_seconds != null && job.eta_seconds > 0 ? `  ~${formatDuration(job.eta_seconds * 1000)} left` : '';
   const step = job.current_step ? `  ${job.current_step}` : '';
   const place = job.queue_position != null ? ` #${job.queue_position} in queue` : '';
@@ -117,6 +126,7 @@ export function renderJob(job: Job): string {
     ['Rollback of', job.rollback_of],
     ['Rolled back by', job.rollback_id],
     ['Reason', job.rollback_reason],
+    ['Approval', approvalText(job.approval)],
     ['Failed stage', job.failed_stage],
     ['Error', job.error_message],
     [
@@ -162,6 +172,13 @@ export function renderJob(job: Job): string {
     for (const line of job.logs) out.push(`  ${line}`);
   }
   return out.join('\n');
+}
+
+function approvalText(a: Job['approval']): string | null {
+  if (!a) return null;
+  if (a.state === 'pending') return `waiting until ${a.deadline_at}`;
+  const by = a.decided_by ? ` by ${a.decided_by}` : '';
+  return `${a.state}${by}${a.decided_at ? ` at ${a.decided_at}` : ''}${a.reason ? `: ${a.reason}` : ''}`;
 }
 
 /** `baton status`: one row per deployment. */
@@ -247,6 +264,8 @@ Commands:
       --max-latency <ms>       canary: the candidate's highest p95 latency (default: the environment's)
       --min-requests <n>       canary: fewer requests in a step's window is inconclusive (default: the environment's)
       --no-auto-rollback       keep a failed revision instead of returning traffic
+      --approval <mode>        required: wait in awaiting_approval for baton approve; none: do not (default: the environment's)
+      --approval-timeout <s>   seconds to wait for approval before failing (default 86400, at most 604800)
       --source <archive>       with a config file: a .tar.gz or .zip of the source to upload
       --wait                   follow the deployment to the end (exit 0 only if it completed)
       --timeout <seconds>      with --wait: give up following after this long (default 1800)
@@ -261,7 +280,10 @@ Commands:
   rollback <id>              Return traffic to the revision before this deployment
       --reason "<text>"        why (kept in the job and the log)
       --wait                   follow the rollback to the end
-  cancel <id>                Cancel a deployment that has not finished
+  cancel <id>                Cancel a deployment that has not finished (also while it awaits approval)
+  approve <id>               Let a deployment awaiting approval take traffic (its owner only)
+  reject <id>                Fail a deployment awaiting approval; its candidate revision is removed
+      --reason "<text>"        why (required; kept in the job and the log)
   service <agent>            What serves an agent now: URL, revisions, traffic
   help                       This text
 

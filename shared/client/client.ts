@@ -88,6 +88,17 @@ export const JobViewSchema = z.looseObject({
     .looseObject({ reason_code: z.string(), hint: z.string(), stage: z.string(), listening_port: z.number().optional() })
     .nullable()
     .default(null),
+  /** Set once the deployment waits for approval: its deadline and, once decided, by whom and why. */
+  approval: z
+    .looseObject({
+      state: z.string(),
+      deadline_at: z.string(),
+      decided_at: z.string().nullable().default(null),
+      decided_by: z.string().nullable().default(null),
+      reason: z.string().nullable().default(null),
+    })
+    .nullable()
+    .default(null),
 });
 export type Job = z.infer<typeof JobViewSchema>;
 
@@ -148,6 +159,14 @@ export const CancelResultSchema = z.looseObject({
   status: z.string(),
 });
 export type CancelResult = z.infer<typeof CancelResultSchema>;
+/** What approve and reject answer (202): the deployment goes on to promoting, or fails. */
+export const ApprovalResultSchema = z.looseObject({
+  message: z.string(),
+  deployment_id: z.string(),
+  agent_id: z.string(),
+  status: z.string(),
+});
+export type ApprovalResult = z.infer<typeof ApprovalResultSchema>;
 
 export const ServiceViewSchema = z.looseObject({
   agent_id: z.string(),
@@ -424,6 +443,16 @@ export class BatonClient {
 
   cancel(id: string): Promise<CancelResult> {
     return this.request('POST', `/deployments/${encodeURIComponent(id)}/cancel`, CancelResultSchema, { json: {} });
+  }
+
+  /** A deployment awaiting approval may take traffic (its owner only; 409 when it is not waiting). */
+  approve(id: string): Promise<ApprovalResult> {
+    return this.request('POST', `/deployments/${encodeURIComponent(id)}/approve`, ApprovalResultSchema, { json: {} });
+  }
+
+  /** A deployment awaiting approval fails, for `reason`; its candidate is removed. */
+  reject(id: string, reason: string): Promise<ApprovalResult> {
+    return this.request('POST', `/deployments/${encodeURIComponent(id)}/reject`, ApprovalResultSchema, { json: { reason } });
   }
 
   getService(agentId: string): Promise<ServiceView> {

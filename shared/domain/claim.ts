@@ -1,5 +1,13 @@
 import type { Job } from './job.js';
-import { canTransition, type PipelineStage, previousStatus, STAGE_PROGRESS, STAGE_STEP, type Stage, type Status } from './status.js';
+import {
+  canTransition,
+  entryStatuses as entryStatusesOf,
+  type PipelineStage,
+  STAGE_PROGRESS,
+  STAGE_STEP,
+  type Stage,
+  type Status,
+} from './status.js';
 
 /** A status change the state machine (status.ts TRANSITIONS) does not allow: a bug, never a user's doing. */
 export class IllegalTransitionError extends Error {
@@ -56,10 +64,10 @@ export type ClaimDecision =
   | { kind: 'behind'; reason: string }
   | { kind: 'stale'; reason: string };
 
-/** The status a job must be in for an event to enter `stage`; null when no event enters it from outside. */
-function entryStatus(job: Job, stage: Stage): Status | null {
-  if (stage === 'rolling_back') return job.kind === 'rollback' ? 'queued' : null;
-  return job.kind === 'deployment' ? previousStatus(stage as PipelineStage) : null;
+/** The statuses a job may be in for an event to enter `stage`; none when no event enters it from outside. */
+function entryStatuses(job: Job, stage: Stage): readonly Status[] {
+  if (stage === 'rolling_back') return job.kind === 'rollback' ? ['queued'] : [];
+  return job.kind === 'deployment' ? entryStatusesOf(stage as PipelineStage) : [];
 }
 
 export function decideClaim(job: Job, req: ClaimRequest): ClaimDecision {
@@ -77,7 +85,7 @@ export function decideClaim(job: Job, req: ClaimRequest): ClaimDecision {
   if (job.cancel_requested && canTransition(job.status, 'cancelled')) {
     return { kind: 'cancel', job: cancelled(job, at) };
   }
-  if (job.status === entryStatus(job, stage)) {
+  if (entryStatuses(job, stage).includes(job.status)) {
     if (job.status !== 'queued' && !job.claim?.done) return { kind: 'behind', reason: `the ${job.status} stage has not finished` };
     return { kind: 'claim', job: enterStage(job, stage, fresh, at) };
   }
@@ -114,6 +122,22 @@ function enterStage(job: Job, stage: Stage, claim: NonNullable<Job['claim']>, at
     claim,
     stage_timings: { ...job.stage_timings, [stage]: { started_at: at, completed_at: null, duration_ms: null } },
   });
+}
+
+/** The stage's work committed: its claim done (only the hand-off may remain), its progress at the stage's end, its timing closed. */
+export function finishStage(job: Job, stage: Stage, now: Date): Job {
+  const next: Job = { ...job };
+  if (job.claim) next.claim = { ...job.claim, done: true };
+  next.progress = Math.max(job.progress, STAGE_PROGRESS[stage][1]);
+  const t = job.stage_timings[stage];
+  if (t) {
+    const at = now.toISOString();
+    next.stage_timings = {
+      ...job.stage_timings,
+      [stage]: { ...t, completed_at: at, duration_ms: now.getTime() - Date.parse(t.started_at) },
+    };
+  }
+  return next;
 }
 
 export function cancelled(job: Job, at: string): Job {

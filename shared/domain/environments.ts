@@ -1,5 +1,6 @@
 import { type Document, isMap, isScalar, LineCounter, type Node, parseDocument } from 'yaml';
 import { z } from 'zod';
+import { ApprovalTimeoutSchema, EnvironmentApprovalSchema } from './approval-schema.js';
 import { type CanaryThresholds, CanaryThresholdsSchema } from './canary.js';
 import { cloudRunLimitProblem } from './cloud-run-limits.js';
 
@@ -41,6 +42,14 @@ export const EnvironmentDefSchema = z.strictObject({
   test_types: z.array(TestTypeSchema).min(1).optional(),
   /** What a canary here is judged against unless its deployment_options say otherwise (fields left out: by validation level). */
   canary: CanaryThresholdsSchema.partial().optional(),
+  /**
+   * Whether a tested deployment waits for a person before traffic moves: required (unless its
+   * request says approval "none"), enforced (a request cannot opt out), none (unless its request
+   * says "required"). Absent: required for a strict environment, none otherwise.
+   */
+  approval: EnvironmentApprovalSchema.optional(),
+  /** How long a deployment here waits for approval before it fails (default 24 h). */
+  approval_timeout_seconds: ApprovalTimeoutSchema.optional(),
 });
 export type EnvironmentDef = z.infer<typeof EnvironmentDefSchema>;
 
@@ -71,6 +80,7 @@ export const DEFAULT_ENVIRONMENTS: Environments = {
       validation_level: 'strict',
       monitoring_level: 'comprehensive',
       test_types: ['functional', 'performance', 'load', 'security'],
+      approval: 'required',
     },
   },
   // The seed's default is staging; Baton's requests without an environment have always been
@@ -203,13 +213,25 @@ export function effectiveResources(requested: RevisionResources | undefined, env
   return { memory_mb, cpu_cores, ...(concurrent_tasks !== undefined ? { concurrent_tasks } : {}) };
 }
 
-/** The GET /environments body (seed 004), each environment with the test types it runs by default. */
+/** Whether deployments to `name` wait for approval by default (see EnvironmentDefSchema.approval). */
+export function environmentApproval(envs: Environments, name: string): 'required' | 'enforced' | 'none' {
+  const env = envs.environments[name];
+  if (!env) return 'none';
+  return env.approval ?? (env.validation_level === 'strict' ? 'required' : 'none');
+}
+
+/** The GET /environments body (seed 004), each environment with the test types it runs and its approval rule. */
 export function environmentsView(envs: Environments) {
   return {
     environments: Object.fromEntries(
       Object.entries(envs.environments).map(([name, e]) => [
         name,
-        { ...e, test_types: e.test_types ?? defaultTestTypes(envs, name), canary: environmentCanary(envs, name) },
+        {
+          ...e,
+          test_types: e.test_types ?? defaultTestTypes(envs, name),
+          canary: environmentCanary(envs, name),
+          approval: environmentApproval(envs, name),
+        },
       ]),
     ),
     default_environment: envs.default_environment,

@@ -42,7 +42,7 @@ export function messageOf(err: unknown): string {
 export class RequestError extends Error {
   override readonly name = 'RequestError';
   constructor(
-    readonly code: 'invalid' | 'not_found' | 'conflict' | 'too_large' | 'too_many' | 'unavailable',
+    readonly code: 'invalid' | 'forbidden' | 'not_found' | 'conflict' | 'too_large' | 'too_many' | 'unavailable',
     message: string,
     readonly field?: string,
     /** For `too_many`: when to try again (the Retry-After header, seconds). */

@@ -51,6 +51,15 @@ export const TestSliceTaskSchema = z.object({
   deployment_id: z.string().min(1),
   slice: z.number().int().min(1),
 });
+/**
+ * A wait for approval to look at again: at its deadline, after a rejection, after a cancel. The
+ * job says what happened (its approval, cancel_requested); the task only wakes the stage.
+ */
+export const ApprovalCheckTaskSchema = z.object({
+  type: z.literal('approval.check.v1'),
+  deployment_id: z.string().min(1),
+  reason: z.enum(['deadline', 'rejected', 'cancel']),
+});
 /** A check, after the rollback moved traffic, that Cloud Run serves the restored split. */
 export const RollbackPollTaskSchema = z.object({
   type: z.literal('rollback.poll.v1'),
@@ -65,6 +74,7 @@ export type VerifyPollTask = z.infer<typeof VerifyPollTaskSchema>;
 export type RollbackPollTask = z.infer<typeof RollbackPollTaskSchema>;
 export type PromoteStepTask = z.infer<typeof PromoteStepTaskSchema>;
 export type TestSliceTask = z.infer<typeof TestSliceTaskSchema>;
+export type ApprovalCheckTask = z.infer<typeof ApprovalCheckTaskSchema>;
 
 /** The Cloud Build resource as a build notification carries it (the fields Baton reads). */
 export const BUILD_TERMINAL_STATUSES = ['SUCCESS', 'FAILURE', 'INTERNAL_ERROR', 'TIMEOUT', 'CANCELLED', 'EXPIRED'] as const;

@@ -1,11 +1,12 @@
 import { z } from 'zod';
 import { QueueEntrySchema } from './admission.js';
 import { AnalysisSchema } from './analysis/schema.js';
+import { ApprovalSchema } from './approval.js';
 import { CanaryAnalysisSchema } from './canary.js';
 import { FailureSchema } from './failure.js';
 import { withoutCredentials } from './redact.js';
 import { type DeploymentRequest, DeploymentRequestSchema } from './request.js';
-import { isFinal, STAGES, StageSchema, StatusSchema } from './status.js';
+import { isFinal, STAGES, StageSchema, StatusSchema, UNTIMED_STAGES } from './status.js';
 import { LoadSliceSchema, TestResultSchema } from './testing.js';
 
 export const SeveritySchema = z.enum(['critical', 'high', 'medium', 'low', 'info']);
@@ -113,6 +114,8 @@ export const JobSchema = z.object({
   canary_analyses: z.array(CanaryAnalysisSchema).default([]),
   /** What validation found in the source (language, framework, how it builds and starts): shared/domain/analysis. */
   analysis: AnalysisSchema.nullable().default(null),
+  /** Set when the deployment waits for a person (awaiting_approval): the deadline and the decision. */
+  approval: ApprovalSchema.nullable().default(null),
   /** Blob key of the prepared source archive. */
   source_key: z.string().nullable(),
   build_id: z.string().nullable(),
@@ -198,6 +201,7 @@ export function newJob(
     test_results: [],
     load_slices: [],
     canary_analyses: [],
+    approval: null,
     source_key: null,
     build_id: null,
     artifact: null,
@@ -294,7 +298,8 @@ export type PublicJob = ReturnType<typeof publicJob>;
 export function typicalStageMs(previous: Record<string, number>, job: Job): Record<string, number> {
   const next = { ...previous };
   for (const [stage, t] of Object.entries(job.stage_timings)) {
-    if (t.duration_ms === null) continue;
+    // A person's time to approve says nothing about how long the next deployment's stages take.
+    if (t.duration_ms === null || (UNTIMED_STAGES as readonly string[]).includes(stage)) continue;
     const old = next[stage];
     next[stage] = old === undefined ? t.duration_ms : Math.round((old + t.duration_ms) / 2);
   }
@@ -303,7 +308,8 @@ export function typicalStageMs(previous: Record<string, number>, job: Job): Reco
 
 /**
  * Seconds left, from the service's typical stage durations: what remains of the current stage
- * plus every later one. Null when there is no history to go on.
+ * plus every later one. Null when there is no history to go on. The wait for approval is not in
+ * it (a person's time): while a job awaits approval its ETA is what follows once it is approved.
  */
 export function estimateEtaSeconds(job: Job, typical: Record<string, number>, nowMs: number): number | null {
   if (isFinal(job.status)) return 0;
@@ -312,6 +318,7 @@ export function estimateEtaSeconds(job: Job, typical: Record<string, number>, no
   if (at < 0) return null;
   let ms = 0;
   for (let i = at; i < order.length; i++) {
+    if ((UNTIMED_STAGES as readonly string[]).includes(order[i])) continue;
     const typ = typical[order[i]];
     if (typ === undefined) return null;
     const started = job.stage_timings[order[i]]?.started_at;

@@ -41,6 +41,13 @@ export interface StageDef {
   /** A revision exists by now: a failure may roll back to the previous one. */
   readonly rolls_back: boolean;
   readonly lease: LeaseSetting;
+  /**
+   * Entered only when the deployment asks for it (approval): otherwise the function that enters
+   * it hands on at once and the job goes from the stage before straight to the one after.
+   */
+  readonly optional?: true;
+  /** Its time is a person's, not the pipeline's: left out of typical durations and the ETA. */
+  readonly waits_for_person?: true;
 }
 
 export const PIPELINE = [
@@ -124,10 +131,29 @@ export const PIPELINE = [
     lease: 'claim_lease_ms',
   },
   {
+    status: 'awaiting_approval',
+    path: 'forward',
+    functions: [
+      // Enters the stage when deployment_options.approval (or the environment) requires it; else hands on at once.
+      { name: 'approval-gate', trigger: { topic: 'baton-deployment-tested', event: 'deployment.tested.v1' } },
+      // Nothing waits inside a function: the deadline, a rejection and a cancel each arrive as a task.
+      { name: 'approval-check', trigger: { queue: 'baton-approval-check', task: 'approval.check.v1' } },
+    ],
+    // Published by POST /deployments/{id}/approve (or by the gate when no approval is required).
+    emits: 'deployment.approved.v1',
+    progress: [90, 90],
+    step: 'Waiting for approval',
+    cancellable: true,
+    rolls_back: true,
+    lease: 'claim_lease_ms',
+    optional: true,
+    waits_for_person: true,
+  },
+  {
     status: 'promoting',
     path: 'forward',
     functions: [
-      { name: 'promote', trigger: { topic: 'baton-deployment-tested', event: 'deployment.tested.v1' } },
+      { name: 'promote', trigger: { topic: 'baton-deployment-approved', event: 'deployment.approved.v1' } },
       // One task per check of a canary step's window (every BATON_CANARY_CHECK_MS): the canary analysis; the last moves traffic on.
       { name: 'canary-step', trigger: { queue: 'baton-promote-step', task: 'promote.step.v1' } },
     ],

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { BuildOptionsSchema } from './analysis/schema.js';
+import { ApprovalModeSchema, ApprovalTimeoutSchema } from './approval-schema.js';
 import { CanaryThresholdsSchema } from './canary.js';
 import { cloudRunLimitProblem, MAX_STARTUP_SECONDS } from './cloud-run-limits.js';
 import { EnvironmentNameSchema } from './environments.js';
@@ -97,6 +98,14 @@ export const DeploymentOptionsSchema = z.strictObject({
   min_requests: CanaryThresholdsSchema.shape.min_requests.optional(),
   /** Newest wins: this deployment cancels the agent's older deployments still waiting in the queue (false: they stay queued). */
   supersede_queued: z.boolean().default(true),
+  /**
+   * "required": a tested deployment waits in awaiting_approval until its owner approves or rejects
+   * it; "none": it does not (refused where the environment enforces approval). Absent: the
+   * environment decides (production: required).
+   */
+  approval: ApprovalModeSchema.optional(),
+  /** How long it waits for approval before it fails; absent: the environment's, else 24 h. */
+  approval_timeout_seconds: ApprovalTimeoutSchema.optional(),
 });
 
 /** What a client sends to POST /deploy. Unknown top-level fields are dropped so older clients keep working. */
@@ -119,6 +128,9 @@ export const DeploymentRequestSchema = z.object({
 });
 export type DeploymentRequest = z.infer<typeof DeploymentRequestSchema>;
 export type DeploymentRequestInput = z.input<typeof DeploymentRequestSchema>;
+
+/** POST /deployments/{id}/reject: why, for the job and its log. */
+export const RejectRequestSchema = z.object({ reason: z.string().trim().min(1, 'say why it is rejected').max(2000) });
 
 export const RollbackRequestSchema = z.object({
   deployment_id: z.string().min(1).max(128),

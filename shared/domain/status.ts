@@ -1,11 +1,12 @@
 import { z } from 'zod';
-import { type ForwardStage, PIPELINE, type StageStatus } from './pipeline.js';
+import { type ForwardStage, PIPELINE, type StageDef, type StageStatus } from './pipeline.js';
 
 /** The statuses around the stages: where a job starts and where it ends. */
 type EndStatus = 'completed' | 'failed' | 'rolled_back' | 'cancelled';
 export type Status = 'queued' | StageStatus | EndStatus;
 
 const forward = PIPELINE.filter((s) => s.path === 'forward');
+const isOptional = (s: StageDef): boolean => s.optional === true;
 const recovery = PIPELINE.filter((s) => s.path === 'rollback');
 
 /** Every status a job can be in, derived from the pipeline table (shared/domain/pipeline.ts). Pipeline order matters. */
@@ -39,6 +40,8 @@ export const TRANSITIONS: Readonly<Record<Status, readonly Status[]>> = (() => {
   forward.forEach((s, i) => {
     t[s.status] = [
       i + 1 < forward.length ? forward[i + 1].status : 'completed',
+      // An optional stage (approval) the deployment does not need is passed over.
+      ...(i + 2 < forward.length && isOptional(forward[i + 1]) ? [forward[i + 2].status] : []),
       ...(s.rolls_back ? recovery.map((r) => r.status) : []),
       'failed',
       ...(s.cancellable ? (['cancelled'] as const) : []),
@@ -76,6 +79,16 @@ export function previousStatus(stage: PipelineStage): Status {
   const i = STAGES.indexOf(stage);
   return i === 0 ? 'queued' : STAGES[i - 1];
 }
+
+/** The statuses `stage` is entered from: the stage before it, and the one before that when the one between is optional. */
+export function entryStatuses(stage: PipelineStage): readonly Status[] {
+  const i = STAGES.indexOf(stage);
+  const before = previousStatus(stage);
+  return i >= 2 && isOptional(forward[i - 1]) ? [before, STAGES[i - 2]] : [before];
+}
+
+/** Stages whose time is a person's (approval): in no typical duration and no ETA. */
+export const UNTIMED_STAGES: readonly Stage[] = PIPELINE.filter((s: StageDef) => s.waits_for_person === true).map((s) => s.status);
 
 /** Nominal progress (0–100) when a stage starts and when it ends. */
 export const STAGE_PROGRESS: Readonly<Record<Stage, readonly [number, number]>> = Object.fromEntries(

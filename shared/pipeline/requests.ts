@@ -1,4 +1,5 @@
 import { ownerKey } from '../domain/admission.js';
+import { approvalOptOutProblem } from '../domain/approval.js';
 import { transition } from '../domain/claim.js';
 import { resolveEnvironment } from '../domain/environments.js';
 import { messageOf, RequestError } from '../domain/errors.js';
@@ -6,6 +7,7 @@ import { failureRecord } from '../domain/failure.js';
 import { estimateEtaSeconds, type Job, type JobPrivate, newJob, publicJob, splitPrivate } from '../domain/job.js';
 import type { DeploymentRequest } from '../domain/request.js';
 import { CANCELLABLE, isFinal } from '../domain/status.js';
+import { wakeForCancel } from './approval-requests.js';
 import { admissionPolicy, type PipelineDeps } from './deps.js';
 import { handOff, releaseSlots } from './stage-runner.js';
 
@@ -16,6 +18,8 @@ import { handOff, releaseSlots } from './stage-runner.js';
 export async function acceptDeployment(deps: PipelineDeps, input: DeploymentRequest, owner: string | null = null) {
   const environment = resolveEnvironment(deps.settings.environments, input.environment);
   if (!environment.ok) throw new RequestError('invalid', `environment: ${environment.message}`, 'environment');
+  const optOut = approvalOptOutProblem(input, deps.settings.environments, environment.name);
+  if (optOut) throw new RequestError('invalid', `deployment_options.approval: ${optOut}`, 'deployment_options.approval');
   const request = { ...input, environment: environment.name };
   await deps.sources.check(request.source);
   const id = deps.newId();
@@ -194,6 +198,8 @@ export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
   await deps.logs.flush(deploymentId);
   if (isFinal(res.job.status)) await releaseSlots(deps, res.job);
   if (res.job.status === 'building' && res.job.build_id) await deps.builder.cancel(res.job.build_id);
+  // Waiting for approval, nothing runs to reach a boundary: the wait is woken now, not at its deadline.
+  await wakeForCancel(deps, res.job);
   return { message: 'Cancellation requested', deployment_id: deploymentId, status: res.job.status };
 }
 

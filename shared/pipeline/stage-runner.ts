@@ -1,12 +1,12 @@
 import { randomUUID } from 'node:crypto';
-import { decideClaim, decideContinue, transition } from '../domain/claim.js';
+import { decideClaim, decideContinue, finishStage, transition } from '../domain/claim.js';
 import { isPermanent, messageOf, TransientError } from '../domain/errors.js';
 import { type EventType, stageEvent } from '../domain/events.js';
 import { type FailureDetail, failureRecord, REVISION_OUTPUT_LINES } from '../domain/failure.js';
 import { type Job, LOG_TAIL_LINES } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
 import { stageDef } from '../domain/pipeline.js';
-import { canTransition, isFinal, type PipelineStage, STAGE_PROGRESS, STAGE_STEP, type Stage, type Status } from '../domain/status.js';
+import { canTransition, isFinal, type PipelineStage, STAGE_STEP, type Stage, type Status } from '../domain/status.js';
 import { TOPIC_OF_EVENT } from '../domain/topics.js';
 import { logger } from '../logger.js';
 import { admissionPolicy, type PipelineDeps } from './deps.js';
@@ -144,26 +144,15 @@ export async function commitStage(deps: PipelineDeps, job: Job, stage: Stage, ou
     const fields = { ...outcome.patch, logs: [...cur.logs, ...lines].slice(-LOG_TAIL_LINES), updated_at: now.toISOString() };
     const to = outcome.result.done ? outcome.result.to : undefined;
     const next: Job = to ? transition(cur, to, fields) : { ...cur, ...fields };
-    if (outcome.result.done) {
-      next.claim = { ...claim, done: true };
-      next.progress = Math.max(next.progress, STAGE_PROGRESS[stage][1]);
-      const t = cur.stage_timings[stage];
-      if (t) {
-        next.stage_timings = {
-          ...next.stage_timings,
-          [stage]: { ...t, completed_at: now.toISOString(), duration_ms: now.getTime() - Date.parse(t.started_at) },
-        };
-      }
-    } else {
-      next.claim = {
-        stage,
-        token: outcome.result.token,
-        expires_at: lease(now, outcome.result.lease_ms),
-        done: false,
-        ephemeral: false,
-        holder: deps.settings.worker_id,
-      };
-    }
+    if (outcome.result.done) return finishStage({ ...next, claim }, stage, now);
+    next.claim = {
+      stage,
+      token: outcome.result.token,
+      expires_at: lease(now, outcome.result.lease_ms),
+      done: false,
+      ephemeral: false,
+      holder: deps.settings.worker_id,
+    };
     return next;
   });
   if (!res?.changed) return null;

@@ -1,4 +1,5 @@
 import { isWaiting } from '../domain/admission.js';
+import { stuckApprovalMessage } from '../domain/approval.js';
 import type { EventType } from '../domain/events.js';
 import type { Job } from '../domain/job.js';
 import { stageDef } from '../domain/pipeline.js';
@@ -56,7 +57,9 @@ export async function sweepStuckDeployments(deps: PipelineDeps): Promise<string[
           deps,
           job.deployment_id,
           stage,
-          `No progress in the ${stage} stage since ${new Date(deadline).toISOString()}: the stage's worker stopped or its event was lost. Deploy again; if it recurs, check the control plane's logs`,
+          // A wait for approval that outlived its deadline (its deadline task lost) says so, not "no progress".
+          stuckApprovalMessage(job) ??
+            `No progress in the ${stage} stage since ${new Date(deadline).toISOString()}: the stage's worker stopped or its event was lost. Deploy again; if it recurs, check the control plane's logs`,
         );
         failed.push(job.deployment_id);
       }

@@ -31,7 +31,9 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
   const TARGETS = {
     verify: 'https://verify.example.test',
     'test-slice': 'https://test-slice.example.test',
+    'approval-check': 'https://approval-check.example.test',
     'canary-step': 'https://canary.example.test',
+    'rollback-check': 'https://rollback-check.example.test',
   };
   let firestore: Emulator;
   let pubsub: Emulator;
@@ -43,6 +45,7 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
   let stopDriver: () => Promise<void>;
   /** Puts the fake Cloud Build's notifications on the emulator's topic each build named (set by the driver). */
   let publishNotification: ((n: BuildNotificationMessage) => void) | undefined;
+  const tester = new FakeTester();
   const probe: HttpProbe = {
     get: async () => ({ status: 200, body: '{"status":"ok","services":{"db":true}}' }),
     connect: async () => ({ ok: true }),
@@ -72,7 +75,7 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       BATON_CLOUDBUILD_REST_ENDPOINT: build.restEndpoint,
       BATON_RUN_ENDPOINT: run.endpoint,
     };
-    a = buildGcpAdapters(loadConfig(env), loadGcpConfig(env), { probe, tester: new FakeTester(), minObjectWriteIntervalMs: 20 });
+    a = buildGcpAdapters(loadConfig(env), loadGcpConfig(env), { probe, tester, minObjectWriteIntervalMs: 20 });
     a.deps.settings.verify_poll_interval_ms = 20;
     stopDriver = await startDriver();
   }, 90_000);
@@ -190,8 +193,8 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     expect(notes.map((n) => n.topic)).toEqual(Array(3).fill(`projects/${PROJECT}/topics/${TOPICS.builds}`));
     const notifications = notes.length;
     console.log(`per successful deployment: ${JSON.stringify({ ...perDeployment, build_notifications: notifications })}`);
-    // requested, validated, prepared, built, verified, tested.
-    expect(perDeployment.pubsub_published_by_baton).toBe(6);
+    // requested, validated, prepared, built, verified, tested, approved (the gate's: development needs no approval).
+    expect(perDeployment.pubsub_published_by_baton).toBe(7);
     expect(perDeployment.tasks_created).toBeGreaterThanOrEqual(1);
     expect(perDeployment.firestore_writes).toBeGreaterThan(5);
 
@@ -199,6 +202,95 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     for (const stage of ['validating', 'preparing', 'building', 'deploying', 'verifying', 'testing', 'promoting'])
       expect(log).toContain(`[${stage}]`);
   }, 120_000);
+
+  it('runs a load test in slices, each a task through the Cloud Tasks fake, and combines them', async () => {
+    const { acceptDeployment } = await import('../../shared/pipeline/requests.js');
+    const { DeploymentRequestSchema } = await import('../../shared/domain/request.js');
+    a.deps.settings.test_slice_ms = 1000;
+    tester.slices = [
+      { duration_ms: 1000, total: 100, successful: 100, latency_avg_ms: 2, latency_max_ms: 9 },
+      { duration_ms: 1000, total: 100, successful: 90, latency_avg_ms: 4, latency_max_ms: 30 },
+      { duration_ms: 500, total: 50, successful: 50, latency_avg_ms: 2, latency_max_ms: 5 },
+    ];
+    const slicesBefore = [...tasks.tasks.values()].filter((t) => (t.httpRequest as { url: string }).url === TARGETS['test-slice']).length;
+    const accepted = await acceptDeployment(
+      a.deps,
+      DeploymentRequestSchema.parse({
+        agent_id: 'gcp-load',
+        config: { name: 'helper' },
+        test_options: { load_test: true, concurrent_users: 4, test_duration: 2.5 },
+      }),
+    );
+    const job = await waitFinal(accepted.deployment_id);
+    expect(job.status, job.error_message ?? '').toBe('completed');
+    const sliceTasks = [...tasks.tasks.values()].filter((t) => (t.httpRequest as { url: string }).url === TARGETS['test-slice']);
+    expect(sliceTasks.length - slicesBefore).toBe(3);
+    expect(job.load_slices.map((s) => s.total)).toEqual([100, 100, 50]);
+    expect(tester.loads.slice(-3).map((l) => [l.connections, l.duration_ms])).toEqual([
+      [4, 1000],
+      [4, 1000],
+      [4, 500],
+    ]);
+    const load = job.test_results.find((r) => r.test_type === 'load_test');
+    expect(load?.metrics).toMatchObject({
+      total_requests: 250,
+      successful_requests: 240,
+      success_rate: 0.96,
+      slices: 3,
+      requests_per_second: 100,
+    });
+  }, 60_000);
+
+  it('waits for approval without a function waiting: approve continues it; a deadline is a Cloud Tasks delivery that fails it', async () => {
+    const { acceptDeployment } = await import('../../shared/pipeline/requests.js');
+    const { approveDeployment } = await import('../../shared/pipeline/approval-requests.js');
+    const { DeploymentRequestSchema } = await import('../../shared/domain/request.js');
+    const request = (agent_id: string, timeout: number) =>
+      DeploymentRequestSchema.parse({
+        agent_id,
+        config: { name: 'helper' },
+        deployment_options: { approval: 'required', approval_timeout_seconds: timeout },
+      });
+    const waitStatus = async (id: string, status: string) => {
+      const until = Date.now() + 30_000;
+      while (Date.now() < until) {
+        const job = await a.jobs.get(id);
+        if (job?.status === status || (job && isFinal(job.status))) return job;
+        await new Promise((r) => setTimeout(r, 30));
+      }
+      throw new Error(`${id} never reached ${status}`);
+    };
+    const approved = await acceptDeployment(a.deps, request('gcp-approve', 3600), 'ann@example.com');
+    const waiting = await waitStatus(approved.deployment_id, 'awaiting_approval');
+    expect(waiting?.status).toBe('awaiting_approval');
+    // The wait is committed before its deadline task is created: give the enqueue a moment.
+    const findDeadline = () =>
+      [...tasks.tasks.values()].find(
+        (t) => (t.httpRequest as { url: string }).url === TARGETS['approval-check'] && t.name?.includes(approved.deployment_id),
+      );
+    for (let i = 0; i < 100 && !findDeadline(); i++) await new Promise((r) => setTimeout(r, 20));
+    const deadline = findDeadline();
+    // Scheduled for the deadline, an hour ahead: nothing polls meanwhile.
+    expect(Number(deadline?.scheduleTime?.seconds) * 1000).toBeGreaterThan(Date.now() + 3_500_000);
+    expect(await approveDeployment(a.deps, approved.deployment_id, 'bob@example.com').catch((e: unknown) => e)).toMatchObject({
+      code: 'forbidden',
+    });
+    await approveDeployment(a.deps, approved.deployment_id, 'ann@example.com');
+    const done = await waitFinal(approved.deployment_id);
+    expect(done.status, done.error_message ?? '').toBe('completed');
+    expect(done.approval).toMatchObject({ state: 'approved', decided_by: 'ann@example.com' });
+
+    // The next deployment of that agent waits one second: its deadline task fails it and, with the
+    // serving revision before it, rolls back, which removes the candidate once Cloud Run serves the old split.
+    const expired = await acceptDeployment(a.deps, request('gcp-approve', 1));
+    const failed = await waitFinal(expired.deployment_id);
+    expect(failed.status, failed.logs.join('\n')).toBe('rolled_back');
+    expect(failed.failed_stage).toBe('awaiting_approval');
+    expect(failed.error_message).toMatch(/^Not approved within 1 s \(deadline .*\): revision .* was not promoted. Deploy again/);
+    // Cloud Run keeps a service's latest revision (the adapter leaves it, counted): what matters is that nothing routes to it.
+    const svc = [...run.services.values()].find((s) => s.name?.endsWith('/gcp-approve'));
+    expect(svc?.traffic?.map((t) => [t.revision, t.percent, t.tag ?? null])).toEqual([[done.revision, 100, null]]);
+  }, 60_000);
 
   it('fails a stage at once, with the API message and the role to grant, when Google refuses a call for good', async () => {
     const { acceptDeployment } = await import('../../shared/pipeline/requests.js');

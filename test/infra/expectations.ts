@@ -19,7 +19,7 @@ import { QUEUES, type Queue, TOPIC_OF_EVENT, TOPICS, type Topic } from '../../sh
  * - the queue's hand-off: `releaseSlots` (stage-runner.ts) publishes deployment.requested.v1 for the
  *   deployments waiting behind a job that ends, so every function that can end one (`failsFrom`
  *   not empty) publishes to baton-deployment-requested;
- * - `enqueues`: the queues of handOff({kind: 'task'}) (deploy.ts verifyPoll, test-stage.ts sliceTask, promote.ts shiftTo);
+ * - `enqueues`: the queues of handOff({kind: 'task'}) (deploy.ts verifyPoll, test-stage.ts sliceTask, approval-check.ts checkTask, promote.ts shiftTo);
  * - `runtime` and `builds`: the Runtime and Builder port calls on each function's paths.
  */
 export type RuntimeAccess = 'none' | 'read' | 'write';
@@ -54,12 +54,12 @@ const RUNNING: readonly Status[] = STATUSES.filter((s) => !FINAL_STATUSES.includ
 
 const DERIVATIONS: Readonly<Record<string, Derivation>> = {
   api: {
-    handsOff: ['deployment.requested.v1', 'deployment.rollback_requested.v1'],
-    enqueues: [QUEUES.designRun],
+    handsOff: ['deployment.requested.v1', 'deployment.rollback_requested.v1', 'deployment.approved.v1'],
+    enqueues: [QUEUES.designRun, QUEUES.approvalCheck],
     failsFrom: [],
     runtime: 'read',
     builds: 'cancel',
-    why: 'acceptDeployment and requestRollback publish; GET /services reads the live service; cancel stops a running build; an asynchronous design run (Prefer: respond-async) is a task on baton-design-run',
+    why: 'acceptDeployment and requestRollback publish; approve publishes deployment.approved; reject and a cancel while awaiting approval wake approval-check (which, not the api, removes revisions); GET /services reads the live service; cancel stops a running build; an asynchronous design run (Prefer: respond-async) is a task on baton-design-run',
   },
   validate: {
     handsOff: ['deployment.validated.v1'],
@@ -124,6 +124,22 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
     runtime: 'write',
     builds: 'none',
     why: 'one load-test slice: the next slice, or the combined verdict and deployment.tested; a failure removes the revision',
+  },
+  'approval-gate': {
+    handsOff: ['deployment.approved.v1'],
+    enqueues: [QUEUES.approvalCheck],
+    failsFrom: ['awaiting_approval'],
+    runtime: 'write',
+    builds: 'none',
+    why: 'no approval needed: deployment.approved at once; else records the wait and schedules its deadline; a cancel found at the boundary removes the revision',
+  },
+  'approval-check': {
+    handsOff: [],
+    enqueues: [QUEUES.approvalCheck],
+    failsFrom: ['awaiting_approval'],
+    runtime: 'write',
+    builds: 'none',
+    why: 'a rejected, expired or cancelled wait fails or cancels the deployment: the candidate is removed or rolled back (it enqueues nothing itself: its module builds the check tasks the gate and the api send)',
   },
   promote: {
     handsOff: [],

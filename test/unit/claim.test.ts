@@ -45,18 +45,19 @@ function jobIn(status: Status, claim: ClaimState, cancel: boolean, kind: Job['ki
 
 /** The protocol, written out once more from the architecture notes rather than from the code. */
 function expected(job: Job, stage: Stage, sole: boolean): ClaimDecision['kind'] {
-  if (job.cancel_requested && ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying', 'testing'].includes(job.status))
-    return 'cancel';
-  const order: Status[] = ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying', 'testing', 'promoting'];
-  const entry =
+  const beforeTraffic = ['queued', 'validating', 'preparing', 'building', 'deploying', 'verifying', 'testing', 'awaiting_approval'];
+  if (job.cancel_requested && beforeTraffic.includes(job.status)) return 'cancel';
+  const order: Status[] = [...(beforeTraffic as Status[]), 'promoting'];
+  // Approval is optional: promoting is entered from awaiting_approval, or from testing when none is needed.
+  const entries: (Status | null)[] =
     stage === 'rolling_back'
-      ? job.kind === 'rollback'
-        ? 'queued'
-        : null
+      ? [job.kind === 'rollback' ? 'queued' : null]
       : job.kind === 'deployment'
-        ? order[order.indexOf(stage) - 1]
-        : null;
-  if (job.status === entry) return job.status === 'queued' || job.claim?.done ? 'claim' : 'behind';
+        ? stage === 'promoting'
+          ? ['awaiting_approval', 'testing']
+          : [order[order.indexOf(stage) - 1]]
+        : [null];
+  if (entries.includes(job.status)) return job.status === 'queued' || job.claim?.done ? 'claim' : 'behind';
   if (job.status !== stage) return 'stale';
   if (!job.claim) return 'claim';
   if (job.claim.done) return 'handoff-only';

@@ -47,6 +47,7 @@ function job(overrides: Partial<Job> = {}): Job {
     queue: null,
     superseded_by: null,
     failure: null,
+    approval: null,
     ...overrides,
   };
 }
@@ -70,6 +71,33 @@ describe('the queue and the failure record in the CLI', () => {
     const text = renderJob(failed);
     expect(text).toMatch(/Reason code:\s+ignores_port \(listens on port 3000\)/);
     expect(text).toMatch(/Hint:\s+Listen on process.env.PORT/);
+  });
+});
+
+describe('a deployment awaiting approval', () => {
+  it('shows what to type instead of an ETA on the progress line, and the approval in baton status', () => {
+    const waiting = job({
+      status: 'awaiting_approval',
+      progress: 90,
+      current_step: 'Waiting for approval until 2025-01-02T00:00:00.000Z',
+      eta_seconds: 12,
+      approval: { state: 'pending', deadline_at: '2025-01-02T00:00:00.000Z', decided_at: null, decided_by: null, reason: null },
+    });
+    expect(progressLine(waiting)).toBe(
+      '[##################--]  90% awaiting_approval  Waiting for approval until 2025-01-02T00:00:00.000Z  (baton approve dep-1 | baton reject dep-1 --reason …)',
+    );
+    expect(renderJob(waiting)).toContain('Approval:     waiting until 2025-01-02T00:00:00.000Z');
+    const rejected = job({
+      status: 'failed',
+      approval: {
+        state: 'rejected',
+        deadline_at: 'x',
+        decided_at: '2025-01-01T01:00:00.000Z',
+        decided_by: 'ann@example.com',
+        reason: 'not today',
+      },
+    });
+    expect(renderJob(rejected)).toContain('rejected by ann@example.com at 2025-01-01T01:00:00.000Z: not today');
   });
 });
 

@@ -5,6 +5,7 @@ import { type FunctionDef, PIPELINE, progressAt, stageOfQueue, tableProblems, te
 import {
   CANCELLABLE,
   canTransition,
+  entryStatuses,
   FINAL_STATUSES,
   isFinal,
   previousStatus,
@@ -15,6 +16,7 @@ import {
   type Status,
   StatusSchema,
   TRANSITIONS,
+  UNTIMED_STAGES,
 } from '../../shared/domain/status.js';
 import { QUEUES, type Queue, SUBSCRIPTIONS, TOPIC_OF_EVENT, TOPICS, type Topic } from '../../shared/domain/topics.js';
 import { emitsWhenDone } from '../../shared/pipeline/stage-runner.js';
@@ -27,7 +29,9 @@ const EXPECTED: Record<Status, Status[]> = {
   building: ['deploying', 'failed', 'cancelled'],
   deploying: ['verifying', 'rolling_back', 'failed', 'cancelled'],
   verifying: ['testing', 'rolling_back', 'failed', 'cancelled'],
-  testing: ['promoting', 'rolling_back', 'failed', 'cancelled'],
+  // Approval is optional: a deployment that needs none goes from testing straight to promoting.
+  testing: ['awaiting_approval', 'promoting', 'rolling_back', 'failed', 'cancelled'],
+  awaiting_approval: ['promoting', 'rolling_back', 'failed', 'cancelled'],
   promoting: ['completed', 'rolling_back', 'failed'],
   completed: ['rolling_back'],
   rolling_back: ['rolled_back', 'failed'],
@@ -52,6 +56,12 @@ describe('the state machine', () => {
     for (const stage of STAGES) expect(path[path.indexOf(stage) - 1]).toBe(previousStatus(stage));
   });
 
+  it('enters each stage from the one before, and promoting also from testing when no approval is needed', () => {
+    for (const stage of STAGES)
+      expect(entryStatuses(stage)).toEqual(stage === 'promoting' ? ['awaiting_approval', 'testing'] : [previousStatus(stage)]);
+    expect(UNTIMED_STAGES).toEqual(['awaiting_approval']);
+  });
+
   it('reaches every status from queued', () => {
     const seen = new Set<Status>(['queued']);
     const queue: Status[] = ['queued'];
@@ -71,6 +81,7 @@ describe('the state machine', () => {
       'deploying',
       'verifying',
       'testing',
+      'awaiting_approval',
     ]);
   });
 
@@ -137,6 +148,7 @@ describe('the pipeline table (shared/domain/pipeline.ts) and what derives from i
     expect(QUEUES).toEqual({
       verifyPoll: 'baton-verify-poll',
       testSlice: 'baton-test-slice',
+      approvalCheck: 'baton-approval-check',
       promoteStep: 'baton-promote-step',
       rollbackPoll: 'baton-rollback-poll',
       designRun: 'baton-design-run',
@@ -150,6 +162,7 @@ describe('the pipeline table (shared/domain/pipeline.ts) and what derives from i
     for (const s of PIPELINE) expect(emitsWhenDone(s.status)).toEqual(s.emits ? { kind: 'event', type: s.emits } : { kind: 'none' });
     expect(stageOfQueue(QUEUES.verifyPoll)).toBe('verifying');
     expect(stageOfQueue(QUEUES.testSlice)).toBe('testing');
+    expect(stageOfQueue(QUEUES.approvalCheck)).toBe('awaiting_approval');
     expect(stageOfQueue(QUEUES.promoteStep)).toBe('promoting');
     expect(stageOfQueue(QUEUES.rollbackPoll)).toBe('rolling_back');
     expect(progressAt('promoting', 0.45)).toBe(95);
