@@ -1,9 +1,9 @@
 import { cpSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { BatonClient } from '../clients/typescript/src/index.js';
 import { startLocalStack } from '../functions/local/stack.js';
 import { progressLine } from '../shared/cli/render.js';
-import { BatonClient } from '../shared/client/client.js';
 import { loadConfig } from '../shared/config.js';
 
 /**

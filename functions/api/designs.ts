@@ -15,6 +15,7 @@ import {
 import { DeployEndpointSchema, EndpointListQuerySchema, LogQuerySchema, UpdateEndpointSchema } from '../../shared/domain/endpoint.js';
 import { RequestError } from '../../shared/domain/errors.js';
 import { assertDepth, parseWith, readBody, readJson, sendError, sendJson } from './http.js';
+import { type Route, type RouteDoc, route } from './routes.js';
 
 /**
  * The endpoints API (shared/designs.md, seed 002's paths): /api/deployments manages deployed
@@ -22,8 +23,6 @@ import { assertDepth, parseWith, readBody, readJson, sendError, sendJson } from 
  * result. `scheduledRoute` serves the scheduler's target on the local stack (on Google Cloud it
  * is the designs-scheduled function, invoked by Cloud Scheduler with an OIDC token).
  */
-
-type Handler = (req: IncomingMessage, res: ServerResponse, params: string[], url: URL) => Promise<void>;
 
 const ExecuteSchema = z.strictObject({ input: z.unknown().optional() });
 const RotateSchema = z.strictObject({
@@ -37,76 +36,145 @@ const RotateSchema = z.strictObject({
 const ScheduledSchema = z.strictObject({ deployment_id: z.string().min(1).max(200) });
 const isAsync = (req: IncomingMessage) => /\brespond-async\b/i.test(String(req.headers.prefer ?? ''));
 
+const EndpointId = z.string().min(1).max(200).meta({ description: "a deployed design's id" });
+const doc = (summary: string, responses: RouteDoc['responses'], extra: Partial<RouteDoc> = {}): RouteDoc => ({
+  summary,
+  tag: 'designs',
+  responses,
+  ...extra,
+});
+
+/**
+ * The designs' routes for the API's table, and the mapping of their own refusals (401 with
+ * WWW-Authenticate, 429 with Retry-After). Their answers are documented by description: the
+ * records are TypeScript types (shared/domain/endpoint.ts), not zod schemas yet.
+ */
 export function createDesignsApi(deps: DesignDeps, options: { scheduledRoute: boolean }) {
-  const routes: [string, RegExp, Handler][] = [
-    [
+  const routes: Route[] = [
+    route(
       'POST',
-      /^\/api\/deployments$/,
+      '/api/deployments',
+      doc(
+        'Deploy a design as an endpoint',
+        { 201: { description: 'the endpoint record, with its api_key once' } },
+        { body: { json: DeployEndpointSchema } },
+      ),
       async (req, res) => {
         const { record, api_key } = await deployEndpoint(deps, await readJson(req, DeployEndpointSchema));
         sendJson(res, 201, { ...record, ...(api_key ? { api_key } : {}) });
       },
-    ],
-    [
+    ),
+    route(
       'GET',
-      /^\/api\/deployments$/,
+      '/api/deployments',
+      doc('Deployed designs', { 200: { description: '{deployments, next_cursor}' } }, { query: EndpointListQuerySchema }),
       async (_req, res, _p, url) => {
         const q = parseWith(EndpointListQuerySchema, Object.fromEntries(url.searchParams), 'query');
         const page = await deps.store.listEndpoints(q);
         sendJson(res, 200, { deployments: page.items.map((d) => view(deps, d)), next_cursor: page.next_cursor });
       },
-    ],
-    ['GET', /^\/api\/deployments\/([^/]+)$/, async (_req, res, [id]) => sendJson(res, 200, view(deps, await getEndpoint(deps, id)))],
-    [
+    ),
+    route(
+      'GET',
+      '/api/deployments/{id}',
+      doc('One deployed design', { 200: { description: 'the endpoint record' } }, { params: { id: EndpointId } }),
+      async (_req, res, [id]) => sendJson(res, 200, view(deps, await getEndpoint(deps, id))),
+    ),
+    route(
       'PUT',
-      /^\/api\/deployments\/([^/]+)$/,
+      '/api/deployments/{id}',
+      doc(
+        'Change a deployed design (design, path, schedule, status …)',
+        { 200: { description: 'the endpoint record' } },
+        { params: { id: EndpointId }, body: { json: UpdateEndpointSchema } },
+      ),
       async (req, res, [id]) => sendJson(res, 200, await updateEndpoint(deps, id, await readJson(req, UpdateEndpointSchema))),
-    ],
-    [
+    ),
+    route(
       'DELETE',
-      /^\/api\/deployments\/([^/]+)$/,
+      '/api/deployments/{id}',
+      doc(
+        'Remove a deployed design (its logs stay readable)',
+        { 200: { description: '{id, deleted: true}' } },
+        { params: { id: EndpointId } },
+      ),
       async (_req, res, [id]) => {
         await deleteEndpoint(deps, id);
         sendJson(res, 200, { id, deleted: true });
       },
-    ],
-    [
+    ),
+    route(
       'POST',
-      /^\/api\/deployments\/([^/]+)\/execute$/,
+      '/api/deployments/{id}/execute',
+      doc(
+        'Run a deployed design with an input (Prefer: respond-async answers 202 at once)',
+        {
+          200: { description: '{execution_id, status, result_data, termination_reason}' },
+          202: { description: '{execution_id, status: running, log_url}' },
+        },
+        { params: { id: EndpointId }, body: { json: ExecuteSchema } },
+      ),
       async (req, res, [id]) => {
         const body = await readJson(req, ExecuteSchema);
         const answer = await executeManual(deps, id, body.input ?? null, isAsync(req));
         sendExecution(res, id, answer);
       },
-    ],
-    [
+    ),
+    route(
       'POST',
-      /^\/api\/deployments\/([^/]+)\/keys$/,
+      '/api/deployments/{id}/keys',
+      doc(
+        "Rotate the endpoint's API key (the old one works for grace_seconds)",
+        { 201: { description: '{api_key, key_id, deployment}' } },
+        { params: { id: EndpointId }, body: { json: RotateSchema } },
+      ),
       async (req, res, [id]) => {
         const body =
           req.headers['content-length'] === '0' || !req.headers['content-type'] ? { grace_seconds: 0 } : await readJson(req, RotateSchema);
         const { api_key, key_id, record } = await rotateKey(deps, id, body.grace_seconds);
         sendJson(res, 201, { api_key, key_id, deployment: record });
       },
-    ],
-    [
+    ),
+    route(
       'GET',
-      /^\/api\/deployments\/([^/]+)\/logs$/,
+      '/api/deployments/{id}/logs',
+      doc(
+        'Executions of a deployed design, newest first',
+        { 200: { description: '{logs, next_cursor}' } },
+        { params: { id: EndpointId }, query: LogQuerySchema },
+      ),
       async (_req, res, [id], url) => {
         const q = parseWith(LogQuerySchema, Object.fromEntries(url.searchParams), 'query');
         sendJson(res, 200, await listLogs(deps, { deployment_id: id, ...q }));
       },
-    ],
-    [
+    ),
+    route(
       'GET',
-      /^\/api\/deployments\/([^/]+)\/logs\/([^/]+)$/,
+      '/api/deployments/{id}/logs/{log_id}',
+      doc(
+        'One execution with its steps',
+        { 200: { description: 'the execution log and its steps' } },
+        {
+          params: { id: EndpointId, log_id: z.string().min(1).max(200) },
+        },
+      ),
       async (_req, res, [id, logId]) => sendJson(res, 200, await getLog(deps, id, logId)),
-    ],
-    [
+    ),
+    route(
       'POST',
-      /^\/api\/deployed(\/.+)$/,
+      '/api/deployed/{path}',
+      doc(
+        'Call a deployed design at its endpoint path (its API key as a bearer token unless auth is none)',
+        {
+          200: { description: "the run's result" },
+          202: { description: '{execution_id, status: running} (Prefer: respond-async)' },
+          502: { description: 'the run failed: {error: {code, message, execution_id, termination_reason}}' },
+          504: { description: 'the run timed out' },
+        },
+        { params: { path: z.string().meta({ description: 'the endpoint path; may hold "/" (e.g. orders/summary)' }) }, rest: 'path' },
+      ),
       async (req, res, [path]) => {
-        const answer = await invokeEndpoint(deps, path, req.headers, () => readInput(req, deps.settings.max_request_bytes));
+        const answer = await invokeEndpoint(deps, `/${path}`, req.headers, () => readInput(req, deps.settings.max_request_bytes));
         if (!answer.outcome) {
           sendJson(res, 202, { execution_id: answer.execution_id, status: 'running' });
           return;
@@ -123,47 +191,37 @@ export function createDesignsApi(deps: DesignDeps, options: { scheduledRoute: bo
             },
           });
       },
-    ],
+    ),
   ];
   if (options.scheduledRoute) {
-    routes.push([
-      'POST',
-      /^\/api\/internal\/scheduled$/,
-      async (req, res) => {
-        const body = parseWith(ScheduledSchema, JSON.parse((await readBody(req, 4096)).toString('utf8') || '{}') as unknown);
-        sendJson(res, 200, { result: await fireSchedule(deps, body.deployment_id) });
-      },
-    ]);
+    routes.push(
+      route(
+        'POST',
+        '/api/internal/scheduled',
+        doc("The scheduler's target on the local stack (Cloud Scheduler calls designs-scheduled on Google Cloud)", {
+          200: { description: '{result}' },
+        }),
+        async (req, res) => {
+          const body = parseWith(ScheduledSchema, JSON.parse((await readBody(req, 4096)).toString('utf8') || '{}') as unknown);
+          sendJson(res, 200, { result: await fireSchedule(deps, body.deployment_id) });
+        },
+      ),
+    );
   }
+  return { routes, sendError: sendDesignError };
+}
 
-  /** True when it served the request (a path under /api/). */
-  return async function designsApi(req: IncomingMessage, res: ServerResponse, path: string, url: URL): Promise<boolean> {
-    if (!path.startsWith('/api/')) return false;
-    try {
-      let pathMatched = false;
-      for (const [method, pattern, handler] of routes) {
-        const m = pattern.exec(path);
-        if (!m) continue;
-        pathMatched = true;
-        if (method !== req.method) continue;
-        await handler(req, res, m.slice(1).map(decode), url);
-        return true;
-      }
-      if (pathMatched) sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${path}` } });
-      else sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; see the README for the API` } });
-    } catch (err) {
-      if (err instanceof AuthError) {
-        res.setHeader('www-authenticate', 'Bearer');
-        sendJson(res, 401, { error: { code: 'unauthorized', message: err.message } });
-      } else if (err instanceof RateLimitedError) {
-        res.setHeader('retry-after', String(err.retryAfterSeconds));
-        sendJson(res, 429, { error: { code: 'rate_limited', message: err.message } });
-      } else if (err instanceof SyntaxError) {
-        sendJson(res, 400, { error: { code: 'invalid', message: 'the body is not valid JSON', field: 'body' } });
-      } else sendError(res, err);
-    }
-    return true;
-  };
+/** The designs' own refusals; anything else as every route's. */
+function sendDesignError(res: ServerResponse, err: unknown): void {
+  if (err instanceof AuthError) {
+    res.setHeader('www-authenticate', 'Bearer');
+    sendJson(res, 401, { error: { code: 'unauthorized', message: err.message } });
+  } else if (err instanceof RateLimitedError) {
+    res.setHeader('retry-after', String(err.retryAfterSeconds));
+    sendJson(res, 429, { error: { code: 'rate_limited', message: err.message } });
+  } else if (err instanceof SyntaxError) {
+    sendJson(res, 400, { error: { code: 'invalid', message: 'the body is not valid JSON', field: 'body' } });
+  } else sendError(res, err);
 }
 
 function sendExecution(res: ServerResponse, deploymentId: string, answer: RunAnswer): void {
@@ -200,12 +258,4 @@ async function readInput(req: IncomingMessage, limit: number): Promise<unknown> 
   }
   assertDepth(json);
   return json;
-}
-
-function decode(p: string): string {
-  try {
-    return decodeURIComponent(p);
-  } catch {
-    throw new RequestError('invalid', `the path holds malformed percent-encoding: ${p.slice(0, 80)}`, 'path');
-  }
 }

@@ -14,6 +14,9 @@ export const JSON_LIMIT_BYTES = 1024 * 1024;
  */
 export const JSON_MAX_DEPTH = 32;
 
+/** Retry-After of a 503: the event bus or a Google API refused; a second is enough for either to recover or fail again. */
+export const RETRY_AFTER_S = 1;
+
 const STATUS: Record<RequestError['code'], number> = {
   invalid: 400,
   forbidden: 403,
@@ -24,12 +27,13 @@ const STATUS: Record<RequestError['code'], number> = {
   unavailable: 503,
 };
 
-export function sendJson(res: ServerResponse, status: number, body: unknown): void {
+export function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   const text = JSON.stringify(body);
   res.writeHead(status, {
     'content-type': 'application/json; charset=utf-8',
     'content-length': Buffer.byteLength(text),
     'cache-control': 'no-store',
+    ...headers,
   });
   res.end(text);
 }
@@ -38,7 +42,14 @@ export function sendJson(res: ServerResponse, status: number, body: unknown): vo
 export function sendError(res: ServerResponse, err: unknown): void {
   if (err instanceof RequestError) {
     if (err.retry_after_s !== undefined) res.setHeader('retry-after', String(err.retry_after_s));
-    sendJson(res, STATUS[err.code], { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } });
+    // A 503 changed nothing: say when to try again (the clients honour it).
+    const headers = err.code === 'unavailable' ? { 'retry-after': String(RETRY_AFTER_S) } : undefined;
+    sendJson(
+      res,
+      STATUS[err.code],
+      { error: { code: err.code, message: err.message, ...(err.field ? { field: err.field } : {}) } },
+      headers,
+    );
     return;
   }
   logger.error(`unexpected error: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`, { function: 'api' });

@@ -275,13 +275,13 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
     ),
   ];
 
-  // Deployed designs live under /api/ (seed 002's paths).
+  // Deployed designs live under /api/ (seed 002's paths), in the same table.
   const designs = deps.designs ? createDesignsApi(deps.designs, { scheduledRoute: options.target === 'local' }) : null;
+  if (designs) routes.push(...designs.routes);
   async function api(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://baton.local');
       const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
-      if (designs && (await designs(req, res, path, url))) return;
       let pathMatched = false;
       for (const { method, pattern, handler } of routes) {
         const m = pattern.exec(path);
@@ -294,7 +294,8 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       if (pathMatched) sendJson(res, 405, { error: { code: 'method_not_allowed', message: `${req.method} is not allowed on ${path}` } });
       else sendJson(res, 404, { error: { code: 'not_found', message: `no route ${req.method} ${path}; see the README for the API` } });
     } catch (err) {
-      sendError(res, err);
+      if (designs && (req.url ?? '').startsWith('/api/')) designs.sendError(res, err);
+      else sendError(res, err);
     }
   }
   /** The table itself, for what enumerates the API (the OpenAPI test). */

@@ -28,6 +28,8 @@ export interface RouteDoc {
   body?: { json: z.ZodType } | { multipart: z.ZodObject };
   /** Success answers by status; every operation also documents the error body. */
   responses: Record<number, ResponseDoc>;
+  /** The one (last) parameter that matches the rest of the path, slashes included. */
+  rest?: string;
 }
 
 export interface Route {
@@ -45,9 +47,8 @@ export function route(method: Method, path: string, doc: RouteDoc, handler: Hand
   const declared = Object.keys(doc.params ?? {});
   if (names.join() !== declared.join())
     throw new Error(`route ${method} ${path}: its doc declares params [${declared}], the template has [${names}]`);
-  const source = path
-    .split(/\{[a-z_]+\}/)
-    .map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
-    .join('([^/]+)');
+  if (doc.rest !== undefined && names.at(-1) !== doc.rest) throw new Error(`route ${method} ${path}: rest must be the last parameter`);
+  const literals = path.split(/\{[a-z_]+\}/).map((literal) => literal.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+  const source = literals.map((l, i) => (i === 0 ? l : `${i === names.length && doc.rest ? '(.+)' : '([^/]+)'}${l}`)).join('');
   return { method, path, pattern: new RegExp(`^${source}$`), doc, handler };
 }

@@ -13,7 +13,17 @@ import { StatusSchema } from '../domain/status.js';
  */
 
 /** The error codes a client can branch on (shared/domain/errors.ts RequestError, and the router's own). */
-export const API_ERROR_CODES = ['invalid', 'not_found', 'method_not_allowed', 'conflict', 'too_large', 'unavailable', 'internal'] as const;
+export const API_ERROR_CODES = [
+  'invalid',
+  'unauthorized',
+  'not_found',
+  'method_not_allowed',
+  'conflict',
+  'too_large',
+  'rate_limited',
+  'unavailable',
+  'internal',
+] as const;
 export const ApiErrorCodeSchema = z.enum(API_ERROR_CODES);
 export type ApiErrorCode = z.infer<typeof ApiErrorCodeSchema>;
 

@@ -3,7 +3,7 @@ import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BatonApiError, BatonClient, BatonConnectionError, type Job, type ServiceLogEntry } from '../client/client.js';
+import { BatonApiError, BatonClient, BatonConnectionError, type Job, type ServiceLogEntry } from '../../clients/typescript/src/index.js';
 import type { DeploymentRequestInput } from '../domain/request.js';
 import {
   agentIdFromFolder,
@@ -486,7 +486,7 @@ async function firestoreSession(env: CliIo['env']) {
   const emulatorHost = env.FIRESTORE_EMULATOR_HOST || undefined;
   if (!emulatorHost && !env.BATON_FIREBASE_API_KEY)
     throw new UsageError("BATON_WATCH=firestore needs BATON_FIREBASE_API_KEY, the project's Firebase Web API key");
-  const { firebaseWatcher } = await import('../client/firestore-watcher.js');
+  const { firebaseWatcher } = await import('../../clients/typescript/src/firestore-watcher.js');
   return firebaseWatcher({
     projectId: env.BATON_GCP_PROJECT,
     apiKey: env.BATON_FIREBASE_API_KEY || undefined,

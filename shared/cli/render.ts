@@ -1,4 +1,4 @@
-import type { Job, ServiceView } from '../client/client.js';
+import type { Job, ServiceView } from '../../clients/typescript/src/index.js';
 
 /** Pure text rendering for the CLI: no I/O here, so every string can be tested exactly. */
 

@@ -18,10 +18,10 @@ import {
   where,
 } from 'firebase/firestore';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { firestoreWatcher } from '../../clients/typescript/src/firestore-watcher.js';
+import { BatonClient } from '../../clients/typescript/src/index.js';
 import { FirestoreJobStore } from '../../shared/adapters/gcp/job-store.js';
 import { run } from '../../shared/cli/main.js';
-import { BatonClient } from '../../shared/client/client.js';
-import { firestoreWatcher } from '../../shared/client/firestore-watcher.js';
 import { newJob } from '../../shared/domain/job.js';
 import { DeploymentRequestSchema } from '../../shared/domain/request.js';
 import { acceptDeployment } from '../../shared/pipeline/requests.js';

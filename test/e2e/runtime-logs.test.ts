@@ -1,8 +1,8 @@
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BatonClient, type ServiceLogEntry } from '../../clients/typescript/src/index.js';
 import { run } from '../../shared/cli/main.js';
-import { BatonClient, type ServiceLogEntry } from '../../shared/client/client.js';
 import { serviceName } from '../../shared/domain/names.js';
 import { waitFor } from '../contract/suites/util.js';
 import { fixture, getText, type JobView, TestStack } from '../support/stack.js';

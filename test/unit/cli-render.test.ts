@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import type { Job, ServiceView } from '../../clients/typescript/src/index.js';
 import {
   fitWidth,
   formatDuration,
@@ -12,7 +13,6 @@ import {
   renderTable,
   table,
 } from '../../shared/cli/render.js';
-import type { Job, ServiceView } from '../../shared/client/client.js';
 
 function job(overrides: Partial<Job> = {}): Job {
   return {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { BatonClient, type DocumentWatcher } from '../../shared/client/client.js';
+import { BatonClient, type DocumentWatcher } from '../../clients/typescript/src/index.js';
 
 const doc = (status: string, progress: number) => ({
   deployment_id: 'd1',

@@ -4,7 +4,6 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
-import { type CliIo, run } from '../../shared/cli/main.js';
 import {
   BatonApiError,
   BatonClient,
@@ -14,7 +13,8 @@ import {
   type Job,
   SseParser,
   unseenLines,
-} from '../../shared/client/client.js';
+} from '../../clients/typescript/src/index.js';
+import { type CliIo, run } from '../../shared/cli/main.js';
 
 /**
  * The client against a real node:http server on 127.0.0.1 that plays the Baton API: each test

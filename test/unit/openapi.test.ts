@@ -1,10 +1,17 @@
+import { mkdtempSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createApi } from '../../functions/api/index.js';
 import type { OpenApiDocument } from '../../functions/api/openapi.js';
 import type { Route } from '../../functions/api/routes.js';
+import { LocalDesignStore } from '../../shared/adapters/local/design-store.js';
+import { HttpAgentCaller } from '../../shared/adapters/local/http-agent-caller.js';
+import { LocalScheduler } from '../../shared/adapters/local/scheduler.js';
+import { parseAllowList } from '../../shared/domain/agent-url.js';
 import { type Harness, harness } from '../support/fakes.js';
 
 /**
@@ -21,6 +28,23 @@ let doc: OpenApiDocument;
 
 beforeAll(async () => {
   h = harness();
+  // The designs' routes are in the table when the deps have designs (the local and gcp wirings do).
+  const dir = mkdtempSync(join(tmpdir(), 'baton-openapi-'));
+  h.deps.designs = {
+    store: new LocalDesignStore(join(dir, 'designs')),
+    scheduler: new LocalScheduler(join(dir, 'schedules'), h.bus, { clock: h.clock }),
+    tasks: h.tasks,
+    agents: new HttpAgentCaller({ allow: parseAllowList('127.0.0.1:*'), resolveAgent: async () => null }),
+    clock: h.clock,
+    newId: h.deps.newId,
+    sleep: async () => {},
+    settings: {
+      base_url: 'http://127.0.0.1:1',
+      scheduled_url: 'http://127.0.0.1:1/api/internal/scheduled',
+      lease_ms: 1000,
+      max_request_bytes: 1024,
+    },
+  };
   await h.job('d1');
   await h.jobs.updateService('svc', () => ({
     agent_id: 'svc',
@@ -71,6 +95,10 @@ function refusedByRouter(v: { code: string | null; message: string }): boolean {
 describe('GET /openapi.json', () => {
   it('is OpenAPI 3.1 with one operation per route of the table, and nothing else', () => {
     expect(doc.openapi).toBe('3.1.0');
+    // The core and the designs' routes are both in the table.
+    expect(routes.map((r) => r.path)).toEqual(
+      expect.arrayContaining(['/deployments/{id}', '/api/deployments/{id}/execute', '/api/deployed/{path}']),
+    );
     const inDoc = Object.entries(doc.paths).flatMap(([path, ops]) => Object.keys(ops).map((m) => `${m.toUpperCase()} ${path}`));
     const inTable = routes.map((r) => `${r.method} ${r.path}`);
     expect(new Set(inDoc)).toEqual(new Set(inTable));
@@ -90,6 +118,7 @@ describe('GET /openapi.json', () => {
   it("a path outside the table meets the router's 404, an undocumented method its 405 (what the checks above look for)", async () => {
     expect(refusedByRouter(await askRouter('GET', '/no-such-route'))).toBe(true);
     expect(refusedByRouter(await askRouter('DELETE', '/deployments/{id}'))).toBe(true);
+    expect(refusedByRouter(await askRouter('GET', '/api/no-such-route'))).toBe(true);
   });
 
   it('its schemas compile as JSON Schema 2020-12 and real answers validate against them', async () => {

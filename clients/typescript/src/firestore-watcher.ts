@@ -1,7 +1,7 @@
 import { deleteApp, type FirebaseApp, initializeApp } from 'firebase/app';
 import { GoogleAuthProvider, getAuth, inMemoryPersistence, setPersistence, signInWithCredential } from 'firebase/auth';
 import { connectFirestoreEmulator, doc, type Firestore, getFirestore, onSnapshot } from 'firebase/firestore';
-import { BatonApiError, type DocumentWatcher } from './client.js';
+import { BatonApiError, type DocumentWatcher } from './index.js';
 
 /**
  * Follows `deployment_jobs/{id}` with the Firebase client SDK's `onSnapshot`, signed in as a
