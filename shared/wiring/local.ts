@@ -70,7 +70,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     stateDir: join(dir, 'builds'),
     onFinished: (agentId) => later.cleanup?.schedule(agentId),
     // Called only once a build has run, long after the runtime below exists.
-    keepBuilt: (artifact, built) => runtime.adoptBuild(artifact, built),
+    keepBuilt: (artifact, built, packed) => runtime.adoptBuild(artifact, built, packed),
   });
   const runtimeLogs = new RevisionLogFiles(join(dir, 'logs', 'revisions'));
   const runtime = new LocalRuntime({

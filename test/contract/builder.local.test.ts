@@ -2,11 +2,12 @@ import { readdirSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extractTarGz, listSource, packTarGz, sha256File } from '../../shared/adapters/local/archive.js';
+import { extractTarGz, listSource, packTarGz, sha256File, walkTree } from '../../shared/adapters/local/archive.js';
 import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { LocalBuilder } from '../../shared/adapters/local/builder.js';
 import { LocalEventBus } from '../../shared/adapters/local/event-bus.js';
 import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
+import { CTIME_SLACK_MS, type Packed } from '../../shared/adapters/local/unpacked.js';
 import type { Artifact } from '../../shared/domain/job.js';
 import { TOPICS } from '../../shared/domain/topics.js';
 import { DeploymentLogs } from '../../shared/pipeline/logs.js';
@@ -19,7 +20,7 @@ afterEach(() => temp.removeAll());
 
 const CAPS = { maxBytes: 50 * 1024 * 1024, maxFiles: 10_000 };
 
-async function localHarness(keepBuilt?: (artifact: Artifact, dir: string) => Promise<void>): Promise<BuilderHarness> {
+async function localHarness(keepBuilt?: (artifact: Artifact, dir: string, packed: Packed) => Promise<void>): Promise<BuilderHarness> {
   const root = temp.make('builder');
   const blobs = new FolderBlobStore(join(root, 'blobs'));
   const bus = new LocalEventBus(null);
@@ -79,13 +80,15 @@ builderContract('LocalBuilder', () => localHarness());
 
 describe('LocalBuilder: what it hands the runtime', () => {
   it('offers the folder it packed, with the artifact, before it reports SUCCESS; no prune without devDependencies', async () => {
-    const offered: { artifact: Artifact; files: string[]; before: number }[] = [];
+    const offered: { artifact: Artifact; files: string[]; before: number; packed: Packed; newest_ctime: number }[] = [];
     let h: BuilderHarness | null = null;
-    h = await localHarness(async (artifact, dir) => {
+    h = await localHarness(async (artifact, dir, packed) => {
       offered.push({
         artifact,
         files: readdirSync(dir).sort(),
         before: h?.notifications.filter((n) => n.build.status === 'SUCCESS').length ?? -1,
+        packed,
+        newest_ctime: Math.max(...(await walkTree(dir)).map((e) => e.info.ctimeMs)),
       });
     });
     try {
@@ -114,8 +117,19 @@ describe('LocalBuilder: what it hands the runtime', () => {
       );
       const image = done.build.results?.images?.[0];
       expect(offered).toEqual([
-        { artifact: { ref: image?.name, digest: image?.digest }, files: expect.arrayContaining(['package.json', 'server.js']), before: 0 },
+        {
+          artifact: { ref: image?.name, digest: image?.digest },
+          files: expect.arrayContaining(['package.json', 'server.js']),
+          before: 0,
+          packed: {
+            entries: expect.arrayContaining(['package.json', 'server.js', 'node_modules/dep']),
+            since_ms: expect.any(Number),
+          },
+          newest_ctime: expect.any(Number),
+        },
       ]);
+      // Listed once the build's own writes were older than the slack: the runtime can adopt the folder.
+      expect(offered[0].newest_ctime).toBeLessThan(offered[0].packed.since_ms - CTIME_SLACK_MS);
       expect(await h.readLog('offer', 'd-offer')).not.toContain('prune');
     } finally {
       await h.cleanup();

@@ -8,6 +8,7 @@ import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
 import { startTimeOf } from '../../shared/adapters/local/process.js';
 import { SYSTEM_PATH } from '../../shared/adapters/local/revision-env.js';
 import { LocalRuntime } from '../../shared/adapters/local/runtime.js';
+import { CTIME_SLACK_MS } from '../../shared/adapters/local/unpacked.js';
 import type { Artifact } from '../../shared/domain/job.js';
 import { echo, waitSettled, writeEchoService } from './suites/runtime.suite.js';
 import { isRunning, TempDirs, waitFor, writeFiles } from './suites/util.js';
@@ -282,6 +283,38 @@ describe('LocalRuntime: the folder a build leaves', () => {
     const rev = await waitSettled(rt, 'iso', 'iso-diff');
     expect(rev.state).toBe('ready');
     expect((await echo(rev.tag_url ?? '')).revision).toBe('iso-diff');
+  });
+
+  it('told what the build packed and since when, adopts the folder without reading the archive back, unless an entry changed since (same size included)', async () => {
+    const s = setup();
+    const pause = () => new Promise((r) => setTimeout(r, 3 * CTIME_SLACK_MS));
+    const build = async (name: string) => {
+      const built = writeEchoService(temp.make(name));
+      mkdirSync(join(built, '.git'));
+      writeFileSync(join(built, '.git', 'HEAD'), 'ref: main\n');
+      await pause();
+      const since_ms = Date.now();
+      const entries = ['package.json', 'server.js'];
+      return { built, a: await s.artifact(built, entries), packed: { entries, since_ms } };
+    };
+    const rt = s.open();
+    const ok = await build('packed-ok');
+    const ino = statSync(ok.built).ino;
+    await rt.adoptBuild(ok.a, ok.built, ok.packed);
+    expect(statSync(s.parked(ok.a)).ino).toBe(ino);
+    expect(existsSync(join(s.parked(ok.a), '.git'))).toBe(false);
+
+    const changed = await build('packed-changed');
+    // The same number of bytes: only its ctime tells.
+    const text = await readFile(join(changed.built, 'server.js'), 'utf8');
+    writeFileSync(join(changed.built, 'server.js'), text.replace('revision', 'REVISION'));
+    await rt.adoptBuild(changed.a, changed.built, changed.packed);
+    expect(existsSync(s.parked(changed.a))).toBe(false);
+
+    const extra = await build('packed-extra');
+    // Listed as packed but missing: not what the archive holds.
+    await rt.adoptBuild(extra.a, extra.built, { ...extra.packed, entries: [...extra.packed.entries, 'gone.js'] });
+    expect(existsSync(s.parked(extra.a))).toBe(false);
   });
 
   it('refuses an artifact that holds a link out of it', async () => {

@@ -14,6 +14,7 @@ import type { FolderBlobStore } from './blob-store.js';
 import { jsonFilesIn, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
 import { devDependenciesAtStart, type Manager, type Manifest, onPath, planInstall } from './package-manager.js';
 import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
+import { CTIME_SLACK_MS, type Packed } from './unpacked.js';
 
 interface RunningBuild {
   spec: BuildSpec;
@@ -48,7 +49,7 @@ export class LocalBuilder implements Builder {
       /** Called after each build ends, whatever its outcome, with its agent (the wiring runs that agent's cleanup then). */
       onFinished?: (agentId: string) => void;
       /** Offered the built folder once packed as `artifact` (LocalRuntime.adoptBuild). */
-      keepBuilt?: (artifact: Artifact, dir: string) => Promise<void>;
+      keepBuilt?: (artifact: Artifact, dir: string, packed: Packed) => Promise<void>;
     },
   ) {}
 
@@ -138,6 +139,10 @@ export class LocalBuilder implements Builder {
         await this.step(build, app, plan.prune, log, plan.env);
       }
       // Everything the build left, node_modules included, links kept (a link out of the folder fails the build).
+      // Listed once the build's last writes are older than the ctime slack, so the runtime can tell
+      // from ctimes alone that nothing changed since (its files were packed as they are).
+      await new Promise((r) => setTimeout(r, 2 * CTIME_SLACK_MS));
+      const since_ms = Date.now();
       const { entries } = await listSource(app, UNCAPPED, { skip: ARTIFACT_SKIPPED });
       const tmp = join(dir, 'artifact.tar.gz');
       await packTarGz(app, entries, tmp);
@@ -146,7 +151,7 @@ export class LocalBuilder implements Builder {
       await this.deps.blobs.adopt(key, tmp);
       log(`artifact ${key}`);
       // The runtime may take the folder just packed as the artifact's unpacked copy (it checks it matches).
-      await this.deps.keepBuilt?.({ ref: key, digest: `sha256:${digest}` }, app).catch(() => undefined);
+      await this.deps.keepBuilt?.({ ref: key, digest: `sha256:${digest}` }, app, { entries, since_ms }).catch(() => undefined);
       await this.notify(id, build, 'SUCCESS', { results: { images: [{ name: key, digest: `sha256:${digest}` }] } });
       this.forget(id);
     } catch (err) {

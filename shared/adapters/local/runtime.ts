@@ -25,7 +25,7 @@ import { withMemoryCap } from './resource-caps.js';
 import { chooseNode, revisionEnv } from './revision-env.js';
 import type { RevisionLogFiles } from './revision-logs.js';
 import { freePort, Router } from './router.js';
-import { UnpackedCopies } from './unpacked.js';
+import { type Packed, UnpackedCopies } from './unpacked.js';
 
 const TrafficSchema = z.object({ revision: z.string(), percent: z.number(), tag: z.string().optional() });
 const StateSchema = z.object({
@@ -225,8 +225,8 @@ export class LocalRuntime implements Runtime {
   }
 
   /** Keeps a build's folder for the first revision of the artifact packed from it, when it matches exactly. */
-  async adoptBuild(artifact: RevisionSpec['artifact'], built: string): Promise<void> {
-    const fp = await this.copies.adopt(artifact, built);
+  async adoptBuild(artifact: RevisionSpec['artifact'], built: string, packed?: Packed): Promise<void> {
+    const fp = await this.copies.adopt(artifact, built, packed);
     if (!fp) return;
     this.parked.set(artifact.digest, fp);
     this.save();

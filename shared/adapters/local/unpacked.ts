@@ -123,21 +123,25 @@ export class UnpackedCopies {
    * Parks the folder a build just packed as `artifact`, if it holds exactly the archive's entries
    * (with their kind, size, executable bit and link target) once what the archive does not hold
    * (a skipped .git, an empty folder) is removed. Returns its fingerprint, or null when it was not
-   * taken (the artifact is then unpacked at the start).
+   * taken (the artifact is then unpacked at the start). With `packed` (what the builder packed, and
+   * since when nothing was changed) the archive is not read back: see matchesPacked.
    */
-  adopt(artifact: Artifact, built: string): Promise<string | null> {
+  adopt(artifact: Artifact, built: string, packed?: Packed): Promise<string | null> {
     if (this.adopting.has(artifact.digest)) return Promise.resolve(null);
-    const work = this.adoptIn(artifact, built);
+    const work = this.adoptIn(artifact, built, packed);
     this.adopting.set(artifact.digest, work);
     return work.finally(() => this.adopting.delete(artifact.digest));
   }
 
-  private async adoptIn(artifact: Artifact, built: string): Promise<string | null> {
+  private async adoptIn(artifact: Artifact, built: string, packed?: Packed): Promise<string | null> {
     const dir = this.dirOf(artifact.digest);
     if (await stat(dir).catch(() => null)) await rm(dir, { recursive: true, force: true });
-    const entries = await archiveEntries(this.blobs.pathOf(artifact.ref));
-    if (!entries) return null;
-    const checked = await matchesArchive(built, entries);
+    let checked: Awaited<ReturnType<typeof matchesArchive>>;
+    if (packed) checked = await matchesPacked(built, packed);
+    else {
+      const entries = await archiveEntries(this.blobs.pathOf(artifact.ref));
+      checked = entries ? await matchesArchive(built, entries) : null;
+    }
     if (!checked) return null;
     await mkdir(this.root, { recursive: true, mode: 0o700 });
     await rename(built, dir);
@@ -149,6 +153,47 @@ export class UnpackedCopies {
   remove(digest: string): Promise<void> {
     return rm(this.dirOf(digest), { recursive: true, force: true });
   }
+}
+
+/** What a build packed: `entries` (the archive holds those and only those), listed after `since_ms`. */
+export interface Packed {
+  entries: readonly string[];
+  since_ms: number;
+}
+
+/**
+ * Kernel file times come from a clock that may be a few milliseconds behind Date.now(): a change
+ * made after `since_ms` has a ctime above `since_ms - CTIME_SLACK_MS`.
+ */
+export const CTIME_SLACK_MS = 10;
+
+/**
+ * Whether `dir` still holds what was packed from it, in one walk and without reading the archive
+ * back: every entry packed is there (a file, folder or link; no link out of it), nothing else once
+ * what was not packed is removed, and no entry changed since the listing — a write, chmod, rename
+ * or truncation sets an entry's ctime, so a ctime from before `since_ms` means the packer read it
+ * as it is. An entry changed too recently refuses the folder (the artifact is unpacked instead).
+ */
+async function matchesPacked(dir: string, packed: Packed): Promise<{ inside: string; removed: boolean } | null> {
+  const names = new Set(packed.entries);
+  const removed: string[] = [];
+  const kept: Awaited<ReturnType<typeof walkTree>> = [];
+  for (const e of await walkTree(dir)) {
+    const { rel, full, info } = e;
+    if (removed.some((r) => rel.startsWith(`${r}/`))) continue;
+    if (!names.has(rel)) {
+      await rm(full, { recursive: true, force: true });
+      removed.push(rel);
+      continue;
+    }
+    if (info.ctimeMs >= packed.since_ms - CTIME_SLACK_MS) return null;
+    if (info.isSymbolicLink()) {
+      if (escapes(dir, full, await readlink(full))) return null;
+    } else if (!info.isDirectory() && !info.isFile()) return null;
+    kept.push(e);
+  }
+  if (kept.length !== names.size) return null;
+  return { inside: await digestOf(kept), removed: removed.length > 0 };
 }
 
 interface ArchiveEntry {
