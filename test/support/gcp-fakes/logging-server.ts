@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { type FilterToken, lexFilter } from './filter-lexer.js';
 
 /**
  * An in-process stand-in for Cloud Logging's REST `POST /v2/entries:list`, over entries the test
@@ -103,7 +104,7 @@ function send(res: ServerResponse, status: number, body: unknown) {
 }
 
 type Match = (e: FakeLogEntry) => boolean;
-type Token = { kind: 'word' | 'string' | 'op' | '(' | ')'; text: string; at: number };
+type Token = FilterToken;
 
 const RANK = ['DEFAULT', 'DEBUG', 'INFO', 'NOTICE', 'WARNING', 'ERROR', 'CRITICAL', 'ALERT', 'EMERGENCY'];
 
@@ -209,38 +210,14 @@ class Parser {
 }
 
 function tokenize(text: string): Token[] {
-  const out: Token[] = [];
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i];
-    if (/\s/.test(c)) {
-      i++;
-    } else if (c === '(' || c === ')') {
-      out.push({ kind: c, text: c, at: i++ });
-    } else if (c === '"') {
-      const at = i++;
-      let s = '';
-      while (i < text.length && text[i] !== '"') {
-        if (text[i] === '\\') i++;
-        s += text[i++] ?? '';
-      }
-      if (i >= text.length) throw new Invalid(`Unparseable filter: unterminated string at column ${at + 1}`);
-      i++;
-      out.push({ kind: 'string', text: s, at });
-    } else {
-      const op = /^(>=|<=|!=|=~|!~|=|:|<|>)/.exec(text.slice(i));
-      if (op) {
-        out.push({ kind: 'op', text: op[0], at: i });
-        i += op[0].length;
-      } else {
-        const w = /^[^\s()"=:<>!~]+/.exec(text.slice(i));
-        if (!w) throw new Invalid(`Unparseable filter: syntax error at column ${i + 1}, token '${c}'`);
-        out.push({ kind: 'word', text: w[0], at: i });
-        i += w[0].length;
-      }
-    }
-  }
-  return out;
+  return lexFilter(text, {
+    op: /^(>=|<=|!=|=~|!~|=|:|<|>)/,
+    word: /^[^\s()"=:<>!~]+/,
+    fail: (what, column) =>
+      new Invalid(
+        what === 'unterminated string' ? `Unparseable filter: unterminated string at column ${column}` : `Unparseable filter: ${what}`,
+      ),
+  });
 }
 
 function field(e: FakeLogEntry, path: string): unknown {

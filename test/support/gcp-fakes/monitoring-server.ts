@@ -1,6 +1,7 @@
 import { createRequire } from 'node:module';
 import type { protos } from '@google-cloud/monitoring';
 import * as grpc from '@grpc/grpc-js';
+import { type FilterToken, lexFilter } from './filter-lexer.js';
 import { FakeIam, permissionDenied } from './iam.js';
 import { protoKit } from './proto-kit.js';
 
@@ -240,7 +241,7 @@ function mergeDistributions(ds: IDistribution[]): IDistribution {
   return { count: String(count), mean, bucketOptions: ds[0]?.bucketOptions ?? null, bucketCounts };
 }
 
-type Token = { kind: 'word' | 'string' | 'op' | '(' | ')'; text: string; at: number };
+type Token = FilterToken;
 type Match = (p: WrittenPoint) => boolean;
 const SELECTOR =
   /^(metric\.type|resource\.type|project|metric\.labels?\.[A-Za-z_][A-Za-z0-9_]*|resource\.labels?\.[A-Za-z_][A-Za-z0-9_]*)$/;
@@ -329,35 +330,9 @@ function selectedValue(p: WrittenPoint, selector: string): string | undefined {
 }
 
 function tokenize(text: string): Token[] {
-  const out: Token[] = [];
-  let i = 0;
-  while (i < text.length) {
-    const c = text[i];
-    if (/\s/.test(c)) {
-      i++;
-    } else if (c === '(' || c === ')') {
-      out.push({ kind: c, text: c, at: i++ });
-    } else if (c === '"') {
-      const at = i++;
-      let s = '';
-      while (i < text.length && text[i] !== '"') {
-        if (text[i] === '\\') i++;
-        s += text[i++] ?? '';
-      }
-      if (i >= text.length) throw new Invalid(`Field filter had an invalid value of "${text}": unterminated string at column ${at + 1}`);
-      i++;
-      out.push({ kind: 'string', text: s, at });
-    } else if (text.startsWith('!=', i)) {
-      out.push({ kind: 'op', text: '!=', at: i });
-      i += 2;
-    } else if (c === '=' || c === ':') {
-      out.push({ kind: 'op', text: c, at: i++ });
-    } else {
-      const w = /^[A-Za-z0-9_.\-/]+/.exec(text.slice(i));
-      if (!w) throw new Invalid(`Field filter had an invalid value of "${text}": syntax error at column ${i + 1}, '${c}'`);
-      out.push({ kind: 'word', text: w[0], at: i });
-      i += w[0].length;
-    }
-  }
-  return out;
+  return lexFilter(text, {
+    op: /^(!=|=|:)/,
+    word: /^[A-Za-z0-9_.\-/]+/,
+    fail: (what) => new Invalid(`Field filter had an invalid value of "${text}": ${what}`),
+  });
 }
