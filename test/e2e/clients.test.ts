@@ -1,3 +1,6 @@
+import { execFile } from 'node:child_process';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   BatonClient,
@@ -8,7 +11,7 @@ import {
   type Job,
 } from '../../clients/typescript/src/index.js';
 import { DesignAgents } from '../support/design-agents.js';
-import { fixture, TestStack } from '../support/stack.js';
+import { FIXTURES, fixture, TestStack } from '../support/stack.js';
 
 /** The TypeScript client against one real local stack: deploy and wait live, typed refusals, signals. */
 let t: TestStack;
@@ -89,4 +92,21 @@ describe('the TypeScript client: deployed designs', () => {
     await client.deleteDesign(endpoint.id);
     await expect(client.getDesign(endpoint.id)).rejects.toBeInstanceOf(BatonNotFoundError);
   });
+});
+
+describe('the Python client (clients/python) on the same stack', () => {
+  it('passes its unittest suite: async deploy_from_config and wait with progress, sync wrapper, rollback, a failure, typed refusals, retries', async () => {
+    const cwd = resolve(import.meta.dirname, '../../clients/python');
+    // python3 is required (CI machines have it): a missing interpreter fails the test rather than skipping it.
+    const { stderr } = await promisify(execFile)('python3', ['-m', 'unittest', 'discover', '-s', 'tests', '-t', '.', '-v'], {
+      cwd,
+      env: { ...process.env, BATON_URL: t.url, BATON_FIXTURES: FIXTURES, PYTHONDONTWRITEBYTECODE: '1' },
+      timeout: 240_000,
+    }).catch((err: { stderr?: string; message: string }) => {
+      throw new Error(`python3 -m unittest failed:\n${err.stderr ?? err.message}`);
+    });
+    expect(stderr).toMatch(/Ran (\d+) tests/);
+    expect(stderr).toContain('OK');
+    expect(Number(/Ran (\d+) tests/.exec(stderr)?.[1])).toBe(6);
+  }, 300_000);
 });
