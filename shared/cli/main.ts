@@ -19,6 +19,7 @@ import {
   UsageError,
 } from './deploy-options.js';
 import { DotenvError, parseDotenv } from './dotenv.js';
+import { lintCommand } from './lint.js';
 import { isSuccess, ProgressView, renderJob, renderLogEntry, renderOutcome, renderService, renderTable, USAGE } from './render.js';
 
 /** `baton` — the command line on top of BatonClient. `run` does everything but touch the process, so tests can drive it. */
@@ -62,6 +63,8 @@ const OPTIONS = {
   service: { type: 'string' },
   revision: { type: 'string' },
   lines: { type: 'string' },
+  format: { type: 'string' },
+  dockerfile: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -101,6 +104,7 @@ const COMMANDS: Record<string, { args: [number, number]; options: readonly Optio
   reject: { args: [1, 1], options: ['reason'] },
   service: { args: [1, 1], options: [] },
   help: { args: [0, 1], options: [] },
+  lint: { args: [0, 1], options: ['format', 'dockerfile'] },
 };
 
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
@@ -148,6 +152,11 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   if (args.length < min) throw new UsageError(`"${command}" needs ${min === 1 ? 'an argument' : `${min} arguments`}`);
   if (args.length > max) throw new UsageError(`too many arguments for "${command}": ${args.slice(max).join(' ')}`);
 
+  if (command === 'lint') {
+    const format = values.format ?? (values.json ? 'json' : 'text');
+    if (!['text', 'json', 'sarif'].includes(format)) throw new UsageError(`--format must be text, json or sarif, not "${format}"`);
+    return lintCommand(resolve(io.cwd, args[0] ?? '.'), { format, dockerfile: values.dockerfile }, io.stdout);
+  }
   const session = await firestoreSession(io.env);
   const client = new BatonClient({
     baseUrl: values.url || io.env.BATON_URL || undefined,

@@ -277,6 +277,9 @@ Commands:
   logs --service <agent>     What the agent's revisions write (stdout, stderr); -f follows new lines
       --revision <name>        only this revision
       --lines <n>              the last n lines (default 100, at most 1000)
+  lint [dir]                 The preflight lint of validating on a folder (no control plane needed): its Dockerfile, or the generated one
+      --format <f>             text (default), json (hadolint's shape) or sarif (2.1.0)
+      --dockerfile <path>      the Dockerfile in the folder (default Dockerfile)
   rollback <id>              Return traffic to the revision before this deployment
       --reason "<text>"        why (kept in the job and the log)
       --wait                   follow the rollback to the end

@@ -1,3 +1,5 @@
+import type { Analysis } from './analysis/schema.js';
+
 /**
  * The Dockerfile a build uses when the source has none: a Node service on `node:22-slim`.
  *
@@ -40,4 +42,9 @@ export function generateNodeDockerfile(options: NodeDockerfileOptions = {}): str
     'CMD ["npm","start"]',
     '',
   ].join('\n');
+}
+
+/** The Dockerfile Baton generates for an analysed source (Node today; the generator per stack replaces this). */
+export function dockerfileFor(_analysis: Analysis): string {
+  return generateNodeDockerfile();
 }

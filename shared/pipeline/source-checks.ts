@@ -1,6 +1,8 @@
 import { analyseSource } from '../domain/analysis/analyse.js';
-import type { Analysis } from '../domain/analysis/schema.js';
+import type { Analysis, SourceReader } from '../domain/analysis/schema.js';
+import { dockerfileFor } from '../domain/dockerfile.js';
 import type { ValidationResult } from '../domain/job.js';
+import { findingSeverity, lintSourceDockerfile } from '../domain/lint/source-lint.js';
 import type { Finding } from '../domain/preflight.js';
 import type { DeploymentRequest } from '../domain/request.js';
 import type { PipelineDeps } from './deps.js';
@@ -11,6 +13,38 @@ import type { PipelineDeps } from './deps.js';
  * saying what was found and what to add; analysis notes are low-severity warnings (they block at
  * no level). A prebuilt image has no files: nothing to check.
  */
+/**
+ * The preflight lint of the Dockerfile the build will use: the source's, or the one Baton
+ * generates for it. Each finding is one result (`dockerfile_lint:<code>`); a pass is recorded too.
+ */
+function lintFindings(reader: SourceReader, a: Analysis, request: DeploymentRequest): Finding[] {
+  const file = request.build_options.dockerfile ?? 'Dockerfile';
+  const text = a.dockerfile === 'provided' ? reader.read(file) : dockerfileFor(a);
+  const base = { test_type: 'dockerfile_lint', field: file };
+  if (text === null)
+    return [
+      { ...base, test_name: 'dockerfile_lint', severity: 'critical', passed: false, message: `${file} could not be read (over 256 KiB?)` },
+    ];
+  const { findings, config, configError } = lintSourceDockerfile(reader, a.dockerfile === 'provided' ? file : `${file} (generated)`, text);
+  const out: Finding[] = findings.map((f) => ({
+    ...base,
+    test_name: `dockerfile_lint:${f.code}`,
+    severity: findingSeverity(f, config),
+    passed: false,
+    message: `${f.file}:${f.line} ${f.code} ${f.level}: ${f.message}. Fix: ${f.fix}`,
+  }));
+  if (configError) out.push({ ...base, test_name: 'dockerfile_lint_config', severity: 'critical', passed: false, message: configError });
+  if (!out.some((f) => f.severity === 'critical'))
+    out.unshift({
+      ...base,
+      test_name: 'dockerfile_lint',
+      severity: 'critical',
+      passed: true,
+      message: `${file}${a.dockerfile === 'generated' ? ' (generated)' : ''}: no lint errors (${findings.length} warnings or notes)`,
+    });
+  return out;
+}
+
 export async function sourceChecks(
   deps: PipelineDeps,
   deploymentId: string,
@@ -34,6 +68,7 @@ export async function sourceChecks(
     });
     for (const note of a.notes)
       findings.push({ ...base, test_name: 'source_analysis_note', severity: 'low', passed: false, field: 'source', message: note });
+    findings.push(...lintFindings(reader, a, request));
   }
   const ended = deps.clock.now().getTime();
   const timestamp = new Date(ended).toISOString();

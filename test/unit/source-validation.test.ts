@@ -104,3 +104,47 @@ describe('LocalSourcePreparer.inspect', () => {
     expect(r?.read('big.bin')).toBeNull();
   });
 });
+
+describe('the preflight lint in validating', () => {
+  const node = {
+    'package.json': '{"scripts":{"start":"node server.js"}}',
+    'package-lock.json': '{}',
+    'server.js': 'listen(process.env.PORT)',
+  };
+
+  it('a lint error in the source Dockerfile fails the deployment in validating, before any build', async () => {
+    const h = harness();
+    h.sources.files = {
+      ...node,
+      Dockerfile: 'FROM node:22-slim\nWORKDIR /app\nCOPY . .\nUSER node\nCMD ["sh", "-c", "npm install && node server.js"]\n',
+    };
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    const job = await h.jobs.get('d1');
+    expect(job).toMatchObject({ status: 'failed', failed_stage: 'validating', analysis: { dockerfile: 'provided' } });
+    expect(job?.error_message).toContain('dockerfile_lint:BTN004 (critical) Dockerfile: Dockerfile:5 BTN004 error');
+    expect(h.builder.submitted).toEqual([]);
+  });
+
+  it('warnings are reported in validation_results and do not block; # baton ignore and the config file silence rules', async () => {
+    const h = harness();
+    h.sources.files = {
+      ...node,
+      Dockerfile: 'FROM node:22\nWORKDIR /app\n# baton ignore=DL3025\nCMD node server.js\n',
+      'baton.lint.json': '{"ignored": ["BTN006"]}',
+    };
+    await h.job('d1');
+    expect(await validateDeployment(h.deps, 'd1')).toBe('ran');
+    const lint = (await h.jobs.get('d1'))?.validation_results.filter((r) => r.test_type === 'dockerfile_lint') ?? [];
+    expect(lint.map((r) => [r.test_name, r.passed])).toEqual([['dockerfile_lint', true]]);
+  });
+
+  it('the generated Dockerfile is linted too, with no error', async () => {
+    const h = harness();
+    await h.job('d1');
+    await validateDeployment(h.deps, 'd1');
+    const lint = (await h.jobs.get('d1'))?.validation_results.filter((r) => r.test_type === 'dockerfile_lint') ?? [];
+    expect(lint[0]).toMatchObject({ test_name: 'dockerfile_lint', passed: true, field: 'Dockerfile' });
+    expect(lint.some((r) => r.severity === 'critical' && !r.passed)).toBe(false);
+  });
+});
