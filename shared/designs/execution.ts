@@ -23,15 +23,23 @@ export async function runTask(deps: DesignDeps, executionId: string): Promise<vo
  * Claims and runs an execution to its end; null when another worker holds a live claim. A
  * final execution is not run again (a redelivered task changes nothing).
  */
-export async function runExecution(deps: DesignDeps, id: string, opts: { deadlineMs?: number }): Promise<RunOutcome | null> {
-  const token = deps.newId();
-  const leaseUntil = () => new Date(deps.clock.now().getTime() + deps.settings.lease_ms).toISOString();
+export async function runExecution(
+  deps: DesignDeps,
+  id: string,
+  opts: {
+    deadlineMs?: number /** Created by this worker with its lease already on it (a synchronous run): no claim write. */;
+    created?: ExecutionDoc;
+  },
+): Promise<RunOutcome | null> {
+  const token = opts.created?.lease_until?.split('#')[1] ?? deps.newId();
   let final: RunOutcome | undefined;
-  const claimed = await deps.store.updateExecution(id, (cur) => {
-    if (isFinalExecution(cur.status)) return null;
-    if (cur.lease_until && cur.lease_until > deps.clock.now().toISOString() && !cur.lease_until.endsWith(token)) return null;
-    return { ...cur, lease_until: `${leaseUntil()}#${token}` };
-  });
+  const claimed =
+    opts.created ??
+    (await deps.store.updateExecution(id, (cur) => {
+      if (isFinalExecution(cur.status)) return null;
+      if (cur.lease_until && cur.lease_until > deps.clock.now().toISOString() && !cur.lease_until.endsWith(token)) return null;
+      return { ...cur, lease_until: leaseFor(deps, token) };
+    }));
   if (!claimed) return null;
   if (isFinalExecution(claimed.status)) return outcomeOf(claimed);
   if (!claimed.lease_until?.endsWith(token)) return null;
@@ -40,12 +48,12 @@ export async function runExecution(deps: DesignDeps, id: string, opts: { deadlin
   const limits = opts.deadlineMs
     ? { ...design.limits, run_timeout_ms: Math.min(design.limits.run_timeout_ms, opts.deadlineMs) }
     : design.limits;
-  const journal = await storeJournal(deps, id);
+  const journal = opts.created ? freshJournal(deps, id) : await storeJournal(deps, id);
   const heartbeat = setInterval(
     () => {
       void deps.store
         .updateExecution(id, (cur) =>
-          cur.lease_until?.endsWith(token) && !isFinalExecution(cur.status) ? { ...cur, lease_until: `${leaseUntil()}#${token}` } : null,
+          cur.lease_until?.endsWith(token) && !isFinalExecution(cur.status) ? { ...cur, lease_until: leaseFor(deps, token) } : null,
         )
         .catch(() => undefined);
     },
@@ -59,10 +67,11 @@ export async function runExecution(deps: DesignDeps, id: string, opts: { deadlin
     );
   } finally {
     clearInterval(heartbeat);
-    await journal.drain();
   }
   const now = deps.clock.now();
   const outcome = final;
+  // The attempt records and the final log are written together (one group commit locally).
+  const drained = journal.drain();
   await deps.store.updateExecution(id, (cur) => ({
     ...cur,
     status: outcome.status,
@@ -74,6 +83,7 @@ export async function runExecution(deps: DesignDeps, id: string, opts: { deadlin
     duration_ms: now.getTime() - Date.parse(cur.started_at),
     lease_until: null,
   }));
+  await drained;
   if (claimed.trigger_type === 'scheduled') {
     await deps.store.updateEndpoint(claimed.deployment_id, (cur) =>
       cur.running_scheduled === id ? { ...cur, running_scheduled: null } : null,
@@ -93,8 +103,22 @@ function outcomeOf(doc: ExecutionDoc): RunOutcome {
 }
 
 /** The step journal of one execution on the store: results recorded durably, attempt logs written behind. */
+/** A worker's lease: until when, and whose (`<iso>#<token>`, so ISO order still compares the time). */
+export function leaseFor(deps: DesignDeps, token: string): string {
+  return `${new Date(deps.clock.now().getTime() + deps.settings.lease_ms).toISOString()}#${token}`;
+}
+
 async function storeJournal(deps: DesignDeps, id: string): Promise<StepJournal & { drain(): Promise<void> }> {
   const [recorded, logged] = await Promise.all([deps.store.recordedSteps(id), deps.store.listSteps(id)]);
+  return journalOn(deps, id, recorded, logged);
+}
+
+/** An execution created just now has nothing recorded: nothing to read back. */
+function freshJournal(deps: DesignDeps, id: string): StepJournal & { drain(): Promise<void> } {
+  return journalOn(deps, id, [], []);
+}
+
+function journalOn(deps: DesignDeps, id: string, recorded: StepRecord[], logged: StepLog[]): StepJournal & { drain(): Promise<void> } {
   const completed = new Map<string, StepRecord>(recorded.map((r) => [r.step_id, r]));
   const writes = new Set<Promise<void>>();
   let batch: StepLog[] = [];

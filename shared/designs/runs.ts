@@ -6,7 +6,7 @@ import { previewOf, redactKeys } from '../domain/preview.js';
 import { QUEUES } from '../domain/topics.js';
 import { keyMatches, presentedKey } from './api-keys.js';
 import type { DesignDeps } from './deps.js';
-import { runExecution } from './execution.js';
+import { leaseFor, runExecution } from './execution.js';
 import type { RunOutcome } from './types.js';
 
 /**
@@ -66,16 +66,24 @@ export interface RunAnswer {
 async function startRun(deps: DesignDeps, ep: EndpointDoc, trigger: TriggerType, input: unknown, async: boolean): Promise<RunAnswer> {
   assertActive(ep);
   if (ep.input_schema) checkInput(ep.input_schema, input);
-  const exec = newExecution(deps, ep, trigger, input);
-  await deps.store.createExecution(exec);
-  await countExecution(deps, ep, exec.started_at);
   if (async) {
+    const exec = newExecution(deps, ep, trigger, input);
+    await deps.store.createExecution(exec);
+    await countExecution(deps, ep, exec.started_at);
     await enqueueRun(deps, exec.id);
     return { execution_id: exec.id };
   }
-  const outcome = await runExecution(deps, exec.id, { deadlineMs: ep.deadline_ms });
-  if (!outcome) throw new TransientError(`execution ${exec.id} is claimed by another worker`);
-  return { execution_id: exec.id, outcome };
+  // Created already claimed by this worker; the endpoint's counters are written beside the run.
+  const exec = newExecution(deps, ep, trigger, input, { lease_until: leaseFor(deps, deps.newId()) });
+  await deps.store.createExecution(exec);
+  const counted = countExecution(deps, ep, exec.started_at);
+  try {
+    const outcome = await runExecution(deps, exec.id, { deadlineMs: ep.deadline_ms, created: exec });
+    if (!outcome) throw new TransientError(`execution ${exec.id} is claimed by another worker`);
+    return { execution_id: exec.id, outcome };
+  } finally {
+    await counted;
+  }
 }
 
 export async function enqueueRun(deps: DesignDeps, executionId: string): Promise<void> {
