@@ -2,6 +2,7 @@ import type { Job } from './job.js';
 import {
   canTransition,
   entryStatuses as entryStatusesOf,
+  isFinal,
   type PipelineStage,
   STAGE_PROGRESS,
   STAGE_STEP,
@@ -21,10 +22,15 @@ export class IllegalTransitionError extends Error {
   }
 }
 
-/** The one way a job's status changes: refuses (throws) what the state machine does not allow. */
+/**
+ * The one way a job's status changes: refuses (throws) what the state machine does not allow.
+ * A job that ends drops its private_ref: no stage reads its env values or git credentials again,
+ * and the job stores delete the private document a commit un-references (in the same Firestore
+ * transaction; locally once the job is on disk), so they do not outlive the job's run.
+ */
 export function transition(job: Job, to: Status, patch: Partial<Omit<Job, 'status'>> = {}): Job {
   if (!canTransition(job.status, to)) throw new IllegalTransitionError(job.status, to, job.deployment_id);
-  return { ...job, ...patch, status: to };
+  return { ...job, ...patch, status: to, ...(isFinal(to) ? { private_ref: null } : {}) };
 }
 
 export interface ClaimRequest {

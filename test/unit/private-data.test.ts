@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { PermanentError } from '../../shared/domain/errors.js';
 import { buildTag } from '../../shared/domain/events.js';
 import { REDACTED, splitPrivate } from '../../shared/domain/job.js';
 import { DeploymentRequestSchema, type Source } from '../../shared/domain/request.js';
@@ -64,6 +65,19 @@ describe('private data of a deployment', () => {
     });
     await deployRevision(h.deps, id);
     expect(h.runtime.deployed[0]?.env).toMatchObject(request.env);
+  });
+
+  it('the private document goes when the job ends (here: failed in preparing), not before', async () => {
+    const h = harness();
+    const { deployment_id: id } = await acceptDeployment(h.deps, request);
+    expect(await h.jobs.getPrivate(id)).not.toBeNull();
+    h.sources.failures.push(new PermanentError('no such repository'));
+    await validateDeployment(h.deps, id).catch(() => undefined);
+    await prepareSource(h.deps, id).catch(() => undefined);
+    const job = await h.jobs.get(id);
+    expect(job?.status).toBe('failed');
+    expect(job?.private_ref).toBeNull();
+    expect(await h.jobs.getPrivate(id)).toBeNull();
   });
 
   it('an empty env value is not mistaken for a plain-text secret by validation', async () => {

@@ -169,7 +169,10 @@ export class FirestoreJobStore implements JobStore {
         const doc = decision === 'start' ? job : asWaiting(job, decision);
         tx.create(ref, toDocument(doc));
         tx.set(lock, { agent_id: job.agent_id, last_deployment_id: job.deployment_id });
-        for (const o of older) tx.set(this.jobs.doc(o.deployment_id), toDocument(supersededBy(o, job.deployment_id, job.created_at)));
+        for (const o of older) {
+          tx.set(this.jobs.doc(o.deployment_id), toDocument(supersededBy(o, job.deployment_id, job.created_at)));
+          if (o.private_ref) tx.delete(this.secrets.doc(o.private_ref));
+        }
         tx.set(
           slotRef,
           slotDoc(job.owner, slot.active + (decision === 'start' ? 1 : 0), slot.waiting - olderOfOwner + (decision === 'start' ? 0 : 1)),
@@ -301,6 +304,8 @@ export class FirestoreJobStore implements JobStore {
           const slot = delta.active !== 0 || delta.waiting !== 0 ? slotCounts(await tx.get(slotRef)) : null;
           const doc = toDocument(next);
           tx.set(ref, doc);
+          // A job that ended dropped its private_ref (transition): its env values and credentials go with it.
+          if (current.private_ref && current.private_ref !== next.private_ref) tx.delete(this.secrets.doc(current.private_ref));
           if (slot) {
             this.counters.reads++;
             tx.set(slotRef, slotDoc(next.owner, slot.active + delta.active, slot.waiting + delta.waiting));

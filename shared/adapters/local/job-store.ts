@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import {
   type AdmissionPolicy,
@@ -273,6 +273,19 @@ export class LocalJobStore implements JobStore {
     return parsed.data;
   }
 
+  /** Removes private data no job references any more; a failure is reported, never the commit's. */
+  private deletePrivate(id: string): void {
+    if (!this.dir) {
+      this.secrets.delete(id);
+      return;
+    }
+    try {
+      rmSync(join(this.dir, 'private', `${privateFileName(id)}.json`), { force: true });
+    } catch (err) {
+      console.error(`baton: could not remove the private data of ${id}: ${err instanceof Error ? err.message : String(err)}`);
+    }
+  }
+
   /** Resolves when every committed change is on disk and folded into the document files. */
   flush(): Promise<void> {
     return this.journal?.flush() ?? Promise.resolve();
@@ -280,9 +293,13 @@ export class LocalJobStore implements JobStore {
 
   /** Applies the commit in memory now, resolves once it is on disk, then tells the listeners (in commit order). */
   private async commitJob(doc: Job): Promise<void> {
+    const dropped = this.jobs.get(doc.deployment_id)?.private_ref;
     this.jobs.set(doc.deployment_id, doc);
     this.trackOpen(doc);
     await this.persist(`jobs/${doc.deployment_id}`, doc);
+    // A job that ended dropped its private_ref (transition): its env values and credentials go, once
+    // the job saying so is on disk (a crash in between leaves the file, never a job that needs it without it).
+    if (dropped && dropped !== doc.private_ref) this.deletePrivate(dropped);
     const set = this.listeners.get(doc.deployment_id);
     if (set) for (const cb of [...set]) cb(structuredClone(doc));
   }

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { transition } from '../../../shared/domain/claim.js';
 import { type Job, newJob, type ServiceRecord } from '../../../shared/domain/job.js';
 import { DeploymentRequestSchema } from '../../../shared/domain/request.js';
 import type { Status } from '../../../shared/domain/status.js';
@@ -484,6 +485,25 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
         expect(JSON.stringify(await store.get(job.deployment_id))).not.toContain('sk-123');
         await store.putPrivate(job.deployment_id, { env: {}, source_url: null });
         expect(await store.getPrivate(job.deployment_id)).toEqual({ env: {}, source_url: null });
+      });
+
+      it('is deleted by the commit that ends the job (transition drops private_ref), and kept by every commit before it', async () => {
+        const job = makeJob('agent-q', 1, { status: 'building', private_ref: null });
+        const id = job.deployment_id;
+        await store.create({ ...job, private_ref: id });
+        const secret = { env: { API_KEY: 'sk-456' }, source_url: null };
+        await store.putPrivate(id, secret);
+        await store.update(id, (j) => ({ ...j, current_step: 'still building' }));
+        expect(await store.getPrivate(id)).toEqual(secret);
+        const ended = await store.update(id, (j) => transition(j, 'failed', { error_message: 'boom' }));
+        expect(ended?.job.private_ref).toBeNull();
+        expect(await store.getPrivate(id)).toBeNull();
+        // Another job's private data is untouched.
+        const other = makeJob('agent-q2', 2);
+        await store.create({ ...other, private_ref: other.deployment_id });
+        await store.putPrivate(other.deployment_id, secret);
+        await store.update(other.deployment_id, (j) => transition(j, 'validating'));
+        expect(await store.getPrivate(other.deployment_id)).toEqual(secret);
       });
     });
   });
