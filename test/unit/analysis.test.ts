@@ -51,10 +51,13 @@ describe('analysis: Node', () => {
     expect(a.install_command).toBe('yarn install --immutable');
   });
 
-  it('no lock file: npm install, with a note', () => {
-    const a = ok({ 'package.json': pkg({ scripts: { start: 'node index.js' } }), 'index.js': 'listen(process.env.PORT)' });
+  it('no lock file: npm install, with a note when there are dependencies to resolve', () => {
+    const files = { 'index.js': 'listen(process.env.PORT)' };
+    const a = ok({ ...files, 'package.json': pkg({ scripts: { start: 'node index.js' }, dependencies: { express: '^5.0.0' } }) });
     expect(a.install_command).toBe('npm install');
     expect(a.notes.join()).toMatch(/no lock file/);
+    // Nothing to resolve: no lock file is as reproducible as one.
+    expect(ok({ ...files, 'package.json': pkg({ scripts: { start: 'node index.js' } }) }).notes.join()).not.toMatch(/no lock file/);
   });
 
   it('runtime version: engines.node, then .nvmrc, .node-version, .tool-versions, else 22; the request wins', () => {

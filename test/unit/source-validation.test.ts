@@ -48,7 +48,10 @@ describe('validating looks at the source', () => {
 
   it('analysis notes are warnings that block at no level', async () => {
     const h = harness();
-    h.sources.files = { 'package.json': '{"scripts":{"start":"node a.js"}}', 'a.js': 'app.listen(3000)' };
+    h.sources.files = {
+      'package.json': '{"scripts":{"start":"node a.js"},"dependencies":{"express":"^5.0.0"}}',
+      'a.js': 'app.listen(3000)',
+    };
     await h.job('d1', { environment: 'production' });
     expect(await validateDeployment(h.deps, 'd1')).toBe('ran');
     const notes = (await h.jobs.get('d1'))?.validation_results.filter((r) => r.test_name === 'source_analysis_note') ?? [];

@@ -117,7 +117,8 @@ export function analyseNode(r: SourceReader, options: BuildOptions): Draft | Uns
   const scripts = pkg.scripts ?? {};
   const { pm, lock, why, berry } = packageManager(r, pkg);
   sources.package_manager = why;
-  if (!lock)
+  // Nothing to resolve without dependencies: no lock file is then as reproducible as one.
+  if (!lock && Object.keys(deps).length > 0)
     notes.push(`no lock file: dependencies resolve at build time (${installCommand(pm, null, berry)}), not reproducibly: commit one`);
   const version = options.runtime_version ? { version: options.runtime_version.split('.')[0], why: 'request' } : nodeVersion(r, pkg, notes);
   sources.runtime_version = version.why;
