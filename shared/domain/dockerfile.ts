@@ -1,4 +1,5 @@
 import type { Analysis } from './analysis/schema.js';
+import { generateDockerfile } from './dockerfile-gen/generate.js';
 
 /**
  * The Dockerfile a build uses when the source has none: a Node service on `node:22-slim`.
@@ -44,7 +45,7 @@ export function generateNodeDockerfile(options: NodeDockerfileOptions = {}): str
   ].join('\n');
 }
 
-/** The Dockerfile Baton generates for an analysed source (Node today; the generator per stack replaces this). */
-export function dockerfileFor(_analysis: Analysis): string {
-  return generateNodeDockerfile();
+/** The Dockerfile Baton generates for an analysed source (shared/domain/dockerfile-gen), or the Node template. */
+export function dockerfileFor(analysis: Analysis): string {
+  return generateDockerfile(analysis)?.dockerfile ?? generateNodeDockerfile();
 }

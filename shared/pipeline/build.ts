@@ -1,3 +1,4 @@
+import { generateDockerfile } from '../domain/dockerfile-gen/generate.js';
 import { PermanentError, TransientError } from '../domain/errors.js';
 import { BUILD_TAG_PREFIX, BUILD_TERMINAL_STATUSES, type BuildNotification, buildTag } from '../domain/events.js';
 import { progressAt } from '../domain/pipeline.js';
@@ -33,6 +34,7 @@ export function startBuild(deps: PipelineDeps, deploymentId: string): Promise<st
       source_key: job.source_key,
       tags: [buildTag(job.deployment_id)],
       substitutions: { _DEPLOYMENT_ID: job.deployment_id, _AGENT_ID: job.agent_id },
+      generated: job.analysis?.dockerfile === 'generated' ? (generateDockerfile(job.analysis) ?? undefined) : undefined,
     });
     log(`Build ${build_id} submitted; log: ${log_url}`);
     return {

@@ -11,6 +11,8 @@ export interface BuildSpec {
   /** Tags and substitutions that let notifications be correlated. */
   tags: string[];
   substitutions: Record<string, string>;
+  /** The Dockerfile and .dockerignore generated from the source's analysis, used when the source has none. */
+  generated?: { dockerfile: string; dockerignore: string };
 }
 
 export interface Builder {

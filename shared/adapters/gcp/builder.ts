@@ -107,7 +107,7 @@ export class CloudBuildBuilder implements Builder {
     return {
       source: { storageSource: { bucket: this.config.BATON_BUCKET, object: spec.source_key } },
       steps: [
-        { id: 'dockerfile', name: DOCKER, entrypoint: 'bash', args: ['-c', dockerfileScript()] },
+        { id: 'dockerfile', name: DOCKER, entrypoint: 'bash', args: ['-c', dockerfileScript(spec.generated)] },
         { id: 'build', name: DOCKER, args: ['build', '--tag', image, '.'] },
         { id: 'push', name: DOCKER, args: ['push', image] },
       ],
@@ -173,14 +173,16 @@ export class CloudBuildBuilder implements Builder {
  * The first step: keep the source's own Dockerfile, or write the generated one. The Dockerfile
  * travels base64-encoded, so neither bash nor Cloud Build's `$` substitutions touch its text.
  */
-export function dockerfileScript(): string {
-  const encoded = Buffer.from(generateNodeDockerfile()).toString('base64');
+export function dockerfileScript(generated?: { dockerfile: string; dockerignore: string }): string {
+  const encoded = Buffer.from(generated?.dockerfile ?? generateNodeDockerfile()).toString('base64');
+  const ignore = generated ? Buffer.from(generated.dockerignore).toString('base64') : null;
   return [
     'if [ -f Dockerfile ]; then',
     '  echo "Building with the Dockerfile in the source"',
     'else',
     `  echo ${encoded} | base64 -d > Dockerfile`,
-    '  echo "No Dockerfile in the source: generated one for a Node service:"',
+    ...(ignore ? [`  if [ ! -f .dockerignore ]; then echo ${ignore} | base64 -d > .dockerignore; fi`] : []),
+    `  echo "No Dockerfile in the source: generated one${generated ? ' from its analysis' : ' for a Node service'}:"`,
     '  cat Dockerfile',
     'fi',
   ].join('\n');
