@@ -1,10 +1,19 @@
+import { spawn } from 'node:child_process';
 import { realpathSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { basename, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
-import { BatonApiError, BatonClient, BatonConnectionError, type Job, type ServiceLogEntry } from '../../clients/typescript/src/index.js';
+import {
+  BatonApiError,
+  BatonClient,
+  BatonConnectionError,
+  BatonInvalidRequestError,
+  type Job,
+  type ServiceLogEntry,
+} from '../../clients/typescript/src/index.js';
 import type { DeploymentRequestInput } from '../domain/request.js';
+import { completionScript } from './completion.js';
 import {
   agentIdFromFolder,
   parseApproval,
@@ -18,9 +27,11 @@ import {
   parseStrategy,
   UsageError,
 } from './deploy-options.js';
+import { designs } from './designs.js';
 import { DotenvError, parseDotenv } from './dotenv.js';
+import { EXIT, exitCodeOf } from './exit-codes.js';
 import { lintCommand } from './lint.js';
-import { isSuccess, ProgressView, renderJob, renderLogEntry, renderOutcome, renderService, renderTable, USAGE } from './render.js';
+import { ProgressView, renderJob, renderLogEntry, renderOutcome, renderService, renderTable, USAGE } from './render.js';
 
 /** `baton` — the command line on top of BatonClient. `run` does everything but touch the process, so tests can drive it. */
 
@@ -30,6 +41,8 @@ export interface CliIo {
   env: Record<string, string | undefined>;
   cwd: string;
   fetch?: typeof fetch;
+  /** Opens a URL in the user's browser (`baton open`); absent in tests, where the URL is only printed. */
+  openUrl?: (url: string) => void;
   /** Subscribes to Ctrl-C while a command follows a job; returns the unsubscribe. */
   onInterrupt?: (handler: () => void) => () => void;
 }
@@ -65,6 +78,11 @@ const OPTIONS = {
   lines: { type: 'string' },
   format: { type: 'string' },
   dockerfile: { type: 'string' },
+  path: { type: 'string' },
+  schedule: { type: 'string' },
+  timezone: { type: 'string' },
+  input: { type: 'string' },
+  status: { type: 'string' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -103,28 +121,33 @@ const COMMANDS: Record<string, { args: [number, number]; options: readonly Optio
   approve: { args: [1, 1], options: [] },
   reject: { args: [1, 1], options: ['reason'] },
   service: { args: [1, 1], options: [] },
+  designs: { args: [1, 3], options: ['path', 'schedule', 'timezone', 'input', 'status', 'limit'] },
+  open: { args: [0, 1], options: [] },
+  completion: { args: [1, 1], options: [] },
   help: { args: [0, 1], options: [] },
   lint: { args: [0, 1], options: ['format', 'dockerfile'] },
 };
 
+/** Runs one command; the exit code follows exit-codes.ts. With --json, errors too are JSON (on stderr). */
 export async function run(argv: readonly string[], io: CliIo): Promise<number> {
+  const json = argv.includes('--json');
+  const fail = (code: number, error: Record<string, unknown>, text: string) => {
+    io.stderr.write(json ? `${JSON.stringify({ error, exit_code: code })}\n` : text);
+    return code;
+  };
   try {
     return await dispatch(argv, io);
   } catch (err) {
-    if (err instanceof UsageError) {
-      io.stderr.write(`baton: ${err.message}\n\n${USAGE}`);
-      return 2;
+    if (err instanceof UsageError) return fail(EXIT.badInput, { code: 'usage', message: err.message }, `baton: ${err.message}\n\n${USAGE}`);
+    if (err instanceof DotenvError) return fail(EXIT.badInput, { code: 'usage', message: err.message }, `baton: ${err.message}\n`);
+    if (err instanceof BatonApiError) {
+      const error = { code: err.code, status: err.status, message: err.serverMessage, ...(err.field ? { field: err.field } : {}) };
+      return fail(err instanceof BatonInvalidRequestError ? EXIT.badInput : EXIT.failed, error, `baton: ${err.message}\n`);
     }
-    if (err instanceof DotenvError) {
-      io.stderr.write(`baton: ${err.message}\n`);
-      return 2;
-    }
-    if (err instanceof BatonApiError || err instanceof BatonConnectionError) {
-      io.stderr.write(`baton: ${err.message}\n`);
-      return 1;
-    }
-    io.stderr.write(`baton: ${err instanceof Error ? err.message : String(err)}\n`);
-    return 1;
+    if (err instanceof BatonConnectionError)
+      return fail(EXIT.failed, { code: 'unreachable', message: err.message }, `baton: ${err.message}\n`);
+    const message = err instanceof Error ? err.message : String(err);
+    return fail(EXIT.failed, { code: 'error', message }, `baton: ${message}\n`);
   }
 }
 
@@ -138,7 +161,7 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   }
   const [command, ...args] = positionals;
   if (values.help || command === 'help') {
-    io.stdout.write(USAGE);
+    io.stdout.write(values.json ? `${JSON.stringify({ usage: USAGE, commands: Object.keys(COMMANDS) })}\n` : USAGE);
     return 0;
   }
   if (!command) throw new UsageError('no command given');
@@ -183,6 +206,12 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
         return await decideApproval(ctx, args[0], 'reject');
       case 'service':
         return await service(ctx, args[0]);
+      case 'designs':
+        return await designs({ client, cwd: io.cwd, json: ctx.json, out: (t) => io.stdout.write(t), values }, args);
+      case 'open':
+        return openDashboard(ctx, args[0]);
+      case 'completion':
+        return completion(ctx, args[0]);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -401,7 +430,25 @@ async function service(ctx: Ctx, agent: string): Promise<number> {
   return 0;
 }
 
-/** Follows a job to its final status with a progress bar; 0 when it succeeded, 1 otherwise. */
+/**
+ * `baton open [id]`: the dashboard the control plane serves (a deployment's page with an id), in
+ * the browser when there is one to open; the URL is printed either way.
+ */
+function openDashboard(ctx: Ctx, id: string | undefined): number {
+  const url = `${ctx.client.baseUrl}/${id ? `#/deployments/${encodeURIComponent(id)}` : ''}`;
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify({ url })}\n` : `${url}\n`);
+  ctx.io.openUrl?.(url);
+  return 0;
+}
+
+function completion(ctx: Ctx, shell: string): number {
+  if (shell !== 'bash' && shell !== 'zsh') throw new UsageError(`completion takes bash or zsh, not "${shell}"`);
+  const script = completionScript(shell, COMMANDS, GLOBAL_OPTIONS);
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify({ shell, script })}\n` : script);
+  return 0;
+}
+
+/** Follows a job to its final status with a progress bar; its exit code by the final status (exit-codes.ts). */
 async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined): Promise<number> {
   const { client, io } = ctx;
   const view = new ProgressView(io.stdout.isTTY === true, io.stdout.columns);
@@ -420,7 +467,7 @@ async function follow(ctx: Ctx, id: string, timeoutMs: number | undefined): Prom
       if (end) io.stdout.write(end);
     }
     io.stdout.write(ctx.json ? `${JSON.stringify(job, null, 2)}\n` : `${renderOutcome(job)}\n`);
-    return isSuccess(job) ? 0 : 1;
+    return exitCodeOf(job);
   });
 }
 
@@ -433,7 +480,7 @@ async function interruptible(ctx: Ctx, id: string, body: (signal: AbortSignal) =
   } catch (err) {
     if (controller.signal.aborted) {
       ctx.io.stderr.write(`\nStopped following ${id}; it keeps running on the server. Check on it with: baton status ${id}\n`);
-      return 130;
+      return EXIT.interrupted;
     }
     throw err;
   } finally {
@@ -473,6 +520,7 @@ if (isMainModule()) {
     stderr: process.stderr,
     env: process.env,
     cwd: process.cwd(),
+    openUrl: openInBrowser,
     onInterrupt: (handler) => {
       process.once('SIGINT', handler);
       return () => process.off('SIGINT', handler);
@@ -502,4 +550,16 @@ async function firestoreSession(env: CliIo['env']) {
     googleIdToken: env.BATON_TOKEN,
     emulatorHost,
   });
+}
+
+/** xdg-open (Linux) or open (macOS), detached; where neither exists the printed URL is enough. */
+function openInBrowser(url: string): void {
+  const opener = process.platform === 'darwin' ? 'open' : 'xdg-open';
+  try {
+    const child = spawn(opener, [url], { detached: true, stdio: 'ignore' });
+    child.on('error', () => undefined);
+    child.unref();
+  } catch {
+    // No opener: the URL was printed.
+  }
 }

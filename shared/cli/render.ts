@@ -288,11 +288,21 @@ Commands:
   reject <id>                Fail a deployment awaiting approval; its candidate revision is removed
       --reason "<text>"        why (required; kept in the job and the log)
   service <agent>            What serves an agent now: URL, revisions, traffic
+  designs deploy <file.json> Deploy a design as an endpoint
+      --path </a/b>            its endpoint path (required)
+      --schedule "<cron>"      run it on a schedule too (--timezone <tz>)
+  designs list               Deployed designs (--status active|inactive)
+  designs run <id>           Run one now (--input '<json>'); exit 1 unless it completed
+  designs logs <id> [exec]   Its executions (--status, --limit), or one with its steps
+  open [id]                  The dashboard (a deployment's page with an id) in the browser
+  completion bash|zsh        A shell completion script: source <(baton completion bash)
   help                       This text
 
 Global options:
   --url <url>                the control plane (default $BATON_URL or http://127.0.0.1:8080)
-  --json                     print the server's JSON instead of text
+  --json                     print JSON (the server's answers; errors as {"error": …} on stderr)
+
+Exit codes: 0 completed (or done), 1 failed, 2 rolled back, 3 cancelled, 4 bad input, 130 interrupted.
 `;
 
 /** One runtime log line: time, severity (WARNING/ERROR as the app's JSON logger stated), revision, message. */

@@ -47,13 +47,32 @@ describe('the baton CLI', () => {
     expect(JSON.parse(svc.out).serving_revision).toBe(first);
   });
 
-  it('exits 1 with the reason when the deployment fails, and 2 on bad usage', async () => {
+  it('exits 1 with the reason when the deployment fails, 4 on bad usage and bad input', async () => {
     const bad = await baton('deploy', fixture('crash'), '--agent', 'cli-crash', '--wait');
     expect(bad.code).toBe(1);
     expect(bad.out + bad.err).toContain('exited with code 3');
-    expect((await baton('deploy')).code).toBe(2);
+    expect((await baton('deploy')).code).toBe(4);
     const refused = await baton('deploy', fixture('healthy'), '--agent', 'NO WAY');
-    expect(refused.code).toBe(1);
+    expect(refused.code).toBe(4);
     expect(refused.err).toContain('agent_id');
+    // With --json the refusal is JSON too, naming the field.
+    const asJson = await baton('deploy', fixture('healthy'), '--agent', 'NO WAY', '--json');
+    expect(asJson.code).toBe(4);
+    expect(JSON.parse(asJson.err)).toMatchObject({ exit_code: 4, error: { code: 'invalid', status: 400, field: 'agent_id' } });
+  });
+
+  it('exits 2 when the deployment was rolled back; open prints the dashboard URL; completion scripts name every command', async () => {
+    expect((await baton('deploy', fixture('healthy'), '--agent', 'cli-rb', '--wait')).code).toBe(0);
+    const rolled = await baton('deploy', fixture('unhealthy'), '--agent', 'cli-rb', '--wait', '--json');
+    expect(JSON.parse(rolled.out).status).toBe('rolled_back');
+    expect(rolled.code).toBe(2);
+
+    const open = await baton('open', 'abc', '--json');
+    expect(JSON.parse(open.out)).toEqual({ url: `${t.url}/#/deployments/abc` });
+    const bash = await baton('completion', 'bash');
+    expect(bash.code).toBe(0);
+    for (const word of ['deploy', 'designs', 'open', 'completion', '--wait', '--json']) expect(bash.out).toContain(word);
+    expect((await baton('completion', 'zsh')).out).toContain('bashcompinit');
+    expect((await baton('completion', 'fish')).code).toBe(4);
   });
 });

@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -10,6 +12,7 @@ import {
   BatonUnauthorizedError,
   type Job,
 } from '../../clients/typescript/src/index.js';
+import { run } from '../../shared/cli/main.js';
 import { DesignAgents } from '../support/design-agents.js';
 import { FIXTURES, fixture, TestStack } from '../support/stack.js';
 
@@ -91,6 +94,38 @@ describe('the TypeScript client: deployed designs', () => {
     expect((await client.listDesigns({ status: 'inactive' })).deployments.map((d) => d.id)).toContain(endpoint.id);
     await client.deleteDesign(endpoint.id);
     await expect(client.getDesign(endpoint.id)).rejects.toBeInstanceOf(BatonNotFoundError);
+  });
+
+  it('the CLI: designs deploy, list, run and logs, with --json', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'baton-cli-design-'));
+    const file = join(dir, 'design.json');
+    writeFileSync(
+      file,
+      JSON.stringify({ version: 1, name: 'cli-echo', blocks: [{ id: 'only', agent: agents.agent('/upper') }], output: 'only' }),
+    );
+    const baton = async (...argv: string[]) => {
+      let out = '';
+      let err = '';
+      const code = await run(argv, {
+        stdout: { write: (x: string) => (out += x) },
+        stderr: { write: (x: string) => (err += x) },
+        env: { BATON_URL: t.url },
+        cwd: dir,
+      });
+      return { code, out, err };
+    };
+    const deployed = await baton('designs', 'deploy', 'design.json', '--path', '/cli/echo', '--json');
+    expect(deployed.code, deployed.err).toBe(0);
+    const id = (JSON.parse(deployed.out) as { id: string }).id;
+    expect((await baton('designs', 'list')).out).toContain('/cli/echo');
+    const ran = await baton('designs', 'run', id, '--input', '"shout"', '--json');
+    expect(ran.code, ran.err).toBe(0);
+    expect(JSON.stringify(JSON.parse(ran.out).result_data)).toContain('SHOUT');
+    const logs = JSON.parse((await baton('designs', 'logs', id, '--json')).out) as { logs: { execution_id: string }[] };
+    expect(logs.logs).toHaveLength(1);
+    expect((await baton('designs', 'logs', id, logs.logs[0].execution_id)).out).toContain('completed');
+    expect((await baton('designs', 'run', id, '--input', '{not json')).code).toBe(4);
+    rmSync(dir, { recursive: true, force: true });
   });
 });
 

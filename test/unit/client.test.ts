@@ -597,9 +597,9 @@ describe('baton CLI (run) against the fake API', () => {
     expect(t.err()).toBe('baton: no --agent given: deploying as agent "my-web-app", from the folder name (choose with --agent <id>)\n');
   });
 
-  it('a malformed --env-file exits 2 naming the file and line, without quoting it', async () => {
+  it('a malformed --env-file exits 4 (bad input) naming the file and line, without quoting it', async () => {
     const t = io();
-    expect(await run(['deploy', '.', '--agent', 'web', '--env-file', 'bad.env'], t)).toBe(2);
+    expect(await run(['deploy', '.', '--agent', 'web', '--env-file', 'bad.env'], t)).toBe(4);
     expect(t.err()).toBe('baton: bad.env:2: the value of B opens a " quote that is never closed\n');
     expect(requests).toHaveLength(0);
   });
@@ -634,7 +634,7 @@ describe('baton CLI (run) against the fake API', () => {
     expect(await (form.get('config_file') as File).text()).toBe('agent_id: filer\n');
   });
 
-  it('bad usage exits 2 and says what was wrong', async () => {
+  it('bad usage exits 4 and says what was wrong', async () => {
     const cases: [string[], string][] = [
       [[], 'baton: no command given'],
       [['frobnicate'], 'baton: unknown command "frobnicate"'],
@@ -665,7 +665,7 @@ describe('baton CLI (run) against the fake API', () => {
     ];
     for (const [args, message] of cases) {
       const t = io();
-      expect(await run(args, t), args.join(' ')).toBe(2);
+      expect(await run(args, t), args.join(' ')).toBe(4);
       expect(t.err().split('\n')[0]).toBe(message);
       expect(t.err()).toContain('Usage: baton <command>');
     }
