@@ -12,6 +12,10 @@
  *   "every minute" job keeps running through the repeated hour.
  * Cloud Scheduler documents only that DST "may cause anomalies"; these rules are Baton's choice
  * (ISC cron's), for the local scheduler. Pure: no I/O, no clock.
+ *
+ * Kept instead of croner: at daylight-saving changes croner drops a firing in the spring-forward gap
+ * and fires some fixed-hour jobs twice in the repeated hour; test/unit/cron-vs-croner.test.ts pins
+ * both cases (and fails once croner agrees, when the swap can be made).
  */
 
 export class CronError extends Error {
