@@ -87,6 +87,7 @@ async function main() {
   });
   const direct: number[] = [];
   const perBlock: number[] = [];
+  const wallPerBlock: number[] = [];
   for (let r = 0; r < RUNS + 10; r++) {
     const t0 = performance.now();
     await caller.call(
@@ -104,6 +105,7 @@ async function main() {
     if (r >= 10) {
       direct.push(d);
       perBlock.push((wall - calls) / BLOCKS);
+      wallPerBlock.push(wall / BLOCKS);
     }
   }
   const over = summarize(perBlock);
@@ -112,6 +114,11 @@ async function main() {
   );
   console.log(`   beside it, one direct agent call through the same caller: ${fmt(summarize(direct))}`);
   console.log('   (attempt time is taken from the executor clock in whole ms, so the per-block figure carries ±1 ms / BLOCKS of rounding)');
+  const wpb = summarize(wallPerBlock).p50;
+  const dp = summarize(direct).p50;
+  console.log(
+    `   by wall clock only: run wall / ${BLOCKS} p50 ${wpb.toFixed(2)} ms − direct call p50 ${dp.toFixed(2)} ms = ${(wpb - dp).toFixed(2)} ms per block`,
+  );
 
   // 2. parallel 10 × 200 ms
   const fan = validateDesign({
