@@ -157,7 +157,7 @@ async function throughBaton(
 }
 
 /** Where Baton's time went, from the deployment log's timestamps (ms resolution). */
-function batonPhases(log: string, began: number, ended: number): [string, number][] {
+function batonPhases(log: string, began: number, ended: number, startupMs: number): [string, number][] {
   const lines = log.split('\n');
   const at = (re: RegExp, from = 0) => {
     const i = lines.findIndex((l, n) => n >= from && re.test(l));
@@ -176,6 +176,7 @@ function batonPhases(log: string, began: number, ended: number): [string, number
     ['park the build folder + build SUCCESS', built.t - artifact.t],
     ['SUCCESS → deploying', deploying.t - built.t],
     ['deploying → ready and healthy (folder, spawn, app start, polls)', healthy.t - deploying.t],
+    ['  of which the app: spawn → accepting on PORT (startup_ms)', startupMs],
     ['healthy → serving (test, promote, client sees it)', ended - healthy.t],
   ];
 }
@@ -215,7 +216,7 @@ async function main(): Promise<void> {
       );
       baton.push(b.ms);
       const log = String((await getJson(`${stack.url}/deployments/${b.job.deployment_id}/logs`)).logs);
-      phases.push(batonPhases(log, b.began, b.ended));
+      phases.push(batonPhases(log, b.began, b.ended, b.job.measurements.startup_ms ?? Number.NaN));
       progress(`run ${run + 1}/${RUNS}: by hand ${s(h.ms)} (npm ci ${s(h.install_ms)}), through Baton ${s(b.ms)}`);
       if (process.env.BENCH_LARGE_VERBOSE) progress(`the deployment's log:\n${log}`);
     }
