@@ -45,6 +45,8 @@ export const ConfigSchema = z.object({
   BATON_MAX_SOURCE_FILES: int(20_000, 1, 10_000_000),
   BATON_MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),
   /** An uploaded archive may unpack to at most this many times its size (past 8 MiB unpacked): a compression bomb stops there. */
+  /** Local target: a JSON file {"secret-name": "value"} standing in for Secret Manager (git tokens by token_secret). */
+  BATON_LOCAL_SECRETS_FILE: z.string().min(1).optional(),
   BATON_MAX_ARCHIVE_RATIO: int(200, 2, 100_000),
   BATON_MAX_ACTIVE_PER_AGENT: int(1, 1, 100),
   /** Running deployments per owner (the caller's identity; every caller on the local target is one); more wait in `queued`. */

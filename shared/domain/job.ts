@@ -116,6 +116,8 @@ export const JobSchema = z.object({
   analysis: AnalysisSchema.nullable().default(null),
   /** Set when the deployment waits for a person (awaiting_approval): the deadline and the decision. */
   approval: ApprovalSchema.nullable().default(null),
+  /** The commit a git source's fetch checked out. */
+  commit_sha: z.string().nullable().default(null),
   /** Blob key of the prepared source archive. */
   source_key: z.string().nullable(),
   build_id: z.string().nullable(),
@@ -178,6 +180,7 @@ export function newJob(
     status: 'queued',
     stage: null,
     analysis: null,
+    commit_sha: null,
     current_step: kind === 'rollback' ? 'Rollback queued' : 'Queued',
     progress: 0,
     logs: [],

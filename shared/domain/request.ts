@@ -4,6 +4,7 @@ import { ApprovalModeSchema, ApprovalTimeoutSchema } from './approval-schema.js'
 import { CanaryThresholdsSchema } from './canary.js';
 import { cloudRunLimitProblem, MAX_STARTUP_SECONDS } from './cloud-run-limits.js';
 import { EnvironmentNameSchema } from './environments.js';
+import { GitPathSchema, GitRefSchema, GitUrlSchema } from './git-source.js';
 import { AgentIdSchema } from './names.js';
 import { TestOptionsSchema } from './testing.js';
 
@@ -21,8 +22,15 @@ export const SourceSchema = z.discriminatedUnion('type', [
   z.strictObject({ type: z.literal('image'), image: z.string().min(1).max(512) }),
   z.strictObject({
     type: z.literal('git'),
-    url: z.string().min(1).max(2048),
-    ref: z.string().min(1).max(256).default('main'),
+    url: GitUrlSchema,
+    ref: GitRefSchema.default('main'),
+    /** The service's folder inside the repository (a monorepo). */
+    path: GitPathSchema.optional(),
+    /** A Secret Manager secret holding a token for a private repository (locally: BATON_LOCAL_SECRETS_FILE); never stored. */
+    token_secret: z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,255}$/, 'must be a secret name')
+      .optional(),
   }),
   /** An uploaded archive, already in the blob store (set by POST /deploy-from-file, never by a client). */
   z.strictObject({

@@ -7,7 +7,7 @@ const NEXT = emitsWhenDone('preparing');
 /** deployment.validated → the source as an archive in the blob store → deployment.prepared. */
 export function prepareSource(deps: PipelineDeps, deploymentId: string): Promise<string> {
   return runStage(deps, deploymentId, 'preparing', NEXT, async ({ job, log }) => {
-    const { source_key, summary } = await deps.sources.prepare({
+    const { source_key, summary, commit_sha } = await deps.sources.prepare({
       deployment_id: job.deployment_id,
       agent_id: job.agent_id,
       source: (await privateRequest(deps, job)).source,
@@ -15,6 +15,6 @@ export function prepareSource(deps: PipelineDeps, deploymentId: string): Promise
       log: (line) => log(line),
     });
     log(`Source ready: ${summary}`);
-    return done(NEXT, { current_step: 'Source prepared', source_key });
+    return done(NEXT, { current_step: 'Source prepared', source_key, ...(commit_sha ? { commit_sha } : {}) });
   });
 }

@@ -19,5 +19,5 @@ export interface SourcePreparer {
     source: Source;
     config: Record<string, unknown>;
     log: (line: string) => void;
-  }): Promise<{ source_key: string; summary: string }>;
+  }): Promise<{ source_key: string; summary: string; commit_sha?: string }>;
 }

@@ -1,4 +1,5 @@
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { FolderBlobStore } from '../adapters/local/blob-store.js';
@@ -6,6 +7,7 @@ import { isolatedBuildRoot, LocalBuilder } from '../adapters/local/builder.js';
 import { LocalCleanup } from '../adapters/local/cleanup.js';
 import { LocalDesignStore } from '../adapters/local/design-store.js';
 import { LocalEventBus } from '../adapters/local/event-bus.js';
+import { codeOf } from '../adapters/local/fs-util.js';
 import { HttpAgentCaller } from '../adapters/local/http-agent-caller.js';
 import { fetchProbe } from '../adapters/local/http-probe.js';
 import { FetchTester } from '../adapters/local/http-tester.js';
@@ -19,6 +21,7 @@ import { LocalTaskQueue } from '../adapters/local/task-queue.js';
 import type { Config } from '../config.js';
 import type { DesignDeps } from '../designs/deps.js';
 import { parseAllowList } from '../domain/agent-url.js';
+import { PermanentError } from '../domain/errors.js';
 import { stageOfQueue } from '../domain/pipeline.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
 import { DeploymentLogs } from '../pipeline/logs.js';
@@ -117,7 +120,13 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     runtimeLogs,
     tasks,
     canaryMetrics: new LocalCanaryMetrics(runtime.requestStats),
-    sources: new LocalSourcePreparer(blobs, caps, join(dir, 'work', 'sources'), config.BATON_MAX_ARCHIVE_RATIO),
+    sources: new LocalSourcePreparer(
+      blobs,
+      caps,
+      join(dir, 'work', 'sources'),
+      config.BATON_MAX_ARCHIVE_RATIO,
+      localSecrets(config.BATON_LOCAL_SECRETS_FILE),
+    ),
     probe: fetchProbe,
     tester: new FetchTester(),
     clock,
@@ -169,4 +178,25 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
   };
   deps.designs = designs;
   return { deps, jobs, bus, tasks, blobs, builder, runtime, cleanup, runtimeLogs, scheduler, designStore, agents };
+}
+
+/**
+ * The local stand-in for Secret Manager: a JSON file of names to values, read when asked (so an
+ * edit needs no restart), never logged. A bad file fails the deployment that asks, naming the file.
+ */
+export function localSecrets(file: string | undefined): (name: string) => string | null {
+  return (name) => {
+    if (!file) return null;
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(readFileSync(file, 'utf8'));
+    } catch (err) {
+      throw new PermanentError(
+        `BATON_LOCAL_SECRETS_FILE ${file} cannot be read as JSON (${codeOf(err) ?? 'invalid'})`,
+        'Make it a JSON object of secret names to values',
+      );
+    }
+    const value = parsed && typeof parsed === 'object' ? (parsed as Record<string, unknown>)[name] : undefined;
+    return typeof value === 'string' ? value : null;
+  };
 }

@@ -1,17 +1,17 @@
-import { spawn } from 'node:child_process';
 import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceReader } from '../../domain/analysis/schema.js';
 import { PermanentError, RequestError } from '../../domain/errors.js';
+import { gitUrlProblem } from '../../domain/git-source.js';
 import { withoutCredentials } from '../../domain/job.js';
-import { redact } from '../../domain/redact.js';
 import type { Source } from '../../domain/request.js';
 import type { SourcePreparer } from '../../ports/index.js';
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../sources/archive-reader.js';
 import { ArchiveRefused } from '../../sources/archive-rules.js';
 import { extractArchive } from '../../sources/extract.js';
+import { shallowClone } from '../../sources/git-clone.js';
 import { archiveSourceReader, folderReader } from '../../sources/reader.js';
 import { type Caps, listSource, mib, packTarGz } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
@@ -30,7 +30,12 @@ export class LocalSourcePreparer implements SourcePreparer {
     private readonly caps: Caps,
     private readonly workDir: string,
     private readonly maxRatio = DEFAULT_ARCHIVE_LIMITS.maxRatio,
+    /** A named secret's value (local: BATON_LOCAL_SECRETS_FILE), for a private repository's token. */
+    private readonly secret: (name: string) => string | null = () => null,
   ) {}
+
+  /** The commit each scratch folder's clone checked out, read back by prepare. */
+  private readonly commits = new Map<string, string>();
 
   async check(source: Source): Promise<void> {
     if (source.type !== 'directory') return;
@@ -76,11 +81,13 @@ export class LocalSourcePreparer implements SourcePreparer {
     });
   }
 
-  prepare(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string }> {
+  prepare(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string; commit_sha?: string }> {
     return permanentFsErrors(() => this.prepareIn(input));
   }
 
-  private async prepareIn(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string }> {
+  private async prepareIn(
+    input: Parameters<SourcePreparer['prepare']>[0],
+  ): Promise<{ source_key: string; summary: string; commit_sha?: string }> {
     const { source } = input;
     await mkdir(this.workDirFor(), { recursive: true, mode: PRIVATE_DIR });
     const scratch = await mkdtemp(join(this.workDirFor(), 'src-'));
@@ -98,8 +105,14 @@ export class LocalSourcePreparer implements SourcePreparer {
       const key = `sources/${input.agent_id}/${input.deployment_id}.tar.gz`;
       await packTarGz(root, entries, this.blobs.pathOf(key));
       const left = ignored && ignored.count > 0 ? ` (${ignored.count} left out by its ${ignored.file})` : '';
-      return { source_key: key, summary: `${files.length} files, ${mib(bytes)} from ${describe(source)}${left}` };
+      const commit_sha = this.commits.get(scratch);
+      return {
+        source_key: key,
+        summary: `${files.length} files, ${mib(bytes)} from ${describe(source)}${left}`,
+        ...(commit_sha ? { commit_sha } : {}),
+      };
     } finally {
+      this.commits.delete(scratch);
       await rm(scratch, { recursive: true, force: true });
     }
   }
@@ -112,12 +125,31 @@ export class LocalSourcePreparer implements SourcePreparer {
         });
         return source.path;
       case 'git': {
-        if (source.url.startsWith('-') || source.ref.startsWith('-'))
-          throw new PermanentError('The git url and ref may not start with "-"');
-        const dest = join(scratch, 'repo');
-        log(`Cloning ${withoutCredentials(source.url)} at ${source.ref}`);
-        await run('git', ['clone', '--quiet', '--depth', '1', '--branch', source.ref, '--', source.url, dest], 120_000);
-        return dest;
+        const problem = gitUrlProblem(source.url);
+        if (problem) throw new PermanentError(`source.url ${problem}`);
+        let token: string | null = null;
+        if (source.token_secret) {
+          token = this.secret(source.token_secret);
+          if (token === null)
+            throw new PermanentError(
+              `The secret ${source.token_secret} is not among the local secrets`,
+              'Add it to the file BATON_LOCAL_SECRETS_FILE names ({"name": "value"}) and restart Baton',
+            );
+        }
+        log(
+          `Fetching ${withoutCredentials(source.url)} at ${source.ref}${source.path ? ` (folder ${source.path})` : ''}, shallow${token ? `, with the token in ${source.token_secret}` : ''}`,
+        );
+        const { root, commit } = await shallowClone({
+          url: source.url,
+          ref: source.ref,
+          dest: join(scratch, 'repo'),
+          token,
+          timeoutMs: 120_000,
+          path: source.path,
+        });
+        log(`Commit ${commit}`);
+        this.commits.set(scratch, commit);
+        return root;
       }
       case 'archive': {
         const dest = join(scratch, 'archive');
@@ -160,27 +192,4 @@ function describe(source: Source): string {
     case 'image':
       return source.image;
   }
-}
-
-function run(cmd: string, args: string[], timeoutMs: number): Promise<void> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, {
-      stdio: ['ignore', 'ignore', 'pipe'],
-      timeout: timeoutMs,
-      env: { ...process.env, GIT_TERMINAL_PROMPT: '0' },
-    });
-    let err = '';
-    child.stderr.on('data', (d: Buffer) => {
-      err = (err + d.toString()).slice(-2000);
-    });
-    child.on('error', (e) =>
-      reject(new PermanentError(`Could not run ${cmd}: ${e.message}`, `Install ${cmd} on the control plane machine`)),
-    );
-    child.on('close', (code) =>
-      code === 0
-        ? resolve()
-        : // git quotes the URL it was given, credentials included.
-          reject(new PermanentError(`${cmd} ${args[0]} failed (exit ${code}): ${redact(err.trim())}`, 'Check the repository URL and ref')),
-    );
-  });
 }
