@@ -4,6 +4,7 @@ import { DataLock } from '../../shared/adapters/local/data-lock.js';
 import { codeOf } from '../../shared/adapters/local/fs-util.js';
 import { archiveLimitsOf, type Config, ConfigError } from '../../shared/config.js';
 import { TOPICS } from '../../shared/domain/topics.js';
+import { resumeQueueOnStart } from '../../shared/pipeline/restart-recovery.js';
 import { buildLocalAdapters, type LocalAdapters } from '../../shared/wiring/local.js';
 import { createApi } from '../api/index.js';
 import { toCloudEvent } from '../lib/pubsub-event.js';
@@ -124,5 +125,9 @@ async function startAdapters(config: Config): Promise<LocalAdapters> {
   bus.resume();
   tasks.resume();
   builder.resume();
+  // A kill between an admission and its event's publish, or between a job's end and its release, left the queue stalled until the watchdog: resume it now.
+  await resumeQueueOnStart(deps).catch((err: unknown) =>
+    console.error(`baton: could not resume the queue (the watchdog will): ${String(err)}`),
+  );
   return adapters;
 }

@@ -77,8 +77,9 @@ const WAITING_SCOPES_PER_SWEEP = 200;
 /**
  * The queue's backstop: admits what may start now among the waiting deployments (a release that
  * failed, a crash between a job's end and its release), as releaseSlots does when a job ends.
+ * Also run once at the local stack's start (resumeQueueOnStart).
  */
-async function sweepWaiting(deps: PipelineDeps): Promise<void> {
+export async function sweepWaiting(deps: PipelineDeps): Promise<void> {
   const scopes = await deps.jobs.waitingScopes(WAITING_SCOPES_PER_SWEEP);
   const seen = new Set<string>();
   for (const scope of scopes) {

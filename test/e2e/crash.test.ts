@@ -40,6 +40,14 @@ setTimeout(() => http.createServer((req, res) => {
   return root;
 }
 
+/** A deployment that did not finish: its status, queue and claim said, so a failure names the stuck step. */
+async function stuck(stack: ChildStack, id: string, err: unknown): Promise<never> {
+  const j = await stack.job(id);
+  const { status, queue, queue_position, current_step, updated_at, logs } = (j ?? {}) as Record<string, unknown>;
+  console.error(`stuck ${id}: ${JSON.stringify({ status, queue, queue_position, current_step, updated_at, logs })}`);
+  throw err;
+}
+
 describe('kill -9 of the local stack', () => {
   it('every deployment answered 202 before the kill exists after the restart and finishes', async () => {
     const data = dataDir();
@@ -57,8 +65,8 @@ describe('kill -9 of the local stack', () => {
     const missing = [];
     for (const id of [...ok, ...img]) if ((await stack.job(id)) === null) missing.push(id);
     expect(missing, `${missing.length} of 20 accepted deployments were lost`).toEqual([]);
-    const okJobs = await Promise.all(ok.map((id) => stack.waitFinal(id, 90_000)));
-    const imgJobs = await Promise.all(img.map((id) => stack.waitFinal(id, 30_000)));
+    const okJobs = await Promise.all(ok.map((id) => stack.waitFinal(id, 90_000).catch((err) => stuck(stack, id, err))));
+    const imgJobs = await Promise.all(img.map((id) => stack.waitFinal(id, 30_000).catch((err) => stuck(stack, id, err))));
     for (const { job } of okJobs) expect(job.status, job.error_message ?? '').toBe('completed');
     for (const { job } of imgJobs) expect([job.status, job.failed_stage]).toEqual(['failed', 'validating']);
   }, 180_000);
