@@ -92,8 +92,8 @@ async function main(): Promise<void> {
   console.log(`Service hello serves ${svc.serving_revision} at ${svc.url}`);
   console.log(`Try, while this runs: BATON_URL=${stack.url} npm run baton -- status   |   curl ${svc.url}`);
   console.log('\nPress Ctrl-C to stop the control plane and its revisions (and remove the demo folders).');
-  // `on`, not `once`: Ctrl-C reaches the demo twice (from the terminal and relayed by tsx), and tsx
-  // exits 130 at once on a signal nobody listens to any more. The first one stops; the rest wait.
+  // `on`, not `once`: Ctrl-C may arrive more than once (the terminal, npm relaying it), and a
+  // signal nobody listens to any more kills the demo before it has cleaned up. The first stops.
   let stopping = false;
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const)
     process.on(sig, () => {

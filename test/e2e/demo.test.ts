@@ -19,10 +19,10 @@ function demo(...args: string[]) {
   dirs.push(tmp);
   const env: NodeJS.ProcessEnv = { ...process.env, TMPDIR: tmp, PORT: '0', CI: '' };
   delete env.BATON_DATA_DIR;
-  // Its own process group, so Ctrl-C can be sent as a terminal sends it: to the whole group. A
-  // SIGINT to tsx alone is relayed to the demo only if the demo acknowledges it within 30 ms, else
-  // tsx kills it (exit 130) — a loaded machine misses that window; a terminal never relies on it.
-  const child = spawn(join(ROOT, 'node_modules/.bin/tsx'), ['scripts/demo.ts', ...args], {
+  // As `npm run demo` starts it (node --import tsx: no relaying tsx process between a signal and the
+  // demo, which would SIGKILL it when it is slow to acknowledge one), in a process group of its
+  // own, so Ctrl-C can be sent as a terminal sends it: to the whole group.
+  const child = spawn(process.execPath, ['--import', 'tsx', 'scripts/demo.ts', ...args], {
     cwd: ROOT,
     env,
     stdio: 'pipe',

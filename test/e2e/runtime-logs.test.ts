@@ -105,7 +105,8 @@ describe('runtime logs on the local target', () => {
     await waitFor('the new line', () => out.includes('plain stderr after /work?n=cli'));
     interrupt();
     expect(await following).toBe(130);
-    expect(await run(['logs', '--service', 'logger', 'extra'], io)).toBe(2);
-    expect(await run(['logs', 'some-id', '--lines', '5'], io)).toBe(2);
+    // A usage error is bad input: exit 4 (the CLI's exit codes).
+    expect(await run(['logs', '--service', 'logger', 'extra'], io)).toBe(4);
+    expect(await run(['logs', 'some-id', '--lines', '5'], io)).toBe(4);
   });
 });
