@@ -75,6 +75,11 @@ export const ConfigSchema = z.object({
   BATON_DESIGN_MAX_REQUEST_BYTES: int(1024 * 1024, 1024, 30 * 1024 * 1024),
   /** The public base URL endpoints are served at (endpoint_url); the API's own URL locally. */
   BATON_PUBLIC_URL: z.url().optional(),
+  /** The built web dashboard the local stack serves at / (`npm run build:dashboard` writes it). */
+  BATON_DASHBOARD_DIR: z
+    .string()
+    .min(1)
+    .default(resolve(import.meta.dirname, '../dist/dashboard')),
   /** gcp: the designs-scheduled function's URL, Cloud Scheduler's target (Terraform sets it). */
   BATON_DESIGNS_SCHEDULED_URL: z.url().optional(),
   /** gcp: the service account Cloud Scheduler signs its OIDC tokens as (Terraform sets it). */

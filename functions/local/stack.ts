@@ -9,6 +9,7 @@ import { buildLocalAdapters, type LocalAdapters } from '../../shared/wiring/loca
 import { createApi } from '../api/index.js';
 import { toCloudEvent } from '../lib/pubsub-event.js';
 import { EVENT_FUNCTIONS, SCHEDULED_FUNCTIONS, TASK_FUNCTIONS } from '../registry.js';
+import { dashboardHandler } from './dashboard.js';
 
 export interface LocalStack extends LocalAdapters {
   /** The API's base URL, e.g. http://127.0.0.1:8080 */
@@ -72,7 +73,10 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
     archiveLimits: archiveLimitsOf(config),
     target: config.BATON_TARGET,
   });
-  handler = (req, res) => void api(req, res);
+  const dashboard = dashboardHandler(config.BATON_DASHBOARD_DIR);
+  handler = (req, res) => {
+    if (!dashboard(req, res)) void api(req, res);
+  };
   for (const [req, res] of waiting.splice(0)) handler(req, res);
 
   let stopping: Promise<void> | null = null;

@@ -23,7 +23,7 @@ export async function designs(ctx: DesignsCtx, args: string[]): Promise<number> 
       if (!ctx.values.path) throw new UsageError('"designs deploy" needs --path /endpoint/path');
       const design = parseJson(await readFile(resolve(ctx.cwd, file), 'utf8'), file);
       const schedule = ctx.values.schedule
-        ? { enabled: true, cron: ctx.values.schedule, ...(ctx.values.timezone ? { timezone: ctx.values.timezone } : {}) }
+        ? { enabled: true, cron_expression: ctx.values.schedule, ...(ctx.values.timezone ? { timezone: ctx.values.timezone } : {}) }
         : undefined;
       const ep = await ctx.client.deployDesign({ design, endpoint_path: ctx.values.path, ...(schedule ? { schedule } : {}) });
       print(

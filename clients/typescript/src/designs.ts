@@ -15,7 +15,7 @@ export const DesignEndpointSchema = z.looseObject({
   endpoint_path: z.string(),
   status: z.enum(['active', 'inactive']),
   schedule: z
-    .looseObject({ enabled: z.boolean().optional(), cron: z.string().optional(), timezone: z.string().optional() })
+    .looseObject({ enabled: z.boolean().optional(), cron_expression: z.string().optional(), timezone: z.string().optional() })
     .nullable()
     .default(null),
   created_at: z.string(),
