@@ -93,3 +93,23 @@ export function Action({
     </span>
   );
 }
+
+/** Preformatted text that may scroll: focusable, so a keyboard can scroll it (axe: scrollable-region-focusable). */
+export function Scroll({
+  children,
+  label,
+  testId,
+  class: cls,
+}: {
+  children: ComponentChildren;
+  label: string;
+  testId?: string;
+  class?: string;
+}) {
+  return (
+    // biome-ignore lint/a11y/noNoninteractiveTabindex: a scrollable region must be reachable by keyboard to be scrolled
+    <pre tabIndex={0} title={label} data-testid={testId} class={cls}>
+      {children}
+    </pre>
+  );
+}

@@ -19,7 +19,7 @@ import { fixture, TestStack } from '../support/stack.js';
  * SCREENSHOTS. Does not prove: the Firestore live source (needs a Firebase project and sign-in).
  */
 const ROOT = resolve(import.meta.dirname, '../..');
-export const SCREENSHOTS = join(ROOT, 'test-artifacts/dashboard');
+const SCREENSHOTS = join(ROOT, 'test-artifacts/dashboard');
 const AXE = readFileSync(createRequire(import.meta.url).resolve('axe-core/axe.min.js'), 'utf8');
 
 let stack: TestStack;

@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { Job } from '../../../clients/typescript/src/index.js';
 import { client, type LiveSource } from '../live.js';
-import { Action, eta, ms, Panel, Progress, Status } from '../ui.js';
+import { Action, eta, ms, Panel, Progress, Scroll, Status } from '../ui.js';
 
 type Row = Record<string, unknown>;
 
@@ -82,9 +82,7 @@ export function Deployment({ id, live }: { id: string; live: LiveSource }) {
           </p>
           <p>What to do: {String(failure.hint)}</p>
           {Array.isArray(failure.revision_output) && failure.revision_output.length > 0 && (
-            <pre tabIndex={0} title="the revision's last output">
-              {(failure.revision_output as string[]).join('\n')}
-            </pre>
+            <Scroll label="the revision's last output">{(failure.revision_output as string[]).join('\n')}</Scroll>
           )}
         </Panel>
       )}
@@ -109,9 +107,9 @@ export function Deployment({ id, live }: { id: string; live: LiveSource }) {
         </table>
       </Panel>
       <Panel title="Log">
-        <pre tabIndex={0} class="log" aria-live="polite">
+        <Scroll label="log tail" class="log">
           {job.logs.join('\n')}
-        </pre>
+        </Scroll>
         <a href={`${client.baseUrl}/deployments/${job.deployment_id}/logs`}>The whole log</a>
       </Panel>
       {job.validation_results.length > 0 && (
@@ -128,7 +126,7 @@ export function Deployment({ id, live }: { id: string; live: LiveSource }) {
       )}
       {canaries.length > 0 && (
         <Panel title="Canary analysis">
-          <pre tabIndex={0}>{canaries.map((c) => JSON.stringify(c)).join('\n')}</pre>
+          <Scroll label="canary analyses">{canaries.map((c) => JSON.stringify(c)).join('\n')}</Scroll>
         </Panel>
       )}
     </main>

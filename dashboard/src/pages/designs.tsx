@@ -1,7 +1,7 @@
 import { useEffect, useState } from 'preact/hooks';
 import type { DesignEndpoint, Execution, ExecutionWithSteps } from '../../../clients/typescript/src/index.js';
 import { client } from '../live.js';
-import { Action, Panel, Status } from '../ui.js';
+import { Action, Panel, Scroll, Status } from '../ui.js';
 
 /** Seed 002's page: deploy a design with path and schedule, activate/deactivate, run, executions, delete. */
 export function Designs() {
@@ -115,9 +115,9 @@ function DesignDetail({ design, onChange, onDeleted }: { design: DesignEndpoint;
         }}
       />
       {last && (
-        <pre tabIndex={0} title="last result" data-testid="last-result">
+        <Scroll label="last result" testId="last-result">
           {last.status}: {JSON.stringify(last.result_data ?? last.error ?? null, null, 2)}
-        </pre>
+        </Scroll>
       )}
       <h3>Executions</h3>
       <label>
@@ -142,9 +142,9 @@ function DesignDetail({ design, onChange, onDeleted }: { design: DesignEndpoint;
         ))}
       </ul>
       {steps && (
-        <pre tabIndex={0} title="execution steps" data-testid="steps">
+        <Scroll label="execution steps" testId="steps">
           {steps.steps.map((s) => JSON.stringify(s)).join('\n')}
-        </pre>
+        </Scroll>
       )}
     </Panel>
   );
