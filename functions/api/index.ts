@@ -10,8 +10,10 @@ import {
   JobListSchema,
   PublicJobSchema,
   RollbackAcceptedSchema,
+  ServiceListSchema,
   ServiceLogsSchema,
   ServiceStatusSchema,
+  UnpinResultSchema,
 } from '../../shared/api/schemas.js';
 import { environmentsView } from '../../shared/domain/environments.js';
 import { RequestError } from '../../shared/domain/errors.js';
@@ -28,8 +30,10 @@ import {
   getDeploymentLogs,
   getServiceStatus,
   jobViewer,
+  listServices,
   requestCancel,
   requestRollback,
+  unpinService,
 } from '../../shared/pipeline/requests.js';
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../shared/sources/archive-reader.js';
 import { createDesignsApi } from './designs.js';
@@ -61,6 +65,8 @@ const DeployUploadPartsSchema = z.object({
   config_file: z.string().meta({ contentMediaType: 'application/yaml', description: 'the service config, YAML or JSON' }),
   source: z.string().optional().meta({ contentMediaType: 'application/gzip', description: '.tar.gz, .tgz or .zip' }),
 });
+
+const ServicesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
 
 const ListQuerySchema = z.object({
   agent_id: AgentIdSchema.optional(),
@@ -239,7 +245,35 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       },
       async (req, res) => {
         const body = await readJson(req, RollbackRequestSchema);
-        sendJson(res, 202, await requestRollback(deps, body.deployment_id, body.rollback_reason, callerOf(req)));
+        sendJson(res, 202, await requestRollback(deps, body, callerOf(req)));
+      },
+    ),
+    route(
+      'GET',
+      '/services',
+      {
+        summary: 'Every service record, with its pin',
+        tag: 'services',
+        query: ServicesQuerySchema,
+        responses: { 200: { description: 'the services', schema: ServiceListSchema } },
+      },
+      async (_req, res, _p, url) => {
+        const q = parseWith(ServicesQuerySchema, Object.fromEntries(url.searchParams), 'query');
+        sendJson(res, 200, await listServices(deps, q.limit));
+      },
+    ),
+    route(
+      'POST',
+      '/services/{agent_id}/unpin',
+      {
+        summary: 'Clear the pin a manual rollback left',
+        tag: 'services',
+        params: { agent_id: AgentIdSchema },
+        responses: { 200: { description: 'unpinned', schema: UnpinResultSchema } },
+      },
+      async (req, res, [agent]) => {
+        const agentId = parseWith(AgentIdSchema, agent, 'agent_id');
+        sendJson(res, 200, await unpinService(deps, agentId, callerOf(req)));
       },
     ),
     route(

@@ -45,6 +45,11 @@ export async function parseDeployUpload(
   const input: Record<string, unknown> = { ...lifted, config };
   for (const k of ['agent_id', 'environment', 'version'] as const) if (upload.fields[k]) input[k] = upload.fields[k];
   if (!input.agent_id) throw new RequestError('invalid', 'give the agent id in the "agent_id" field', 'agent_id');
+  if (upload.fields.unpin !== undefined) {
+    if (upload.fields.unpin !== 'true' && upload.fields.unpin !== 'false')
+      throw new RequestError('invalid', 'unpin: must be "true" or "false"', 'unpin');
+    input.unpin = upload.fields.unpin === 'true';
+  }
   if (upload.source) {
     const format = archiveFormat(upload.source.name);
     const key = `uploads/${newId()}.${format}`;

@@ -1,8 +1,8 @@
 import { z } from 'zod';
 import { EnvironmentDefSchema } from '../domain/environments.js';
-import { JobSchema } from '../domain/job.js';
+import { JobSchema, PinSchema } from '../domain/job.js';
 import { AgentIdSchema } from '../domain/names.js';
-import { SourceSchema } from '../domain/request.js';
+import { RollbackOptionsSchema, SourceSchema } from '../domain/request.js';
 import { RuntimeLogEntrySchema } from '../domain/runtime-log.js';
 import { StatusSchema } from '../domain/status.js';
 
@@ -61,7 +61,17 @@ export const PublicJobSchema = JobSchema.omit({ claim: true, request: true })
   .meta({ id: 'Job', description: 'A deployment or rollback job (deployment_jobs/{id})' });
 
 export const AcceptedSchema = z
-  .object({ message: z.string(), deployment_id: z.string(), agent_id: AgentIdSchema, status: z.literal('queued') })
+  .object({
+    message: z.string(),
+    deployment_id: z.string(),
+    agent_id: AgentIdSchema,
+    status: z.literal('queued'),
+    /** When it waits in the queue: its place and why (agent_busy | owner_limit). */
+    queue_position: z.number().int().nullable().optional(),
+    queue_reason: z.enum(['agent_busy', 'owner_limit']).nullable().optional(),
+    /** The agent's older waiting deployments this one cancelled (newest wins). */
+    superseded: z.array(z.string()).optional(),
+  })
   .meta({ id: 'Accepted' });
 
 export const RollbackAcceptedSchema = z
@@ -71,6 +81,13 @@ export const RollbackAcceptedSchema = z
     deployment_id: z.string(),
     agent_id: AgentIdSchema,
     status: z.literal('queued'),
+    rollback_reason: z.string(),
+    /** Where traffic returns to. */
+    target_revision: z.string(),
+    rollback_options: RollbackOptionsSchema,
+    progress_percentage: z.number(),
+    /** Now plus the agent's typical rollback; null before its first. */
+    estimated_completion: z.string().nullable(),
   })
   .meta({ id: 'RollbackAccepted' });
 
@@ -108,9 +125,33 @@ export const ServiceStatusSchema = z
     deployment_id: z.string().nullable(),
     traffic: z.array(TrafficEntrySchema),
     latest_ready_revision: z.string().nullable(),
+    pinned: z.boolean(),
+    pin: PinSchema.nullable(),
     updated_at: z.string(),
   })
   .meta({ id: 'ServiceStatus' });
+
+export const ServiceListSchema = z
+  .object({
+    services: z.array(
+      z.object({
+        agent_id: AgentIdSchema,
+        service_name: z.string(),
+        status: z.enum(['creating', 'running', 'error']),
+        url: z.string().nullable(),
+        serving_revision: z.string().nullable(),
+        deployment_id: z.string().nullable(),
+        pinned: z.boolean(),
+        pin: PinSchema.nullable(),
+        updated_at: z.string(),
+      }),
+    ),
+  })
+  .meta({ id: 'ServiceList' });
+
+export const UnpinResultSchema = z
+  .object({ agent_id: AgentIdSchema, pinned: z.literal(false), unpinned: PinSchema.nullable() })
+  .meta({ id: 'UnpinResult' });
 
 export const ServiceLogsSchema = z
   .object({

@@ -31,7 +31,7 @@ import { designs } from './designs.js';
 import { DotenvError, parseDotenv } from './dotenv.js';
 import { EXIT, exitCodeOf } from './exit-codes.js';
 import { lintCommand } from './lint.js';
-import { ProgressView, renderJob, renderLogEntry, renderOutcome, renderService, renderTable, USAGE } from './render.js';
+import { ProgressView, renderJob, renderLogEntry, renderOutcome, renderService, renderServices, renderTable, USAGE } from './render.js';
 
 /** `baton` — the command line on top of BatonClient. `run` does everything but touch the process, so tests can drive it. */
 
@@ -83,6 +83,10 @@ const OPTIONS = {
   timezone: { type: 'string' },
   input: { type: 'string' },
   status: { type: 'string' },
+  unpin: { type: 'boolean' },
+  to: { type: 'string' },
+  force: { type: 'boolean' },
+  cleanup: { type: 'boolean' },
 } as const;
 
 type OptionName = keyof typeof OPTIONS;
@@ -112,11 +116,13 @@ const FOLDER_ONLY = [
 const COMMANDS: Record<string, { args: [number, number]; options: readonly OptionName[] }> = {
   deploy: {
     args: [1, 1],
-    options: ['agent', ...FOLDER_ONLY, 'source', 'wait', 'timeout'],
+    options: ['agent', ...FOLDER_ONLY, 'source', 'wait', 'timeout', 'unpin'],
   },
   status: { args: [0, 1], options: ['agent', 'limit', 'cursor'] },
   logs: { args: [0, 1], options: ['follow', 'service', 'revision', 'lines'] },
-  rollback: { args: [1, 1], options: ['reason', 'wait', 'timeout'] },
+  rollback: { args: [1, 1], options: ['reason', 'wait', 'timeout', 'to', 'force', 'cleanup'] },
+  unpin: { args: [1, 1], options: [] },
+  services: { args: [0, 0], options: ['limit'] },
   cancel: { args: [1, 1], options: [] },
   approve: { args: [1, 1], options: [] },
   reject: { args: [1, 1], options: ['reason'] },
@@ -212,6 +218,10 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
         return openDashboard(ctx, args[0]);
       case 'completion':
         return completion(ctx, args[0]);
+      case 'unpin':
+        return await unpin(ctx, args[0]);
+      case 'services':
+        return await services(ctx);
       default:
         throw new UsageError(`unknown command "${command}"`);
     }
@@ -243,7 +253,7 @@ async function deploy(ctx: Ctx, arg: string): Promise<number> {
   if (kind === 'directory') {
     if (values.source) throw new UsageError('--source goes with a config file; a folder is its own source');
     const request = await folderRequest(ctx, target);
-    accepted = await client.deploy({ ...request, source: { type: 'directory', path: target } });
+    accepted = await client.deploy({ ...request, source: { type: 'directory', path: target }, ...(values.unpin ? { unpin: true } : {}) });
   } else if (kind === 'file' && CONFIG_FILE.test(target)) {
     const ignored = FOLDER_ONLY.filter((k) => values[k] !== undefined);
     if (ignored.length > 0) {
@@ -259,6 +269,7 @@ async function deploy(ctx: Ctx, arg: string): Promise<number> {
     }
     accepted = await client.deployFromFile({
       agentId: values.agent,
+      unpin: values.unpin === true,
       configFile: { name: basename(target), data: await readFile(target) },
       source,
     });
@@ -393,7 +404,19 @@ async function rollback(ctx: Ctx, id: string): Promise<number> {
   const { client, io, values } = ctx;
   const timeoutMs = parseTimeout(values.timeout);
   if (values.timeout !== undefined && !values.wait) throw new UsageError('--timeout only applies with --wait');
-  const res = await client.rollback(id, values.reason);
+  const res = await client.rollback(
+    id,
+    values.reason,
+    {},
+    {
+      ...(values.to ? { target_revision: values.to } : {}),
+      ...(values.force || values.cleanup
+        ? {
+            rollback_options: { ...(values.force ? { force_rollback: true } : {}), ...(values.cleanup ? { cleanup_resources: true } : {}) },
+          }
+        : {}),
+    },
+  );
   if (ctx.json && !values.wait) {
     io.stdout.write(`${JSON.stringify(res, null, 2)}\n`);
     return 0;
@@ -421,6 +444,21 @@ async function decideApproval(ctx: Ctx, id: string, what: 'approve' | 'reject'):
       ? `${JSON.stringify(res, null, 2)}\n`
       : `${res.message}: ${res.deployment_id}\nFollow it with: baton status ${res.deployment_id}\n`,
   );
+  return 0;
+}
+
+async function unpin(ctx: Ctx, agent: string): Promise<number> {
+  const res = await ctx.client.unpin(agent);
+  const was = res.unpinned ? `unpinned (was pinned to ${res.unpinned.revision} by rollback ${res.unpinned.rollback_id})` : 'was not pinned';
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify(res, null, 2)}\n` : `${agent} ${was}\n`);
+  return 0;
+}
+
+async function services(ctx: Ctx): Promise<number> {
+  const limit = ctx.values.limit === undefined ? 100 : Number(ctx.values.limit);
+  if (!Number.isInteger(limit) || limit < 1 || limit > 500) throw new UsageError('--limit must be a whole number from 1 to 500');
+  const res = await ctx.client.listServices(limit);
+  ctx.io.stdout.write(ctx.json ? `${JSON.stringify(res, null, 2)}\n` : `${renderServices(res.services)}\n`);
   return 0;
 }
 

@@ -1,4 +1,4 @@
-import type { Job, ServiceView } from '../../clients/typescript/src/index.js';
+import type { Job, ServiceList, ServiceView } from '../../clients/typescript/src/index.js';
 
 /** Pure text rendering for the CLI: no I/O here, so every string can be tested exactly. */
 
@@ -200,6 +200,12 @@ export function renderService(svc: ServiceView): string {
     ['Last good', svc.last_good_revision],
     ['Latest ready', svc.latest_ready_revision],
     ['Deployment', svc.deployment_id],
+    [
+      'Pinned',
+      svc.pin
+        ? `yes, to ${svc.pin.revision} by rollback ${svc.pin.rollback_id} (${svc.pin.reason}, ${svc.pin.pinned_at}); deploy --unpin or baton unpin`
+        : null,
+    ],
     ['Updated', svc.updated_at],
   ];
   const shown = rows.filter((r): r is [string, string] => r[1] != null && r[1] !== '');
@@ -212,6 +218,15 @@ export function renderService(svc: ServiceView): string {
     }
   }
   return out.join('\n');
+}
+
+/** `baton services`: one row per agent, with its pin. */
+export function renderServices(services: ServiceList['services']): string {
+  if (services.length === 0) return 'No services.';
+  return table(
+    ['AGENT', 'STATUS', 'SERVING', 'PINNED', 'URL'],
+    services.map((s) => [s.agent_id, s.status, s.serving_revision ?? '-', s.pin ? `pinned by ${s.pin.rollback_id}` : '-', s.url ?? '-']),
+  );
 }
 
 /** Columns padded to their widest cell, two spaces apart, no trailing spaces. */
@@ -269,6 +284,7 @@ Commands:
       --source <archive>       with a config file: a .tar.gz or .zip of the source to upload
       --wait                   follow the deployment to the end (exit 0 only if it completed)
       --timeout <seconds>      with --wait: give up following after this long (default 1800)
+      --unpin                  deploy an agent pinned by a manual rollback, clearing the pin
   status [id]                One deployment, or a table of recent ones
       --agent <id>             only this agent's deployments
       --limit <n>              at most n rows (default 20)
@@ -280,13 +296,18 @@ Commands:
   lint [dir]                 The preflight lint of validating on a folder (no control plane needed): its Dockerfile, or the generated one
       --format <f>             text (default), json (hadolint's shape) or sarif (2.1.0)
       --dockerfile <path>      the Dockerfile in the folder (default Dockerfile)
-  rollback <id>              Return traffic to the revision before this deployment
+  rollback <id>              Return traffic to the revision before this deployment (or undo a rollback); pins the agent
       --reason "<text>"        why (kept in the job and the log)
+      --to <revision>          return to this revision (one that served before) instead
+      --force                  with --to: a revision that never served
+      --cleanup                remove the revision rolled back from afterwards
       --wait                   follow the rollback to the end
   cancel <id>                Cancel a deployment that has not finished (also while it awaits approval)
   approve <id>               Let a deployment awaiting approval take traffic (its owner only)
   reject <id>                Fail a deployment awaiting approval; its candidate revision is removed
       --reason "<text>"        why (required; kept in the job and the log)
+  unpin <agent>              Clear the pin a manual rollback left (deploy --unpin does it too)
+  services                   Every agent: status, serving revision, pin
   service <agent>            What serves an agent now: URL, revisions, traffic
   designs deploy <file.json> Deploy a design as an endpoint
       --path </a/b>            its endpoint path (required)

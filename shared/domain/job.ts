@@ -5,7 +5,7 @@ import { ApprovalSchema } from './approval.js';
 import { CanaryAnalysisSchema } from './canary.js';
 import { FailureSchema } from './failure.js';
 import { withoutCredentials } from './redact.js';
-import { type DeploymentRequest, DeploymentRequestSchema } from './request.js';
+import { type DeploymentRequest, DeploymentRequestSchema, RollbackOptionsSchema } from './request.js';
 import { isFinal, STAGES, StageSchema, StatusSchema, UNTIMED_STAGES } from './status.js';
 import { LoadSliceSchema, TestResultSchema } from './testing.js';
 
@@ -128,6 +128,8 @@ export const JobSchema = z.object({
   rollback_of: z.string().nullable(),
   rollback_id: z.string().nullable(),
   rollback_reason: z.string().nullable(),
+  /** A rollback job's options (seed 004's rollback_options, as honoured). */
+  rollback_options: RollbackOptionsSchema.nullable().default(null),
   /** Set while it waits in the queue (accepted, not started: shared/domain/admission.ts); null once admitted. */
   queue: QueueEntrySchema.nullable().default(null),
   /** The newer deployment of the agent that cancelled this one while it waited. */
@@ -145,6 +147,16 @@ export const JobSchema = z.object({
 export type Job = z.infer<typeof JobSchema>;
 export type Artifact = z.infer<typeof ArtifactSchema>;
 
+export const PinSchema = z.object({
+  rollback_id: z.string(),
+  revision: z.string(),
+  reason: z.string(),
+  pinned_at: Iso,
+  /** Who rolled back (the caller's email on Google Cloud; null locally). */
+  by: z.string().nullable(),
+});
+export type Pin = z.infer<typeof PinSchema>;
+
 /** The per-service document: what serves now and where to go back to. */
 export const ServiceRecordSchema = z.object({
   agent_id: z.string(),
@@ -158,6 +170,12 @@ export const ServiceRecordSchema = z.object({
   status: z.enum(['creating', 'running', 'error']),
   /** Typical duration of each stage for this service (a moving average of past deployments), for ETAs. */
   typical_stage_ms: z.record(z.string(), z.number()).default({}),
+  /**
+   * Set by a manual rollback: the agent stays on what the rollback restored, and a deployment is
+   * refused (409) until one sets `unpin: true` or POST /services/{agent_id}/unpin clears it.
+   */
+  pinned: z.boolean().optional(),
+  pin: PinSchema.nullish(),
   updated_at: Iso,
 });
 export type ServiceRecord = z.infer<typeof ServiceRecordSchema>;
@@ -213,6 +231,7 @@ export function newJob(
     rollback_of: null,
     rollback_id: null,
     rollback_reason: null,
+    rollback_options: null,
     queue: null,
     superseded_by: null,
     owner,

@@ -133,14 +133,32 @@ export const DeploymentRequestSchema = z.object({
   build_options: BuildOptionsSchema.default({}),
   /** Which tests run against the candidate and their thresholds (seed 004's shape); unset flags come from the environment. */
   test_options: TestOptionsSchema.optional(),
+  /** Deploy an agent pinned by a manual rollback, clearing the pin. */
+  unpin: z.boolean().default(false),
 });
 export type DeploymentRequest = z.infer<typeof DeploymentRequestSchema>;
 export type DeploymentRequestInput = z.input<typeof DeploymentRequestSchema>;
 
 /** POST /deployments/{id}/reject: why, for the job and its log. */
 export const RejectRequestSchema = z.object({ reason: z.string().trim().min(1, 'say why it is rejected').max(2000) });
+/** Seed 004's rollback_options, with what Baton can honour (shared/pipeline/requests.ts refuses the rest). */
+export const RollbackOptionsSchema = z.strictObject({
+  /** Allow a target_revision that never served (not in the service's history). */
+  force_rollback: z.boolean().default(false),
+  /** Remove the revision rolled back from once traffic has left it (it cannot be rolled back to after). */
+  cleanup_resources: z.boolean().default(false),
+  /** Baton never touches a service's data: true is what always happens, false cannot be honoured. */
+  preserve_data: z.boolean().default(true),
+  /** Baton takes no backups: true cannot be honoured. */
+  backup_before_rollback: z.boolean().default(false),
+});
+export type RollbackOptions = z.infer<typeof RollbackOptionsSchema>;
 
 export const RollbackRequestSchema = z.object({
   deployment_id: z.string().min(1).max(128),
   rollback_reason: z.string().min(1).max(2000).default('manual rollback'),
+  /** Roll back to this revision (one that served before) instead of the one before the deployment. */
+  target_revision: z.string().min(1).max(128).optional(),
+  rollback_options: RollbackOptionsSchema.optional(),
 });
+export type RollbackRequest = z.infer<typeof RollbackRequestSchema>;

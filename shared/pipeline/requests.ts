@@ -4,8 +4,18 @@ import { transition } from '../domain/claim.js';
 import { resolveEnvironment } from '../domain/environments.js';
 import { messageOf, RequestError } from '../domain/errors.js';
 import { failureRecord } from '../domain/failure.js';
-import { estimateEtaSeconds, type Job, type JobPrivate, newJob, publicJob, splitPrivate } from '../domain/job.js';
-import type { DeploymentRequest } from '../domain/request.js';
+import {
+  estimateEtaSeconds,
+  type Job,
+  type JobPrivate,
+  newJob,
+  type Pin,
+  publicJob,
+  type ServiceRecord,
+  splitPrivate,
+} from '../domain/job.js';
+import { serviceName } from '../domain/names.js';
+import { type DeploymentRequest, type RollbackOptions, RollbackOptionsSchema, type RollbackRequest } from '../domain/request.js';
 import { CANCELLABLE, isFinal } from '../domain/status.js';
 import { wakeForCancel } from './approval-requests.js';
 import { admissionPolicy, type PipelineDeps } from './deps.js';
@@ -27,6 +37,8 @@ export async function acceptDeployment(deps: PipelineDeps, input: DeploymentRequ
   // Env values and git credentials go to a private document no client can read; the job keeps names.
   const split = splitPrivate(request);
   const job = { ...newJob(id, split.request, now, 'deployment', owner), private_ref: split.private ? id : null };
+  const pin = (await deps.jobs.getService(request.agent_id))?.pin ?? null;
+  if (pin && !request.unpin) throw pinnedError(request.agent_id, pin);
   const queued = await deps.jobs.enqueue(job, admissionPolicy(deps.settings), request.deployment_options.supersede_queued);
   if (queued.outcome === 'rolling_back')
     throw await rollingBackError(deps, request.agent_id, 'a deployment now would be undone by it', 'agent_id');
@@ -49,6 +61,15 @@ export async function acceptDeployment(deps: PipelineDeps, input: DeploymentRequ
     await deps.logs.flush(old);
   }
   const what = `Deployment ${id} of ${job.agent_id} (${job.environment}, version ${job.version})`;
+  if (pin) {
+    await unpinService(deps, job.agent_id, owner, id);
+    deps.logs.write(
+      job.agent_id,
+      id,
+      'WARNING',
+      `Unpinned ${job.agent_id} (pinned to ${pin.revision} by rollback ${pin.rollback_id}): unpin: true`,
+    );
+  }
   const secret = split.private;
   if (queued.outcome === 'queued') {
     const position = await deps.jobs.queuePosition(queued.job);
@@ -98,50 +119,189 @@ async function storePrivateOrFail(deps: PipelineDeps, job: Job, secret: JobPriva
   }
 }
 
-/** Manual rollback of a completed deployment that is serving now: traffic returns to the revision before it. */
-export async function requestRollback(deps: PipelineDeps, deploymentId: string, reason: string, owner: string | null = null) {
+/**
+ * Manual rollback of what serves now: a completed deployment (traffic returns to the revision
+ * before it, or to `target_revision`, one that served before), or a finished rollback (traffic
+ * returns to the revision it undid). Seed 004's rollback_options are honoured or refused: data is
+ * never touched (preserve_data: false and backup_before_rollback: true cannot be honoured),
+ * force_rollback allows a target_revision that never served, cleanup_resources removes the
+ * revision rolled back from. When it completes the agent is pinned (see acceptDeployment).
+ */
+export async function requestRollback(deps: PipelineDeps, body: RollbackRequest, owner: string | null = null) {
+  const { deployment_id: deploymentId, rollback_reason: reason } = body;
+  const options = RollbackOptionsSchema.parse(body.rollback_options ?? {});
+  refuseUnhonourable(options);
   const target = await mustGet(deps, deploymentId);
-  if (target.kind !== 'deployment') throw new RequestError('invalid', 'a rollback job cannot itself be rolled back', 'deployment_id');
-  if (target.status !== 'completed') {
-    throw new RequestError(
-      'conflict',
-      `only a completed deployment can be rolled back; ${deploymentId} is ${target.status}`,
-      'deployment_id',
-    );
-  }
-  if (!target.previous_revision) {
-    throw new RequestError(
-      'conflict',
-      `deployment ${deploymentId} was the first of ${target.agent_id}: there is no earlier revision to return to`,
-      'deployment_id',
-    );
-  }
-  if ((await deps.jobs.countActive(target.agent_id)) > 0) throw deploymentInProgress(target.agent_id);
   const svc = await deps.jobs.getService(target.agent_id);
-  if (svc?.deployment_id !== deploymentId) {
-    throw new RequestError(
-      'conflict',
-      `deployment ${deploymentId} is not the one serving ${target.agent_id}; roll back the serving deployment (${svc?.deployment_id ?? 'none'})`,
-      'deployment_id',
-    );
-  }
+  const back =
+    target.kind === 'rollback' ? await undoTarget(deps, target, body, svc) : await rollbackTarget(deps, target, body, options, svc);
+  if ((await deps.jobs.countActive(target.agent_id)) > 0) throw deploymentInProgress(target.agent_id);
   const id = deps.newId();
   const now = deps.clock.now().toISOString();
   const job: Job = {
     ...newJob(id, target.request, now, 'rollback', owner),
     rollback_of: deploymentId,
     rollback_reason: reason,
-    revision: target.previous_revision,
+    rollback_options: options,
+    revision: back,
   };
   // The same atomic check as a deployment's accept: one rollback at a time, none beside a deployment.
   const created = await deps.jobs.createUnlessBusy(job, 1);
   if (created === 'rolling_back') throw await rollingBackError(deps, target.agent_id, 'roll back again once it is done', 'deployment_id');
   if (created === 'busy') throw deploymentInProgress(target.agent_id);
   await deps.jobs.update(deploymentId, (t) => ({ ...t, rollback_id: id }));
-  deps.logs.write(job.agent_id, id, 'INFO', `Rollback of ${deploymentId} to ${target.previous_revision} requested: ${reason}`);
+  deps.logs.write(job.agent_id, id, 'INFO', `Rollback of ${deploymentId} to ${back} requested: ${reason}`);
   deps.logs.write(target.agent_id, deploymentId, 'WARNING', `Rollback ${id} requested: ${reason}`);
   await publishOrFail(deps, job, 'deployment.rollback_requested.v1');
-  return { message: 'Rollback started', rollback_id: id, deployment_id: deploymentId, agent_id: job.agent_id, status: 'queued' as const };
+  // Seed 004's fields: nothing is done yet, and the ETA is the agent's typical rollback (none before its first).
+  const typical = svc?.typical_stage_ms.rolling_back;
+  return {
+    message: 'Rollback started',
+    rollback_id: id,
+    deployment_id: deploymentId,
+    agent_id: job.agent_id,
+    status: 'queued' as const,
+    rollback_reason: reason,
+    target_revision: back,
+    rollback_options: options,
+    progress_percentage: 0,
+    estimated_completion: typical === undefined ? null : new Date(Date.parse(now) + typical).toISOString(),
+  };
+}
+
+function refuseUnhonourable(options: RollbackOptions): void {
+  if (!options.preserve_data) {
+    throw new RequestError(
+      'invalid',
+      "rollback_options.preserve_data: false cannot be honoured: a rollback only moves traffic between revisions and Baton never touches a service's data, so data is always preserved",
+      'rollback_options.preserve_data',
+    );
+  }
+  if (options.backup_before_rollback) {
+    throw new RequestError(
+      'invalid',
+      "rollback_options.backup_before_rollback: true cannot be honoured: Baton takes no backups of a service's data (it keeps none); back up the service's own store first, then roll back without it",
+      'rollback_options.backup_before_rollback',
+    );
+  }
+}
+
+/** Where a rollback of a completed deployment returns to: the revision before it, or a target_revision that served. */
+async function rollbackTarget(
+  deps: PipelineDeps,
+  target: Job,
+  body: RollbackRequest,
+  options: RollbackOptions,
+  svc: ServiceRecord | null,
+): Promise<string> {
+  const id = target.deployment_id;
+  // A rolled-back deployment serves again once its rollback was rolled back: it may be rolled back again.
+  const serving = svc?.deployment_id === id;
+  if (target.status !== 'completed' && !(target.status === 'rolled_back' && serving))
+    throw new RequestError('conflict', `only a completed deployment can be rolled back; ${id} is ${target.status}`, 'deployment_id');
+  if (!svc || !serving) {
+    throw new RequestError(
+      'conflict',
+      `deployment ${id} is not the one serving ${target.agent_id}; roll back the serving deployment (${svc?.deployment_id ?? 'none'})`,
+      'deployment_id',
+    );
+  }
+  const wanted = body.target_revision;
+  if (wanted === undefined) {
+    if (!target.previous_revision) {
+      throw new RequestError(
+        'conflict',
+        `deployment ${id} was the first of ${target.agent_id}: there is no earlier revision to return to`,
+        'deployment_id',
+      );
+    }
+    return target.previous_revision;
+  }
+  if (wanted === target.revision) throw new RequestError('conflict', `${wanted} is the revision serving now`, 'target_revision');
+  const live = await deps.runtime.getRevision(serviceName(target.agent_id), wanted);
+  if (!live || live.state === 'failed') {
+    throw new RequestError(
+      'conflict',
+      `revision ${wanted} of ${target.agent_id} ${live ? `failed (${live.message ?? 'no detail'})` : 'does not exist (removed, or never deployed)'}: it cannot serve`,
+      'target_revision',
+    );
+  }
+  const served = svc.good_revisions.some((g) => g.revision === wanted);
+  if (!served && !options.force_rollback) {
+    throw new RequestError(
+      'conflict',
+      `revision ${wanted} never served ${target.agent_id} (known good: ${svc.good_revisions.map((g) => g.revision).join(', ') || 'none'}); set rollback_options.force_rollback: true to return to it anyway`,
+      'target_revision',
+    );
+  }
+  return wanted;
+}
+
+/** Where a rollback of a finished rollback returns to: the revision that rollback undid, if it still serves and still exists. */
+async function undoTarget(deps: PipelineDeps, rollback: Job, body: RollbackRequest, svc: ServiceRecord | null): Promise<string> {
+  const id = rollback.deployment_id;
+  if (body.target_revision !== undefined) {
+    throw new RequestError(
+      'invalid',
+      'target_revision is for rolling back a deployment; a rollback of a rollback returns to the revision it undid',
+      'target_revision',
+    );
+  }
+  if (rollback.status !== 'rolled_back')
+    throw new RequestError('conflict', `only a finished rollback can be rolled back; ${id} is ${rollback.status}`, 'deployment_id');
+  if (!rollback.revision || svc?.serving_revision !== rollback.revision) {
+    throw new RequestError(
+      'conflict',
+      `rollback ${id} no longer decides what serves ${rollback.agent_id} (it serves ${svc?.serving_revision ?? 'nothing'}); roll back what serves now`,
+      'deployment_id',
+    );
+  }
+  const undone = rollback.rollback_of ? await deps.jobs.get(rollback.rollback_of) : null;
+  const back = undone?.revision ?? null;
+  if (!back || (await deps.runtime.getRevision(serviceName(rollback.agent_id), back)) === null) {
+    throw new RequestError(
+      'conflict',
+      `the revision rollback ${id} undid (${back ?? 'unknown'}) no longer exists (removed by cleanup_resources or the local cleanup): deploy it again instead`,
+      'deployment_id',
+    );
+  }
+  return back;
+}
+
+/** The 409 of a deployment of a pinned agent: which rollback pinned it, why, and the two ways on. */
+export function pinnedError(agentId: string, pin: Pin): RequestError {
+  return new RequestError(
+    'conflict',
+    `agent ${agentId} is pinned to revision ${pin.revision} by rollback ${pin.rollback_id} (${pin.reason}, ${pin.pinned_at}); deploy with "unpin": true (baton deploy --unpin) or POST /services/${agentId}/unpin first`,
+    'unpin',
+  );
+}
+
+/** Clears a manual rollback's pin; returns the pin it cleared (null when there was none). */
+export async function unpinService(deps: PipelineDeps, agentId: string, _by: string | null, _cause: string | null = null) {
+  const before = await deps.jobs.getService(agentId);
+  if (!before) throw new RequestError('not_found', `no service has been deployed for agent ${agentId}`, 'agent_id');
+  const now = deps.clock.now().toISOString();
+  await deps.jobs.updateService(agentId, (cur) => (cur?.pinned ? { ...cur, pinned: false, pin: null, updated_at: now } : null));
+  return { agent_id: agentId, pinned: false, unpinned: before.pin ?? null };
+}
+
+/** GET /services: every service record, with its pin. */
+export async function listServices(deps: PipelineDeps, limit: number) {
+  const records = await deps.jobs.listServices(limit);
+  return {
+    services: records.map((r) => ({
+      agent_id: r.agent_id,
+      service_name: r.service_name,
+      status: r.status,
+      url: r.url,
+      serving_revision: r.serving_revision,
+      deployment_id: r.deployment_id,
+      pinned: r.pinned ?? false,
+      pin: r.pin ?? null,
+      updated_at: r.updated_at,
+    })),
+  };
 }
 
 function deploymentInProgress(agentId: string): RequestError {
@@ -241,6 +401,8 @@ export async function getServiceStatus(deps: PipelineDeps, agentId: string) {
     deployment_id: record.deployment_id,
     traffic: live?.traffic ?? [],
     latest_ready_revision: live?.latest_ready_revision ?? null,
+    pinned: record.pinned ?? false,
+    pin: record.pin ?? null,
     updated_at: record.updated_at,
   };
 }

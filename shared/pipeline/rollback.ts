@@ -42,7 +42,8 @@ export async function rollBack(deps: PipelineDeps, id: string): Promise<string> 
 async function targetOf(deps: PipelineDeps, job: Job): Promise<{ target: Job; back: string }> {
   const target = job.kind === 'rollback' ? await deps.jobs.get(job.rollback_of ?? '') : job;
   if (!target) throw new PermanentError(`The deployment to roll back (${job.rollback_of}) does not exist`);
-  const back = target.previous_revision;
+  // A rollback job names where it returns to (the revision before, a target_revision, or what a rolled-back rollback undid).
+  const back = job.kind === 'rollback' ? (job.revision ?? target.previous_revision) : target.previous_revision;
   if (!back) throw new PermanentError(`Deployment ${target.deployment_id} has no earlier revision to return to`);
   return { target, back };
 }
@@ -58,13 +59,18 @@ async function moveTraffic(deps: PipelineDeps, job: Job, log: Log): Promise<Stag
     previous: back,
     percent: 0,
     tagged: false,
-    dropRevision: job.kind === 'deployment',
+    dropRevision: removesUndone(job),
   });
   log(`Returning all traffic to ${back}`);
   await deps.runtime.setTraffic(service, traffic);
   // The claim's token is fresh for every take-over, so a new round never collides with an old round's task names.
   const round = (job.claim?.token ?? 'r').slice(0, 8);
   return waitFor(deps, job, { round, attempt: 1, traffic });
+}
+
+/** The revision rolled back from is removed afterwards: always for an automatic rollback, on request (cleanup_resources) for a manual one. */
+function removesUndone(job: Job): boolean {
+  return job.kind === 'deployment' || job.rollback_options?.cleanup_resources === true;
 }
 
 function rollbackPoll(deps: PipelineDeps, id: string, poll: Poll): Handoff {
@@ -123,23 +129,51 @@ async function settle(deps: PipelineDeps, job: Job, task: RollbackPollTask, log:
     return waitFor(deps, job, { round: task.round, attempt: task.attempt + 1, traffic: task.traffic });
   }
   const automatic = job.kind === 'deployment';
-  if (automatic && target.revision) {
-    await deps.runtime.deleteRevision(service, target.revision);
-    log(`Stopped the failed revision ${target.revision}`);
+  const undone = target.revision;
+  if (removesUndone(job) && undone && undone !== back) {
+    await deps.runtime.deleteRevision(service, undone);
+    log(automatic ? `Stopped the failed revision ${undone}` : `Removed revision ${undone} (cleanup_resources)`);
   }
   const now = deps.clock.now().toISOString();
-  await deps.jobs.updateService(target.agent_id, (cur) => ({
-    agent_id: target.agent_id,
-    service_name: service,
-    url: svc.url || (cur?.url ?? null),
-    serving_revision: back,
-    last_good_revision: back,
-    good_revisions: (cur?.good_revisions ?? []).filter((g) => g.revision !== target.revision),
-    deployment_id: target.previous_deployment_id,
-    status: 'running',
-    typical_stage_ms: cur?.typical_stage_ms ?? {},
-    updated_at: now,
-  }));
+  const startedMs = Date.parse(job.stage_timings.rolling_back?.started_at ?? now);
+  await deps.jobs.updateService(target.agent_id, (cur) => {
+    const history = (cur?.good_revisions ?? []).filter((g) => g.revision !== undone);
+    // Who serves now: a rolled-back rollback returns to the deployment it undid; else the deployment that served `back`.
+    const servedBy =
+      target.kind === 'rollback'
+        ? target.rollback_of
+        : (cur?.good_revisions.find((g) => g.revision === back)?.deployment_id ?? target.previous_deployment_id);
+    const good =
+      servedBy && !history.some((g) => g.revision === back) ? [...history, { revision: back, deployment_id: servedBy }] : history;
+    const typical = cur?.typical_stage_ms ?? {};
+    const took = Date.parse(now) - startedMs;
+    return {
+      agent_id: target.agent_id,
+      service_name: service,
+      url: svc.url || (cur?.url ?? null),
+      serving_revision: back,
+      last_good_revision: back,
+      good_revisions: good,
+      deployment_id: servedBy,
+      status: 'running',
+      typical_stage_ms: {
+        ...typical,
+        rolling_back: typical.rolling_back === undefined ? took : Math.round((typical.rolling_back + took) / 2),
+      },
+      // A manual rollback pins the agent to what it restored: the next deployment must say unpin.
+      pinned: automatic ? cur?.pinned : true,
+      pin: automatic
+        ? cur?.pin
+        : {
+            rollback_id: job.deployment_id,
+            revision: back,
+            reason: job.rollback_reason ?? 'manual rollback',
+            pinned_at: now,
+            by: job.owner,
+          },
+      updated_at: now,
+    };
+  });
   const url = svc.url || job.service_url;
   if (!automatic) {
     // The deployment leaves completed only now that its rollback has succeeded.
@@ -162,7 +196,7 @@ async function settle(deps: PipelineDeps, job: Job, task: RollbackPollTask, log:
         : null,
     );
   }
-  log(`Rolled back: ${back} serves all traffic`);
+  log(`Rolled back: ${back} serves all traffic${automatic ? '' : `; ${target.agent_id} is pinned to it until a deployment sets unpin`}`);
   return done(
     { kind: 'none' },
     { current_step: `Traffic restored to ${back}`, progress: 100, service_url: url, completed_at: now },

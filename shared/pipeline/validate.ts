@@ -4,6 +4,7 @@ import { blocking, type DependencyState, runChecks } from '../domain/preflight.j
 import type { PipelineDeps } from './deps.js';
 import { checkRevision } from './health-check.js';
 import { privateRequest } from './private.js';
+import { pinnedError } from './requests.js';
 import { sourceChecks } from './source-checks.js';
 import { done, emitsWhenDone, runStage } from './stage-runner.js';
 
@@ -16,6 +17,10 @@ const NEXT = emitsWhenDone('validating');
 export function validateDeployment(deps: PipelineDeps, deploymentId: string): Promise<string> {
   return runStage(deps, deploymentId, 'validating', NEXT, async ({ job, log }) => {
     const request = await privateRequest(deps, job);
+    // Pinned after it was accepted (it waited in the queue while a manual rollback ran): it must not undo the rollback.
+    const pin = (await deps.jobs.getService(job.agent_id))?.pin;
+    if (pin && !request.unpin)
+      throw new PermanentError(pinnedError(job.agent_id, pin).message, undefined, { detail: { reason_code: 'validation_failed' } });
     const envs = deps.settings.environments;
     const env = envs.environments[job.environment];
     const started = deps.clock.now().getTime();

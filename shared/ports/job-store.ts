@@ -71,6 +71,8 @@ export interface JobStore {
   /** Calls `onChange` with the document now and after each committed change. */
   watch(id: string, onChange: (job: Job) => void): Unsubscribe;
   getService(agentId: string): Promise<ServiceRecord | null>;
+  /** Service records by agent id, at most `limit`. */
+  listServices(limit: number): Promise<ServiceRecord[]>;
   updateService(agentId: string, mutate: Mutation<ServiceRecord | null>): Promise<ServiceRecord | null>;
   /** Counts running deployments of one agent, for the concurrency limit. */
   countActive(agentId: string): Promise<number>;

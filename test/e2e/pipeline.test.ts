@@ -138,7 +138,9 @@ describe('the pipeline end to end on the local target', () => {
   });
 
   it('moves traffic in canary steps: both revisions answer during the window, then only the new one', async () => {
+    // The manual rollback above pinned shop: this deployment unpins it.
     const id = await t.deploy('shop', 'healthy', {
+      unpin: true,
       env: { APP_VERSION: 'canary' },
       deployment_options: { strategy: { type: 'canary', steps: [50, 100], window_seconds: 2 } },
     });

@@ -50,6 +50,7 @@ function counting(store: JobStore): { store: JobStore; reads: () => number } {
       return store.getService(a);
     },
     updateService: (a, m) => store.updateService(a, m),
+    listServices: (n) => store.listServices(n),
     countActive: (a) => store.countActive(a),
     putPrivate: (id, d) => store.putPrivate(id, d),
     getPrivate: (id) => store.getPrivate(id),

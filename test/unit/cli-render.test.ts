@@ -337,6 +337,8 @@ describe('renderJob / renderTable / renderService', () => {
 
   it('renders a service', () => {
     const svc: ServiceView = {
+      pinned: false,
+      pin: null,
       agent_id: 'my-agent',
       service_name: 'my-agent',
       status: 'running',

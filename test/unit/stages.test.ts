@@ -385,7 +385,10 @@ describe('requests', () => {
     const h = harness();
     await h.job('old', {}, { status: 'completed', revision: 'svc-2', previous_revision: 'svc-1' });
     await h.job('running', {}, { status: 'building' });
-    await expect(requestRollback(h.deps, 'old', 'why')).rejects.toMatchObject({ code: 'conflict', field: 'deployment_id' });
+    await expect(requestRollback(h.deps, { deployment_id: 'old', rollback_reason: 'why' })).rejects.toMatchObject({
+      code: 'conflict',
+      field: 'deployment_id',
+    });
   });
 
   it('cancels a queued deployment at once and a running one at its next stage boundary', async () => {

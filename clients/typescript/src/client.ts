@@ -34,11 +34,15 @@ import {
   LogsSchema,
   type RollbackAccepted,
   RollbackAcceptedSchema,
+  type ServiceList,
+  ServiceListSchema,
   type ServiceLogEntry,
   ServiceLogEntrySchema,
   ServiceLogsSchema,
   type ServiceView,
   ServiceViewSchema,
+  type UnpinResult,
+  UnpinResultSchema,
 } from './schemas.js';
 import { sseEvents, unseenLines } from './sse.js';
 
@@ -153,11 +157,15 @@ export class BatonClient {
   }
 
   /** POST /deploy-from-file: a YAML or JSON service config and, optionally, a source archive. */
-  deployFromFile(input: { agentId?: string; configFile: FileUpload; source?: FileUpload }, options: CallOptions = {}): Promise<Accepted> {
+  deployFromFile(
+    input: { agentId?: string; configFile: FileUpload; source?: FileUpload; unpin?: boolean },
+    options: CallOptions = {},
+  ): Promise<Accepted> {
     // A body is read once: each retry sends a new form.
     const form = () => {
       const f = new FormData();
       if (input.agentId) f.append('agent_id', input.agentId);
+      if (input.unpin) f.append('unpin', 'true');
       f.append('config_file', toBlob(input.configFile), input.configFile.name);
       if (input.source) f.append('source', toBlob(input.source), input.source.name);
       return f;
@@ -177,14 +185,29 @@ export class BatonClient {
     return (await this.request('GET', `/deployments/${encodeURIComponent(id)}/logs`, LogsSchema, undefined, options)).logs;
   }
 
-  rollback(deploymentId: string, reason?: string, options: CallOptions = {}): Promise<RollbackAccepted> {
+  /** `target` names another revision to return to and seed 004's rollback_options. */
+  rollback(
+    deploymentId: string,
+    reason?: string,
+    options: CallOptions = {},
+    target: { target_revision?: string; rollback_options?: Record<string, boolean> } = {},
+  ): Promise<RollbackAccepted> {
     return this.request(
       'POST',
       '/rollback',
       RollbackAcceptedSchema,
-      { json: { deployment_id: deploymentId, ...(reason ? { rollback_reason: reason } : {}) } },
+      { json: { deployment_id: deploymentId, ...(reason ? { rollback_reason: reason } : {}), ...target } },
       options,
     );
+  }
+
+  /** Clears the pin a manual rollback left on the agent. */
+  unpin(agentId: string, options: CallOptions = {}): Promise<UnpinResult> {
+    return this.request('POST', `/services/${encodeURIComponent(agentId)}/unpin`, UnpinResultSchema, { json: {} }, options);
+  }
+
+  listServices(limit = 100, options: CallOptions = {}): Promise<ServiceList> {
+    return this.request('GET', `/services?limit=${limit}`, ServiceListSchema, undefined, options);
   }
 
   cancel(id: string, options: CallOptions = {}): Promise<CancelResult> {

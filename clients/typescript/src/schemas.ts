@@ -159,8 +159,34 @@ export const ServiceViewSchema = z.looseObject({
     .default([]),
   latest_ready_revision: z.string().nullable().default(null),
   updated_at: z.string().nullable().default(null),
+  /** Set by a manual rollback: deployments are refused until one says unpin. */
+  pinned: z.boolean().default(false),
+  pin: z.looseObject({ rollback_id: z.string(), revision: z.string(), reason: z.string(), pinned_at: z.string() }).nullable().default(null),
 });
 export type ServiceView = z.infer<typeof ServiceViewSchema>;
+
+const PinViewSchema = z.looseObject({ rollback_id: z.string(), revision: z.string(), reason: z.string(), pinned_at: z.string() });
+
+export const UnpinResultSchema = z.looseObject({
+  agent_id: z.string(),
+  pinned: z.boolean(),
+  unpinned: PinViewSchema.nullable().default(null),
+});
+export type UnpinResult = z.infer<typeof UnpinResultSchema>;
+
+export const ServiceListSchema = z.looseObject({
+  services: z.array(
+    z.looseObject({
+      agent_id: z.string(),
+      status: z.string(),
+      url: z.string().nullable().default(null),
+      serving_revision: z.string().nullable().default(null),
+      pinned: z.boolean().default(false),
+      pin: PinViewSchema.nullable().default(null),
+    }),
+  ),
+});
+export type ServiceList = z.infer<typeof ServiceListSchema>;
 
 export const EnvironmentsSchema = z.looseObject({
   environments: z.record(

@@ -376,6 +376,15 @@ export class FirestoreJobStore implements JobStore {
     return data ? ServiceRecordSchema.parse(data) : null;
   }
 
+  async listServices(limit: number): Promise<ServiceRecord[]> {
+    const snap = await this.services.orderBy(FieldPath.documentId()).limit(limit).get();
+    this.counters.reads += Math.max(1, snap.size);
+    return snap.docs.flatMap((d) => {
+      const parsed = ServiceRecordSchema.safeParse(d.data());
+      return parsed.success ? [parsed.data] : [];
+    });
+  }
+
   updateService(agentId: string, mutate: Mutation<ServiceRecord | null>): Promise<ServiceRecord | null> {
     const ref = this.services.doc(agentId);
     return this.serially(ref.path, async () => {

@@ -185,6 +185,13 @@ export class LocalJobStore implements JobStore {
     return s ? structuredClone(s) : null;
   }
 
+  async listServices(limit: number): Promise<ServiceRecord[]> {
+    return [...this.services.values()]
+      .sort((a, b) => a.agent_id.localeCompare(b.agent_id))
+      .slice(0, limit)
+      .map((s) => structuredClone(s));
+  }
+
   async updateService(agentId: string, mutate: Mutation<ServiceRecord | null>): Promise<ServiceRecord | null> {
     const current = this.services.get(agentId) ?? null;
     const next = mutate(current ? structuredClone(current) : null);
