@@ -8,6 +8,7 @@ import {
   EnvironmentsViewSchema,
   HealthSchema,
   JobListSchema,
+  MetricsViewSchema,
   PublicJobSchema,
   RollbackAcceptedSchema,
   ServiceListSchema,
@@ -15,7 +16,7 @@ import {
   ServiceStatusSchema,
   UnpinResultSchema,
 } from '../../shared/api/schemas.js';
-import { environmentsView } from '../../shared/domain/environments.js';
+import { EnvironmentNameSchema, environmentsView } from '../../shared/domain/environments.js';
 import { RequestError } from '../../shared/domain/errors.js';
 import { publicJob } from '../../shared/domain/job.js';
 import { AgentIdSchema } from '../../shared/domain/names.js';
@@ -24,6 +25,7 @@ import { RuntimeLogQuerySchema } from '../../shared/domain/runtime-log.js';
 import { isFinal, StatusSchema } from '../../shared/domain/status.js';
 import { approveDeployment, rejectDeployment } from '../../shared/pipeline/approval-requests.js';
 import type { PipelineDeps } from '../../shared/pipeline/deps.js';
+import { getMetrics } from '../../shared/pipeline/metrics.js';
 import {
   acceptDeployment,
   getDeployment,
@@ -64,6 +66,14 @@ const DeployUploadPartsSchema = z.object({
   version: z.string().optional(),
   config_file: z.string().meta({ contentMediaType: 'application/yaml', description: 'the service config, YAML or JSON' }),
   source: z.string().optional().meta({ contentMediaType: 'application/gzip', description: '.tar.gz, .tgz or .zip' }),
+});
+
+const Day = z.string().regex(/^\d{4}-\d\d-\d\d(T[\d:.]+Z?)?$/, 'must be a date (YYYY-MM-DD) or a UTC timestamp');
+const MetricsQuerySchema = z.object({
+  agent_id: AgentIdSchema.optional(),
+  environment: EnvironmentNameSchema.optional(),
+  from: Day.optional(),
+  to: Day.optional(),
 });
 
 const ServicesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });
@@ -157,6 +167,18 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
         const now = deps.clock.now().getTime();
         sendJson(res, 200, { deployments: page.items.map((j) => publicJob(j, null, now)), next_cursor: page.next_cursor });
       },
+    ),
+    route(
+      'GET',
+      '/metrics',
+      {
+        summary: "Deployment metrics in seed 004's shape, per stage, filtered by agent, environment and a window of UTC days",
+        tag: 'system',
+        query: MetricsQuerySchema,
+        responses: { 200: { description: 'the aggregates of the window', schema: MetricsViewSchema } },
+      },
+      async (_req, res, _p, url) =>
+        sendJson(res, 200, await getMetrics(deps, parseWith(MetricsQuerySchema, Object.fromEntries(url.searchParams), 'query'))),
     ),
     route(
       'GET',

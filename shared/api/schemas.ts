@@ -131,6 +131,33 @@ export const ServiceStatusSchema = z
   })
   .meta({ id: 'ServiceStatus' });
 
+const StageMetricsSchema = z.object({ count: z.number(), average: z.number().nullable(), p95: z.number().nullable() });
+
+/** GET /metrics (shared/domain/metrics.ts metricsView): seed 004's names, seconds. */
+export const MetricsViewSchema = z
+  .object({
+    metrics: z.object({
+      total_deployments: z.number(),
+      successful_deployments: z.number(),
+      failed_deployments: z.number(),
+      rolled_back_deployments: z.number(),
+      cancelled_deployments: z.number(),
+      success_rate: z.number(),
+      average_deployment_time: z.number().nullable(),
+      average_validation_time: z.number().nullable(),
+      average_test_time: z.number().nullable(),
+      p95_deployment_time: z.number().nullable(),
+      deployment_frequency: z.number(),
+      active_deployments: z.number(),
+      last_updated: z.string(),
+      stages: z.record(z.string(), StageMetricsSchema),
+      window: z.object({ from: z.string(), to: z.string(), resolution: z.literal('day') }),
+      p95_method: z.string(),
+    }),
+    filters: z.object({ agent_id: z.string().nullable(), environment: z.string().nullable() }),
+  })
+  .meta({ id: 'Metrics' });
+
 export const ServiceListSchema = z
   .object({
     services: z.array(

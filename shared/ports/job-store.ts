@@ -1,5 +1,6 @@
 import type { AdmissionPolicy } from '../domain/admission.js';
 import type { Job, JobPrivate, ServiceRecord } from '../domain/job.js';
+import type { Aggregate } from '../domain/metrics.js';
 import type { Status } from '../domain/status.js';
 
 /**
@@ -71,6 +72,14 @@ export interface JobStore {
   /** Calls `onChange` with the document now and after each committed change. */
   watch(id: string, onChange: (job: Job) => void): Unsubscribe;
   getService(agentId: string): Promise<ServiceRecord | null>;
+  /**
+   * The metrics aggregates of one scope for these UTC days (shared/domain/metrics.ts; days with
+   * none are absent). Every store folds a deployment into its aggregates in the transaction that
+   * makes it final, so this never reads a job.
+   */
+  metrics(scope: string, days: readonly string[]): Promise<Aggregate[]>;
+  /** Deployments not final (admitted or waiting), of one agent and/or environment when given. */
+  countOpen(filter: { agent_id?: string; environment?: string }): Promise<number>;
   /** Service records by agent id, at most `limit`. */
   listServices(limit: number): Promise<ServiceRecord[]>;
   updateService(agentId: string, mutate: Mutation<ServiceRecord | null>): Promise<ServiceRecord | null>;

@@ -49,4 +49,29 @@ describe('the per-owner concurrency limit end to end', () => {
     const firstJob = await t.job(first);
     expect(Date.parse(done.stage_timings.validating?.started_at ?? '')).toBeGreaterThanOrEqual(Date.parse(firstJob.completed_at ?? ''));
   });
+
+  it('GET /metrics counts both in seed 004’s shape, per stage, filtered by agent and environment', async () => {
+    const all = (await t.request('GET', '/metrics')).json.metrics as Record<string, unknown> & { stages: Record<string, { p95: number }> };
+    expect(all).toMatchObject({
+      total_deployments: 2,
+      successful_deployments: 2,
+      failed_deployments: 0,
+      success_rate: 1,
+      active_deployments: 0,
+    });
+    for (const k of [
+      'average_deployment_time',
+      'average_validation_time',
+      'average_test_time',
+      'p95_deployment_time',
+      'deployment_frequency',
+    ])
+      expect(all[k], k).toEqual(expect.any(Number));
+    expect(all.stages.building.p95).toBeGreaterThan(0);
+    const one = (await t.request('GET', '/metrics?agent_id=lim-b')).json.metrics as { total_deployments: number };
+    expect(one.total_deployments).toBe(1);
+    const prod = (await t.request('GET', '/metrics?environment=production')).json.metrics as { total_deployments: number };
+    expect(prod.total_deployments).toBe(0);
+    expect((await t.request('GET', '/metrics?from=nonsense')).status).toBe(400);
+  });
 });

@@ -51,6 +51,8 @@ function counting(store: JobStore): { store: JobStore; reads: () => number } {
     },
     updateService: (a, m) => store.updateService(a, m),
     listServices: (n) => store.listServices(n),
+    metrics: (s, d) => store.metrics(s, d),
+    countOpen: (f) => store.countOpen(f),
     countActive: (a) => store.countActive(a),
     putPrivate: (id, d) => store.putPrivate(id, d),
     getPrivate: (id) => store.getPrivate(id),

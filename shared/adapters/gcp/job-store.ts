@@ -11,6 +11,16 @@ import {
   slotDelta,
 } from '../../domain/admission.js';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
+import {
+  type Aggregate,
+  AggregateSchema,
+  aggregateId,
+  dayOf,
+  emptyAggregate,
+  endsDeployment,
+  fold,
+  scopesOf,
+} from '../../domain/metrics.js';
 import { admit, asWaiting, supersededBy } from '../../domain/queue.js';
 import { FINAL_STATUSES, isUnfinishedRollback, STATUSES, type Status } from '../../domain/status.js';
 import { logger } from '../../logger.js';
@@ -264,6 +274,29 @@ export class FirestoreJobStore implements JobStore {
     );
   }
 
+  async metrics(scope: string, days: readonly string[]): Promise<Aggregate[]> {
+    if (days.length === 0) return [];
+    const snaps = await this.firestore.getAll(...days.map((d) => this.aggregateRef(scope, d)));
+    this.counters.reads += snaps.length;
+    return snaps.flatMap((s) => {
+      const parsed = AggregateSchema.safeParse(s.data());
+      return parsed.success ? [parsed.data] : [];
+    });
+  }
+
+  async countOpen(filter: { agent_id?: string; environment?: string }): Promise<number> {
+    let q: Query = this.jobs.where('kind', '==', 'deployment').where('status', 'in', OPEN);
+    if (filter.agent_id) q = q.where('agent_id', '==', filter.agent_id);
+    if (filter.environment) q = q.where('environment', '==', filter.environment);
+    const n = (await q.count().get()).data().count;
+    this.counters.reads += Math.max(1, Math.ceil(n / 1000));
+    return n;
+  }
+
+  private aggregateRef(scope: string, day: string) {
+    return this.firestore.collection(METRICS).doc(aggregateId(scope, day));
+  }
+
   /** The agent's jobs that are not final (an `in` of at most 30 values). */
   private openOf(agentId: string): Query {
     return this.jobs.where('agent_id', '==', agentId).where('status', 'in', OPEN);
@@ -302,10 +335,20 @@ export class FirestoreJobStore implements JobStore {
           const delta = slotDelta(current, next);
           const slotRef = this.slotRef(next.owner);
           const slot = delta.active !== 0 || delta.waiting !== 0 ? slotCounts(await tx.get(slotRef)) : null;
+          // The metrics aggregates, folded in the transaction that ends the deployment: exactly once.
+          const day = dayOf(next.completed_at ?? next.updated_at);
+          const aggRefs = endsDeployment(current, next) ? scopesOf(next).map((s) => this.aggregateRef(s, day)) : [];
+          const aggSnaps = aggRefs.length > 0 ? await tx.getAll(...aggRefs) : [];
+          this.counters.reads += aggSnaps.length;
           const doc = toDocument(next);
           tx.set(ref, doc);
           // A job that ended dropped its private_ref (transition): its env values and credentials go with it.
           if (current.private_ref && current.private_ref !== next.private_ref) tx.delete(this.secrets.doc(current.private_ref));
+          aggSnaps.forEach((snap, i) => {
+            const scope = scopesOf(next)[i];
+            const parsed = AggregateSchema.safeParse(snap.data());
+            tx.set(aggRefs[i], fold(parsed.success ? parsed.data : emptyAggregate(scope, day), next));
+          });
           if (slot) {
             this.counters.reads++;
             tx.set(slotRef, slotDoc(next.owner, slot.active + delta.active, slot.waiting + delta.waiting));
@@ -454,6 +497,8 @@ const AGENT_LOCKS = 'agent_locks';
 
 /** Per owner: `active` (admitted, unfinished deployments) and `waiting`, changed only in the transactions that change those jobs. */
 const OWNER_SLOTS = 'owner_slots';
+/** Metrics aggregates, one per scope and UTC day (shared/domain/metrics.ts). */
+const METRICS = 'deployment_metrics';
 /** Waiting jobs read at once for admission and queue positions (an owner's queue is capped well below it). */
 const WAITING_READ_LIMIT = 500;
 const OPEN: Status[] = STATUSES.filter((s) => !FINAL_STATUSES.includes(s));

@@ -13,6 +13,16 @@ import {
 } from '../../domain/admission.js';
 import { PermanentError } from '../../domain/errors.js';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
+import {
+  type Aggregate,
+  AggregateSchema,
+  aggregateId,
+  dayOf,
+  emptyAggregate,
+  endsDeployment,
+  fold,
+  scopesOf,
+} from '../../domain/metrics.js';
 import { admit, asWaiting, supersededBy } from '../../domain/queue.js';
 import { isFinal, isUnfinishedRollback } from '../../domain/status.js';
 import type { EnqueueResult, JobPage, JobQuery, JobStore, Mutation, Unsubscribe } from '../../ports/index.js';
@@ -44,6 +54,8 @@ export class LocalJobStore implements JobStore {
    * work never walks every job the store holds (Firestore answers these from an index too).
    */
   private readonly orderOfAgent = new Map<string, string[]>();
+  /** Metrics aggregates by aggregateId (shared/domain/metrics.ts). */
+  private readonly aggregates = new Map<string, Aggregate>();
   /** Ids of the jobs not final (trackOpen). */
   private readonly open = new Set<string>();
 
@@ -218,6 +230,37 @@ export class LocalJobStore implements JobStore {
     return n;
   }
 
+  async metrics(scope: string, days: readonly string[]): Promise<Aggregate[]> {
+    return days.flatMap((d) => {
+      const a = this.aggregates.get(aggregateId(scope, d));
+      return a ? [structuredClone(a)] : [];
+    });
+  }
+
+  async countOpen(filter: { agent_id?: string; environment?: string }): Promise<number> {
+    let n = 0;
+    for (const id of this.open) {
+      const j = this.jobs.get(id);
+      if (j?.kind !== 'deployment') continue;
+      if (filter.agent_id && j.agent_id !== filter.agent_id) continue;
+      if (filter.environment && j.environment !== filter.environment) continue;
+      n++;
+    }
+    return n;
+  }
+
+  /** Folds a finished deployment into its scopes' aggregates of its day; the writes to await. */
+  private foldMetrics(job: Job): Promise<void>[] {
+    const day = dayOf(job.completed_at ?? job.updated_at);
+    return scopesOf(job).map((scope) => {
+      const id = aggregateId(scope, day);
+      const next = fold(this.aggregates.get(id) ?? emptyAggregate(scope, day), job);
+      this.aggregates.set(id, next);
+      // Journal keys take [A-Za-z0-9_.-] only: the id (scope@day, with : and |) goes base64url.
+      return this.persist(`metrics/${Buffer.from(id).toString('base64url')}`, next);
+    });
+  }
+
   /** The jobs not final: what admission counts, without a walk over every job ever stored. */
   private openJobs(): Job[] {
     return [...this.open].flatMap((id) => this.jobs.get(id) ?? []);
@@ -300,10 +343,13 @@ export class LocalJobStore implements JobStore {
 
   /** Applies the commit in memory now, resolves once it is on disk, then tells the listeners (in commit order). */
   private async commitJob(doc: Job): Promise<void> {
-    const dropped = this.jobs.get(doc.deployment_id)?.private_ref;
+    const before = this.jobs.get(doc.deployment_id) ?? null;
+    const dropped = before?.private_ref;
     this.jobs.set(doc.deployment_id, doc);
     this.trackOpen(doc);
-    await this.persist(`jobs/${doc.deployment_id}`, doc);
+    // Folded with the commit that ends it, in the same turn of the event loop: counted exactly once.
+    const folded = endsDeployment(before, doc) ? this.foldMetrics(doc) : [];
+    await Promise.all([this.persist(`jobs/${doc.deployment_id}`, doc), ...folded]);
     // A job that ended dropped its private_ref (transition): its env values and credentials go, once
     // the job saying so is on disk (a crash in between leaves the file, never a job that needs it without it).
     if (dropped && dropped !== doc.private_ref) this.deletePrivate(dropped);
@@ -323,7 +369,8 @@ export class LocalJobStore implements JobStore {
   }
 
   private load(journal: DocJournal): void {
-    const docs = journal.open(['jobs', 'services']);
+    const docs = journal.open(['jobs', 'services', 'metrics']);
+    for (const a of parsedDocs(journal, docs, 'metrics/', AggregateSchema)) this.aggregates.set(aggregateId(a.scope, a.day), a);
     const jobs = parsedDocs(journal, docs, 'jobs/', JobSchema);
     for (const svc of parsedDocs(journal, docs, 'services/', ServiceRecordSchema)) this.services.set(svc.agent_id, svc);
     jobs.sort((a, b) => a.created_at.localeCompare(b.created_at) || a.deployment_id.localeCompare(b.deployment_id));
@@ -331,6 +378,13 @@ export class LocalJobStore implements JobStore {
       this.jobs.set(j.deployment_id, j);
       this.trackOpen(j);
       this.index(j);
+    }
+    // A data folder from before metrics were kept: fold its finished deployments once (kept from then on).
+    if (this.aggregates.size === 0) {
+      for (const j of jobs) {
+        if (j.kind !== 'deployment' || !isFinal(j.status) || j.queue !== null) continue;
+        for (const w of this.foldMetrics(j)) w.catch((err: unknown) => console.error(`baton: could not save metrics: ${String(err)}`));
+      }
     }
   }
 }

@@ -152,6 +152,26 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       });
     });
 
+    describe('metrics aggregates', () => {
+      it('folds a deployment into its scopes when it ends, exactly once, and counts what is open', async () => {
+        const job = makeJob('agent-m', 1, { environment: 'staging' });
+        await store.create(job);
+        await store.update(job.deployment_id, (j) => ({ ...j, status: 'validating' }));
+        expect(await store.countOpen({ agent_id: 'agent-m' })).toBe(1);
+        const end = '2030-01-01T00:02:00.000Z';
+        await store.update(job.deployment_id, (j) => ({ ...j, status: 'completed', completed_at: end, updated_at: end }));
+        // A later change of the finished job (its log tail) is no second end.
+        await store.update(job.deployment_id, (j) => ({ ...j, logs: ['again'] }));
+        for (const scope of ['all', 'agent:agent-m', 'env:staging', 'agent:agent-m|env:staging']) {
+          const [agg] = await store.metrics(scope, ['2030-01-01', '2030-01-02']);
+          expect(agg, scope).toMatchObject({ successful: 1, failed: 0, day: '2030-01-01' });
+          expect(agg?.deployment_ms.count).toBe(1);
+        }
+        expect(await store.metrics('agent:other', ['2030-01-01'])).toEqual([]);
+        expect(await store.countOpen({ agent_id: 'agent-m' })).toBe(0);
+      });
+    });
+
     describe('create and get', () => {
       it('creates a job and reads it back as written', async () => {
         const job = makeJob('agent-a', 1, { current_step: 'written' });

@@ -1,0 +1,35 @@
+import { RequestError } from '../domain/errors.js';
+import { dayOf, daysBetween, mergeAggregates, metricsView, scopeOf } from '../domain/metrics.js';
+import type { PipelineDeps } from './deps.js';
+
+export interface MetricsQuery {
+  agent_id?: string;
+  environment?: string;
+  /** The window's first and last UTC day (a date or a timestamp; taken as its day). */
+  from?: string;
+  to?: string;
+}
+
+/** The default window: the last 30 days, today included. */
+export const DEFAULT_WINDOW_DAYS = 30;
+/** The longest window one request reads (one aggregate per day). */
+export const MAX_WINDOW_DAYS = 366;
+
+/** GET /metrics: the aggregates of one scope over the window's days and the open deployments, never the jobs. */
+export async function getMetrics(deps: PipelineDeps, q: MetricsQuery) {
+  const now = deps.clock.now();
+  const to = q.to ? dayOf(q.to) : dayOf(now.toISOString());
+  const from = q.from
+    ? dayOf(q.from)
+    : dayOf(new Date(Date.parse(`${to}T00:00:00Z`) - (DEFAULT_WINDOW_DAYS - 1) * 86_400_000).toISOString());
+  if (from > to) throw new RequestError('invalid', `from: ${from} is after to (${to})`, 'from');
+  const days = daysBetween(from, to, MAX_WINDOW_DAYS + 1);
+  if (days.length > MAX_WINDOW_DAYS) throw new RequestError('invalid', `the window may span at most ${MAX_WINDOW_DAYS} days`, 'from');
+  const scope = scopeOf(q);
+  const filter = { ...(q.agent_id ? { agent_id: q.agent_id } : {}), ...(q.environment ? { environment: q.environment } : {}) };
+  const [aggregates, active] = await Promise.all([deps.jobs.metrics(scope, days), deps.jobs.countOpen(filter)]);
+  return {
+    metrics: metricsView(mergeAggregates(scope, aggregates), { from, to }, active, now.toISOString()),
+    filters: { agent_id: q.agent_id ?? null, environment: q.environment ?? null },
+  };
+}
