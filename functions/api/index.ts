@@ -7,6 +7,7 @@ import {
   DeploymentLogsSchema,
   EnvironmentsViewSchema,
   HealthSchema,
+  HistoryViewSchema,
   JobListSchema,
   MetricsViewSchema,
   PublicJobSchema,
@@ -35,6 +36,7 @@ import {
   listServices,
   requestCancel,
   requestRollback,
+  serviceHistory,
   unpinService,
 } from '../../shared/pipeline/requests.js';
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../shared/sources/archive-reader.js';
@@ -228,7 +230,7 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
         params: { id: IdParam },
         responses: { 202: { description: 'requested', schema: CancelResultSchema } },
       },
-      async (_req, res, [id]) => sendJson(res, 202, await requestCancel(deps, id)),
+      async (req, res, [id]) => sendJson(res, 202, await requestCancel(deps, id, callerOf(req))),
     ),
     route(
       'POST',
@@ -282,6 +284,22 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
       async (_req, res, _p, url) => {
         const q = parseWith(ServicesQuerySchema, Object.fromEntries(url.searchParams), 'query');
         sendJson(res, 200, await listServices(deps, q.limit));
+      },
+    ),
+    route(
+      'GET',
+      '/services/{agent_id}/history',
+      {
+        summary: "An agent's audit trail, newest first: every state change and operator action, with who and when",
+        tag: 'services',
+        params: { agent_id: AgentIdSchema },
+        query: ServicesQuerySchema,
+        responses: { 200: { description: 'the entries', schema: HistoryViewSchema } },
+      },
+      async (_req, res, [agent], url) => {
+        const agentId = parseWith(AgentIdSchema, agent, 'agent_id');
+        const q = parseWith(ServicesQuerySchema, Object.fromEntries(url.searchParams), 'query');
+        sendJson(res, 200, await serviceHistory(deps, agentId, q.limit));
       },
     ),
     route(

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { EnvironmentDefSchema } from '../domain/environments.js';
+import { HistoryEntrySchema } from '../domain/history.js';
 import { JobSchema, PinSchema } from '../domain/job.js';
 import { AgentIdSchema } from '../domain/names.js';
 import { RollbackOptionsSchema, SourceSchema } from '../domain/request.js';
@@ -157,6 +158,8 @@ export const MetricsViewSchema = z
     filters: z.object({ agent_id: z.string().nullable(), environment: z.string().nullable() }),
   })
   .meta({ id: 'Metrics' });
+
+export const HistoryViewSchema = z.object({ agent_id: AgentIdSchema, history: z.array(HistoryEntrySchema) }).meta({ id: 'History' });
 
 export const ServiceListSchema = z
   .object({

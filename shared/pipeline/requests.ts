@@ -4,6 +4,7 @@ import { transition } from '../domain/claim.js';
 import { resolveEnvironment } from '../domain/environments.js';
 import { messageOf, RequestError } from '../domain/errors.js';
 import { failureRecord } from '../domain/failure.js';
+import { actionEntry, type OperatorAction } from '../domain/history.js';
 import {
   estimateEtaSeconds,
   type Job,
@@ -17,6 +18,7 @@ import {
 import { serviceName } from '../domain/names.js';
 import { type DeploymentRequest, type RollbackOptions, RollbackOptionsSchema, type RollbackRequest } from '../domain/request.js';
 import { CANCELLABLE, isFinal } from '../domain/status.js';
+import { logger } from '../logger.js';
 import { wakeForCancel } from './approval-requests.js';
 import { admissionPolicy, type PipelineDeps } from './deps.js';
 import { handOff, releaseSlots } from './stage-runner.js';
@@ -61,8 +63,14 @@ export async function acceptDeployment(deps: PipelineDeps, input: DeploymentRequ
     await deps.logs.flush(old);
   }
   const what = `Deployment ${id} of ${job.agent_id} (${job.environment}, version ${job.version})`;
+  await recordAction(deps, 'deploy', {
+    agent_id: job.agent_id,
+    deployment_id: id,
+    by: owner,
+    detail: `${job.environment}, version ${job.version}`,
+  });
   if (pin) {
-    await unpinService(deps, job.agent_id, owner, id);
+    await unpinService(deps, job.agent_id, owner, `by deployment ${id} (unpin: true)`);
     deps.logs.write(
       job.agent_id,
       id,
@@ -150,6 +158,12 @@ export async function requestRollback(deps: PipelineDeps, body: RollbackRequest,
   if (created === 'rolling_back') throw await rollingBackError(deps, target.agent_id, 'roll back again once it is done', 'deployment_id');
   if (created === 'busy') throw deploymentInProgress(target.agent_id);
   await deps.jobs.update(deploymentId, (t) => ({ ...t, rollback_id: id }));
+  await recordAction(deps, 'rollback', {
+    agent_id: job.agent_id,
+    deployment_id: id,
+    by: owner,
+    detail: `${deploymentId} → ${back}: ${reason}`,
+  });
   deps.logs.write(job.agent_id, id, 'INFO', `Rollback of ${deploymentId} to ${back} requested: ${reason}`);
   deps.logs.write(target.agent_id, deploymentId, 'WARNING', `Rollback ${id} requested: ${reason}`);
   await publishOrFail(deps, job, 'deployment.rollback_requested.v1');
@@ -278,11 +292,19 @@ export function pinnedError(agentId: string, pin: Pin): RequestError {
 }
 
 /** Clears a manual rollback's pin; returns the pin it cleared (null when there was none). */
-export async function unpinService(deps: PipelineDeps, agentId: string, _by: string | null, _cause: string | null = null) {
+export async function unpinService(deps: PipelineDeps, agentId: string, by: string | null, how = 'POST /services/{agent_id}/unpin') {
   const before = await deps.jobs.getService(agentId);
   if (!before) throw new RequestError('not_found', `no service has been deployed for agent ${agentId}`, 'agent_id');
   const now = deps.clock.now().toISOString();
   await deps.jobs.updateService(agentId, (cur) => (cur?.pinned ? { ...cur, pinned: false, pin: null, updated_at: now } : null));
+  if (before.pin) {
+    await recordAction(deps, 'unpin', {
+      agent_id: agentId,
+      deployment_id: before.pin.rollback_id,
+      by,
+      detail: `pinned to ${before.pin.revision} (${before.pin.reason}); ${how}`,
+    });
+  }
   return { agent_id: agentId, pinned: false, unpinned: before.pin ?? null };
 }
 
@@ -333,7 +355,30 @@ async function rollbackInProgress(deps: PipelineDeps, agentId: string): Promise<
   return null;
 }
 
-export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
+/**
+ * An operator's action in the agent's audit trail. A failure to record it is logged, not thrown:
+ * the action itself has already been committed.
+ */
+export async function recordAction(
+  deps: PipelineDeps,
+  action: OperatorAction,
+  a: { agent_id: string; deployment_id: string | null; by: string | null; detail?: string },
+): Promise<void> {
+  try {
+    await deps.jobs.appendHistory(actionEntry(action, { ...a, at: deps.clock.now().toISOString() }, deps.newId()));
+  } catch (err) {
+    logger.error(`could not record ${action} of ${a.agent_id} in its history: ${messageOf(err)}`, {
+      deployment_id: a.deployment_id ?? undefined,
+    });
+  }
+}
+
+/** GET /services/{agent_id}/history: newest first. */
+export async function serviceHistory(deps: PipelineDeps, agentId: string, limit: number) {
+  return { agent_id: agentId, history: await deps.jobs.history(agentId, limit) };
+}
+
+export async function requestCancel(deps: PipelineDeps, deploymentId: string, by: string | null = null) {
   const job = await mustGet(deps, deploymentId);
   if (job.kind === 'rollback')
     throw new RequestError('conflict', 'a rollback cannot be cancelled; deploy again or roll back the result', 'deployment_id');
@@ -355,6 +400,7 @@ export async function requestCancel(deps: PipelineDeps, deploymentId: string) {
     );
   }
   deps.logs.write(res.job.agent_id, deploymentId, 'WARNING', 'Cancellation requested');
+  await recordAction(deps, 'cancel', { agent_id: res.job.agent_id, deployment_id: deploymentId, by, detail: `while ${job.status}` });
   await deps.logs.flush(deploymentId);
   if (isFinal(res.job.status)) await releaseSlots(deps, res.job);
   if (res.job.status === 'building' && res.job.build_id) await deps.builder.cancel(res.job.build_id);

@@ -1,4 +1,5 @@
 import type { AdmissionPolicy } from '../domain/admission.js';
+import type { HistoryEntry } from '../domain/history.js';
 import type { Job, JobPrivate, ServiceRecord } from '../domain/job.js';
 import type { Aggregate } from '../domain/metrics.js';
 import type { Status } from '../domain/status.js';
@@ -80,6 +81,13 @@ export interface JobStore {
   metrics(scope: string, days: readonly string[]): Promise<Aggregate[]>;
   /** Deployments not final (admitted or waiting), of one agent and/or environment when given. */
   countOpen(filter: { agent_id?: string; environment?: string }): Promise<number>;
+  /** Records an operator action (deploy, cancel, rollback, approve, unpin) in the agent's audit trail. */
+  appendHistory(entry: HistoryEntry): Promise<void>;
+  /**
+   * The agent's audit trail, newest first, at most `limit`: every state change of its jobs (the
+   * stores write one in the commit of each change: shared/domain/history.ts) and every action.
+   */
+  history(agentId: string, limit: number): Promise<HistoryEntry[]>;
   /** Service records by agent id, at most `limit`. */
   listServices(limit: number): Promise<ServiceRecord[]>;
   updateService(agentId: string, mutate: Mutation<ServiceRecord | null>): Promise<ServiceRecord | null>;

@@ -89,4 +89,18 @@ describe('pinned rollbacks end to end', () => {
     expect((await t.request('GET', '/services/pin-a')).json.pinned).toBe(false);
     expect(await t.logs(next)).toContain('Unpinned pin-a');
   });
+
+  it('GET /services/{agent}/history: every state change and operator action, newest first', async () => {
+    const res = await t.request('GET', '/services/pin-a/history?limit=500');
+    const history = res.json.history as { event: string; action: string | null; to: string | null; by: string | null; at: string }[];
+    const actions = history.filter((e) => e.event === 'action').map((e) => e.action);
+    // The last deploy and the unpin it did may share a millisecond: their order is not asserted.
+    expect(actions.slice(0, 2).sort()).toEqual(['deploy', 'unpin']);
+    expect(actions.slice(2)).toEqual(['rollback', 'unpin', 'rollback', 'rollback', 'deploy', 'deploy', 'deploy']);
+    expect(history.filter((e) => e.event === 'status' && e.to === 'rolled_back').length).toBeGreaterThanOrEqual(3);
+    expect(history.filter((e) => e.event === 'status' && e.to === 'completed').length).toBe(4);
+    const times = history.map((e) => e.at);
+    expect([...times].sort().reverse()).toEqual(times);
+    expect((await t.request('GET', '/services/Bad!/history')).status).toBe(400);
+  });
 });

@@ -1,4 +1,12 @@
-import { type CollectionReference, type DocumentData, FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
+import { randomUUID } from 'node:crypto';
+import {
+  type CollectionReference,
+  type DocumentData,
+  FieldPath,
+  type Firestore,
+  type Query,
+  type Transaction,
+} from '@google-cloud/firestore';
 import {
   type AdmissionPolicy,
   byQueueOrder,
@@ -10,6 +18,7 @@ import {
   queuePosition,
   slotDelta,
 } from '../../domain/admission.js';
+import { type HistoryEntry, HistoryEntrySchema, historyOf } from '../../domain/history.js';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import {
   type Aggregate,
@@ -89,8 +98,12 @@ export class FirestoreJobStore implements JobStore {
 
   async create(job: Job): Promise<boolean> {
     const doc = toDocument(job);
+    const entry = historyOf(null, job, randomUUID());
     try {
-      await this.jobs.doc(job.deployment_id).create(doc);
+      // One batch: the job and its history entry are written together or not at all (ALREADY_EXISTS fails both).
+      const batch = this.firestore.batch().create(this.jobs.doc(job.deployment_id), doc);
+      if (entry) batch.set(this.historyRef(entry), entry);
+      await batch.commit();
     } catch (err) {
       if (grpcCode(err) === ALREADY_EXISTS) return false;
       throw err;
@@ -178,9 +191,12 @@ export class FirestoreJobStore implements JobStore {
         if (decision === 'rolling_back' || decision === 'full') return { outcome: decision, job, superseded: [] };
         const doc = decision === 'start' ? job : asWaiting(job, decision);
         tx.create(ref, toDocument(doc));
+        this.writeHistory(tx, null, doc);
         tx.set(lock, { agent_id: job.agent_id, last_deployment_id: job.deployment_id });
         for (const o of older) {
-          tx.set(this.jobs.doc(o.deployment_id), toDocument(supersededBy(o, job.deployment_id, job.created_at)));
+          const cancelled = supersededBy(o, job.deployment_id, job.created_at);
+          tx.set(this.jobs.doc(o.deployment_id), toDocument(cancelled));
+          this.writeHistory(tx, o, cancelled);
           if (o.private_ref) tx.delete(this.secrets.doc(o.private_ref));
         }
         tx.set(
@@ -240,6 +256,7 @@ export class FirestoreJobStore implements JobStore {
             if (!mayStart(state, policy)) return null;
             const doc = admit(cur, now);
             tx.set(ref, toDocument(doc));
+            this.writeHistory(tx, cur, doc);
             tx.set(lock, { agent_id: c.agent_id, last_deployment_id: c.deployment_id });
             tx.set(slotRef, slotDoc(c.owner, slot.active + 1, slot.waiting - 1));
             return doc;
@@ -272,6 +289,35 @@ export class FirestoreJobStore implements JobStore {
       job,
       snap.docs.flatMap((d) => safeFromDocument(d.data()) ?? []),
     );
+  }
+
+  async appendHistory(entry: HistoryEntry): Promise<void> {
+    const e = HistoryEntrySchema.parse(entry);
+    await this.historyRef(e).set(e);
+    this.counters.writes++;
+  }
+
+  async history(agentId: string, limit: number): Promise<HistoryEntry[]> {
+    // Ids sort by time: the subcollection's own document-id order is newest first with no composite index.
+    const snap = await this.services.doc(agentId).collection(HISTORY).orderBy(FieldPath.documentId(), 'desc').limit(limit).get();
+    this.counters.reads += Math.max(1, snap.size);
+    return snap.docs.flatMap((d) => {
+      const parsed = HistoryEntrySchema.safeParse(d.data());
+      return parsed.success ? [parsed.data] : [];
+    });
+  }
+
+  /** `services/{agent}/history/{id}`: the agent's audit trail. */
+  private historyRef(entry: HistoryEntry) {
+    return this.services.doc(entry.agent_id).collection(HISTORY).doc(entry.id.replace(/\//g, '_'));
+  }
+
+  /** The history entry of a change, written in the transaction that commits it. */
+  private writeHistory(tx: Transaction, before: Job | null, after: Job): void {
+    const entry = historyOf(before, after, randomUUID().slice(0, 8));
+    if (!entry) return;
+    tx.set(this.historyRef(entry), entry);
+    this.counters.writes++;
   }
 
   async metrics(scope: string, days: readonly string[]): Promise<Aggregate[]> {
@@ -344,6 +390,7 @@ export class FirestoreJobStore implements JobStore {
           tx.set(ref, doc);
           // A job that ended dropped its private_ref (transition): its env values and credentials go with it.
           if (current.private_ref && current.private_ref !== next.private_ref) tx.delete(this.secrets.doc(current.private_ref));
+          this.writeHistory(tx, current, next);
           aggSnaps.forEach((snap, i) => {
             const scope = scopesOf(next)[i];
             const parsed = AggregateSchema.safeParse(snap.data());
@@ -497,6 +544,8 @@ const AGENT_LOCKS = 'agent_locks';
 
 /** Per owner: `active` (admitted, unfinished deployments) and `waiting`, changed only in the transactions that change those jobs. */
 const OWNER_SLOTS = 'owner_slots';
+/** The audit trail's subcollection under each `services/{agent}`. */
+const HISTORY = 'history';
 /** Metrics aggregates, one per scope and UTC day (shared/domain/metrics.ts). */
 const METRICS = 'deployment_metrics';
 /** Waiting jobs read at once for admission and queue positions (an owner's queue is capped well below it). */

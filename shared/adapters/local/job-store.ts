@@ -12,6 +12,7 @@ import {
   queuePosition,
 } from '../../domain/admission.js';
 import { PermanentError } from '../../domain/errors.js';
+import { type HistoryEntry, HistoryEntrySchema, historyOf, newestFirst } from '../../domain/history.js';
 import { type Job, type JobPrivate, JobPrivateSchema, JobSchema, type ServiceRecord, ServiceRecordSchema } from '../../domain/job.js';
 import {
   type Aggregate,
@@ -54,6 +55,9 @@ export class LocalJobStore implements JobStore {
    * work never walks every job the store holds (Firestore answers these from an index too).
    */
   private readonly orderOfAgent = new Map<string, string[]>();
+  /** Each agent's audit trail, oldest first (shared/domain/history.ts). */
+  private readonly historyOf = new Map<string, HistoryEntry[]>();
+  private historySeq = 0;
   /** Metrics aggregates by aggregateId (shared/domain/metrics.ts). */
   private readonly aggregates = new Map<string, Aggregate>();
   /** Ids of the jobs not final (trackOpen). */
@@ -230,6 +234,27 @@ export class LocalJobStore implements JobStore {
     return n;
   }
 
+  async appendHistory(entry: HistoryEntry): Promise<void> {
+    await this.keepHistory(HistoryEntrySchema.parse(entry));
+  }
+
+  async history(agentId: string, limit: number): Promise<HistoryEntry[]> {
+    const all = this.historyOf.get(agentId) ?? [];
+    return all
+      .slice(-limit)
+      .reverse()
+      .map((e) => structuredClone(e));
+  }
+
+  private keepHistory(entry: HistoryEntry): Promise<void> {
+    const list = this.historyOf.get(entry.agent_id) ?? [];
+    list.push(entry);
+    // Kept in id order (time first): entries of one commit turn arrive in order; an action may be a hair older.
+    if (list.length > 1 && list[list.length - 2].id > entry.id) list.sort((a, b) => -newestFirst(a, b));
+    this.historyOf.set(entry.agent_id, list);
+    return this.persist(`history/${Buffer.from(entry.id).toString('base64url')}`, entry);
+  }
+
   async metrics(scope: string, days: readonly string[]): Promise<Aggregate[]> {
     return days.flatMap((d) => {
       const a = this.aggregates.get(aggregateId(scope, d));
@@ -349,7 +374,9 @@ export class LocalJobStore implements JobStore {
     this.trackOpen(doc);
     // Folded with the commit that ends it, in the same turn of the event loop: counted exactly once.
     const folded = endsDeployment(before, doc) ? this.foldMetrics(doc) : [];
-    await Promise.all([this.persist(`jobs/${doc.deployment_id}`, doc), ...folded]);
+    const entry = historyOf(before, doc, String(++this.historySeq).padStart(9, '0'));
+    const logged = entry ? [this.keepHistory(entry)] : [];
+    await Promise.all([this.persist(`jobs/${doc.deployment_id}`, doc), ...folded, ...logged]);
     // A job that ended dropped its private_ref (transition): its env values and credentials go, once
     // the job saying so is on disk (a crash in between leaves the file, never a job that needs it without it).
     if (dropped && dropped !== doc.private_ref) this.deletePrivate(dropped);
@@ -369,7 +396,13 @@ export class LocalJobStore implements JobStore {
   }
 
   private load(journal: DocJournal): void {
-    const docs = journal.open(['jobs', 'services', 'metrics']);
+    const docs = journal.open(['jobs', 'services', 'metrics', 'history']);
+    const entries = parsedDocs(journal, docs, 'history/', HistoryEntrySchema).sort((a, b) => -newestFirst(a, b));
+    for (const e of entries) {
+      const list = this.historyOf.get(e.agent_id);
+      if (list) list.push(e);
+      else this.historyOf.set(e.agent_id, [e]);
+    }
     for (const a of parsedDocs(journal, docs, 'metrics/', AggregateSchema)) this.aggregates.set(aggregateId(a.scope, a.day), a);
     const jobs = parsedDocs(journal, docs, 'jobs/', JobSchema);
     for (const svc of parsedDocs(journal, docs, 'services/', ServiceRecordSchema)) this.services.set(svc.agent_id, svc);

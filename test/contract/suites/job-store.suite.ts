@@ -152,6 +152,38 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
       });
     });
 
+    describe('history (audit trail)', () => {
+      it('records every state change in the commit that makes it, and actions, newest first', async () => {
+        const job = makeJob('agent-h', 1);
+        await store.create(job);
+        await store.update(job.deployment_id, (j) => ({ ...j, progress: 3 }));
+        await store.update(job.deployment_id, (j) => ({ ...j, status: 'validating', updated_at: '2030-01-01T00:00:02.000Z' }));
+        await store.update(job.deployment_id, (j) => ({ ...j, status: 'failed', updated_at: '2030-01-01T00:00:03.000Z' }));
+        await store.appendHistory({
+          id: `2030-01-01T00:00:04.000Z_${job.deployment_id}_x`,
+          at: '2030-01-01T00:00:04.000Z',
+          agent_id: 'agent-h',
+          deployment_id: job.deployment_id,
+          event: 'action',
+          from: null,
+          to: null,
+          action: 'cancel',
+          by: 'ops@example.com',
+          detail: null,
+        });
+        const h = await store.history('agent-h', 10);
+        expect(h.map((e) => [e.event, e.from, e.to, e.action])).toEqual([
+          ['action', null, null, 'cancel'],
+          ['status', 'validating', 'failed', null],
+          ['status', 'queued', 'validating', null],
+          ['created', null, 'queued', null],
+        ]);
+        expect(h[0].by).toBe('ops@example.com');
+        expect(await store.history('agent-h', 2)).toHaveLength(2);
+        expect(await store.history('agent-none', 5)).toEqual([]);
+      });
+    });
+
     describe('metrics aggregates', () => {
       it('folds a deployment into its scopes when it ends, exactly once, and counts what is open', async () => {
         const job = makeJob('agent-m', 1, { environment: 'staging' });
