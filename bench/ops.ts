@@ -131,7 +131,7 @@ async function metricsBench() {
   }
 }
 
-async function queueBench() {
+async function queueBench(): Promise<ReturnType<typeof summarize>> {
   const dir = mkdtempSync(join(tmpdir(), 'baton-bench-ops-q-'));
   const stack = await startLocalStack(
     loadConfig({
@@ -187,6 +187,7 @@ async function queueBench() {
     console.log(
       `   goals: accept p99 < 50 ms ${a.p99 < 50 ? 'met' : 'NOT met'}; all completed ${byStatus.get('completed') === DEPLOYS ? 'yes' : 'NO'}; none stuck ${stuck === 0 ? 'yes' : 'NO'}; limit held ${maxRunning <= LIMIT ? 'yes' : 'NO'}`,
     );
+    return a;
   } finally {
     sampling = false;
     await sampler;
@@ -195,10 +196,51 @@ async function queueBench() {
   }
 }
 
+/** The same burst of accepts with no per-owner limit (nothing waits), stopped once accepted: what the queue adds to an accept. */
+async function acceptBaseline(): Promise<number[]> {
+  const dir = mkdtempSync(join(tmpdir(), 'baton-bench-ops-b-'));
+  const stack = await startLocalStack(loadConfig({ BATON_DATA_DIR: dir, PORT: '0', BATON_MAX_ACTIVE_PER_OWNER: String(DEPLOYS + 1) }));
+  try {
+    return await submitAll(stack.url, 'base');
+  } finally {
+    await stack.stop();
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+async function submitAll(url: string, prefix: string): Promise<number[]> {
+  const accepts: number[] = [];
+  await Promise.all(
+    Array.from({ length: DEPLOYS }, async (_, i) => {
+      const t0 = performance.now();
+      const res = await fetch(`${url}/deploy`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ agent_id: `${prefix}-${i}`, source: { type: 'config' } }),
+      });
+      await res.arrayBuffer();
+      accepts.push(performance.now() - t0);
+      if (res.status !== 202) throw new Error(`deploy ${i} answered ${res.status}`);
+    }),
+  );
+  return accepts;
+}
+
 async function main() {
   console.log(`bench:ops on ${process.platform}, Node ${process.version}; other work on the machine skews every figure`);
   await metricsBench();
-  await queueBench();
+  const baseline = summarize(await acceptBaseline());
+  const queued = await queueBench();
+  console.log(
+    table(
+      ['accept of the burst', 'n', 'p50', 'p99', 'max'],
+      [
+        ['with the queue (limit 3)', String(queued.n), ms(queued.p50), ms(queued.p99), ms(queued.max)],
+        ['no limit (nothing waits)', String(baseline.n), ms(baseline.p50), ms(baseline.p99), ms(baseline.max)],
+      ],
+    ),
+  );
+  console.log(`   queue p99 / no-limit p99 = ${(queued.p99 / baseline.p99).toFixed(2)}`);
 }
 
 main().then(
