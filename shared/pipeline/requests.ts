@@ -16,6 +16,7 @@ import {
   splitPrivate,
 } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
+import { pinnedError } from '../domain/pin.js';
 import { type DeploymentRequest, type RollbackOptions, RollbackOptionsSchema, type RollbackRequest } from '../domain/request.js';
 import { CANCELLABLE, isFinal } from '../domain/status.js';
 import { logger } from '../logger.js';
@@ -280,15 +281,6 @@ async function undoTarget(deps: PipelineDeps, rollback: Job, body: RollbackReque
     );
   }
   return back;
-}
-
-/** The 409 of a deployment of a pinned agent: which rollback pinned it, why, and the two ways on. */
-export function pinnedError(agentId: string, pin: Pin): RequestError {
-  return new RequestError(
-    'conflict',
-    `agent ${agentId} is pinned to revision ${pin.revision} by rollback ${pin.rollback_id} (${pin.reason}, ${pin.pinned_at}); deploy with "unpin": true (baton deploy --unpin) or POST /services/${agentId}/unpin first`,
-    'unpin',
-  );
 }
 
 /** Clears a manual rollback's pin; returns the pin it cleared (null when there was none). */

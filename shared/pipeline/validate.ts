@@ -1,10 +1,10 @@
 import { effectiveResources } from '../domain/environments.js';
 import { PermanentError } from '../domain/errors.js';
+import { pinnedError } from '../domain/pin.js';
 import { blocking, type DependencyState, runChecks } from '../domain/preflight.js';
 import type { PipelineDeps } from './deps.js';
 import { checkRevision } from './health-check.js';
 import { privateRequest } from './private.js';
-import { pinnedError } from './requests.js';
 import { sourceChecks } from './source-checks.js';
 import { done, emitsWhenDone, runStage } from './stage-runner.js';
 
