@@ -76,7 +76,8 @@ describeWithEmulators('FirestoreJobStore on the Firestore emulator', () => {
       const attempts = stores.reduce((n, s) => n + s.counters.transactions, 0);
       // More attempts than clients: the emulator aborted the losers and the client library re-ran their mutations.
       expect(attempts).toBeGreaterThan(10);
-      expect(stores.reduce((n, s) => n + s.counters.writes, 0)).toBe(2);
+      // The create and the one winning update, each with its history entry.
+      expect(stores.reduce((n, s) => n + s.counters.writes, 0)).toBe(4);
     });
 
     it('holds the per-owner limit across 4 clients (instances) enqueuing 8 deployments of one owner at once', async () => {
@@ -147,23 +148,23 @@ describeWithEmulators('FirestoreJobStore on the Firestore emulator', () => {
     it('counts reads, writes, transactions and listeners as Firestore bills them', async () => {
       const store = new FirestoreJobStore(client(uniqueProjectId()));
       const job = makeJob('agent-k', 1);
-      await store.create(job); // 1 write
+      await store.create(job); // 2 writes (the job and its history entry)
       await store.get(job.deployment_id); // 1 read
-      await store.update(job.deployment_id, (j) => ({ ...j, status: 'validating' })); // 1 transaction, 1 read, 1 write
+      await store.update(job.deployment_id, (j) => ({ ...j, status: 'validating' })); // 1 transaction, 1 read, 2 writes (job, history)
       await store.update(job.deployment_id, () => null); // 1 transaction, 1 read
       await store.list({ limit: 10 }); // 1 read (one document)
       await store.countActive('agent-k'); // 1 read (a count of up to 1,000 entries)
       const seen: string[] = [];
       const unsubscribe = store.watch(job.deployment_id, (j) => seen.push(j.status)); // 1 listener, 1 read per snapshot
       await waitFor('the current document', () => seen.length >= 1);
-      await store.update(job.deployment_id, (j) => ({ ...j, status: 'preparing' })); // 1 transaction, 1 read, 1 write
+      await store.update(job.deployment_id, (j) => ({ ...j, status: 'preparing' })); // 1 transaction, 1 read, 2 writes (job, history)
       await waitFor('the change', () => seen.length >= 2);
       unsubscribe();
       await store.updateService('agent-k', () => makeService('agent-k', 'rev-1')); // 1 transaction, 1 read, 1 write
       await store.putPrivate(job.deployment_id, { env: { K: 'v' }, source_url: null }); // 1 write
       await store.getPrivate(job.deployment_id); // 1 read
       expect(seen).toEqual(['validating', 'preparing']);
-      expect(store.counters).toEqual({ reads: 10, writes: 5, transactions: 4, listeners: 1 });
+      expect(store.counters).toEqual({ reads: 10, writes: 8, transactions: 4, listeners: 1 });
     });
   });
 }, ['firestore']);

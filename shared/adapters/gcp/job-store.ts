@@ -104,6 +104,7 @@ export class FirestoreJobStore implements JobStore {
       const batch = this.firestore.batch().create(this.jobs.doc(job.deployment_id), doc);
       if (entry) batch.set(this.historyRef(entry), entry);
       await batch.commit();
+      if (entry) this.counters.writes++;
     } catch (err) {
       if (grpcCode(err) === ALREADY_EXISTS) return false;
       throw err;
@@ -142,11 +143,12 @@ export class FirestoreJobStore implements JobStore {
         if (running.docs.filter((d) => d.get('waiting') !== true).length >= maxActive) return 'busy' as const;
         tx.set(lock, { agent_id: job.agent_id, last_deployment_id: job.deployment_id });
         tx.create(ref, toDocument(job));
+        this.writeHistory(tx, null, job);
         return 'created' as const;
       },
       { maxAttempts: this.maxAttempts },
     );
-    if (result === 'created') this.counters.writes += 2;
+    if (result === 'created') this.counters.writes += 3;
     return result;
   }
 
@@ -298,8 +300,8 @@ export class FirestoreJobStore implements JobStore {
   }
 
   async history(agentId: string, limit: number): Promise<HistoryEntry[]> {
-    // Ids sort by time: the subcollection's own document-id order is newest first with no composite index.
-    const snap = await this.services.doc(agentId).collection(HISTORY).orderBy(FieldPath.documentId(), 'desc').limit(limit).get();
+    // Ids sort by time: the automatic single-field index on `id` serves newest first (no composite index).
+    const snap = await this.services.doc(agentId).collection(HISTORY).orderBy('id', 'desc').limit(limit).get();
     this.counters.reads += Math.max(1, snap.size);
     return snap.docs.flatMap((d) => {
       const parsed = HistoryEntrySchema.safeParse(d.data());
@@ -312,12 +314,12 @@ export class FirestoreJobStore implements JobStore {
     return this.services.doc(entry.agent_id).collection(HISTORY).doc(entry.id.replace(/\//g, '_'));
   }
 
-  /** The history entry of a change, written in the transaction that commits it. */
-  private writeHistory(tx: Transaction, before: Job | null, after: Job): void {
+  /** The history entry of a change, written in the transaction that commits it; how many documents that is (0 or 1). */
+  private writeHistory(tx: Transaction, before: Job | null, after: Job): number {
     const entry = historyOf(before, after, randomUUID().slice(0, 8));
-    if (!entry) return;
+    if (!entry) return 0;
     tx.set(this.historyRef(entry), entry);
-    this.counters.writes++;
+    return 1;
   }
 
   async metrics(scope: string, days: readonly string[]): Promise<Aggregate[]> {
@@ -366,6 +368,8 @@ export class FirestoreJobStore implements JobStore {
   update(id: string, mutate: Mutation<Job>): Promise<{ job: Job; changed: boolean } | null> {
     const ref = this.jobs.doc(id);
     return this.serially(ref.path, async () => {
+      // Documents the committed attempt wrote besides the job (history, aggregates, counters): billed once, on commit.
+      let alsoWritten = 0;
       const result = await this.firestore.runTransaction(
         async (tx) => {
           this.counters.transactions++;
@@ -390,7 +394,7 @@ export class FirestoreJobStore implements JobStore {
           tx.set(ref, doc);
           // A job that ended dropped its private_ref (transition): its env values and credentials go with it.
           if (current.private_ref && current.private_ref !== next.private_ref) tx.delete(this.secrets.doc(current.private_ref));
-          this.writeHistory(tx, current, next);
+          alsoWritten = this.writeHistory(tx, current, next) + aggSnaps.length + (slot ? 1 : 0);
           aggSnaps.forEach((snap, i) => {
             const scope = scopesOf(next)[i];
             const parsed = AggregateSchema.safeParse(snap.data());
@@ -404,7 +408,7 @@ export class FirestoreJobStore implements JobStore {
         },
         { maxAttempts: this.maxAttempts },
       );
-      if (result?.changed) this.counters.writes++;
+      if (result?.changed) this.counters.writes += 1 + alsoWritten;
       return result;
     });
   }
