@@ -4,12 +4,13 @@ import { dockerfileFor } from '../domain/dockerfile.js';
 import { fails, toJson, toSarif } from '../domain/lint/lint.js';
 import { lintSourceDockerfile } from '../domain/lint/source-lint.js';
 import { folderReader } from '../sources/reader.js';
+import { EXIT } from './exit-codes.js';
 
 /**
  * `baton lint [dir]`: the preflight lint of validating, run on a folder on this machine with no
  * control plane: its Dockerfile (--dockerfile, default Dockerfile), or the one Baton would
  * generate for it. Text, JSON (hadolint's shape) or SARIF 2.1.0; exit 1 when a finding fails
- * (the config's failure-threshold, error by default), 2 when the folder cannot be analysed.
+ * (the config's failure-threshold, error by default), 4 (bad input, exit-codes.ts) when the folder cannot be analysed.
  */
 export async function lintCommand(
   dir: string,
@@ -25,7 +26,7 @@ export async function lintCommand(
     const analysed = analyseSource(reader, { dockerfile: options.dockerfile });
     if (!analysed.ok) {
       out.write(`${root}: found ${analysed.found}. Add ${analysed.add}\n`);
-      return 2;
+      return EXIT.badInput;
     }
     text = dockerfileFor(analysed.analysis);
     name = `${file} (generated)`;

@@ -37,12 +37,12 @@ describe('baton lint [dir]', () => {
     expect(sarif.runs[0].results.map((r) => r.ruleId)).toEqual(['BTN006']);
   });
 
-  it('no Dockerfile: lints the one Baton would generate; an unsupported folder says what to add (exit 2)', async () => {
+  it('no Dockerfile: lints the one Baton would generate; an unsupported folder says what to add (exit 4, bad input)', async () => {
     const t = io('/');
     expect(await run(['lint', folder({ 'package.json': '{"scripts":{"start":"node a.js"}}' })], t)).toBe(0);
     expect(t.out()).toContain('Dockerfile (generated)');
     const u = io('/');
-    expect(await run(['lint', folder({ 'notes.txt': '' })], u)).toBe(2);
+    expect(await run(['lint', folder({ 'notes.txt': '' })], u)).toBe(4);
     expect(u.out()).toMatch(/found notes\.txt.*Add a package\.json/);
   });
 });
