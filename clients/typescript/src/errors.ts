@@ -4,7 +4,9 @@ import type { Job } from './schemas.js';
 /**
  * The API's error codes (its `{"error": {"code", "message", "field"}}` body), each with a class
  * of its own so a caller can branch with `instanceof` or on `code`. A code this client does not
- * know yet, or an answer that is not Baton's error body, is a plain BatonApiError.
+ * know yet, or an answer that is not Baton's error body, is a plain BatonApiError. A copy of the
+ * server's list (shared/api/schemas.ts: this package is published on its own), kept equal by
+ * test/unit/client-error-codes.test.ts.
  */
 export const API_ERROR_CODES = [
   'invalid',
