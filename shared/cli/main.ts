@@ -184,7 +184,10 @@ async function dispatch(argv: readonly string[], io: CliIo): Promise<number> {
   if (command === 'lint') {
     const format = values.format ?? (values.json ? 'json' : 'text');
     if (!['text', 'json', 'sarif'].includes(format)) throw new UsageError(`--format must be text, json or sarif, not "${format}"`);
-    return lintCommand(resolve(io.cwd, args[0] ?? '.'), { format, dockerfile: values.dockerfile }, io.stdout);
+    const dir = resolve(io.cwd, args[0] ?? '.');
+    // A folder that is not there is bad input (4), as in deploy, not a lint failure (1).
+    if ((await pathKind(dir)) !== 'directory') throw new UsageError(`lint takes a folder: ${args[0] ?? '.'} is not one`);
+    return lintCommand(dir, { format, dockerfile: values.dockerfile }, io.stdout);
   }
   const session = await firestoreSession(io.env);
   const client = new BatonClient({

@@ -45,4 +45,13 @@ describe('baton lint [dir]', () => {
     expect(await run(['lint', folder({ 'notes.txt': '' })], u)).toBe(4);
     expect(u.out()).toMatch(/found notes\.txt.*Add a package\.json/);
   });
+
+  it('a path that is no folder is bad input (4), not a failed lint (1) nor "rolled back" (2)', async () => {
+    const dir = folder({ 'notes.txt': '' });
+    let err = '';
+    const t = { ...io('/'), stderr: { write: (s: string) => (err += s) } };
+    expect(await run(['lint', join(dir, 'missing')], t)).toBe(4);
+    expect(err).toContain('is not one');
+    expect(await run(['lint', join(dir, 'notes.txt')], io('/'))).toBe(4);
+  });
 });
