@@ -25,6 +25,7 @@ import { DeploymentRequestSchema, RejectRequestSchema, RollbackRequestSchema } f
 import { RuntimeLogQuerySchema } from '../../shared/domain/runtime-log.js';
 import { isFinal, StatusSchema } from '../../shared/domain/status.js';
 import { approveDeployment, rejectDeployment } from '../../shared/pipeline/approval-requests.js';
+import { serviceHistory } from '../../shared/pipeline/audit.js';
 import type { PipelineDeps } from '../../shared/pipeline/deps.js';
 import { getMetrics } from '../../shared/pipeline/metrics.js';
 import {
@@ -36,7 +37,6 @@ import {
   listServices,
   requestCancel,
   requestRollback,
-  serviceHistory,
   unpinService,
 } from '../../shared/pipeline/requests.js';
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../shared/sources/archive-reader.js';

@@ -4,7 +4,7 @@ import { StatusSchema } from './status.js';
 /**
  * The audit trail of an agent: every state change of its jobs (written by the stores in the
  * transaction that commits the change, so none is missed or invented) and every operator action
- * (deploy, cancel, rollback, approve, unpin) with who and when. Read newest first with
+ * (deploy, cancel, rollback, approve, reject, unpin) with who and when (a reject's reason in `detail`). Read newest first with
  * GET /services/{agent_id}/history.
  */
 export const HistoryEntrySchema = z.object({
@@ -18,7 +18,7 @@ export const HistoryEntrySchema = z.object({
   from: StatusSchema.nullable(),
   to: StatusSchema.nullable(),
   /** For an action: what the operator did. */
-  action: z.enum(['deploy', 'cancel', 'rollback', 'approve', 'unpin']).nullable(),
+  action: z.enum(['deploy', 'cancel', 'rollback', 'approve', 'reject', 'unpin']).nullable(),
   /** Who: the caller's verified email on Google Cloud, null when anonymous (local); `baton` for the pipeline's own changes. */
   by: z.string().nullable(),
   detail: z.string().nullable(),

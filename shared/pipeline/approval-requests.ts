@@ -2,6 +2,7 @@ import { APPROVAL_TOKEN } from '../domain/approval.js';
 import { RequestError } from '../domain/errors.js';
 import type { Job } from '../domain/job.js';
 import { checkTask, decide } from './approval-check.js';
+import { recordAction } from './audit.js';
 import type { PipelineDeps } from './deps.js';
 import { emitsWhenDone, type Handoff, handOff, stageLogger } from './stage-runner.js';
 
@@ -41,6 +42,13 @@ export async function approveDeployment(deps: PipelineDeps, id: string, caller: 
     throw new RequestError('conflict', res.message, 'deployment_id');
   }
   stageLogger(deps, res.job, 'awaiting_approval')(`Approved by ${caller ?? 'a caller'}`);
+  await recordAction(deps, 'approve', {
+    agent_id: before.agent_id,
+    deployment_id: id,
+    by: caller,
+    detail: 'traffic may move',
+    at: res.job.approval?.decided_at ?? undefined,
+  });
   await deps.logs.flush(id);
   try {
     await handOff(deps, res.job, APPROVED);
@@ -64,6 +72,13 @@ export async function rejectDeployment(deps: PipelineDeps, id: string, reason: s
     throw new RequestError('conflict', res.message, 'deployment_id');
   }
   stageLogger(deps, res.job, 'awaiting_approval')(`Rejected by ${caller ?? 'a caller'}: ${reason}`, 'WARNING');
+  await recordAction(deps, 'reject', {
+    agent_id: before.agent_id,
+    deployment_id: id,
+    by: caller,
+    detail: reason,
+    at: res.job.approval?.decided_at ?? undefined,
+  });
   await deps.logs.flush(id);
   await handOff(deps, res.job, checkTask(id, 'rejected', 0));
   return {

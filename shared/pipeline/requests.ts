@@ -4,23 +4,13 @@ import { transition } from '../domain/claim.js';
 import { resolveEnvironment } from '../domain/environments.js';
 import { messageOf, RequestError } from '../domain/errors.js';
 import { failureRecord } from '../domain/failure.js';
-import { actionEntry, type OperatorAction } from '../domain/history.js';
-import {
-  estimateEtaSeconds,
-  type Job,
-  type JobPrivate,
-  newJob,
-  type Pin,
-  publicJob,
-  type ServiceRecord,
-  splitPrivate,
-} from '../domain/job.js';
+import { estimateEtaSeconds, type Job, type JobPrivate, newJob, publicJob, type ServiceRecord, splitPrivate } from '../domain/job.js';
 import { serviceName } from '../domain/names.js';
 import { pinnedError } from '../domain/pin.js';
 import { type DeploymentRequest, type RollbackOptions, RollbackOptionsSchema, type RollbackRequest } from '../domain/request.js';
 import { CANCELLABLE, isFinal } from '../domain/status.js';
-import { logger } from '../logger.js';
 import { wakeForCancel } from './approval-requests.js';
+import { recordAction } from './audit.js';
 import { admissionPolicy, type PipelineDeps } from './deps.js';
 import { handOff, releaseSlots } from './stage-runner.js';
 
@@ -345,29 +335,6 @@ async function rollbackInProgress(deps: PipelineDeps, agentId: string): Promise<
     if (job) return job;
   }
   return null;
-}
-
-/**
- * An operator's action in the agent's audit trail. A failure to record it is logged, not thrown:
- * the action itself has already been committed.
- */
-export async function recordAction(
-  deps: PipelineDeps,
-  action: OperatorAction,
-  a: { agent_id: string; deployment_id: string | null; by: string | null; detail?: string },
-): Promise<void> {
-  try {
-    await deps.jobs.appendHistory(actionEntry(action, { ...a, at: deps.clock.now().toISOString() }, deps.newId()));
-  } catch (err) {
-    logger.error(`could not record ${action} of ${a.agent_id} in its history: ${messageOf(err)}`, {
-      deployment_id: a.deployment_id ?? undefined,
-    });
-  }
-}
-
-/** GET /services/{agent_id}/history: newest first. */
-export async function serviceHistory(deps: PipelineDeps, agentId: string, limit: number) {
-  return { agent_id: agentId, history: await deps.jobs.history(agentId, limit) };
 }
 
 export async function requestCancel(deps: PipelineDeps, deploymentId: string, by: string | null = null) {

@@ -105,6 +105,21 @@ describe('the test stage end to end on the local target', () => {
       });
       return { code, out, err };
     };
+    /** The agent's audit trail for one deployment, oldest first. */
+    async function trail(agent: string, id: string) {
+      const res = await t.request('GET', `/services/${agent}/history?limit=500`);
+      expect(res.status).toBe(200);
+      const entries = res.json.history as {
+        deployment_id: string;
+        event: string;
+        action: string | null;
+        to: string | null;
+        by: string | null;
+        at: string;
+        detail: string | null;
+      }[];
+      return entries.filter((e) => e.deployment_id === id).reverse();
+    }
     async function awaiting(id: string) {
       const until = Date.now() + 45_000;
       for (;;) {
@@ -139,6 +154,14 @@ describe('the test stage end to end on the local target', () => {
       const http = await t.request('POST', `/deployments/${id}/approve`);
       expect(http.status).toBe(409);
       expect(http.json).toMatchObject({ error: { code: 'conflict', field: 'deployment_id' } });
+      // The audit trail: the approve (who, when: the decision's time) among the state changes, and not the refused ones.
+      const entries = await trail('gated-approve', id);
+      const actions = entries.filter((e) => e.event === 'action');
+      expect(actions.map((e) => e.action)).toEqual(['deploy', 'approve']);
+      expect(actions[1]).toMatchObject({ by: null, at: job.approval?.decided_at });
+      const order = entries.map((e) => e.action ?? e.to);
+      expect(order.indexOf('approve')).toBeGreaterThan(order.indexOf('awaiting_approval'));
+      expect(order.indexOf('approve')).toBeLessThan(order.indexOf('promoting'));
 
       const statuses = [
         ...new Set(
@@ -165,6 +188,12 @@ describe('the test stage end to end on the local target', () => {
       const approve = await t.request('POST', `/deployments/${id}/approve`);
       expect(approve.status).toBe(409);
       expect(JSON.stringify(approve.json)).toContain('was rejected');
+      const actions = (await trail('gated-approve', id)).filter((e) => e.event === 'action');
+      expect(actions.map((e) => [e.action, e.detail])).toEqual([
+        ['deploy', 'development, version latest'],
+        ['reject', 'changelog missing'],
+      ]);
+      expect(actions[1]).toMatchObject({ by: null, at: job.approval?.decided_at });
       const svc = await t.request('GET', '/services/gated-approve');
       expect(svc.json).toMatchObject({
         serving_revision: serving.serving_revision,

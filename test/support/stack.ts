@@ -33,7 +33,7 @@ export interface JobView {
   superseded_by: string | null;
   test_results: { test_type: string; passed: boolean; message: string; metrics: Record<string, unknown> }[];
   canary_analyses: CanaryAnalysis[];
-  approval: { state: string; deadline_at: string; decided_by: string | null; reason: string | null } | null;
+  approval: { state: string; deadline_at: string; decided_at: string | null; decided_by: string | null; reason: string | null } | null;
 }
 
 /** Fast timings for tests: quick polls and back-off, two health attempts. */

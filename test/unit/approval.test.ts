@@ -143,6 +143,15 @@ describe('approve and reject', () => {
     expect(job.claim).toMatchObject({ done: true, expires_at: '2026-01-01T00:11:00.000Z' });
     expect(job.stage_timings.awaiting_approval?.duration_ms).toBe(60_000);
     expect(h.bus.types()).toEqual(['deployment.approved.v1']);
+    const approvals = (await h.jobs.history('svc', 50)).filter((e) => e.event === 'action');
+    expect(approvals).toEqual([
+      expect.objectContaining({
+        action: 'approve',
+        deployment_id: 'd1',
+        by: 'ann@example.com',
+        at: '2026-01-01T00:01:00.000Z',
+      }),
+    ]);
 
     const again = await approveDeployment(h.deps, 'd1', 'ann@example.com').catch((e: unknown) => e);
     expect(again).toEqual(conflict(/already approved by ann@example.com/));
@@ -150,6 +159,9 @@ describe('approve and reject', () => {
     expect(await rejectDeployment(h.deps, 'd1', 'too late', 'ann@example.com').catch((e: unknown) => e)).toEqual(
       conflict(/already approved/),
     );
+
+    // Refused decisions are no actions: nothing more in the trail.
+    expect((await h.jobs.history('svc', 50)).filter((e) => e.event === 'action')).toEqual(approvals);
 
     await promoteRevision(h.deps, 'd1');
     const done = await get(h);
@@ -168,6 +180,7 @@ describe('approve and reject', () => {
     }
     expect(await get(h)).toEqual(before);
     expect(h.bus.published).toEqual([]);
+    expect((await h.jobs.history('svc', 50)).filter((e) => e.event === 'action')).toEqual([]);
   });
 
   it('a job not (yet) waiting answers 409 saying why, also in the moment between entering the stage and committing the wait', async () => {
@@ -183,10 +196,22 @@ describe('approve and reject', () => {
   });
 
   it('reject wakes approval-check, which fails the deployment naming who and why and removes the candidate; approve after it is a 409', async () => {
-    const h = await waiting();
-    await rejectDeployment(h.deps, 'd1', 'changelog missing', null);
+    const h = await waiting({ owner: 'ann@example.com' });
+    h.clock.advance(5_000);
+    await rejectDeployment(h.deps, 'd1', 'changelog missing', 'ann@example.com');
     expect((await get(h)).approval).toMatchObject({ state: 'rejected', reason: 'changelog missing' });
-    expect(await approveDeployment(h.deps, 'd1', null).catch((e: unknown) => e)).toEqual(conflict(/was rejected .*changelog missing/));
+    expect((await h.jobs.history('svc', 50)).filter((e) => e.event === 'action')).toEqual([
+      expect.objectContaining({
+        action: 'reject',
+        deployment_id: 'd1',
+        by: 'ann@example.com',
+        at: '2026-01-01T00:00:05.000Z',
+        detail: 'changelog missing',
+      }),
+    ]);
+    expect(await approveDeployment(h.deps, 'd1', 'ann@example.com').catch((e: unknown) => e)).toEqual(
+      conflict(/was rejected .*changelog missing/),
+    );
     const wake = h.tasks.tasks.at(-1);
     expect(wake).toMatchObject({
       queue: 'baton-approval-check',
@@ -198,7 +223,7 @@ describe('approve and reject', () => {
     expect(job.status).toBe('failed');
     expect(job.failed_stage).toBe('awaiting_approval');
     expect(job.error_message).toMatch(
-      /^Rejected by a caller at .*: changelog missing; revision svc-r2 was not promoted. Deploy again once it is fixed$/,
+      /^Rejected by ann@example.com at .*: changelog missing; revision svc-r2 was not promoted. Deploy again once it is fixed$/,
     );
     expect(h.runtime.deleted).toEqual(['svc-r2']);
     // The deadline task arriving afterwards finds nothing to do.
