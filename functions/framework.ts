@@ -1,9 +1,10 @@
 import * as ff from '@google-cloud/functions-framework';
-import { messageOf } from '../shared/domain/errors.js';
+import { messageOf, RequestError } from '../shared/domain/errors.js';
 import { redact } from '../shared/domain/redact.js';
 import { configureLogging, logger, traceFields, withLogContext } from '../shared/logger.js';
 import type { PipelineDeps } from '../shared/pipeline/deps.js';
 import { type ApiOptions, createApi } from './api/index.js';
+import { deployedFunction } from './deployed/index.js';
 import { designsScheduled } from './designs-scheduled/index.js';
 import { EVENT_FUNCTIONS, SCHEDULED_FUNCTIONS, TASK_FUNCTIONS } from './registry.js';
 
@@ -71,6 +72,13 @@ export function registerFunctions(getDeps: () => PipelineDeps, api: ApiOptions):
       void designsScheduled(() => designs)(req, res);
     }),
   );
+  // The public endpoint of deployed designs (allUsers may invoke it; the endpoint's API key authenticates).
+  const deployed = deployedFunction(() => {
+    const designs = getDeps().designs;
+    if (!designs) throw new RequestError('unavailable', 'designs are not configured on this target');
+    return designs;
+  });
+  ff.http('deployed', (req, res) => within('deployed', req.headers, () => void deployed(req, res)));
   let handler: ReturnType<typeof createApi> | null = null;
   ff.http('api', (req, res) =>
     within('api', req.headers, () => {

@@ -82,6 +82,8 @@ export const ConfigSchema = z.object({
     .default(resolve(import.meta.dirname, '../dist/dashboard')),
   /** gcp: the designs-scheduled function's URL, Cloud Scheduler's target (Terraform sets it). */
   BATON_DESIGNS_SCHEDULED_URL: z.url().optional(),
+  /** gcp: the public deployed function's URL, base of each endpoint_url unless BATON_PUBLIC_URL says otherwise (Terraform sets it). */
+  BATON_DESIGNS_PUBLIC_URL: z.url().optional(),
   /** gcp: the service account Cloud Scheduler signs its OIDC tokens as (Terraform sets it). */
   BATON_SCHEDULER_SERVICE_ACCOUNT: z.email().optional(),
   /** A YAML or JSON file of deployment environments extending (or replacing) the defaults. */

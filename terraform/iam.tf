@@ -153,8 +153,8 @@ resource "google_project_iam_member" "canary_metrics_viewer" {
 }
 
 # Deployed designs. The api creates, updates, pauses and deletes each endpoint's Cloud Scheduler job,
-# whose OIDC token is baton-scheduler's (so it acts as it). The api (synchronous runs) and design-run
-# call Baton-deployed agents with their ID token: run.invoker, project-wide since agents are made at
+# whose OIDC token is baton-scheduler's (so it acts as it). The api and deployed (synchronous runs) and
+# design-run call Baton-deployed agents with their ID token: run.invoker, project-wide since agents are made at
 # run time, but not on Baton's own services (the same tag condition as run.developer).
 resource "google_project_iam_member" "api_scheduler_admin" {
   project = var.project_id
@@ -169,7 +169,7 @@ resource "google_service_account_iam_member" "api_acts_as_scheduler" {
 }
 
 resource "google_project_iam_member" "fn_invokes_agents" {
-  for_each = toset(["api", "design-run"])
+  for_each = toset(["api", "deployed", "design-run"])
 
   project = var.project_id
   role    = "roles/run.invoker"
@@ -233,10 +233,16 @@ locals {
     { for name, cron in local.scheduled_functions : name => "serviceAccount:${google_service_account.scheduler.email}" },
     # The jobs of deployed designs' schedules call designs-scheduled (shared/designs/endpoints.ts syncSchedule).
     { "designs-scheduled" = "serviceAccount:${google_service_account.scheduler.email}" },
+    # Deployed designs' public endpoint: anyone may reach it, and it serves only POST
+    # /api/deployed/{path}, authenticated by the endpoint's own API key (functions/deployed/).
+    # An organisation policy that restricts allUsers (iam.allowedPolicyMemberDomains) refuses this
+    # binding at apply time.
+    { "deployed" = "allUsers" },
   )
 
-  # Clients call the api; designs-scheduled is Cloud Scheduler's alone.
-  client_functions = [for name in local.http_functions : name if name != "designs-scheduled"]
+  # Clients with a Google identity call the api; designs-scheduled is Cloud Scheduler's alone;
+  # deployed is public already.
+  client_functions = [for name in local.http_functions : name if !contains(["designs-scheduled", "deployed"], name)]
   api_invokers     = { for pair in setproduct(local.client_functions, var.api_invoker_members) : "${pair[0]}:${pair[1]}" => { function = pair[0], member = pair[1] } }
 }
 

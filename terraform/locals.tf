@@ -146,6 +146,12 @@ locals {
       runtime   = "none"
       builds    = "none"
     }
+    "deployed" = {
+      publishes = []
+      enqueues  = ["baton-design-run"]
+      runtime   = "none"
+      builds    = "none"
+    }
     "watchdog" = {
       publishes = ["baton-deployment-requested", "baton-rollback-requested"]
       enqueues  = []
@@ -198,6 +204,8 @@ locals {
     # Deployed designs: Cloud Scheduler's target and the identity its OIDC tokens carry (scheduler.tf).
     BATON_DESIGNS_SCHEDULED_URL     = "https://${local.function_names["designs-scheduled"]}-${data.google_project.this.number}.${var.region}.run.app"
     BATON_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email
+    # Where endpoints are served (each endpoint_url): the public deployed function, not the api.
+    BATON_DESIGNS_PUBLIC_URL = "https://${local.function_names["deployed"]}-${data.google_project.this.number}.${var.region}.run.app"
   }
 
   # Settings of shared/config.ts whose local defaults do not fit Google Cloud; var.baton_settings

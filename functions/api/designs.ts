@@ -160,38 +160,7 @@ export function createDesignsApi(deps: DesignDeps, options: { scheduledRoute: bo
       ),
       async (_req, res, [id, logId]) => sendJson(res, 200, await getLog(deps, id, logId)),
     ),
-    route(
-      'POST',
-      '/api/deployed/{path}',
-      doc(
-        'Call a deployed design at its endpoint path (its API key as a bearer token unless auth is none)',
-        {
-          200: { description: "the run's result" },
-          202: { description: '{execution_id, status: running} (Prefer: respond-async)' },
-          502: { description: 'the run failed: {error: {code, message, execution_id, termination_reason}}' },
-          504: { description: 'the run timed out' },
-        },
-        { params: { path: z.string().meta({ description: 'the endpoint path; may hold "/" (e.g. orders/summary)' }) }, rest: 'path' },
-      ),
-      async (req, res, [path]) => {
-        const answer = await invokeEndpoint(deps, `/${path}`, req.headers, () => readInput(req, deps.settings.max_request_bytes));
-        if (!answer.outcome) {
-          sendJson(res, 202, { execution_id: answer.execution_id, status: 'running' });
-          return;
-        }
-        const o = answer.outcome;
-        if (o.status === 'completed') sendJson(res, 200, o.result ?? null);
-        else
-          sendJson(res, o.status === 'timeout' ? 504 : 502, {
-            error: {
-              code: o.status,
-              message: o.error ?? o.status,
-              execution_id: answer.execution_id,
-              termination_reason: o.termination_reason,
-            },
-          });
-      },
-    ),
+    deployedRoute(deps),
   ];
   if (options.scheduledRoute) {
     routes.push(
@@ -211,8 +180,48 @@ export function createDesignsApi(deps: DesignDeps, options: { scheduledRoute: bo
   return { routes, sendError: sendDesignError };
 }
 
+/**
+ * POST /api/deployed/{path}: the route the API's table holds and the public `deployed` function
+ * serves alone on Google Cloud (functions/deployed/), where the endpoint's API key is the only
+ * authentication.
+ */
+export function deployedRoute(deps: DesignDeps): Route {
+  return route(
+    'POST',
+    '/api/deployed/{path}',
+    doc(
+      'Call a deployed design at its endpoint path (its API key as a bearer token unless auth is none)',
+      {
+        200: { description: "the run's result" },
+        202: { description: '{execution_id, status: running} (Prefer: respond-async)' },
+        502: { description: 'the run failed: {error: {code, message, execution_id, termination_reason}}' },
+        504: { description: 'the run timed out' },
+      },
+      { params: { path: z.string().meta({ description: 'the endpoint path; may hold "/" (e.g. orders/summary)' }) }, rest: 'path' },
+    ),
+    async (req, res, [path]) => {
+      const answer = await invokeEndpoint(deps, `/${path}`, req.headers, () => readInput(req, deps.settings.max_request_bytes));
+      if (!answer.outcome) {
+        sendJson(res, 202, { execution_id: answer.execution_id, status: 'running' });
+        return;
+      }
+      const o = answer.outcome;
+      if (o.status === 'completed') sendJson(res, 200, o.result ?? null);
+      else
+        sendJson(res, o.status === 'timeout' ? 504 : 502, {
+          error: {
+            code: o.status,
+            message: o.error ?? o.status,
+            execution_id: answer.execution_id,
+            termination_reason: o.termination_reason,
+          },
+        });
+    },
+  );
+}
+
 /** The designs' own refusals; anything else as every route's. */
-function sendDesignError(res: ServerResponse, err: unknown): void {
+export function sendDesignError(res: ServerResponse, err: unknown): void {
   if (err instanceof AuthError) {
     res.setHeader('www-authenticate', 'Bearer');
     sendJson(res, 401, { error: { code: 'unauthorized', message: err.message } });

@@ -181,7 +181,7 @@ export const PIPELINE = [
   },
 ] as const satisfies readonly StageDef[];
 
-/** Functions that are not a stage: the API, the dead letter's consumer, the watchdog. */
+/** Functions that are not a stage: the API, the dead letter's consumer, the watchdog, the deployed designs' three. */
 export const SYSTEM_FUNCTIONS = [
   { name: 'api', trigger: { http: true } },
   { name: 'dead-letter', trigger: { topic: 'baton-dead-letter' } },
@@ -189,6 +189,8 @@ export const SYSTEM_FUNCTIONS = [
   // Deployed designs (shared/designs/): asynchronous and scheduled runs, and Cloud Scheduler's target.
   { name: 'design-run', trigger: { queue: 'baton-design-run', task: 'design.run.v1' } },
   { name: 'designs-scheduled', trigger: { http: true } },
+  // POST /api/deployed/{path} for anyone holding the endpoint's API key (no Google identity needed).
+  { name: 'deployed', trigger: { http: true } },
 ] as const satisfies readonly FunctionDef[];
 
 type Entry = (typeof PIPELINE)[number];

@@ -119,7 +119,8 @@ export function buildGcpAdapters(
     newId: () => randomUUID(),
     sleep: (ms, signal) => sleep(ms, undefined, { signal }),
     settings: {
-      base_url: config.BATON_PUBLIC_URL ?? `${functionsBase}/api`,
+      // Endpoints are served by the public deployed function (callers need no Google identity).
+      base_url: config.BATON_PUBLIC_URL ?? config.BATON_DESIGNS_PUBLIC_URL ?? `${functionsBase}/baton-deployed`,
       scheduled_url: config.BATON_DESIGNS_SCHEDULED_URL ?? `${functionsBase}/designs-scheduled`,
       lease_ms: config.BATON_DESIGN_LEASE_MS,
       max_request_bytes: config.BATON_DESIGN_MAX_REQUEST_BYTES,

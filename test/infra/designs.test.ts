@@ -34,11 +34,36 @@ describe('deployed designs in Terraform', () => {
     expect(JSON.stringify(iam.locals.invokers)).toContain(
       '{ \\"designs-scheduled\\" = \\"serviceAccount:${google_service_account.scheduler.email}\\" }',
     );
-    expect(String(iam.locals.client_functions)).toContain('if name != \\"designs-scheduled\\"'.replace(/\\/g, ''));
+    expect(String(iam.locals.client_functions)).toContain('!contains(["designs-scheduled", "deployed"], name)');
     expect(String(iam.locals.api_invokers)).toContain('local.client_functions');
   });
 
-  it('the api manages scheduler jobs as the scheduler identity; api and design-run invoke agents but not Baton itself', async () => {
+  it("deployed is public (allUsers, ingress from anywhere), only deployed is, and it is told its own URL as the endpoints' base", async () => {
+    const iam = await hcl('iam.tf');
+    const invokers = JSON.stringify(iam.locals.invokers);
+    expect(invokers).toContain('{ \\"deployed\\" = \\"allUsers\\" }');
+    // No other function is given to allUsers, and the api's invokers (var.api_invoker_members) leave deployed out.
+    expect(invokers.match(/= \\"allUsers\\"/g)).toHaveLength(1);
+    const fns = await hcl('functions.tf');
+    const service = first(fns.resources.get('google_cloudfunctions2_function.fn')?.service_config);
+    expect(service.ingress_settings).toBe('${each.value == "http" ? "ALLOW_ALL" : "ALLOW_INTERNAL_ONLY"}');
+    const pipeline = JSON.parse(readFileSync(join(ROOT, 'terraform/pipeline.json'), 'utf8')) as { http_functions: string[] };
+    expect(pipeline.http_functions).toContain('deployed');
+    // Terraform -> code: the URL it sets is a key the config reads, and it is deployed's own run.app URL.
+    const env = first((await hcl('locals.tf')).locals.function_env);
+    expect(String(env.BATON_DESIGNS_PUBLIC_URL)).toBe(
+      'https://${local.function_names["deployed"]}-${data.google_project.this.number}.${var.region}.run.app',
+    );
+    expect(Object.keys(ConfigSchema.shape)).toContain('BATON_DESIGNS_PUBLIC_URL');
+    // Code -> Terraform: the function is registered under the name Terraform deploys, and the gcp
+    // wiring serves endpoint_url from that setting.
+    expect(readFileSync(join(ROOT, 'functions/framework.ts'), 'utf8')).toMatch(/ff\.http\('deployed',/);
+    expect(readFileSync(join(ROOT, 'shared/wiring/gcp.ts'), 'utf8')).toMatch(
+      /base_url: config\.BATON_PUBLIC_URL \?\? config\.BATON_DESIGNS_PUBLIC_URL/,
+    );
+  });
+
+  it('the api manages scheduler jobs as the scheduler identity; api, deployed and design-run invoke agents but not Baton itself', async () => {
     const iam = await hcl('iam.tf');
     expect(iam.resources.get('google_project_iam_member.api_scheduler_admin')).toMatchObject({ role: 'roles/cloudscheduler.admin' });
     expect(iam.resources.get('google_service_account_iam_member.api_acts_as_scheduler')).toMatchObject({
@@ -47,7 +72,7 @@ describe('deployed designs in Terraform', () => {
     });
     const invoke = iam.resources.get('google_project_iam_member.fn_invokes_agents') ?? {};
     expect(invoke.role).toBe('roles/run.invoker');
-    expect(invoke.for_each).toBe('${toset(["api", "design-run"])}');
+    expect(invoke.for_each).toBe('${toset(["api", "deployed", "design-run"])}');
     expect(String(first(invoke.condition).expression)).toContain('!resource.matchTagId');
   });
 

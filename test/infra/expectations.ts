@@ -197,6 +197,14 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
     builds: 'none',
     why: "Cloud Scheduler's target: a firing is a task on baton-design-run, or a skipped log on overlap",
   },
+  deployed: {
+    handsOff: [],
+    enqueues: [QUEUES.designRun],
+    failsFrom: [],
+    runtime: 'none',
+    builds: 'none',
+    why: 'the public POST /api/deployed/{path}: a sync run calls agents and schedules its backstop on baton-design-run; Prefer: respond-async is a task there',
+  },
   watchdog: {
     handsOff: [],
     enqueues: [],
@@ -248,7 +256,7 @@ export const HANDS_OFF: Readonly<Record<string, readonly EventType[]>> = Object.
 export const READS_METRICS = ['canary-step'] as const;
 
 /** Functions called over HTTPS by clients rather than by a topic, a queue or a schedule. */
-export const HTTP_FUNCTIONS = ['api', 'designs-scheduled'] as const;
+export const HTTP_FUNCTIONS = ['api', 'designs-scheduled', 'deployed'] as const;
 
 /**
  * A composite index as Firestore defines it: collection, then fields in order (a trailing

@@ -3,8 +3,12 @@ import type { AddressInfo } from 'node:net';
 import { getTestServer } from '@google-cloud/functions-framework/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { registerFunctions } from '../../functions/framework.js';
+import { LocalDesignStore } from '../../shared/adapters/local/design-store.js';
+import { LocalScheduler } from '../../shared/adapters/local/scheduler.js';
+import { deployEndpoint } from '../../shared/designs/endpoints.js';
 import { stageEvent } from '../../shared/domain/events.js';
-import { harness } from '../support/fakes.js';
+import type { AgentCallBody } from '../../shared/ports/agent-caller.js';
+import { harness, RecordingBus, RecordingTasks } from '../support/fakes.js';
 
 /**
  * The functions as Google runs them: each registered with the Functions Framework under its own
@@ -15,9 +19,27 @@ describe('the functions through the Functions Framework', () => {
   const servers: Server[] = [];
   const urls = new Map<string, string>();
 
+  const agentCalls: AgentCallBody[] = [];
+  let ids = 0;
+  h.deps.designs = {
+    store: new LocalDesignStore(null),
+    scheduler: new LocalScheduler(null, new RecordingBus()),
+    tasks: new RecordingTasks(),
+    agents: {
+      call: async (_agent, body) => {
+        agentCalls.push(body);
+        return { ok: true, status: 200, output: { echoed: body.input }, bytes: 20 };
+      },
+    },
+    clock: h.clock,
+    newId: () => `d${++ids}`,
+    sleep: async () => {},
+    settings: { base_url: 'https://baton-deployed-1.r.run.app', scheduled_url: 'https://s', lease_ms: 30_000, max_request_bytes: 4096 },
+  };
+
   beforeAll(async () => {
     registerFunctions(() => h.deps, { maxUploadBytes: 1024 * 1024, target: 'gcp' });
-    for (const name of ['api', 'validate', 'prepare-source', 'verify', 'build-events']) {
+    for (const name of ['api', 'validate', 'prepare-source', 'verify', 'build-events', 'deployed']) {
       const server = getTestServer(name);
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
       servers.push(server);
@@ -149,6 +171,44 @@ describe('the functions through the Functions Framework', () => {
       body: '{"agent_id":"BAD"}',
     });
     expect(bad.status).toBe(400);
+  });
+
+  it('serves deployed designs publicly: POST /api/deployed/{path} with the endpoint key runs it; nothing else is reachable', async () => {
+    const designs = h.deps.designs;
+    if (!designs) throw new Error('no designs wiring');
+    const { record, api_key } = await deployEndpoint(designs, {
+      design: { version: 1, name: 'echo', blocks: [{ id: 'only', agent: { url: 'https://agent.example/x' } }], output: 'only' },
+      endpoint_path: '/orders/summary',
+      status: 'active',
+    });
+    expect(record.endpoint_url).toBe('https://baton-deployed-1.r.run.app/api/deployed/orders/summary');
+    const base = urls.get('deployed') ?? '';
+    const key = String(api_key);
+    const post = (path: string, headers: Record<string, string>, body = '{"q":1}') =>
+      fetch(`${base}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    // The key as a bearer token: no Google identity is asked for.
+    const ok = await post('/api/deployed/orders/summary', { authorization: `Bearer ${key}` });
+    expect(ok.status).toBe(200);
+    expect(await ok.json()).toEqual({ echoed: { q: 1 } });
+    expect((await post('/api/deployed/orders/summary', { 'x-api-key': key })).status).toBe(200);
+    expect(agentCalls).toHaveLength(2);
+
+    const noKey = await post('/api/deployed/orders/summary', {});
+    expect(noKey.status).toBe(401);
+    expect(noKey.headers.get('www-authenticate')).toBe('Bearer');
+    expect((await post('/api/deployed/orders/summary', { authorization: 'Bearer bk_AAAAAAAA_nope' })).status).toBe(401);
+    expect((await post('/api/deployed/nothing-here', { 'x-api-key': key })).status).toBe(404);
+    expect((await post('/api/deployed/orders/summary', { 'x-api-key': key }, JSON.stringify({ q: 'x'.repeat(5000) }))).status).toBe(413);
+    // Nothing of the control plane is behind it: the API's paths answer 404, GET on the endpoint 405.
+    for (const path of ['/deployments', '/api/deployments', `/api/deployments/${record.id}/logs`, '/openapi.json', '/']) {
+      const res = await fetch(`${base}${path}`);
+      expect(res.status, path).toBe(404);
+      expect(await res.text()).not.toMatch(/execution_count|endpoint_path/);
+    }
+    const get = await fetch(`${base}/api/deployed/orders/summary`);
+    expect(get.status).toBe(405);
+    expect(get.headers.get('allow')).toBe('POST');
+    expect(agentCalls).toHaveLength(2);
   });
 });
 
