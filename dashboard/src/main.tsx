@@ -6,13 +6,14 @@ import { Deployment } from './pages/deployment.js';
 import { Deployments } from './pages/deployments.js';
 import { Designs } from './pages/designs.js';
 import { Metrics } from './pages/metrics.js';
-import { Service } from './pages/service.js';
+import { Service, Services } from './pages/service.js';
 import './style.css';
 import { useHashRoute } from './ui.js';
 
 const NAV = [
   ['#/', 'Deployments'],
   ['#/deploy', 'Deploy'],
+  ['#/services', 'Services'],
   ['#/designs', 'Designs'],
   ['#/metrics', 'Metrics'],
 ] as const;
@@ -54,6 +55,8 @@ function App() {
           <Deployment id={arg} live={live} />
         ) : page === 'services' && arg ? (
           <Service agent={arg} />
+        ) : page === 'services' ? (
+          <Services />
         ) : page === 'deploy' ? (
           <DeployForm />
         ) : page === 'designs' ? (

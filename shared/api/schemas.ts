@@ -123,6 +123,8 @@ export const ServiceStatusSchema = z
     url: z.string().nullable(),
     serving_revision: z.string().nullable(),
     last_good_revision: z.string().nullable(),
+    /** Revisions that served the agent, oldest first, with the deployment that made each: what a rollback may name as target_revision. */
+    good_revisions: z.array(z.object({ revision: z.string(), deployment_id: z.string() })),
     deployment_id: z.string().nullable(),
     traffic: z.array(TrafficEntrySchema),
     latest_ready_revision: z.string().nullable(),

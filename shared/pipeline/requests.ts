@@ -403,6 +403,7 @@ export async function getServiceStatus(deps: PipelineDeps, agentId: string) {
     url: live?.url ?? record.url,
     serving_revision: record.serving_revision,
     last_good_revision: record.last_good_revision,
+    good_revisions: record.good_revisions.map((g) => ({ revision: g.revision, deployment_id: g.deployment_id })),
     deployment_id: record.deployment_id,
     traffic: live?.traffic ?? [],
     latest_ready_revision: live?.latest_ready_revision ?? null,

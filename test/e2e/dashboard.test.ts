@@ -130,8 +130,54 @@ describe.runIf(BROWSER)('the dashboard', () => {
     await check('rollback');
     await page.goto(`${stack.url}/#/services/web-rb`);
     await waitText(`serving ${first.revision}`);
-    await check('service');
+    await check('service-after-rollback');
   }, 240_000);
+
+  it('a service: rolls back to a named revision, shows the pin and its history, unpins; a refusal is shown as the API says it', async () => {
+    const revs: string[] = [];
+    for (const v of [1, 2, 3]) {
+      const job = await client.deployAndWait({ agent_id: 'web-svc', config: { v } });
+      expect(job.status, job.error_message ?? '').toBe('completed');
+      revs.push(job.revision ?? '');
+    }
+    await page.goto(`${stack.url}/#/services/web-svc`);
+    await waitText(`serving ${revs[2]}`);
+    expect(await page.getByTestId('pin').textContent()).toContain('Not pinned');
+    // The audit trail: each deployment's creation and status changes, newest first.
+    const history = page.getByRole('list', { name: 'history' });
+    expect(await history.locator('li').count()).toBeGreaterThan(6);
+    expect(await history.locator('li').first().textContent()).toContain('→ completed');
+
+    // A revision that does not exist: refused with the API's reason, nothing changes.
+    await page.getByLabel('Return to').selectOption('other');
+    await page.getByLabel('Revision name').fill('web-svc-nope');
+    await page.getByRole('button', { name: 'Roll back to web-svc-nope' }).click();
+    await page.getByRole('alert').filter({ hasText: 'does not exist' }).waitFor();
+    expect((await client.getService('web-svc')).serving_revision).toBe(revs[2]);
+
+    // The first revision, by name from the ones that served.
+    await page.getByLabel('Return to').selectOption(revs[0]);
+    await page.getByLabel('Reason').fill('v2 and v3 are bad');
+    await page.getByRole('button', { name: `Roll back to ${revs[0]}` }).click();
+    await page.waitForURL(/#\/deployments\//);
+    await page.locator('.badge.s-rolled_back').first().waitFor({ timeout: 120_000 });
+    await page.goto(`${stack.url}/#/services/web-svc`);
+    await waitText(`serving ${revs[0]}`);
+    const pin = await page.getByTestId('pin').textContent();
+    expect(pin).toContain(`Pinned to ${revs[0]}`);
+    expect(pin).toContain('v2 and v3 are bad');
+    expect(await history.locator('li').filter({ hasText: 'rollback' }).first().textContent()).toContain('v2 and v3 are bad');
+    await check('service-pinned');
+
+    await page.getByRole('button', { name: 'Unpin' }).click();
+    await page.getByTestId('pin').filter({ hasText: 'Not pinned' }).waitFor();
+    expect((await client.getService('web-svc')).pinned).toBe(false);
+    expect(await history.locator('li').first().textContent()).toContain('unpin');
+    await check('service');
+    await page.goto(`${stack.url}/#/services`);
+    await page.getByRole('link', { name: 'web-svc' }).waitFor();
+    await check('services');
+  }, 300_000);
 
   it('deploys a design, runs it with a JSON input and reads its execution; metrics chart the jobs', async () => {
     await page.goto(`${stack.url}/#/designs`);

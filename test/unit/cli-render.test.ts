@@ -339,6 +339,7 @@ describe('renderJob / renderTable / renderService', () => {
     const svc: ServiceView = {
       pinned: false,
       pin: null,
+      good_revisions: [],
       agent_id: 'my-agent',
       service_name: 'my-agent',
       status: 'running',

@@ -27,6 +27,8 @@ import {
   CancelResultSchema,
   type Environments,
   EnvironmentsSchema,
+  type HistoryEntryView,
+  HistorySchema,
   type Job,
   type JobList,
   JobListSchema,
@@ -204,6 +206,12 @@ export class BatonClient {
   /** Clears the pin a manual rollback left on the agent. */
   unpin(agentId: string, options: CallOptions = {}): Promise<UnpinResult> {
     return this.request('POST', `/services/${encodeURIComponent(agentId)}/unpin`, UnpinResultSchema, { json: {} }, options);
+  }
+
+  /** The agent's audit trail, newest first: every state change of its jobs and every operator action, with who and when. */
+  async getHistory(agentId: string, limit = 100, options: CallOptions = {}): Promise<HistoryEntryView[]> {
+    const path = `/services/${encodeURIComponent(agentId)}/history?limit=${limit}`;
+    return (await this.request('GET', path, HistorySchema, undefined, options)).history;
   }
 
   listServices(limit = 100, options: CallOptions = {}): Promise<ServiceList> {

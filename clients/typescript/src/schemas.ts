@@ -153,6 +153,8 @@ export const ServiceViewSchema = z.looseObject({
   url: z.string().nullable().default(null),
   serving_revision: z.string().nullable().default(null),
   last_good_revision: z.string().nullable().default(null),
+  /** Revisions that served the agent, oldest first: what a rollback may name as target_revision. */
+  good_revisions: z.array(z.looseObject({ revision: z.string(), deployment_id: z.string() })).default([]),
   deployment_id: z.string().nullable().default(null),
   traffic: z
     .array(z.looseObject({ revision: z.string().optional(), percent: z.number().optional(), tag: z.string().nullish() }))
@@ -173,6 +175,22 @@ export const UnpinResultSchema = z.looseObject({
   unpinned: PinViewSchema.nullable().default(null),
 });
 export type UnpinResult = z.infer<typeof UnpinResultSchema>;
+
+/** One entry of an agent's audit trail (GET /services/{agent_id}/history): a state change or an operator action. */
+export const HistoryEntryViewSchema = z.looseObject({
+  id: z.string(),
+  at: z.string(),
+  agent_id: z.string(),
+  deployment_id: z.string().nullable().default(null),
+  event: z.string(),
+  from: StatusSchema.nullable().default(null),
+  to: StatusSchema.nullable().default(null),
+  action: z.string().nullable().default(null),
+  by: z.string().nullable().default(null),
+  detail: z.string().nullable().default(null),
+});
+export type HistoryEntryView = z.infer<typeof HistoryEntryViewSchema>;
+export const HistorySchema = z.looseObject({ agent_id: z.string(), history: z.array(HistoryEntryViewSchema) });
 
 export const ServiceListSchema = z.looseObject({
   services: z.array(
