@@ -300,6 +300,19 @@ resource "google_artifact_registry_repository_iam_member" "build_pushes" {
   member     = "serviceAccount:${google_service_account.build.email}"
 }
 
+# A private repository's token, read by the build's fetch step through availableSecrets: access
+# to the secrets var.git_token_secrets names, each on the secret itself, and to no other secret.
+resource "google_secret_manager_secret_iam_member" "build_reads_git_tokens" {
+  for_each = var.git_token_secrets
+
+  project   = var.project_id
+  secret_id = each.key
+  role      = "roles/secretmanager.secretAccessor"
+  member    = "serviceAccount:${google_service_account.build.email}"
+
+  depends_on = [google_project_service.enabled]
+}
+
 resource "google_project_iam_member" "build_logs" {
   project = var.project_id
   role    = "roles/logging.logWriter"

@@ -201,6 +201,8 @@ locals {
     BATON_BUILD_SERVICE_ACCOUNT   = google_service_account.build.email
     BATON_RUNTIME_SERVICE_ACCOUNT = google_service_account.runtime.email
     BATON_TASK_TARGETS            = jsonencode(local.task_target_urls)
+    # The secrets a git source's token_secret may name, with their hosts (iam.tf: build_reads_git_tokens).
+    BATON_GIT_TOKEN_SECRETS = jsonencode(var.git_token_secrets)
     # Deployed designs: Cloud Scheduler's target and the identity its OIDC tokens carry (scheduler.tf).
     BATON_DESIGNS_SCHEDULED_URL     = "https://${local.function_names["designs-scheduled"]}-${data.google_project.this.number}.${var.region}.run.app"
     BATON_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email

@@ -244,6 +244,22 @@ variable "api_invoker_members" {
   }
 }
 
+# --- Git sources ----------------------------------------------------------------------------------
+
+variable "git_token_secrets" {
+  type        = map(string)
+  description = "Secret Manager secrets holding tokens for private git repositories, each with the one host its token may be sent to: { \"github-token\" = \"github.com\" }. A deployment's source.token_secret must name one of them, for a URL on its host (BATON_GIT_TOKEN_SECRETS); the build service account may read these secrets and no others. Create the secrets and their versions yourself."
+  default     = {}
+
+  validation {
+    condition = alltrue([
+      for id, host in var.git_token_secrets :
+      can(regex("^[A-Za-z0-9_-]{1,255}$", id)) && can(regex("^[a-z0-9]([a-z0-9-]*[a-z0-9])?(\\.[a-z0-9]([a-z0-9-]*[a-z0-9])?)*(:[0-9]{1,5})?$", host)) && length(host) <= 253
+    ])
+    error_message = "git_token_secrets maps Secret Manager secret ids (letters, digits, '_' and '-', at most 255) to a lowercase host name with an optional :port (github.com, git.example.com:8443)."
+  }
+}
+
 # --- Delivery and retries -------------------------------------------------------------------------
 
 variable "max_delivery_attempts" {

@@ -92,6 +92,8 @@ export const BuildNotificationSchema = z.object({
   results: z
     .object({
       images: z.array(z.object({ name: z.string(), digest: z.string() })).default([]),
+      /** What each step wrote to $BUILDER_OUTPUT/output (first 4 KB), base64, in step order. */
+      buildStepOutputs: z.array(z.string()).optional(),
     })
     .optional(),
   createTime: z.string().optional(),
@@ -100,6 +102,19 @@ export const BuildNotificationSchema = z.object({
 export type BuildNotification = z.infer<typeof BuildNotificationSchema>;
 
 export const BUILD_TAG_PREFIX = 'baton-';
+
+/** The line a build's fetch step writes into $BUILDER_OUTPUT/output (results.buildStepOutputs): the commit it checked out. */
+export const COMMIT_MARKER = 'baton-commit=';
+
+/** The commit a fetch step recorded: `baton-commit=<sha>` in one of the build's step outputs (base64: the API's bytes). */
+export function commitFromStepOutputs(outputs: readonly string[] | undefined): string | null {
+  for (const output of outputs ?? []) {
+    const text = Buffer.from(output, 'base64').toString('utf8');
+    const m = new RegExp(`^${COMMIT_MARKER}([0-9a-f]{40}|[0-9a-f]{64})\\s*$`, 'm').exec(text);
+    if (m) return m[1];
+  }
+  return null;
+}
 
 export function buildTag(deploymentId: string): string {
   return `${BUILD_TAG_PREFIX}${deploymentId}`.slice(0, 128);

@@ -1,6 +1,6 @@
 import { generateDockerfile } from '../domain/dockerfile-gen/generate.js';
 import { PermanentError, TransientError } from '../domain/errors.js';
-import { BUILD_TAG_PREFIX, BUILD_TERMINAL_STATUSES, type BuildNotification, buildTag } from '../domain/events.js';
+import { BUILD_TAG_PREFIX, BUILD_TERMINAL_STATUSES, type BuildNotification, buildTag, commitFromStepOutputs } from '../domain/events.js';
 import { progressAt } from '../domain/pipeline.js';
 import { type PipelineDeps, stageLeaseMs } from './deps.js';
 import {
@@ -27,11 +27,24 @@ export function startBuild(deps: PipelineDeps, deploymentId: string): Promise<st
       log(`Prebuilt image ${job.request.source.image}: nothing to build`);
       return done(NEXT, { artifact: { ref: job.request.source.image, digest: '' } });
     }
-    if (!job.source_key) throw new PermanentError('No prepared source to build', 'Redeploy: the prepare stage left no source archive');
+    const source = job.request.source;
+    // A git source with no archive is fetched by the build itself (Cloud Build's clone step).
+    const git =
+      source.type === 'git' && !job.source_key
+        ? {
+            url: source.url,
+            ref: source.ref,
+            ...(source.path ? { path: source.path } : {}),
+            ...(source.token_secret ? { token_secret: source.token_secret } : {}),
+          }
+        : undefined;
+    if (!job.source_key && !git)
+      throw new PermanentError('No prepared source to build', 'Redeploy: the prepare stage left no source archive');
     const { build_id, log_url } = await deps.builder.submit({
       deployment_id: job.deployment_id,
       agent_id: job.agent_id,
-      source_key: job.source_key,
+      source_key: job.source_key ?? '',
+      ...(git ? { git } : {}),
       tags: [buildTag(job.deployment_id)],
       substitutions: { _DEPLOYMENT_ID: job.deployment_id, _AGENT_ID: job.agent_id },
       generated: job.analysis?.dockerfile === 'generated' ? (generateDockerfile(job.analysis) ?? undefined) : undefined,
@@ -95,6 +108,9 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
       await failDeployment(deps, deploymentId, 'building', `Build ${build.id} succeeded but produced no image`);
       return 'failed';
     }
+    // A build that fetched its git source itself says which commit it checked out.
+    const commit_sha = commitFromStepOutputs(build.results?.buildStepOutputs);
+    if (commit_sha) log(`Built commit ${commit_sha}`);
     log(`Build ${build.id} succeeded: ${image.name}@${image.digest}`);
     const buildMs = build.createTime && build.finishTime ? Date.parse(build.finishTime) - Date.parse(build.createTime) : undefined;
     const measurements = buildMs !== undefined ? { ...job.measurements, build_ms: buildMs } : job.measurements;
@@ -102,7 +118,12 @@ export async function onBuildNotification(deps: PipelineDeps, build: BuildNotifi
       deps,
       job,
       'building',
-      done(NEXT, { artifact: { ref: image.name, digest: image.digest }, measurements, current_step: 'Build succeeded' }),
+      done(NEXT, {
+        artifact: { ref: image.name, digest: image.digest },
+        measurements,
+        current_step: 'Build succeeded',
+        ...(commit_sha ? { commit_sha } : {}),
+      }),
     );
     await deps.logs.flush(deploymentId);
     return 'built';

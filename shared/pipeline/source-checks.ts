@@ -52,7 +52,28 @@ export async function sourceChecks(
 ): Promise<{ results: ValidationResult[]; analysis: Analysis | null }> {
   const started = deps.clock.now().getTime();
   const reader = await deps.sources.inspect({ deployment_id: deploymentId, source: request.source, config: request.config });
-  if (!reader) return { results: [], analysis: null };
+  if (!reader) {
+    // A git source the build clones itself (gcp): its files are first read by Cloud Build.
+    if (request.source.type !== 'git') return { results: [], analysis: null };
+    const timestamp = deps.clock.now().toISOString();
+    const message =
+      "Not analysed or linted before the build: on this target the build clones the repository itself. It builds with the repository's Dockerfile, else (with a package.json) with Baton's Node template; any other repository needs a Dockerfile";
+    return {
+      results: [
+        {
+          test_name: 'source_analysis',
+          test_type: 'source_validation',
+          severity: 'low',
+          passed: false,
+          field: 'source',
+          message,
+          execution_time: 0,
+          timestamp,
+        },
+      ],
+      analysis: null,
+    };
+  }
   const result = analyseSource(reader, request.build_options);
   const findings: Finding[] = [];
   const base = { test_name: 'source_analysis', test_type: 'source_validation' };

@@ -6,8 +6,13 @@
 export interface BuildSpec {
   deployment_id: string;
   agent_id: string;
-  /** Blob key of the prepared source archive (.tar.gz). */
+  /** Blob key of the prepared source archive (.tar.gz); empty when the build fetches `git` itself. */
   source_key: string;
+  /**
+   * A git source the builder fetches itself (Cloud Build: a clone step), instead of a prepared
+   * archive: the URL holds no credentials; `token_secret` names the secret with the token.
+   */
+  git?: { url: string; ref: string; path?: string; token_secret?: string };
   /** Tags and substitutions that let notifications be correlated. */
   tags: string[];
   substitutions: Record<string, string>;

@@ -1,4 +1,13 @@
 import { z } from 'zod';
+import { GitTokenSecretsSchema } from '../domain/git-source.js';
+
+const safeJson = (s: string): unknown => {
+  try {
+    return JSON.parse(s);
+  } catch {
+    return undefined;
+  }
+};
 
 const endpoint = z
   .string()
@@ -35,6 +44,20 @@ export const GcpConfigSchema = z.object({
         ctx.addIssue({ code: 'custom', message: 'must be a JSON object of function name to URL' });
         return z.NEVER;
       }
+    }),
+  /**
+   * JSON map of Secret Manager secret id → the git host its token is for, e.g. {"github-token":
+   * "github.com"}: the secrets a git source's token_secret may name (the build's service account
+   * may read these only: Terraform's git_token_secrets).
+   */
+  BATON_GIT_TOKEN_SECRETS: z
+    .string()
+    .default('{}')
+    .transform((s, ctx) => {
+      const parsed = GitTokenSecretsSchema.safeParse(safeJson(s));
+      if (parsed.success) return parsed.data;
+      ctx.addIssue({ code: 'custom', message: 'must be a JSON object of Secret Manager secret id to git host (github.com)' });
+      return z.NEVER;
     }),
   /** Overrides for the gRPC APIs, for tests against in-process fakes. */
   BATON_CLOUDBUILD_ENDPOINT: endpoint,

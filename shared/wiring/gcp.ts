@@ -71,7 +71,7 @@ export function buildGcpAdapters(
     runtimeLogs: new CloudLoggingRuntimeLogs(clients.logging, gcp),
     tasks,
     canaryMetrics: withApiErrors('monitoring', new CloudMonitoringCanaryMetrics(clients.metrics, gcp)),
-    sources: new GcsSourcePreparer(blobs, archiveLimitsOf(config)),
+    sources: new GcsSourcePreparer(blobs, archiveLimitsOf(config), gcp.BATON_GIT_TOKEN_SECRETS),
     probe: overrides.probe ?? new IdTokenProbe(),
     tester: overrides.tester ?? new FetchTester(idTokenHeaders()),
     clock,

@@ -170,7 +170,12 @@ describe('Google API refusals through the real clients', () => {
     const down = await FakeCloudTasksServer.start();
     const endpoint = down.endpoint;
     await down.close();
-    const cfg = GcpConfigSchema.parse({ ...config, BATON_TASK_TARGETS: JSON.stringify(TARGETS), BATON_TASKS_ENDPOINT: endpoint });
+    const cfg = GcpConfigSchema.parse({
+      ...config,
+      BATON_TASK_TARGETS: JSON.stringify(TARGETS),
+      BATON_GIT_TOKEN_SECRETS: JSON.stringify(config.BATON_GIT_TOKEN_SECRETS),
+      BATON_TASKS_ENDPOINT: endpoint,
+    });
     const c = buildGcpClients(cfg);
     try {
       const err = await withApiErrors('tasks', CloudTasksQueue.fromConfig(c.tasks, cfg))

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CloudBuildBuilder, dockerfileScript } from '../../shared/adapters/gcp/builder.js';
+import { type BuildResource, CloudBuildBuilder, dockerfileScript } from '../../shared/adapters/gcp/builder.js';
+import { cloudBuildLiteral, gitFetchScript, TOKEN_ENV } from '../../shared/adapters/gcp/git-step.js';
 import { buildTag } from '../../shared/domain/events.js';
 import { serviceName } from '../../shared/domain/names.js';
 import type { BuildSpec } from '../../shared/ports/index.js';
@@ -178,6 +179,63 @@ describe('CloudBuildBuilder (Cloud Build fake)', () => {
       message: expect.stringContaining(`Unknown name "pubSubTopic" at 'build.options'`),
     });
     await expect(rawCreate({ ...build, timeout: { seconds: 900 } })).rejects.toMatchObject({ status: 400 });
+  });
+
+  it('a git source: builds.create with no storage source, the fetch step first, the token by availableSecrets to that step only', async () => {
+    const builder = builderFor({ BATON_GIT_TOKEN_SECRETS: JSON.stringify({ 'gh-token': 'github.com' }) });
+    const git = { url: 'https://github.com/acme/mono.git', ref: 'v1.2.0', path: 'apps/api', token_secret: 'gh-token' };
+    const { build_id } = await builder.submit({ ...spec('d-git'), source_key: '', git });
+    const { build } = fake.createRequests.at(-1) as { build: BuildResource };
+    expect(build).not.toHaveProperty('source');
+    expect(build.availableSecrets).toEqual({
+      secretManager: [{ versionName: 'projects/baton-test/secrets/gh-token/versions/latest', env: TOKEN_ENV }],
+    });
+    expect(build.steps.map((st) => [st.id, st.name, st.dir ?? null, st.secretEnv ?? null])).toEqual([
+      ['fetch', 'gcr.io/cloud-builders/git', null, [TOKEN_ENV]],
+      ['dockerfile', 'gcr.io/cloud-builders/docker', 'src/apps/api', null],
+      ['build', 'gcr.io/cloud-builders/docker', 'src/apps/api', null],
+      ['push', 'gcr.io/cloud-builders/docker', null, null],
+    ]);
+    expect(build.steps[0].args).toEqual(['-c', cloudBuildLiteral(gitFetchScript(git, 'github.com'))]);
+    expect(fake.builds.get(build_id)?.status).toBe('QUEUED');
+    // A public repository: no secrets at all.
+    await builder.submit({ ...spec('d-git-public'), source_key: '', git: { url: git.url, ref: 'main' } });
+    const publicBuild = (fake.createRequests.at(-1) as { build: BuildResource }).build;
+    expect(publicBuild).not.toHaveProperty('availableSecrets');
+    expect(publicBuild.steps[0]).not.toHaveProperty('secretEnv');
+  });
+
+  it('the API refuses secrets it cannot honour: a secretEnv not declared, a declared one no step uses, a malformed version name, an env twice, an unknown step field', async () => {
+    const builder = builderFor({ BATON_GIT_TOKEN_SECRETS: JSON.stringify({ 'gh-token': 'github.com' }) });
+    const build = builder.buildFor({
+      ...spec('d-secrets'),
+      source_key: '',
+      git: { url: 'https://github.com/acme/app.git', ref: 'main', token_secret: 'gh-token' },
+    });
+    const secret = { versionName: 'projects/baton-test/secrets/gh-token/versions/latest', env: TOKEN_ENV };
+    const refused: [object, string][] = [
+      [{ ...build, availableSecrets: undefined }, `secretEnv "${TOKEN_ENV}" is used without being defined`],
+      [{ ...build, steps: build.steps.map(({ secretEnv: _s, ...st }) => st) }, `secretEnv "${TOKEN_ENV}" is defined without being used`],
+      ...[
+        'gh-token',
+        'projects/baton-test/secrets/gh-token',
+        'secrets/gh-token/versions/latest',
+        'projects/baton-test/secrets//versions/1',
+      ].map((versionName): [object, string] => [
+        { ...build, availableSecrets: { secretManager: [{ ...secret, versionName }] } },
+        `invalid secret version name ${JSON.stringify(versionName)}`,
+      ]),
+      [{ ...build, availableSecrets: { secretManager: [secret, secret] } }, 'is defined more than once'],
+      [
+        { ...build, steps: [{ ...build.steps[0], secretEnvs: [TOKEN_ENV] }, ...build.steps.slice(1)] },
+        `Unknown name "secretEnvs" at 'build.steps[0]'`,
+      ],
+      [{ ...build, steps: [] }, 'at least one step'],
+    ];
+    for (const [body, message] of refused)
+      await expect(rawCreate(body), message).rejects.toMatchObject({ status: 400, message: expect.stringContaining(message) });
+    // The builder's own request is accepted.
+    await expect(rawCreate(build)).resolves.toBeDefined();
   });
 });
 

@@ -2,18 +2,22 @@ import type { Subscription } from '@google-cloud/pubsub';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import { toCloudEvent } from '../../functions/lib/pubsub-event.js';
 import { EVENT_FUNCTIONS, TASK_FUNCTIONS } from '../../functions/registry.js';
+import type { BuildResource } from '../../shared/adapters/gcp/builder.js';
+import { TOKEN_ENV } from '../../shared/adapters/gcp/git-step.js';
 import { loadConfig, loadGcpConfig } from '../../shared/config.js';
 import { buildTag } from '../../shared/domain/events.js';
 import { isFinal } from '../../shared/domain/status.js';
 import { QUEUES, TOPICS } from '../../shared/domain/topics.js';
 import type { HttpProbe } from '../../shared/ports/index.js';
 import { buildGcpAdapters, type GcpAdapters } from '../../shared/wiring/gcp.js';
+import { Workspace } from '../support/cloudbuild-steps.js';
 import { describeWithEmulators, type Emulator, pubsubClient, startEmulator, uniqueProjectId } from '../support/emulators.js';
 import { FakeTester } from '../support/fakes.js';
 import { type BuildNotificationMessage, type CloudBuildFake, startCloudBuildFake } from '../support/gcp-fakes/cloudbuild-server.js';
 import { type CloudRunFake, startCloudRunFake } from '../support/gcp-fakes/run-server.js';
 import { FakeStorageServer } from '../support/gcp-fakes/storage-server.js';
 import { FakeCloudTasksServer } from '../support/gcp-fakes/tasks-server.js';
+import { type GitServer, startGitServer } from '../support/git-server.js';
 
 /**
  * The whole pipeline on the gcp adapters: Firestore and Pub/Sub are Google's emulators; Cloud
@@ -41,6 +45,9 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
   let tasks: FakeCloudTasksServer;
   let build: CloudBuildFake;
   let run: CloudRunFake;
+  let git: GitServer;
+  let gitSha: string;
+  const GIT_TOKEN = 'ghp_e2e0123456789abcdefghijklmnopqrstuv';
   let a: GcpAdapters;
   let stopDriver: () => Promise<void>;
   /** Puts the fake Cloud Build's notifications on the emulator's topic each build named (set by the driver). */
@@ -52,6 +59,8 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
   };
 
   beforeAll(async () => {
+    git = await startGitServer(GIT_TOKEN, { tls: true });
+    gitSha = git.repo('private-mono', { 'README.md': 'mono', 'services/api/package.json': '{"name":"api","scripts":{"start":"node ."}}' });
     [firestore, pubsub, storage, tasks, build, run] = await Promise.all([
       startEmulator('firestore', { projectId: PROJECT }),
       startEmulator('pubsub', { projectId: PROJECT }),
@@ -74,6 +83,7 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       BATON_CLOUDBUILD_ENDPOINT: build.endpoint,
       BATON_CLOUDBUILD_REST_ENDPOINT: build.restEndpoint,
       BATON_RUN_ENDPOINT: run.endpoint,
+      BATON_GIT_TOKEN_SECRETS: JSON.stringify({ 'git-token': new URL(git.url).host }),
     };
     a = buildGcpAdapters(loadConfig(env), loadGcpConfig(env), { probe, tester, minObjectWriteIntervalMs: 20 });
     a.deps.settings.verify_poll_interval_ms = 20;
@@ -82,7 +92,15 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
 
   afterAll(async () => {
     await stopDriver?.();
-    await Promise.all([firestore?.stop(), pubsub?.stop(), storage?.close?.(), tasks?.close?.(), build?.close(), run?.close()]);
+    await Promise.all([
+      firestore?.stop(),
+      pubsub?.stop(),
+      storage?.close?.(),
+      tasks?.close?.(),
+      build?.close(),
+      run?.close(),
+      git?.close(),
+    ]);
   });
 
   /** Plays Pub/Sub push, Cloud Tasks dispatch and Cloud Build's notifications against the functions. */
@@ -129,14 +147,26 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
         const payload = JSON.parse(Buffer.from(http.body, 'base64').toString('utf8'));
         fn?.handle(a.deps, payload).catch(() => done.delete(task.name));
       }
-      for (const id of build.builds.keys()) {
+      for (const [id, created] of build.builds) {
         if (notified.has(id)) continue;
         notified.add(id);
         const image = `${REGION}-docker.pkg.dev/${PROJECT}/baton/app`;
         const digest = `sha256:${id.replace(/-/g, '').padEnd(64, '0').slice(0, 64)}`;
         // The fake publishes each state on the topic the build named (and QUEUED at create).
         build.setStatus(id, 'WORKING');
-        build.setStatus(id, 'SUCCESS', { results: { images: [{ name: image, digest }] } });
+        const resource = created as unknown as BuildResource;
+        if (!resource.steps?.some((st) => st.id === 'fetch')) {
+          build.setStatus(id, 'SUCCESS', { results: { images: [{ name: image, digest }] } });
+          continue;
+        }
+        // A git source: its fetch step runs as Cloud Build would run it, against the test's git server.
+        const workspace = new Workspace(resource, { [TOKEN_ENV]: GIT_TOKEN }, { GIT_SSL_CAINFO: git.caFile ?? '' });
+        void workspace.run('fetch').then((run) => {
+          workspace.remove();
+          const outputs = resource.steps.map((st) => Buffer.from(st.id === 'fetch' ? run.output : '', 'base64'));
+          if (run.code === 0) build.setStatus(id, 'SUCCESS', { results: { images: [{ name: image, digest }], buildStepOutputs: outputs } });
+          else build.setStatus(id, 'FAILURE', { failureInfo: { type: 'USER_BUILD_STEP', detail: run.log.trim().split('\n').pop() ?? '' } });
+        });
       }
     }, 15);
     return async () => {
@@ -291,6 +321,41 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     const svc = [...run.services.values()].find((s) => s.name?.endsWith('/gcp-approve'));
     expect(svc?.traffic?.map((t) => [t.revision, t.percent, t.tag ?? null])).toEqual([[done.revision, 100, null]]);
   }, 60_000);
+
+  it('deploys a private git repository: Cloud Build clones it with the token from Secret Manager, and the commit is recorded', async () => {
+    const { acceptDeployment } = await import('../../shared/pipeline/requests.js');
+    const { DeploymentRequestSchema } = await import('../../shared/domain/request.js');
+    const source = { type: 'git', url: `${git.url}/private-mono.git`, ref: 'main', path: 'services/api', token_secret: 'git-token' };
+    const accepted = await acceptDeployment(a.deps, DeploymentRequestSchema.parse({ agent_id: 'gcp-git', source }));
+    const job = await waitFinal(accepted.deployment_id);
+    expect(job.status, job.error_message ?? job.logs.join('\n')).toBe('completed');
+    expect(job.commit_sha).toBe(gitSha);
+    const { build: sent } = build.createRequests.find((r) => (r.build as BuildResource).tags?.includes(buildTag(job.deployment_id))) as {
+      build: BuildResource;
+    };
+    expect(sent.steps[0]).toMatchObject({ id: 'fetch', secretEnv: [TOKEN_ENV] });
+    expect(JSON.stringify(sent)).not.toContain(GIT_TOKEN);
+    const log = (await a.deps.blobs.get(`deployment_logs/gcp-git/${job.deployment_id}.log`))?.toString() ?? '';
+    expect(log).toContain(`Built commit ${gitSha}`);
+    expect(job.validation_results.find((r) => r.test_name === 'source_analysis')?.message).toMatch(
+      /^Not analysed or linted before the build/,
+    );
+    expect(JSON.stringify(job)).not.toContain(GIT_TOKEN);
+
+    // Refused at the API, before anything is queued: a token for another host, credentials in the URL, plain http.
+    for (const [bad, field] of [
+      [{ ...source, url: 'https://evil.example/x.git' }, 'source.token_secret'],
+      [{ ...source, url: `${git.url.replace('https://', 'https://u:p@')}/private-mono.git`, token_secret: undefined }, 'source.url'],
+      [{ ...source, url: 'http://127.0.0.1:1/x.git', token_secret: undefined }, 'source.url'],
+    ] as const)
+      await expect(acceptDeployment(a.deps, DeploymentRequestSchema.parse({ agent_id: 'gcp-git-bad', source: bad }))).rejects.toMatchObject(
+        {
+          code: 'invalid',
+          field,
+        },
+      );
+    expect((await a.jobs.list({ agent_id: 'gcp-git-bad', limit: 5 })).items).toHaveLength(0);
+  }, 90_000);
 
   it('fails a stage at once, with the API message and the role to grant, when Google refuses a call for good', async () => {
     const { acceptDeployment } = await import('../../shared/pipeline/requests.js');

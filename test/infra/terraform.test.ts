@@ -600,6 +600,60 @@ describe('Firestore indexes', () => {
   );
 });
 
+describe('git tokens from Secret Manager', () => {
+  const builderCode = readFileSync(join(ROOT, 'shared/adapters/gcp/builder.ts'), 'utf8');
+  const usesSecrets = builderCode.includes('availableSecrets');
+  const grants = () =>
+    [...tf.resources.entries()].filter(
+      ([address, body]) => address.startsWith('google_secret_manager_') || /secretmanager\./.test(String(body.role ?? '')),
+    );
+
+  it('the build service account reads exactly the secrets var.git_token_secrets names, each on the secret, while the builder hands tokens to builds', () => {
+    // Both ways: a builder that asks for availableSecrets needs the grant; one that does not must not have it.
+    expect(usesSecrets, 'shared/adapters/gcp/builder.ts no longer sends availableSecrets: drop build_reads_git_tokens').toBe(true);
+    expect(grants().map(([address]) => address)).toEqual(['google_secret_manager_secret_iam_member.build_reads_git_tokens']);
+    expect(resource(tf, 'google_secret_manager_secret_iam_member.build_reads_git_tokens')).toMatchObject({
+      for_each: ref('var.git_token_secrets'),
+      secret_id: ref('each.key'),
+      role: 'roles/secretmanager.secretAccessor',
+      member: `serviceAccount:${ref('google_service_account.build.email')}`,
+    });
+    // No project-wide secret role for anyone.
+    for (const [address, body] of tf.resources)
+      if (address.startsWith('google_project_iam_')) expect(String(body.role), address).not.toMatch(/secretmanager/);
+    expect(obj(local(tf, 'function_env'), 'local.function_env').BATON_GIT_TOKEN_SECRETS).toBe(ref('jsonencode(var.git_token_secrets)'));
+  });
+
+  it("var.git_token_secrets' validation accepts what BATON_GIT_TOKEN_SECRETS accepts, and refuses what it refuses", () => {
+    const condition = String(one(tf.variables.get('git_token_secrets')?.validation, 'git_token_secrets validation').condition);
+    // HCL string escapes undone: what Terraform's regex() is given.
+    const regexes = [...condition.matchAll(/regex\("((?:[^"\\]|\\.)*)"/g)].map((m) => new RegExp(m[1].replace(/\\(.)/g, '$1')));
+    expect(regexes).toHaveLength(2);
+    const maxHost = Number(/length\(host\) <= (\d+)/.exec(condition)?.[1]);
+    const terraformAccepts = (id: string, host: string) => regexes[0].test(id) && regexes[1].test(host) && host.length <= maxHost;
+    const codeAccepts = (id: string, host: string) =>
+      GcpConfigSchema.shape.BATON_GIT_TOKEN_SECRETS.safeParse(JSON.stringify({ [id]: host })).success;
+    const ids = ['github-token', 'GL_TOKEN_2', 'a', 'x'.repeat(255), 'x'.repeat(256), 'bad id', 'bad/id', 'bad.id', ''];
+    const hosts = [
+      'github.com',
+      'git.example.com:8443',
+      'localhost',
+      'GitHub.com',
+      'github.com/',
+      'https://github.com',
+      '-x.com',
+      'x-.com',
+      'a..b',
+      'a.b:',
+      `${'a'.repeat(249)}.com`,
+      `${'a'.repeat(250)}.com`,
+      '::1',
+    ];
+    for (const id of ids) for (const host of hosts) expect(terraformAccepts(id, host), `${id} → ${host}`).toBe(codeAccepts(id, host));
+    expect(codeAccepts('github-token', 'github.com')).toBe(true);
+  });
+});
+
 describe('variables', () => {
   it.each([...tf.variables.keys()])('%s has a type, a description and a validation', (name) => {
     const v = tf.variables.get(name) ?? {};

@@ -1,6 +1,7 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createTlsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -8,22 +9,25 @@ import { dirname, join } from 'node:path';
 /**
  * A git server on 127.0.0.1 for the tests: `git http-backend` as CGI behind node:http, serving
  * bare repositories made from file maps. A repository named `private-*` answers 401 unless the
- * request carries Basic auth with the token. What it does not prove: GitHub's own behaviour
- * (its token user names, rate limits, partial clone filters).
+ * request carries Basic auth with the token. With `tls`, it serves https:// with a certificate for
+ * 127.0.0.1 made by openssl for the run (`caFile`: give it to git as GIT_SSL_CAINFO). What it
+ * does not prove: GitHub's own behaviour (its token user names, rate limits, partial clone filters).
  */
 export interface GitServer {
   url: string;
+  /** With `tls`: the PEM certificate a client must trust. */
+  caFile: string | null;
   /** Makes a bare repository `name.git` with one commit of `files` on `main` and tag v1; returns its sha. */
   repo(name: string, files: Record<string, string>): string;
   requests: { path: string; auth: string | null }[];
   close(): Promise<void>;
 }
 
-export async function startGitServer(token: string): Promise<GitServer> {
+export async function startGitServer(token: string, options: { tls?: boolean } = {}): Promise<GitServer> {
   const root = mkdtempSync(join(tmpdir(), 'baton-git-'));
   const requests: { path: string; auth: string | null }[] = [];
   const expected = `Basic ${Buffer.from(`x-access-token:${token}`).toString('base64')}`;
-  const server: Server = createServer((req, res) => {
+  const handler = (req: IncomingMessage, res: ServerResponse) => {
     const url = new URL(req.url ?? '/', 'http://x');
     requests.push({ path: url.pathname, auth: req.headers.authorization ?? null });
     if (url.pathname.startsWith('/private-') && req.headers.authorization !== expected) {
@@ -63,9 +67,39 @@ export async function startGitServer(token: string): Promise<GitServer> {
       res.write(head.subarray(end + 4));
     });
     cgi.on('close', () => res.end());
-  });
+  };
+  let caFile: string | null = null;
+  let server: Server;
+  if (options.tls) {
+    caFile = join(root, 'cert.pem');
+    const keyFile = join(root, 'key.pem');
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-days',
+        '1',
+        '-subj',
+        '/CN=127.0.0.1',
+        '-addext',
+        'subjectAltName=IP:127.0.0.1',
+        '-keyout',
+        keyFile,
+        '-out',
+        caFile,
+      ],
+      { stdio: 'ignore' },
+    );
+    server = createTlsServer({ key: readFileSync(keyFile), cert: readFileSync(caFile) }, handler) as unknown as Server;
+  } else {
+    server = createServer(handler);
+  }
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const url = `${options.tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`;
   const git = (cwd: string, ...args: string[]) =>
     execFileSync('git', args, {
       cwd,
@@ -82,6 +116,7 @@ export async function startGitServer(token: string): Promise<GitServer> {
     });
   return {
     url,
+    caFile,
     requests,
     repo(name, files) {
       const work = join(root, `work-${name}`);

@@ -1,10 +1,13 @@
 import type { CloudBuildClient } from '@google-cloud/cloudbuild';
 import { z } from 'zod';
 import { generateNodeDockerfile } from '../../domain/dockerfile.js';
+import { PermanentError } from '../../domain/errors.js';
+import { gitHost } from '../../domain/git-source.js';
 import { serviceName } from '../../domain/names.js';
 import { TOPICS } from '../../domain/topics.js';
 import type { Builder, BuildSpec } from '../../ports/index.js';
 import type { GcpConfig } from '../../wiring/gcp-config.js';
+import { CLONE_DIR, cloudBuildLiteral, GIT_BUILDER, gitFetchScript, TOKEN_ENV } from './git-step.js';
 
 /** An authorised HTTP client (google-auth-library's GoogleAuth, or a pass-through one for a fake). */
 export interface CloudBuildHttp {
@@ -23,14 +26,27 @@ export interface CloudBuildRest {
  * @google-cloud/cloudbuild 6.1.0 has no such field, and its gRPC client drops what it does not know.
  */
 export interface BuildResource {
-  source: { storageSource: { bucket: string; object: string } };
-  steps: { id: string; name: string; entrypoint?: string; args: string[] }[];
+  /** Absent for a git source: the first step clones it into the empty /workspace. */
+  source?: { storageSource: { bucket: string; object: string } };
+  steps: BuildStep[];
   images: string[];
   tags: string[];
   substitutions: Record<string, string>;
   options: { substitutionOption: 'ALLOW_LOOSE'; logging?: 'CLOUD_LOGGING_ONLY'; pubsubTopic: string };
   serviceAccount?: string;
+  /** Secret Manager versions a step may read as environment variables (its secretEnv): a private repository's token. */
+  availableSecrets?: { secretManager: { versionName: string; env: string }[] };
   timeout: string;
+}
+
+export interface BuildStep {
+  id: string;
+  name: string;
+  entrypoint?: string;
+  args: string[];
+  /** Relative to /workspace. */
+  dir?: string;
+  secretEnv?: string[];
 }
 
 /** The create call's answer: a long-running Operation whose metadata is BuildOperationMetadata {build}. */
@@ -42,7 +58,8 @@ const CreateAnswerSchema = z.object({
 export type CloudBuildSettings = Pick<
   GcpConfig,
   'BATON_GCP_PROJECT' | 'BATON_GCP_REGION' | 'BATON_BUCKET' | 'BATON_ARTIFACT_REPO' | 'BATON_BUILD_SERVICE_ACCOUNT'
->;
+> &
+  Partial<Pick<GcpConfig, 'BATON_GIT_TOKEN_SECRETS'>>;
 
 export interface CloudBuildOptions {
   /**
@@ -104,13 +121,19 @@ export class CloudBuildBuilder implements Builder {
   buildFor(spec: BuildSpec): BuildResource {
     const image = this.imageFor(spec);
     const account = this.config.BATON_BUILD_SERVICE_ACCOUNT;
+    const git = spec.git;
+    // A git source is cloned by the first step into /workspace/src; the other steps run in it (or its path).
+    const dir = git ? (git.path ? `${CLONE_DIR}/${git.path}` : CLONE_DIR) : undefined;
+    const at = dir ? { dir } : {};
+    const steps: BuildStep[] = [
+      ...(git ? [this.fetchStep(git)] : []),
+      { id: 'dockerfile', name: DOCKER, entrypoint: 'bash', args: ['-c', dockerfileScript(spec.generated)], ...at },
+      { id: 'build', name: DOCKER, args: ['build', '--tag', image, '.'], ...at },
+      { id: 'push', name: DOCKER, args: ['push', image] },
+    ];
     return {
-      source: { storageSource: { bucket: this.config.BATON_BUCKET, object: spec.source_key } },
-      steps: [
-        { id: 'dockerfile', name: DOCKER, entrypoint: 'bash', args: ['-c', dockerfileScript(spec.generated)] },
-        { id: 'build', name: DOCKER, args: ['build', '--tag', image, '.'] },
-        { id: 'push', name: DOCKER, args: ['push', image] },
-      ],
+      ...(git ? {} : { source: { storageSource: { bucket: this.config.BATON_BUCKET, object: spec.source_key } } }),
+      steps,
       // Listed images are pushed (again: a no-op) and reported with their digests in results.images.
       images: [image],
       tags: spec.tags,
@@ -123,7 +146,35 @@ export class CloudBuildBuilder implements Builder {
         pubsubTopic: this.notificationTopic,
       },
       ...(account ? { serviceAccount: `projects/${this.config.BATON_GCP_PROJECT}/serviceAccounts/${account}` } : {}),
+      ...(git?.token_secret
+        ? { availableSecrets: { secretManager: [{ versionName: this.secretVersion(git.token_secret), env: TOKEN_ENV }] } }
+        : {}),
       timeout: `${this.timeoutSeconds}s`,
+    };
+  }
+
+  /** `projects/{project}/secrets/{id}/versions/latest`: the token's current version, read by Cloud Build at the build's start. */
+  secretVersion(secretId: string): string {
+    return `projects/${this.config.BATON_GCP_PROJECT}/secrets/${secretId}/versions/latest`;
+  }
+
+  private fetchStep(git: NonNullable<BuildSpec['git']>): BuildStep {
+    const host = gitHost(git.url);
+    if (git.token_secret) {
+      // The API refused this already (cloudGitSourceProblem); checked again where the token is handed out.
+      const allowed = this.config.BATON_GIT_TOKEN_SECRETS?.[git.token_secret];
+      if (allowed !== host)
+        throw new PermanentError(
+          `The secret ${git.token_secret} is not a token Baton may send to ${host} (git_token_secrets: ${allowed ?? 'not listed'})`,
+          'Add it to the Terraform variable git_token_secrets with its host, and apply',
+        );
+    }
+    return {
+      id: 'fetch',
+      name: GIT_BUILDER,
+      entrypoint: 'bash',
+      args: ['-c', cloudBuildLiteral(gitFetchScript(git, host))],
+      ...(git.token_secret ? { secretEnv: [TOKEN_ENV] } : {}),
     };
   }
 
@@ -179,6 +230,14 @@ export function dockerfileScript(generated?: { dockerfile: string; dockerignore:
   return [
     'if [ -f Dockerfile ]; then',
     '  echo "Building with the Dockerfile in the source"',
+    ...(generated
+      ? []
+      : [
+          // Baton's template is for Node services: anything else needs its own Dockerfile (or an analysis).
+          'elif [ ! -f package.json ]; then',
+          '  echo "The source has no Dockerfile and no package.json: add a Dockerfile (a git source is not analysed before its build on this target)" >&2',
+          '  exit 1',
+        ]),
     'else',
     `  echo ${encoded} | base64 -d > Dockerfile`,
     ...(ignore ? [`  if [ ! -f .dockerignore ]; then echo ${ignore} | base64 -d > .dockerignore; fi`] : []),

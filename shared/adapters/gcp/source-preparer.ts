@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { SourceReader } from '../../domain/analysis/schema.js';
 import { PermanentError, RequestError } from '../../domain/errors.js';
+import { cloudGitSourceProblem, type GitTokenSecrets } from '../../domain/git-source.js';
 import type { Source } from '../../domain/request.js';
 import type { BlobStore, SourcePreparer } from '../../ports/index.js';
 import { type ArchiveLimits, DEFAULT_ARCHIVE_LIMITS } from '../../sources/archive-reader.js';
@@ -14,15 +15,20 @@ import { listSource, packTarGz } from '../local/archive.js';
 const AGENT_RUNTIME = fileURLToPath(new URL('../local/agent-runtime', import.meta.url));
 
 /**
- * Sources on the gcp target, as Cloud Build will read them from the Baton bucket: an uploaded
- * archive is built where it was uploaded; a bare config becomes a small source archive of the
- * agent runtime (which, with no BATON_LISTEN_HOST, listens on all interfaces as Cloud Run requires). A folder on the control plane's machine does not exist in the cloud, and a git
- * source is not supported on this target yet: both are refused with what to do instead.
+ * Sources on the gcp target, as Cloud Build will read them: an uploaded archive is built where it
+ * was uploaded in the Baton bucket; a bare config becomes a small source archive of the agent
+ * runtime (which, with no BATON_LISTEN_HOST, listens on all interfaces as Cloud Run requires); a
+ * git repository is cloned by the build itself (its first step, CloudBuildBuilder), so nothing is
+ * fetched or stored here: its files are not read before the build (no analysis, no lint), and the
+ * commit the build checked out is recorded when it reports. A folder on the control plane's
+ * machine does not exist in the cloud: refused with what to do instead.
  */
 export class GcsSourcePreparer implements SourcePreparer {
   constructor(
     private readonly blobs: BlobStore,
     private readonly limits: ArchiveLimits = DEFAULT_ARCHIVE_LIMITS,
+    /** The secrets a git source's token_secret may name, each with the one host its token is for. */
+    private readonly tokenSecrets: GitTokenSecrets = {},
   ) {}
 
   async check(source: Source): Promise<void> {
@@ -34,11 +40,8 @@ export class GcsSourcePreparer implements SourcePreparer {
       );
     }
     if (source.type === 'git') {
-      throw new RequestError(
-        'invalid',
-        'git sources are not supported on the gcp target yet; upload an archive of the repository with POST /deploy-from-file',
-        'source.type',
-      );
+      const problem = cloudGitSourceProblem(source, this.tokenSecrets);
+      if (problem) throw new RequestError('invalid', problem.message, problem.field);
     }
   }
 
@@ -57,13 +60,21 @@ export class GcsSourcePreparer implements SourcePreparer {
           throw err instanceof ArchiveRefused ? new PermanentError(err.message, err.fix) : err;
         });
       }
-      case 'directory':
       case 'git':
-        await this.check(source).catch((err: unknown) => {
-          throw new PermanentError(err instanceof Error ? err.message : String(err));
-        });
+        // Cloned by the build, not here: the validating stage says the source was not analysed.
+        await this.checked(source);
+        return null;
+      case 'directory':
+        await this.checked(source);
         return null;
     }
+  }
+
+  /** check(), a refusal being permanent at this point (the API let it through: the settings changed since). */
+  private checked(source: Source): Promise<void> {
+    return this.check(source).catch((err: unknown) => {
+      throw new PermanentError(err instanceof Error ? err.message : String(err));
+    });
   }
 
   async prepare(input: Parameters<SourcePreparer['prepare']>[0]): Promise<{ source_key: string; summary: string }> {
@@ -80,11 +91,14 @@ export class GcsSourcePreparer implements SourcePreparer {
           source_key: await this.packAgentRuntime(input.agent_id, input.deployment_id, input.config),
           summary: 'the agent config on the agent runtime',
         };
-      case 'directory':
       case 'git':
-        await this.check(source).catch((err: unknown) => {
-          throw new PermanentError(err instanceof Error ? err.message : String(err));
-        });
+        await this.checked(source);
+        return {
+          source_key: '',
+          summary: `${source.url} at ${source.ref}${source.path ? ` (folder ${source.path})` : ''}, cloned by the build${source.token_secret ? ` with the token in ${source.token_secret}` : ''}`,
+        };
+      case 'directory':
+        await this.checked(source);
         throw new PermanentError('unreachable');
     }
   }

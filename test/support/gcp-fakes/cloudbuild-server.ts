@@ -39,10 +39,19 @@ import { protoKit } from './proto-kit.js';
  *   the Build or its BuildOptions do not have ("Invalid JSON payload received. Unknown name …"),
  *   a timeout that is not a Duration ("900s"), a `pubsubTopic` that is not
  *   `projects/{project}/topics/{topic}` with a Pub/Sub topic id (a letter first, 3–255 of
- *   `[A-Za-z0-9-_.~+%]`, not starting "goog"), and a path that is not a builds collection (404).
+ *   `[A-Za-z0-9-_.~+%]`, not starting "goog"), a field a BuildStep does not have, and a path that
+ *   is not a builds collection (404). Both APIs: a build with no step or a step with no name; an
+ *   `availableSecrets.secretManager[]` version name not of the form
+ *   `projects/{project}/secrets/{secret}/versions/{version}`, or an env given twice; a step's `secretEnv` not declared
+ *   there ("is used without being defined"), and a declared one no step uses ("must be used by at
+ *   least one build step", Google's reference says).
  *
  * What it does NOT prove: nothing is built: no source is fetched from Cloud Storage (a missing
- * archive or bucket goes unnoticed), no step runs, no Dockerfile is generated or read, no image
+ * archive or bucket goes unnoticed), no step runs (a git fetch step's script is run by
+ * test/unit/cloudbuild-git-step.test.ts against a local git server, not here), no secret is read
+ * (one that does not exist, or that the build's service account may not access, fails a real build
+ * at its start and is not noticed here), no step output exists unless `setStatus` gives
+ * `results.buildStepOutputs`, no Dockerfile is generated or read, no image
  * is pushed, no digest exists; notifications are recorded, not published on Pub/Sub, and hold
  * only what the fake knows of the build (no steps' timing, no sourceProvenance, no results unless
  * `setStatus` gives them); a topic that does not exist, or that Cloud Build's service agent may
@@ -290,8 +299,39 @@ export async function startCloudBuildFake(options: CloudBuildFakeOptions = {}): 
   };
 }
 
-/** What Cloud Build validates in a build's tags and user substitutions. */
+/** Secret Manager's SecretVersion names, as availableSecrets.secretManager[].versionName must give them. */
+const SECRET_VERSION = /^projects\/[^/]+\/secrets\/[^/]+\/versions\/[^/]+$/;
+
+/**
+ * What Cloud Build validates in a build: its steps, tags, user substitutions and secrets (each
+ * availableSecrets entry a well-formed version name and an env unique across the build's secrets;
+ * every step's secretEnv declared there, and every declared one used by some step).
+ */
 function checkBuild(build: IBuild): void {
+  const invalid = (message: string) => new FakeError(grpc.status.INVALID_ARGUMENT, `invalid build: ${message}`);
+  const steps = build.steps ?? [];
+  if (steps.length === 0) throw invalid('build must have at least one step');
+  steps.forEach((step, i) => {
+    if (!step.name) throw invalid(`build step ${i} must specify a name`);
+  });
+  const declared = new Set<string>();
+  for (const secret of build.availableSecrets?.secretManager ?? []) {
+    if (!SECRET_VERSION.test(secret.versionName ?? ''))
+      throw invalid(
+        `invalid secret version name ${JSON.stringify(secret.versionName ?? '')}: must be of the form "projects/*/secrets/*/versions/*"`,
+      );
+    if (!secret.env) throw invalid(`secret ${secret.versionName} has no env`);
+    if (declared.has(secret.env)) throw invalid(`secret environment variable ${JSON.stringify(secret.env)} is defined more than once`);
+    declared.add(secret.env);
+  }
+  const used = new Set<string>();
+  for (const step of steps) {
+    for (const env of step.secretEnv ?? []) {
+      if (!declared.has(env)) throw invalid(`secretEnv ${JSON.stringify(env)} is used without being defined`);
+      used.add(env);
+    }
+  }
+  for (const env of declared) if (!used.has(env)) throw invalid(`secretEnv ${JSON.stringify(env)} is defined without being used`);
   for (const tag of build.tags ?? []) {
     if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
       throw new FakeError(
@@ -367,6 +407,28 @@ const OPTION_FIELDS = new Set([
   'enableStructuredLogging',
   'pubsubTopic',
 ]);
+/** The fields of the REST API's BuildStep (v1). */
+const STEP_FIELDS = new Set([
+  'name',
+  'env',
+  'args',
+  'dir',
+  'id',
+  'waitFor',
+  'entrypoint',
+  'secretEnv',
+  'volumes',
+  'timing',
+  'pullTiming',
+  'timeout',
+  'status',
+  'allowFailure',
+  'exitCode',
+  'allowExitCodes',
+  'script',
+  'automapSubstitutions',
+  'results',
+]);
 const DURATION = /^-?\d+(\.\d{1,9})?s$/;
 /** projects/{project id}/topics/{Pub/Sub topic id}. */
 const TOPIC_NAME = /^projects\/[a-z][a-z0-9-]{4,28}[a-z0-9]\/topics\/([A-Za-z][A-Za-z0-9\-_.~+%]{2,254})$/;
@@ -379,6 +441,12 @@ function fromRestBuild(body: Record<string, unknown>): IBuild {
   for (const k of Object.keys(body)) if (!BUILD_FIELDS.has(k)) throw unknown(k, 'build');
   const options = (body.options ?? {}) as Record<string, unknown>;
   for (const k of Object.keys(options)) if (!OPTION_FIELDS.has(k)) throw unknown(k, 'build.options');
+  const steps = Array.isArray(body.steps) ? (body.steps as Record<string, unknown>[]) : [];
+  steps.forEach((step, i) => {
+    for (const k of Object.keys(step)) if (!STEP_FIELDS.has(k)) throw unknown(k, `build.steps[${i}]`);
+  });
+  const secrets = (body.availableSecrets ?? {}) as Record<string, unknown>;
+  for (const k of Object.keys(secrets)) if (!['secretManager', 'inline'].includes(k)) throw unknown(k, 'build.available_secrets');
   const topic = options.pubsubTopic;
   if (topic !== undefined) {
     const m = typeof topic === 'string' ? TOPIC_NAME.exec(topic) : null;
@@ -410,5 +478,9 @@ function buildJson(build: IBuild): Record<string, unknown> {
     if (v) json[k] = v;
   }
   if (build.timeout) json.timeout = `${Number(build.timeout.seconds ?? 0)}s`;
+  // bytes fields are base64 in proto3 JSON.
+  const outputs = build.results?.buildStepOutputs;
+  if (outputs && json.results && typeof json.results === 'object')
+    (json.results as Record<string, unknown>).buildStepOutputs = outputs.map((o) => Buffer.from(o as Uint8Array).toString('base64'));
   return json;
 }
