@@ -76,6 +76,7 @@ const MetricsQuerySchema = z.object({
   environment: EnvironmentNameSchema.optional(),
   from: Day.optional(),
   to: Day.optional(),
+  resolution: z.enum(['hour', 'day']).optional().meta({ description: 'series points: default hour up to 7 days, else day' }),
 });
 
 const ServicesQuerySchema = z.object({ limit: z.coerce.number().int().min(1).max(500).default(100) });

@@ -134,7 +134,28 @@ export const ServiceStatusSchema = z
   })
   .meta({ id: 'ServiceStatus' });
 
-const StageMetricsSchema = z.object({ count: z.number(), average: z.number().nullable(), p95: z.number().nullable() });
+const StageMetricsSchema = z.object({
+  count: z.number(),
+  average: z.number().nullable(),
+  p50: z.number().nullable(),
+  p95: z.number().nullable(),
+});
+
+const SeriesPointSchema = z.object({
+  start: z.string().meta({ description: 'the UTC hour or day the point covers' }),
+  total: z.number(),
+  successful: z.number(),
+  failed: z.number().meta({ description: 'failed or rolled back, as failed_deployments' }),
+  rolled_back: z.number(),
+  cancelled: z.number(),
+  success_rate: z.number(),
+  p50_deployment_time: z.number().nullable(),
+  p95_deployment_time: z.number().nullable(),
+  stages: z
+    .record(z.string(), z.object({ count: z.number(), p50: z.number().nullable(), p95: z.number().nullable() }))
+    .optional()
+    .meta({ description: "each stage's p50/p95 of the day (day resolution only)" }),
+});
 
 /** GET /metrics (shared/domain/metrics.ts metricsView): seed 004's names, seconds. */
 export const MetricsViewSchema = z
@@ -150,6 +171,7 @@ export const MetricsViewSchema = z
       average_validation_time: z.number().nullable(),
       average_test_time: z.number().nullable(),
       p95_deployment_time: z.number().nullable(),
+      p50_deployment_time: z.number().nullable(),
       deployment_frequency: z.number(),
       active_deployments: z.number(),
       last_updated: z.string(),
@@ -157,6 +179,8 @@ export const MetricsViewSchema = z
       window: z.object({ from: z.string(), to: z.string(), resolution: z.literal('day') }),
       p95_method: z.string(),
     }),
+    /** The window over time, oldest first: one point per hour or day in which a deployment ended. */
+    series: z.object({ resolution: z.enum(['hour', 'day']), points: z.array(SeriesPointSchema) }),
     filters: z.object({ agent_id: z.string().nullable(), environment: z.string().nullable() }),
   })
   .meta({ id: 'Metrics' });

@@ -179,7 +179,7 @@ describe.runIf(BROWSER)('the dashboard', () => {
     await check('services');
   }, 300_000);
 
-  it('deploys a design, runs it with a JSON input and reads its execution; metrics chart the jobs', async () => {
+  it('deploys a design, runs it with a JSON input and reads its execution', async () => {
     await page.goto(`${stack.url}/#/designs`);
     await page.getByLabel('Endpoint path').fill('/web/echo');
     const design = { version: 1, name: 'web-echo', blocks: [{ id: 'only', agent: agents.agent('/upper') }], output: 'only' };
@@ -193,12 +193,43 @@ describe.runIf(BROWSER)('the dashboard', () => {
     await page.getByRole('list', { name: 'executions' }).getByRole('button').first().click();
     await page.getByTestId('steps').waitFor();
     await check('designs');
+  }, 120_000);
+
+  it('metrics come from GET /metrics: totals, stage p50/p95 and charts over time, filtered by agent, environment and window', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    const week = new Date(Date.now() - 6 * 86_400_000).toISOString().slice(0, 10);
+    const server = (await client.getMetrics({ from: week })).metrics;
+    // The earlier tests' deployments: a failure among them, so the rate is neither 0 nor 100.
+    expect(server.total_deployments).toBeGreaterThan(4);
+    expect(server.failed_deployments).toBeGreaterThan(0);
     await page.goto(`${stack.url}/#/metrics`);
-    await page
-      .getByRole('img', { name: /success rate/ })
-      .locator('canvas')
-      .waitFor({ timeout: 30_000 });
-    await waitText('development');
+    const summary = page.getByTestId('summary');
+    await summary.waitFor({ timeout: 30_000 });
+    expect(await summary.textContent()).toContain(
+      `${server.total_deployments} deployments · ${Math.round(server.success_rate * 100)}% succeeded`,
+    );
+    await page.getByRole('img', { name: 'success rate (%) by hour' }).locator('canvas').waitFor({ timeout: 30_000 });
+    await page.getByRole('img', { name: 'deployment duration p50 and p95 (s) by hour' }).locator('canvas').waitFor();
+    await page.getByRole('img', { name: 'building duration p50 and p95 (s) by day' }).locator('canvas').waitFor();
+    const building = page.getByRole('row', { name: /^building/ });
+    expect(await building.locator('td').nth(3).textContent()).toBe(String(server.stages.building?.count));
+    await page.getByRole('region', { name: 'Environments' }).getByText('development', { exact: false }).first().waitFor();
     await check('metrics');
+
+    // One agent: the page asks the server with the filter and shows its answer.
+    await page.getByLabel('Agent', { exact: true }).fill('web-svc');
+    await page.getByLabel('Agent', { exact: true }).press('Enter');
+    await summary.filter({ hasText: '3 deployments · 100% succeeded' }).waitFor();
+    // An environment nothing ran in: no points to chart.
+    await page.getByRole('combobox', { name: /^Environment/ }).selectOption('production');
+    await summary.filter({ hasText: '0 deployments' }).waitFor();
+    await page.getByRole('img', { name: 'success rate (%) by hour' }).filter({ hasText: 'No finished deployments' }).waitFor();
+    // A 30-day window: the series by day.
+    await page.getByRole('combobox', { name: /^Environment/ }).selectOption('');
+    await page.getByRole('combobox', { name: /^Window/ }).selectOption('30');
+    await page.getByRole('img', { name: 'success rate (%) by day' }).locator('canvas').waitFor();
+    const daily = await client.getMetrics({ agent_id: 'web-svc', resolution: 'day' });
+    expect(daily.series.points.at(-1)).toMatchObject({ start: `${today}T00:00:00.000Z`, total: 3 });
+    await check('metrics-filtered');
   }, 120_000);
 });

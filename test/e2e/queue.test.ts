@@ -74,4 +74,21 @@ describe('the per-owner concurrency limit end to end', () => {
     expect(prod.total_deployments).toBe(0);
     expect((await t.request('GET', '/metrics?from=nonsense')).status).toBe(400);
   });
+
+  it('GET /metrics has the window over time: both in this hour (hours for a short window, days for the default 30)', async () => {
+    const today = new Date().toISOString().slice(0, 10);
+    type Series = { resolution: string; points: { start: string; total: number; successful: number; stages?: object }[] };
+    const hourly = (await t.request('GET', `/metrics?from=${today}`)).json.series as Series;
+    expect(hourly.resolution).toBe('hour');
+    expect(hourly.points.reduce((n, p) => n + p.total, 0)).toBe(2);
+    expect(hourly.points.every((p) => p.start.endsWith(':00:00.000Z') && p.successful === p.total)).toBe(true);
+    const daily = (await t.request('GET', '/metrics')).json.series as Series;
+    expect(daily).toMatchObject({ resolution: 'day', points: [{ start: `${today}T00:00:00.000Z`, total: 2 }] });
+    expect(daily.points[0].stages).toHaveProperty('building');
+    const tooLong = await t.request('GET', '/metrics?from=2025-01-01&to=2025-06-01&resolution=hour');
+    expect([tooLong.status, tooLong.json.error?.field]).toEqual([400, 'resolution']);
+    const bogus = await t.request('GET', '/metrics?resolution=minute');
+    expect(bogus.status).toBe(400);
+    expect(bogus.json.error?.message).toContain('resolution');
+  });
 });

@@ -34,6 +34,9 @@ import {
   JobListSchema,
   JobViewSchema,
   LogsSchema,
+  type Metrics,
+  type MetricsQuery,
+  MetricsSchema,
   type RollbackAccepted,
   RollbackAcceptedSchema,
   type ServiceList,
@@ -301,6 +304,11 @@ export class BatonClient {
   callEndpoint(endpointPath: string, input: unknown, options: CallOptions & { apiKey?: string } = {}): Promise<unknown> {
     const path = `/api/deployed/${endpointPath.replace(/^\/+/, '').split('/').map(encodeURIComponent).join('/')}`;
     return this.request('POST', path, z.unknown(), { json: input }, options, options.apiKey);
+  }
+
+  /** GET /metrics: totals, per-stage p50/p95 and the window over time, from the server's aggregates. */
+  getMetrics(query: MetricsQuery = {}, options: CallOptions = {}): Promise<Metrics> {
+    return this.request('GET', `/metrics${queryString(query)}`, MetricsSchema, undefined, options);
   }
 
   /** GET /environments: each environment's resources, validation level and tests, and the default. */

@@ -206,6 +206,56 @@ export const ServiceListSchema = z.looseObject({
 });
 export type ServiceList = z.infer<typeof ServiceListSchema>;
 
+const num = z.number().nullable().default(null);
+
+/** One point of GET /metrics' series: what ended in the hour or day from `start` (seconds). */
+export const MetricsPointSchema = z.looseObject({
+  start: z.string(),
+  total: z.number(),
+  successful: z.number(),
+  failed: z.number(),
+  rolled_back: z.number().default(0),
+  cancelled: z.number().default(0),
+  success_rate: z.number(),
+  p50_deployment_time: num,
+  p95_deployment_time: num,
+  stages: z.record(z.string(), z.looseObject({ count: z.number(), p50: num, p95: num })).optional(),
+});
+export type MetricsPoint = z.infer<typeof MetricsPointSchema>;
+
+/** GET /metrics: seed 004's totals for the window, per stage, and the same window over time. */
+export const MetricsSchema = z.looseObject({
+  metrics: z.looseObject({
+    total_deployments: z.number(),
+    successful_deployments: z.number(),
+    failed_deployments: z.number(),
+    rolled_back_deployments: z.number().default(0),
+    cancelled_deployments: z.number().default(0),
+    success_rate: z.number(),
+    average_deployment_time: num,
+    p50_deployment_time: num,
+    p95_deployment_time: num,
+    deployment_frequency: z.number().default(0),
+    active_deployments: z.number().default(0),
+    last_updated: z.string().optional(),
+    stages: z.record(z.string(), z.looseObject({ count: z.number(), average: num, p50: num, p95: num })).default({}),
+    window: z.looseObject({ from: z.string(), to: z.string() }).optional(),
+  }),
+  series: z.looseObject({ resolution: z.string(), points: z.array(MetricsPointSchema) }).default({ resolution: 'day', points: [] }),
+  filters: z.looseObject({ agent_id: z.string().nullable().default(null), environment: z.string().nullable().default(null) }).optional(),
+});
+export type Metrics = z.infer<typeof MetricsSchema>;
+
+export interface MetricsQuery {
+  agent_id?: string;
+  environment?: string;
+  /** The window's first and last UTC day (YYYY-MM-DD or a timestamp); default the last 30 days. */
+  from?: string;
+  to?: string;
+  /** The series' points; default hour for a window of up to 7 days, else day. */
+  resolution?: 'hour' | 'day';
+}
+
 export const EnvironmentsSchema = z.looseObject({
   environments: z.record(
     z.string(),

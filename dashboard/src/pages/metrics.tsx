@@ -1,25 +1,68 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import type { Environments, Job } from '../../../clients/typescript/src/index.js';
+import type { Environments, MetricsPoint, Metrics as MetricsView } from '../../../clients/typescript/src/index.js';
 import { client } from '../live.js';
 import { ms, Panel } from '../ui.js';
 
-/** Success rate and stage durations (p50/p95) over time, from the last 100 jobs; and the environments. */
+/** Windows offered, in days (today included). */
+const WINDOWS = [
+  [1, 'today'],
+  [7, 'last 7 days'],
+  [30, 'last 30 days'],
+  [90, 'last 90 days'],
+] as const;
+
+const dayBefore = (days: number) => new Date(Date.now() - (days - 1) * 86_400_000).toISOString().slice(0, 10);
+/** The histograms' first bucket is [0, 100 ms): the server gives its middle, 50 ms, for anything in it. */
+const seconds = (s: number | null | undefined) => (s != null && s * 1000 < 100 ? '<\u00a0100\u00a0ms' : ms(s == null ? null : s * 1000));
+const toUnix = (p: MetricsPoint) => Date.parse(p.start) / 1000;
+
+/**
+ * Metrics and environments, all from the server: GET /metrics (its aggregates, filtered by agent,
+ * environment and window) gives the totals, each stage's p50/p95 and the window over time (hours
+ * for a window of up to 7 days, else days); stage durations over time come from its day series.
+ */
 export function Metrics() {
-  const [jobs, setJobs] = useState<Job[] | null>(null);
+  const [agent, setAgent] = useState('');
+  const [environment, setEnvironment] = useState('');
+  const [days, setDays] = useState(7);
+  const [view, setView] = useState<MetricsView | null>(null);
+  const [daily, setDaily] = useState<MetricsView | null>(null);
   const [envs, setEnvs] = useState<Environments | null>(null);
+  const [stage, setStage] = useState('');
   const [error, setError] = useState('');
   useEffect(() => {
-    client.listDeployments({ limit: 100 }).then(
-      (p) => setJobs(p.deployments),
-      (e: unknown) => setError(String(e)),
-    );
     client.getEnvironments().then(setEnvs, (e: unknown) => setError(String(e)));
   }, []);
-  const finished = (jobs ?? []).filter((j) => j.kind === 'deployment' && j.completed_at).reverse();
-  const buckets = byHour(finished);
-  const stages = stageStats(finished);
+  useEffect(() => {
+    const query = { agent_id: agent.trim() || undefined, environment: environment || undefined, from: dayBefore(days) };
+    const controller = new AbortController();
+    Promise.all([
+      client.getMetrics(query, { signal: controller.signal }),
+      client.getMetrics({ ...query, resolution: 'day' }, { signal: controller.signal }),
+    ]).then(
+      ([v, d]) => {
+        setView(v);
+        setDaily(d);
+        setError('');
+      },
+      (e: unknown) => {
+        if (!controller.signal.aborted) setError(e instanceof Error ? e.message : String(e));
+      },
+    );
+    return () => controller.abort();
+  }, [agent, environment, days]);
+  const m = view?.metrics;
+  // The x axis spans the window asked for (a lone point would otherwise get a range of years).
+  const windowStart = Date.parse(`${dayBefore(days)}T00:00:00Z`) / 1000;
+  const windowEnd = Math.ceil(Date.now() / 3_600_000) * 3600;
+  const xRange: [number, number] = [windowStart, windowEnd];
+  const points = view?.series.points ?? [];
+  const by = view?.series.resolution ?? 'hour';
+  const stages = Object.entries(m?.stages ?? {});
+  const shownStage = stage || stages.find(([s]) => s === 'building')?.[0] || stages[0]?.[0] || '';
+  const stageDays = (daily?.series.points ?? []).filter((p) => p.stages?.[shownStage]);
   return (
     <main>
       <h1>Metrics and environments</h1>
@@ -28,11 +71,55 @@ export function Metrics() {
           {error}
         </p>
       )}
-      <Panel title="Success rate by hour">
+      <form class="filters" onSubmit={(e) => e.preventDefault()}>
+        <label>
+          Agent <input value={agent} onChange={(e) => setAgent((e.target as HTMLInputElement).value)} placeholder="all" />
+        </label>
+        <label>
+          Environment
+          <select value={environment} onChange={(e) => setEnvironment((e.target as HTMLSelectElement).value)}>
+            <option value="">all</option>
+            {Object.keys(envs?.environments ?? {}).map((name) => (
+              <option value={name}>{name}</option>
+            ))}
+          </select>
+        </label>
+        <label>
+          Window
+          <select value={String(days)} onChange={(e) => setDays(Number((e.target as HTMLSelectElement).value))}>
+            {WINDOWS.map(([d, label]) => (
+              <option value={String(d)}>{label}</option>
+            ))}
+          </select>
+        </label>
+      </form>
+      {m && (
+        <Panel title="Summary">
+          <p data-testid="summary">
+            {m.total_deployments} deployments · {Math.round(m.success_rate * 100)}% succeeded · {m.failed_deployments} failed or rolled back
+            · {m.cancelled_deployments} cancelled · duration p50 {seconds(m.p50_deployment_time)}, p95 {seconds(m.p95_deployment_time)} ·{' '}
+            {m.active_deployments} running now
+          </p>
+        </Panel>
+      )}
+      <Panel title={`Success rate by ${by}`}>
         <Chart
-          label="success rate (%) by hour"
-          data={[buckets.map((b) => b.t), buckets.map((b) => b.rate)]}
+          label={`success rate (%) by ${by}`}
+          data={[points.map(toUnix), points.map((p) => p.success_rate * 100)]}
           series={[{ label: 'success %', stroke: '#1d6b2f' }]}
+          x={xRange}
+          y={[0, 100]}
+        />
+      </Panel>
+      <Panel title={`Deployment duration by ${by}`}>
+        <Chart
+          label={`deployment duration p50 and p95 (s) by ${by}`}
+          data={[points.map(toUnix), points.map((p) => p.p50_deployment_time), points.map((p) => p.p95_deployment_time)]}
+          series={[
+            { label: 'p50 s', stroke: '#0b4f8a' },
+            { label: 'p95 s', stroke: '#8a3b0b' },
+          ]}
+          x={xRange}
         />
       </Panel>
       <Panel title="Stage durations">
@@ -46,23 +133,38 @@ export function Metrics() {
             </tr>
           </thead>
           <tbody>
-            {stages.map((s) => (
+            {stages.map(([s, v]) => (
               <tr>
-                <td>{s.stage}</td>
-                <td>{ms(s.p50)}</td>
-                <td>{ms(s.p95)}</td>
-                <td>{s.n}</td>
+                <td>{s}</td>
+                <td>{seconds(v.p50)}</td>
+                <td>{seconds(v.p95)}</td>
+                <td>{v.count}</td>
               </tr>
             ))}
           </tbody>
         </table>
+        {stages.length > 0 && (
+          <label>
+            Stage over time
+            <select value={shownStage} onChange={(e) => setStage((e.target as HTMLSelectElement).value)}>
+              {stages.map(([s]) => (
+                <option value={s}>{s}</option>
+              ))}
+            </select>
+          </label>
+        )}
         <Chart
-          label="deployment duration p50 and p95 (s) by hour"
-          data={[buckets.map((b) => b.t), buckets.map((b) => b.p50 / 1000), buckets.map((b) => b.p95 / 1000)]}
+          label={`${shownStage || 'stage'} duration p50 and p95 (s) by day`}
+          data={[
+            stageDays.map(toUnix),
+            stageDays.map((p) => p.stages?.[shownStage]?.p50 ?? null),
+            stageDays.map((p) => p.stages?.[shownStage]?.p95 ?? null),
+          ]}
           series={[
             { label: 'p50 s', stroke: '#0b4f8a' },
             { label: 'p95 s', stroke: '#8a3b0b' },
           ]}
+          x={xRange}
         />
       </Panel>
       <Panel title="Environments">
@@ -80,48 +182,39 @@ export function Metrics() {
   );
 }
 
-function Chart({ label, data, series }: { label: string; data: number[][]; series: { label: string; stroke: string }[] }) {
+function Chart({
+  label,
+  data,
+  series,
+  x,
+  y,
+}: {
+  label: string;
+  data: (number | null)[][];
+  series: { label: string; stroke: string }[];
+  /** The x axis (unix seconds) and, when fixed, the y axis. */
+  x: [number, number];
+  y?: [number, number];
+}) {
   const ref = useRef<HTMLDivElement>(null);
   useEffect(() => {
     if (!ref.current || data[0].length === 0) return;
     const width = Math.min(720, ref.current.clientWidth || 320);
     const plot = new uPlot(
-      { width, height: 200, series: [{}, ...series.map((s) => ({ ...s, width: 2, points: { show: true } }))] },
+      {
+        width,
+        height: 200,
+        scales: { x: { time: true, range: x }, ...(y ? { y: { range: y } } : {}) },
+        series: [{}, ...series.map((s) => ({ ...s, width: 2, points: { show: true } }))],
+      },
       data as uPlot.AlignedData,
       ref.current,
     );
     return () => plot.destroy();
-  }, [JSON.stringify(data)]);
+  }, [JSON.stringify(data), label, x[0], x[1]]);
   return (
     <div ref={ref} role="img" aria-label={label} class="chart">
-      {data[0].length === 0 ? 'No finished deployments yet' : null}
+      {data[0].length === 0 ? 'No finished deployments in this window' : null}
     </div>
   );
-}
-
-const pct = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
-
-function byHour(jobs: Job[]) {
-  const groups = new Map<number, Job[]>();
-  for (const j of jobs) {
-    const hour = Math.floor(Date.parse(j.created_at) / 3_600_000) * 3600;
-    groups.set(hour, [...(groups.get(hour) ?? []), j]);
-  }
-  return [...groups.entries()]
-    .sort((a, b) => a[0] - b[0])
-    .map(([t, js]) => {
-      const took = js.map((j) => Date.parse(j.completed_at ?? j.created_at) - Date.parse(j.created_at)).sort((a, b) => a - b);
-      return { t, rate: (100 * js.filter((j) => j.status === 'completed').length) / js.length, p50: pct(took, 50), p95: pct(took, 95) };
-    });
-}
-
-function stageStats(jobs: Job[]) {
-  const by = new Map<string, number[]>();
-  for (const j of jobs)
-    for (const [stage, t] of Object.entries(j.stage_timings))
-      if (t.duration_ms != null) by.set(stage, [...(by.get(stage) ?? []), t.duration_ms]);
-  return [...by.entries()].map(([stage, v]) => {
-    const sorted = [...v].sort((a, b) => a - b);
-    return { stage, p50: pct(sorted, 50), p95: pct(sorted, 95), n: v.length };
-  });
 }

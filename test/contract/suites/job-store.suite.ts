@@ -198,6 +198,9 @@ export function jobStoreContract(name: string, makeStore: () => Promise<JobStore
           const [agg] = await store.metrics(scope, ['2030-01-01', '2030-01-02']);
           expect(agg, scope).toMatchObject({ successful: 1, failed: 0, day: '2030-01-01' });
           expect(agg?.deployment_ms.count).toBe(1);
+          // The hour it ended in, kept in the same document for the series over time.
+          expect(agg?.hours, scope).toEqual({ '00': expect.objectContaining({ successful: 1, failed: 0 }) });
+          expect(agg?.hours['00']?.deployment_ms.count).toBe(1);
         }
         expect(await store.metrics('agent:other', ['2030-01-01'])).toEqual([]);
         expect(await store.countOpen({ agent_id: 'agent-m' })).toBe(0);
