@@ -65,6 +65,8 @@ export const ConfigSchema = z.object({
   BATON_KEEP_REVISIONS: int(3, 1, 1000),
   /** Where the local builder runs builds (default: the data folder when no project is above it, else the OS temp dir). */
   BATON_BUILD_DIR: z.string().min(1).optional(),
+  /** The PATH the local builder finds toolchains on (python3, go, uv, poetry, pipenv, pnpm, yarn, bun) and runs builds with; default: Baton's own PATH. The Node running Baton always comes first. */
+  BATON_BUILD_PATH: z.string().min(1).optional(),
   /** How often the local stack runs the watchdog (Cloud Scheduler runs it every minute on gcp). */
   BATON_WATCHDOG_INTERVAL_MS: int(60_000, 1000, 3_600_000),
   /** Hosts a design's `url` agents may call (comma-separated: host, *.domain, host:port, or *); see shared/domain/agent-url.ts. */

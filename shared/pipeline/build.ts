@@ -48,6 +48,7 @@ export function startBuild(deps: PipelineDeps, deploymentId: string): Promise<st
       tags: [buildTag(job.deployment_id)],
       substitutions: { _DEPLOYMENT_ID: job.deployment_id, _AGENT_ID: job.agent_id },
       generated: job.analysis?.dockerfile === 'generated' ? (generateDockerfile(job.analysis) ?? undefined) : undefined,
+      ...(job.analysis ? { analysis: job.analysis } : {}),
     });
     log(`Build ${build_id} submitted; log: ${log_url}`);
     return {

@@ -89,6 +89,17 @@ export async function sourceChecks(
     });
     for (const note of a.notes)
       findings.push({ ...base, test_name: 'source_analysis_note', severity: 'low', passed: false, field: 'source', message: note });
+    // The builder's machine must have the stack's toolchain: a build that cannot start fails here, before it is queued.
+    const missing = deps.builder.missingTools ? await deps.builder.missingTools(a) : null;
+    if (missing)
+      findings.push({
+        test_name: 'build_toolchain',
+        test_type: 'source_validation',
+        severity: 'critical',
+        passed: false,
+        field: 'source',
+        message: missing,
+      });
     findings.push(...lintFindings(reader, a, request));
   }
   const ended = deps.clock.now().getTime();

@@ -1,3 +1,5 @@
+import type { Analysis } from '../domain/analysis/schema.js';
+
 /**
  * Cloud Build: `submit` starts a build and returns at once. Completion is not awaited: the builder
  * publishes a notification per state change on Baton's `baton-builds` topic (the Build resource as
@@ -18,9 +20,17 @@ export interface BuildSpec {
   substitutions: Record<string, string>;
   /** The Dockerfile and .dockerignore generated from the source's analysis, used when the source has none. */
   generated?: { dockerfile: string; dockerignore: string };
+  /** The source's analysis: the plan a native builder (the local one) follows, as the generated Dockerfile does. */
+  analysis?: Analysis;
 }
 
 export interface Builder {
   submit(spec: BuildSpec): Promise<{ build_id: string; log_url: string }>;
   cancel(buildId: string): Promise<void>;
+  /**
+   * What the machine that builds lacks to build this stack (a toolchain, a tool a lock file names),
+   * in words saying what to install; null when nothing is missing. Asked in validating. A builder
+   * that builds any Dockerfile (Cloud Build) has nothing to say and leaves it out.
+   */
+  missingTools?(analysis: Analysis): Promise<string | null>;
 }

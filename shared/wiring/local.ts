@@ -12,6 +12,7 @@ import { HttpAgentCaller } from '../adapters/local/http-agent-caller.js';
 import { fetchProbe } from '../adapters/local/http-probe.js';
 import { FetchTester } from '../adapters/local/http-tester.js';
 import { LocalJobStore } from '../adapters/local/job-store.js';
+import { revisionUser } from '../adapters/local/process.js';
 import { LocalCanaryMetrics } from '../adapters/local/request-stats.js';
 import { RevisionLogFiles } from '../adapters/local/revision-logs.js';
 import { LocalRuntime } from '../adapters/local/runtime.js';
@@ -67,6 +68,8 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     bus,
     logs,
     workDir: isolatedBuildRoot(dir, config.BATON_BUILD_DIR ?? null),
+    ...(config.BATON_BUILD_PATH ? { path: config.BATON_BUILD_PATH } : {}),
+    revisionsRunAsOther: revisionUser() !== null,
     caps,
     cacheDir: join(dir, 'cache'),
     timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000,

@@ -1,14 +1,23 @@
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdirSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { delimiter, dirname, join, resolve } from 'node:path';
 import { create as tar } from 'tar';
+import type { Analysis } from '../../shared/domain/analysis/schema.js';
+import { flaskApp, type PythonApp, plainPythonApp } from './python-apps.js';
 
 /**
  * Apps shaped like the public ones new users deploy first (the cases are listed in REAL_APPS),
  * written by the test with no network: each dependency is a
  * small package of its own, packed as an npm tarball and named by a `file:` spec, so the local
  * builder's `npm install` lays out node_modules (scoped folders, `.bin` links) as the registry
- * would. What the stand-ins do not reproduce: the real frameworks' behaviour beyond the shape
- * that matters here (bins, builds, links, start-up, logs).
+ * would. Each stand-in carries the real package's name (express, fastify, koa, @nestjs/core,
+ * next), so the analysis recognises the framework as it would the real one. The pnpm and yarn
+ * apps vendor their tarballs (vendor/*.tgz, as the lock files record them relative to the app)
+ * and get their lock file from the real pnpm 10 and yarn 1 (Baton's devDependencies), run by the
+ * test as the app's developer would; the build then finds those tools through BATON_BUILD_PATH
+ * (buildTools below). The Python apps are test/support/python-apps.ts's. What the stand-ins do
+ * not reproduce: the real frameworks' behaviour beyond the shape that matters here (bins, builds,
+ * links, start-up, logs), and the registry (no package is fetched).
  */
 
 type Files = Record<string, string>;
@@ -20,7 +29,27 @@ export interface RealApp {
   body: RegExp;
   /** Lines the service's runtime logs must then hold, with the severity they are shown at. */
   logs?: { severity: string; message: string }[];
+  /** What the job's `analysis` must hold (every generated: none of these apps has a Dockerfile). */
+  analysis: Partial<Analysis>;
   dir: string;
+}
+
+const REPO = resolve(import.meta.dirname, '../..');
+
+/**
+ * A folder holding `pnpm` and `yarn` (Baton's own devDependencies, pnpm 10 and yarn 1), for
+ * BATON_BUILD_PATH: Baton's PATH leaves node_modules/.bin folders out of builds, so the tools are
+ * linked from a folder of their own, as a machine with them installed globally would have them.
+ */
+export function buildTools(root: string): string {
+  const dir = join(root, 'tools');
+  mkdirSync(dir, { recursive: true });
+  for (const [tool, bin] of [
+    ['pnpm', 'node_modules/pnpm/bin/pnpm.cjs'],
+    ['yarn', 'node_modules/yarn/bin/yarn.js'],
+  ])
+    symlinkSync(join(REPO, bin), join(dir, tool));
+  return dir;
 }
 
 const json = (v: unknown) => `${JSON.stringify(v, null, 2)}\n`;
@@ -75,29 +104,177 @@ module.exports = function express() {
 
 interface AppSpec {
   files: Files;
-  check: Omit<RealApp, 'dir'>;
+  /** Files written as they are (wheels), or copied from a path (vendored tarballs). */
+  binary?: Record<string, Uint8Array | { from: string }>;
+  /** The lock file its developer made with this tool once the files were written. */
+  lock?: 'pnpm' | 'yarn';
+  check: Omit<RealApp, 'dir' | 'analysis'>;
+  analysis: Partial<Analysis>;
 }
 
-/** Writes the app `name` (and the packages it depends on) under `root`. */
-export async function writeRealApp(root: string, name: RealAppName): Promise<RealApp> {
+/** Writes the app `name` (and the packages it depends on) under `root`; `tools` is buildTools' folder. */
+export async function writeRealApp(root: string, name: RealAppName, tools: string): Promise<RealApp> {
   const app = await REAL_APPS[name](join(root, 'packages'));
   const dir = join(root, 'apps', name);
   writeTree(dir, app.files);
-  return { ...app.check, dir };
+  for (const [rel, data] of Object.entries(app.binary ?? {})) {
+    mkdirSync(dirname(join(dir, rel)), { recursive: true });
+    if (data instanceof Uint8Array) writeFileSync(join(dir, rel), data);
+    else copyFileSync(data.from, join(dir, rel));
+  }
+  if (app.lock) {
+    const env = { ...process.env, PATH: [dirname(process.execPath), tools, process.env.PATH].join(delimiter), CI: 'true' };
+    const args =
+      app.lock === 'pnpm'
+        ? ['install', '--lockfile-only', '--store-dir', join(root, 'pnpm-store')]
+        : ['install', '--non-interactive', '--ignore-scripts', '--cache-folder', join(root, 'yarn-cache')];
+    execFileSync(join(tools, app.lock), args, { cwd: dir, env, stdio: 'pipe', timeout: 120_000 });
+    // What the developer commits: the lock file, not node_modules.
+    rmSync(join(dir, 'node_modules'), { recursive: true, force: true });
+  }
+  return { ...app.check, analysis: app.analysis, dir };
+}
+
+/** A package packed as npm would, copied into the app's vendor/ folder and named by a relative `file:` spec. */
+async function vendored(pkgs: string, name: string, files: Files): Promise<{ spec: string; copy: Record<string, { from: string }> }> {
+  const abs = (await pack(pkgs, name, files)).slice('file:'.length);
+  const rel = `vendor/${name}-1.0.0.tgz`;
+  return { spec: `file:${rel}`, copy: { [rel]: { from: abs } } };
+}
+
+/** Fastify's shape with pnpm: fastify() → get(path, handler) returning the body, listen({ port, host }). */
+async function fastifyPnpmApp(pkgs: string): Promise<AppSpec> {
+  const fastify = await vendored(pkgs, 'fastify', {
+    'package.json': json({ main: 'index.js' }),
+    'index.js': `const http = require('node:http');
+module.exports = function fastify() {
+  const routes = new Map();
+  return {
+    get: (path, handler) => routes.set(path, handler),
+    listen: ({ port, host }, cb) => {
+      const server = http.createServer(async (req, res) => {
+        const h = routes.get(req.url);
+        if (!h) { res.statusCode = 404; return res.end(JSON.stringify({ message: 'Route GET:' + req.url + ' not found', statusCode: 404 })); }
+        const body = await h(req, res);
+        res.setHeader('content-type', 'application/json; charset=utf-8');
+        res.end(JSON.stringify(body));
+      });
+      server.listen(port, host, () => cb && cb(null, 'http://' + host + ':' + port));
+    },
+  };
+};
+`,
+  });
+  return {
+    files: {
+      'package.json': json({ name: 'fastify-app', scripts: { start: 'node server.js' }, dependencies: { fastify: fastify.spec } }),
+      'server.js': `const app = require('fastify')();
+app.get('/', async () => ({ hello: 'fastify' }));
+app.listen({ port: Number(process.env.PORT) || 3000, host: '0.0.0.0' }, (err, address) => console.log('listening on ' + address));
+`,
+    },
+    binary: fastify.copy,
+    lock: 'pnpm',
+    check: { path: '/', status: 200, body: /^\{"hello":"fastify"\}$/ },
+    analysis: {
+      language: 'node',
+      framework: 'fastify',
+      package_manager: 'pnpm',
+      lock_file: 'pnpm-lock.yaml',
+      install_command: 'pnpm install --frozen-lockfile',
+      start_command: 'node server.js',
+    },
+  };
+}
+
+/** Koa's shape with yarn 1: new Koa(), app.use(async (ctx) => { ctx.body = … }), app.listen(port). */
+async function koaYarnApp(pkgs: string): Promise<AppSpec> {
+  const koa = await vendored(pkgs, 'koa', {
+    'package.json': json({ main: 'index.js' }),
+    'index.js': `const http = require('node:http');
+module.exports = class Koa {
+  constructor() { this.middleware = []; }
+  use(fn) { this.middleware.push(fn); return this; }
+  listen(...args) {
+    return http.createServer(async (req, res) => {
+      const ctx = { req, res, path: req.url, body: undefined, status: 404 };
+      for (const fn of this.middleware) await fn(ctx, async () => {});
+      res.statusCode = ctx.body === undefined ? 404 : 200;
+      res.end(ctx.body === undefined ? 'Not Found' : String(ctx.body));
+    }).listen(...args);
+  }
+};
+`,
+  });
+  return {
+    files: {
+      'package.json': json({ name: 'koa-app', scripts: { start: 'node app.js' }, dependencies: { koa: koa.spec } }),
+      'app.js': `const Koa = require('koa');
+const app = new Koa();
+app.use(async (ctx) => { ctx.body = 'Hello Koa'; });
+app.listen(process.env.PORT || 3000);
+`,
+    },
+    binary: koa.copy,
+    lock: 'yarn',
+    check: { path: '/', status: 200, body: /^Hello Koa$/ },
+    analysis: {
+      language: 'node',
+      framework: 'koa',
+      package_manager: 'yarn',
+      lock_file: 'yarn.lock',
+      install_command: 'yarn install --frozen-lockfile',
+      start_command: 'node app.js',
+    },
+  };
+}
+
+const pythonSpec = (app: PythonApp) => ({ files: app.files, binary: app.binary });
+
+/** Python on the standard library alone: http.server on $PORT, an empty requirements.txt. */
+async function pythonPlainApp(): Promise<AppSpec> {
+  return {
+    ...pythonSpec(plainPythonApp()),
+    check: { path: '/', status: 200, body: /^\{"hello": "python", "venv": true\}$/ },
+    analysis: {
+      language: 'python',
+      framework: 'plain',
+      package_manager: 'pip',
+      lock_file: 'requirements.txt',
+      start_command: 'python main.py',
+      port_handling: 'main.py reads PORT',
+    },
+  };
+}
+
+/** Flask's quickstart under gunicorn, both stand-ins installed by pip from wheels in the app. */
+async function flaskGunicornApp(): Promise<AppSpec> {
+  return {
+    ...pythonSpec(flaskApp()),
+    check: { path: '/', status: 200, body: /^<p>Hello, World!<\/p>$/ },
+    analysis: {
+      language: 'python',
+      framework: 'flask',
+      package_manager: 'pip',
+      install_command: 'pip install --no-cache-dir -r requirements.txt',
+      start_command: 'gunicorn app:app',
+      port_handling: 'gunicorn binds 0.0.0.0:$PORT when PORT is set',
+    },
+  };
 }
 
 /** Cloud Run's helloworld sample: Express, no /health. */
 async function expressApp(pkgs: string): Promise<AppSpec> {
-  const express = await pack(pkgs, 'mini-express', MINI_EXPRESS);
+  const express = await pack(pkgs, 'express', MINI_EXPRESS);
   return {
     files: {
       'package.json': json({
         name: 'helloworld',
         main: 'index.js',
         scripts: { start: 'node index.js' },
-        dependencies: { 'mini-express': express },
+        dependencies: { express },
       }),
-      'index.js': `const express = require('mini-express');
+      'index.js': `const express = require('express');
 const app = express();
 app.get('/', (req, res) => res.send('Hello World!'));
 const port = parseInt(process.env.PORT) || 8080;
@@ -105,6 +282,7 @@ app.listen(port, () => console.log('helloworld: listening on port ' + port));
 `,
     },
     check: { path: '/', status: 200, body: /^Hello World!$/ },
+    analysis: { language: 'node', framework: 'express', package_manager: 'npm', start_command: 'node index.js', lock_file: null },
   };
 }
 
@@ -123,6 +301,7 @@ http.createServer((req, res) => {
 `,
     },
     check: { path: '/', status: 200, body: /^warm$/ },
+    analysis: { language: 'node', framework: 'plain', package_manager: 'npm', start_command: 'node server.js' },
   };
 }
 
@@ -141,12 +320,13 @@ http.createServer((req, res) => {
 `,
     },
     check: { path: '/', status: 200, body: /^typed$/ },
+    analysis: { language: 'node', framework: 'plain', start_command: 'node server.js', port_handling: 'server.js reads process.env.PORT' },
   };
 }
 
 /** The Nest starter's shape: TypeScript in src/, `nest build` to dist/, start script `nest start` (CLI in devDependencies). */
 async function nestApp(pkgs: string): Promise<AppSpec> {
-  const core = await pack(pkgs, '@mini-nest/core', {
+  const core = await pack(pkgs, '@nestjs/core', {
     'package.json': json({ main: 'index.js' }),
     'index.js': `const http = require('node:http');
 exports.NestFactory = { create: async (Module) => ({ listen: (port) => new Promise((r) => http.createServer((req, res) => {
@@ -157,7 +337,7 @@ exports.NestFactory = { create: async (Module) => ({ listen: (port) => new Promi
 `,
   });
   // The stand-in compiler handles the narrow TypeScript the app below is written in.
-  const cli = await pack(pkgs, '@mini-nest/cli', {
+  const cli = await pack(pkgs, '@nestjs/cli', {
     'package.json': json({ bin: { nest: 'bin/nest.js' } }),
     'bin/nest.js': `#!/usr/bin/env node
 const fs = require('node:fs');
@@ -185,12 +365,12 @@ else { console.error('nest: unknown command ' + cmd); process.exit(1); }
       'package.json': json({
         name: 'nest-starter',
         scripts: { build: 'nest build', start: 'nest start', 'start:prod': 'node dist/main' },
-        dependencies: { '@mini-nest/core': core },
-        devDependencies: { '@mini-nest/cli': cli },
+        dependencies: { '@nestjs/core': core },
+        devDependencies: { '@nestjs/cli': cli },
       }),
       'tsconfig.json': json({ compilerOptions: { module: 'commonjs', outDir: './dist' } }),
       'src/app.module.ts': `export const AppModule = { routes: { '/': (): string => 'Hello World!' } };\n`,
-      'src/main.ts': `import { NestFactory } from '@mini-nest/core';
+      'src/main.ts': `import { NestFactory } from '@nestjs/core';
 import { AppModule } from './app.module';
 async function bootstrap(): Promise<void> {
   const app = await NestFactory.create(AppModule);
@@ -200,16 +380,24 @@ bootstrap();
 `,
     },
     check: { path: '/', status: 200, body: /^Hello World!$/ },
+    // The image starts the build (start:prod); the local target runs scripts.start (nest start) as it always did.
+    analysis: {
+      language: 'node',
+      framework: 'nest',
+      package_manager: 'npm',
+      build_command: 'npm run build',
+      start_command: 'node dist/main',
+    },
   };
 }
 
 /** Next.js's shape: `next build` writes .next/ with its own packages linked under .next/node_modules; `next start` needs that build. */
 async function nextApp(pkgs: string): Promise<AppSpec> {
-  const react = await pack(pkgs, 'mini-react', {
+  const react = await pack(pkgs, 'react', {
     'package.json': json({ main: 'index.js' }),
     'index.js': `exports.renderToString = (el) => '<main>' + el.text + '</main>';\n`,
   });
-  const next = await pack(pkgs, 'mini-next', {
+  const next = await pack(pkgs, 'next', {
     'package.json': json({ bin: { next: 'bin/next.js' } }),
     'bin/next.js': `#!/usr/bin/env node
 const fs = require('node:fs');
@@ -221,8 +409,8 @@ if (cmd === 'build') {
   fs.mkdirSync('.next/server/pages', { recursive: true });
   fs.mkdirSync('.next/node_modules', { recursive: true });
   // As Next.js does for server packages: a link to node_modules under a hashed name.
-  fs.symlinkSync('../../node_modules/mini-react', '.next/node_modules/mini-react-7f3a9c');
-  const page = fs.readFileSync('pages/index.js', 'utf8').replace("require('mini-react')", "require('../../node_modules/mini-react-7f3a9c')");
+  fs.symlinkSync('../../node_modules/react', '.next/node_modules/react-7f3a9c');
+  const page = fs.readFileSync('pages/index.js', 'utf8').replace("require('react')", "require('../../node_modules/react-7f3a9c')");
   fs.writeFileSync('.next/server/pages/index.js', page);
   fs.writeFileSync('.next/BUILD_ID', 'b' + Date.now());
   console.log('Compiled successfully');
@@ -246,14 +434,20 @@ if (cmd === 'build') {
       'package.json': json({
         name: 'next-app',
         scripts: { dev: 'next dev', build: 'next build', start: 'next start' },
-        dependencies: { 'mini-next': next, 'mini-react': react },
+        dependencies: { next, react },
       }),
       '.gitignore': '/node_modules\n/.next/\n',
-      'pages/index.js': `const { renderToString } = require('mini-react');
+      'pages/index.js': `const { renderToString } = require('react');
 exports.render = () => renderToString({ text: 'Welcome to Next.js!' });
 `,
     },
     check: { path: '/', status: 200, body: /<main>Welcome to Next\.js!<\/main>/ },
+    analysis: {
+      language: 'node',
+      framework: 'next',
+      build_command: 'npm run build',
+      start_command: 'node_modules/.bin/next start -H 0.0.0.0',
+    },
   };
 }
 
@@ -284,6 +478,7 @@ console.log('esm app listening');
 `,
     },
     check: { path: '/', status: 200, body: /"hello esm"/ },
+    analysis: { language: 'node', framework: 'plain', start_command: 'node index.js', port_handling: 'index.js reads process.env.PORT' },
   };
 }
 
@@ -322,6 +517,8 @@ app.listen(Number(process.env.PORT), () => { log.info('Server listening'); log.w
         { severity: 'INFO', message: 'GET /' },
       ],
     },
+    // An Express app logging with a pino-like logger (stand-ins named mini-*: no framework recognised).
+    analysis: { language: 'node', framework: 'plain', start_command: 'node app.js' },
   };
 }
 
@@ -357,6 +554,7 @@ http.createServer((req, res) => {
 `,
     },
     check: { path: '/', status: 200, body: /^\{"tsc":"Version 5\.4\.5","foreign":\[\],"npm_package_name":(null|"pins-ts")\}$/ },
+    analysis: { language: 'node', framework: 'plain', build_command: 'npm run build', start_command: 'node dist/server.js' },
   };
 }
 
@@ -370,6 +568,10 @@ const REAL_APPS = {
   'warm-up-2s': warmUpApp,
   'at-types-root': atTypesApp,
   'pins-typescript': pinnedTscApp,
+  'fastify-pnpm': fastifyPnpmApp,
+  'koa-yarn': koaYarnApp,
+  'python-plain': pythonPlainApp,
+  'flask-gunicorn': flaskGunicornApp,
 } satisfies Record<string, (pkgs: string) => Promise<AppSpec>>;
 
 export type RealAppName = keyof typeof REAL_APPS;

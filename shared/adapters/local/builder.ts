@@ -1,9 +1,11 @@
 import type { ChildProcess } from 'node:child_process';
 import { createHash, randomUUID } from 'node:crypto';
 import { chmodSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { cp, mkdir, readFile, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
+import { localStartArgv } from '../../domain/analysis/local-start.js';
+import type { Analysis } from '../../domain/analysis/schema.js';
 import type { BuildNotification, BuildStatus } from '../../domain/events.js';
 import type { Artifact } from '../../domain/job.js';
 import { TOPICS } from '../../domain/topics.js';
@@ -12,8 +14,10 @@ import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
 import { type Caps, extractTarGz, listSource, packTarGz, sha256File } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { jsonFilesIn, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
+import { IMAGE_CONFIG, type ImageConfig } from './image-config.js';
 import { devDependenciesAtStart, type Manager, type Manifest, onPath, planInstall } from './package-manager.js';
 import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
+import { findGo, findPython, missingForLocalBuild, relocateVenvScripts } from './toolchains.js';
 import { CTIME_SLACK_MS, type Packed } from './unpacked.js';
 
 interface RunningBuild {
@@ -24,14 +28,22 @@ interface RunningBuild {
 }
 
 /**
- * Cloud Build's stand-in: builds a Node service natively (install, then its build script if it
- * has one) in a work folder of its own, packs the result as a content-addressed artifact in the
- * blob store, and reports every state change as a notification on the `baton-builds` topic, as
- * Cloud Build does for the builds Baton submits (their options.pubsubTopic). Build output streams into the deployment's log.
+ * Cloud Build's stand-in: builds a service natively in a work folder of its own, following the
+ * plan the generated Dockerfile follows — Node: install with the lock file's package manager, its
+ * build script, prune; Python: a virtualenv (.venv, `python3 -m venv --copies`), the analysis'
+ * install command (pip from requirements.txt, or uv, poetry, pipenv when on the PATH) and build
+ * command inside it; Go: `go mod download` and `go build` with the toolchain on the PATH. It packs
+ * the result as a content-addressed artifact in the blob store (a Python or Go one with its
+ * start command in IMAGE_CONFIG, as an image carries its CMD), and reports every state change as
+ * a notification on the `baton-builds` topic, as Cloud Build does for the builds Baton submits
+ * (their options.pubsubTopic). Build output streams into the deployment's log. What the machine
+ * lacks for a stack is said in validating (missingTools) and again here.
  */
 export class LocalBuilder implements Builder {
   private readonly running = new Map<string, RunningBuild>();
   private readonly finished = new Set<Promise<void>>();
+  /** Virtualenv seeds being made, by folder (see venvFrom). */
+  private readonly seeding = new Map<string, Promise<void>>();
   private stopping = false;
 
   constructor(
@@ -50,8 +62,22 @@ export class LocalBuilder implements Builder {
       onFinished?: (agentId: string) => void;
       /** Offered the built folder once packed as `artifact` (LocalRuntime.adoptBuild). */
       keepBuilt?: (artifact: Artifact, dir: string, packed: Packed) => Promise<void>;
+      /** The PATH toolchains are looked up on and builds run with (BATON_BUILD_PATH; default Baton's own). */
+      path?: string;
+      /** Whether revisions run as another user than Baton's (root runs them as nobody): their Python must be one that user can run. */
+      revisionsRunAsOther?: boolean;
     },
   ) {}
+
+  /** The PATH of every build step: the Node running Baton first, then the configured or inherited PATH. */
+  private get path(): string {
+    return buildPath(this.deps.path ?? process.env.PATH ?? '');
+  }
+
+  /** What this machine lacks to build the analysed source (null: nothing), in words saying what to install. */
+  missingTools(analysis: Analysis): Promise<string | null> {
+    return missingForLocalBuild(analysis, this.path, this.deps.revisionsRunAsOther ?? process.getuid?.() === 0);
+  }
 
   async submit(spec: BuildSpec): Promise<{ build_id: string; log_url: string }> {
     const id = randomUUID();
@@ -123,21 +149,16 @@ export class LocalBuilder implements Builder {
       await this.notify(id, build, 'WORKING');
       await rm(dir, { recursive: true, force: true });
       await extractTarGz(this.deps.blobs.pathOf(spec.source_key), app, this.deps.caps);
-      const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as Manifest;
-      const plan = await planInstall(app, this.deps.cacheDir, (tool) => onPath(tool, buildPath()));
-      for (const note of plan.notes) log(note);
-      await this.step(build, app, plan.install, log, plan.env);
-      if (pkg.scripts?.build) await this.step(build, app, buildCommand(plan.manager), log, plan.env);
-      if (!pkg.scripts?.start) log('No "start" script: the revision will run "node ." (package.json "main", else index.js)');
-      const devAtStart = await devDependenciesAtStart(app, pkg);
-      if (devAtStart.length > 0) {
-        log(
-          `Dev dependencies kept: the start script runs ${devAtStart.join(', ')}, listed in devDependencies (move ${devAtStart.length > 1 ? 'them' : 'it'} to "dependencies", or start with node and the built files, to ship without them)`,
-        );
-      } else if (plan.prune && Object.keys(pkg.devDependencies ?? {}).length > 0 && (await exists(join(app, 'node_modules')))) {
-        // With no devDependencies there is nothing to prune (a prune still walks the whole tree).
-        await this.step(build, app, plan.prune, log, plan.env);
+      // An artifact's start command is the build's to write, never the source's.
+      await rm(join(app, IMAGE_CONFIG), { force: true });
+      const a = spec.analysis;
+      if (a && a.language !== 'node') {
+        const missing = await this.missingTools(a);
+        if (missing) throw new Error(missing);
       }
+      if (a?.language === 'python') await this.buildPython(build, app, a, log);
+      else if (a?.language === 'go') await this.buildGo(build, app, a, log);
+      else await this.buildNode(build, app, log);
       // Everything the build left, node_modules included, links kept (a link out of the folder fails the build).
       // Listed once the build's last writes are older than the ctime slack, so the runtime can tell
       // from ctimes alone that nothing changed since (its files were packed as they are).
@@ -167,6 +188,155 @@ export class LocalBuilder implements Builder {
     }
   }
 
+  /** Node, as the local target always built it: the lock file's package manager, the build script, the prune. */
+  private async buildNode(build: RunningBuild, app: string, log: (l: string) => void): Promise<void> {
+    const pkg = JSON.parse(await readFile(join(app, 'package.json'), 'utf8')) as Manifest;
+    const path = this.path;
+    const plan = await planInstall(app, this.deps.cacheDir, (tool) => onPath(tool, path));
+    for (const note of plan.notes) log(note);
+    await this.step(build, app, plan.install, log, plan.env);
+    if (pkg.scripts?.build) await this.step(build, app, buildCommand(plan.manager), log, plan.env);
+    if (!pkg.scripts?.start) log('No "start" script: the revision will run "node ." (package.json "main", else index.js)');
+    const devAtStart = await devDependenciesAtStart(app, pkg);
+    if (devAtStart.length > 0) {
+      log(
+        `Dev dependencies kept: the start script runs ${devAtStart.join(', ')}, listed in devDependencies (move ${devAtStart.length > 1 ? 'them' : 'it'} to "dependencies", or start with node and the built files, to ship without them)`,
+      );
+    } else if (plan.prune && Object.keys(pkg.devDependencies ?? {}).length > 0 && (await exists(join(app, 'node_modules')))) {
+      // With no devDependencies there is nothing to prune (a prune still walks the whole tree).
+      await this.step(build, app, plan.prune, log, plan.env);
+    }
+  }
+
+  /**
+   * Python, as the generated Dockerfile does it, with the virtualenv in the app's folder (.venv)
+   * instead of /opt/venv: `python3 -m venv --copies` (a copy of the interpreter, not a link out of
+   * the folder), the analysis' install and build commands with the venv first on PATH, then the
+   * console scripts pip wrote made to find the venv's python wherever the folder is unpacked.
+   */
+  private async buildPython(build: RunningBuild, app: string, a: Analysis, log: (l: string) => void): Promise<void> {
+    const py = await findPython(a.runtime_version, this.path, this.deps.revisionsRunAsOther ?? process.getuid?.() === 0);
+    if (!py.ok) throw new Error(py.problem);
+    log(`Python ${py.value.version} (${py.value.path})`);
+    if (py.value.note) log(py.value.note);
+    const venv = join(app, '.venv');
+    if (await exists(venv)) {
+      log('The source has a .venv folder: replaced by the one this build makes (leave it out of the source)');
+      await rm(venv, { recursive: true, force: true });
+    }
+    const cache = (tool: string) => join(this.deps.cacheDir, tool);
+    const env = {
+      PATH: `${join(venv, 'bin')}${delimiter}${this.path}`,
+      VIRTUAL_ENV: venv,
+      UV_PROJECT_ENVIRONMENT: venv,
+      UV_CACHE_DIR: cache('uv'),
+      UV_PYTHON: join(venv, 'bin', 'python'),
+      POETRY_VIRTUALENVS_CREATE: 'false',
+      POETRY_CACHE_DIR: cache('poetry'),
+      PIPENV_VERBOSITY: '-1',
+      PIPENV_CACHE_DIR: cache('pipenv'),
+      PIP_DISABLE_PIP_VERSION_CHECK: '1',
+      PIP_NO_INPUT: '1',
+      PYTHONUNBUFFERED: '1',
+    };
+    await this.venvFrom(build, py.value, venv, log, { ...env, PATH: this.path });
+    if (a.install_command) await this.step(build, app, a.install_command, log, env);
+    else log('Nothing to install (no requirements.txt, pyproject.toml or Pipfile): the standard library only');
+    if (a.build_command) await this.step(build, app, a.build_command, log, env);
+    const relocated = await relocateVenvScripts(venv);
+    log(`virtualenv .venv ready (${relocated} console scripts made relocatable)`);
+    await this.writeImageConfig(app, a, { PYTHONUNBUFFERED: '1', PYTHONDONTWRITEBYTECODE: '1' }, ['.venv/bin'], '.venv', log);
+  }
+
+  /**
+   * The build's virtualenv: a copy of a seed made once per interpreter with `python3 -m venv
+   * --copies` (ensurepip installing pip costs seconds of CPU per build otherwise) and kept in the
+   * cache folder, its scripts already relocatable. Two builds making the same seed at once each
+   * make their own and the second rename loses harmlessly.
+   */
+  private async venvFrom(
+    build: RunningBuild,
+    py: { path: string; version: string },
+    venv: string,
+    log: (l: string) => void,
+    env: Record<string, string>,
+  ): Promise<void> {
+    const seeds = join(this.deps.cacheDir, 'python-venvs');
+    const seed = join(seeds, `${py.version}-${createHash('sha256').update(py.path).digest('hex').slice(0, 12)}`);
+    // Builds running side by side wait for one seed rather than each making its own.
+    const pending = this.seeding.get(seed);
+    if (pending) await pending.catch(() => undefined);
+    if (!(await exists(join(seed, 'pyvenv.cfg')))) {
+      const made = this.makeSeed(build, py.path, seed, log, env);
+      this.seeding.set(seed, made);
+      try {
+        await made;
+      } finally {
+        this.seeding.delete(seed);
+      }
+    } else log(`virtualenv: a copy of the one made with ${py.path} -m venv --copies (kept in the cache)`);
+    await cp(seed, venv, { recursive: true, verbatimSymlinks: true, preserveTimestamps: true });
+  }
+
+  private async makeSeed(
+    build: RunningBuild,
+    python: string,
+    seed: string,
+    log: (l: string) => void,
+    env: Record<string, string>,
+  ): Promise<void> {
+    await mkdir(dirname(seed), { recursive: true });
+    const making = `${seed}.making-${randomUUID()}`;
+    try {
+      await this.step(build, dirname(seed), `${shq(python)} -m venv --copies ${shq(making)}`, log, env);
+      await relocateVenvScripts(making);
+      await rename(making, seed).catch(async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'ENOTEMPTY' && err.code !== 'EEXIST') throw err;
+      });
+    } finally {
+      await rm(making, { recursive: true, force: true });
+    }
+  }
+
+  /** Go, as the generated Dockerfile does it: `go mod download`, then the analysis' `go build` (a static binary, ./server). */
+  private async buildGo(build: RunningBuild, app: string, a: Analysis, log: (l: string) => void): Promise<void> {
+    const go = await findGo(a.runtime_version, this.path);
+    if (!go.ok) throw new Error(go.problem);
+    log(`Go ${go.value.version} (${go.value.path})`);
+    const env = {
+      PATH: this.path,
+      // No toolchain download mid-build: a go directive newer than the installed Go fails, saying so.
+      GOTOOLCHAIN: 'local',
+      GOPATH: join(this.deps.cacheDir, 'go'),
+      GOMODCACHE: join(this.deps.cacheDir, 'go', 'pkg', 'mod'),
+      GOCACHE: join(this.deps.cacheDir, 'go-build'),
+      GOFLAGS: '-modcacherw',
+    };
+    if (a.install_command) await this.step(build, app, a.install_command, log, env);
+    if (a.build_command) await this.step(build, app, a.build_command, log, env);
+    await this.writeImageConfig(app, a, {}, [], null, log);
+  }
+
+  /** The artifact's start: what an image's CMD and ENV are to Cloud Run (read by LocalRuntime). */
+  private async writeImageConfig(
+    app: string,
+    a: Analysis,
+    env: Record<string, string>,
+    path: string[],
+    virtualEnv: string | null,
+    log: (l: string) => void,
+  ): Promise<void> {
+    const config: ImageConfig = {
+      language: a.language === 'go' ? 'go' : 'python',
+      argv: localStartArgv(a),
+      env: { ...env, ...a.env },
+      path,
+      virtual_env: virtualEnv,
+    };
+    await writeFile(join(app, IMAGE_CONFIG), `${JSON.stringify(config, null, 2)}\n`);
+    log(`start: ${config.argv.join(' ')}`);
+  }
+
   private step(build: RunningBuild, cwd: string, command: string, log: (l: string) => void, env: Record<string, string>): Promise<void> {
     log(`$ ${command}`);
     const tail: string[] = [];
@@ -175,7 +345,7 @@ export class LocalBuilder implements Builder {
       // NODE_ENV is the build's to set: inherited as production it would make the install skip the dev dependencies the build needs.
       const child = spawnGroup(command, {
         cwd,
-        env: { ...childEnv({ npm_config_update_notifier: 'false', CI: 'true', ...env }), NODE_ENV: undefined, PATH: buildPath() },
+        env: { ...childEnv({ npm_config_update_notifier: 'false', CI: 'true', ...env }), NODE_ENV: undefined, PATH: env.PATH ?? this.path },
       });
       build.child = child;
       const keep = (l: string) => {
@@ -219,6 +389,8 @@ class BuildTimeout extends Error {}
 
 const UNCAPPED: Caps = { maxBytes: Number.MAX_SAFE_INTEGER, maxFiles: Number.MAX_SAFE_INTEGER };
 const ARTIFACT_SKIPPED: ReadonlySet<string> = new Set(['.git', '.baton']);
+
+const shq = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
 
 const exists = (path: string) =>
   stat(path).then(

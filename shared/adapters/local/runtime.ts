@@ -3,12 +3,14 @@ import { readFileSync } from 'node:fs';
 import { chmod, mkdir, readFile, rm, stat } from 'node:fs/promises';
 import { connect } from 'node:net';
 import { dirname, join, relative, sep } from 'node:path';
+import { quote } from 'shell-quote';
 import { z } from 'zod';
 import { ArtifactSchema } from '../../domain/job.js';
 import type { RevisionSpec, RevisionState, RevisionStatus, Runtime, ServiceStatus, TrafficTarget } from '../../ports/index.js';
 import { chownTree } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
 import { codeOf, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
+import { imageEnv, readImageConfig } from './image-config.js';
 import { listeningPorts } from './listening.js';
 import {
   onLines,
@@ -476,16 +478,21 @@ export class LocalRuntime implements Runtime {
       if (prepared.claimed) this.parked.delete(rev.artifact.digest);
       rev.fingerprint = prepared.fingerprint;
       const dir = prepared.dir;
-      const pkg = JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
-        scripts?: Record<string, string>;
-        engines?: { node?: unknown };
-      };
-      const command = pkg.scripts?.start ?? 'node .';
+      // A Python or Go artifact says how it starts, as an image does; a Node one starts from package.json.
+      const image = await readImageConfig(dir);
+      const pkg = image
+        ? {}
+        : (JSON.parse(await readFile(join(dir, 'package.json'), 'utf8')) as {
+            scripts?: Record<string, string>;
+            engines?: { node?: unknown };
+          });
+      const command = image ? quote(image.argv) : (pkg.scripts?.start ?? 'node .');
       const node = chooseNode(pkg.engines?.node);
       if (node.note) say(`baton: ${node.note}`);
       const port = await freePort();
       rev.port = port;
-      const env = revisionEnv({ appDir: dir, home, node, request: rev.env, port, service: svc.name, revision: rev.name });
+      const base = revisionEnv({ appDir: dir, home, node, request: rev.env, port, service: svc.name, revision: rev.name });
+      const env = image ? imageEnv(image, dir, base) : base;
       // Deleted or stopped while it was being unpacked: start nothing that nobody would own.
       if (this.stopping || svc.revisions.get(rev.name) !== rev) {
         rev.starting = null;

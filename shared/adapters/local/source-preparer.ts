@@ -43,10 +43,7 @@ export class LocalSourcePreparer implements SourcePreparer {
     const info = await stat(source.path).catch(() => null);
     if (!info?.isDirectory())
       throw new RequestError('invalid', `${source.path} is not a folder on the control plane machine`, 'source.path');
-    const manifest = await stat(join(source.path, 'package.json')).catch(() => null);
-    if (!manifest?.isFile()) {
-      throw new RequestError('invalid', `${source.path} has no package.json: the local builder builds Node services only`, 'source.path');
-    }
+    // What the folder holds (Node, Python, Go, a Dockerfile) is analysed in validating, which says what to add.
   }
 
   inspect(input: Parameters<SourcePreparer['inspect']>[0]): Promise<SourceReader | null> {
@@ -96,12 +93,6 @@ export class LocalSourcePreparer implements SourcePreparer {
       // What the folder says not to upload stays out, as gcloud does (a built .next, local env files…).
       const ignoreFiles = source.type === 'directory' || source.type === 'git';
       const { files, entries, bytes, ignored } = await listSource(root, this.caps, { ignoreFiles });
-      if (!files.includes('package.json')) {
-        throw new PermanentError(
-          'The source has no package.json at its root',
-          'The local builder builds Node services: add a package.json with a "start" script',
-        );
-      }
       const key = `sources/${input.agent_id}/${input.deployment_id}.tar.gz`;
       await packTarGz(root, entries, this.blobs.pathOf(key));
       const left = ignored && ignored.count > 0 ? ` (${ignored.count} left out by its ${ignored.file})` : '';
