@@ -9,6 +9,7 @@ import { canaryStep } from './canary-step/index.js';
 import { deadLetter } from './dead-letter/index.js';
 import { deploy } from './deploy/index.js';
 import { designRun } from './design-run/index.js';
+import { designsSweep } from './designs-sweep/index.js';
 import type { EventFunction } from './lib/pubsub-event.js';
 import type { TaskFunction } from './lib/task.js';
 import { prepareSource } from './prepare-source/index.js';
@@ -45,7 +46,10 @@ const TASK_HANDLERS: Readonly<Record<TaskFunctionName, TaskFunction>> = {
   'rollback-check': rollbackCheck,
   'design-run': designRun,
 };
-const SCHEDULED_HANDLERS: Readonly<Record<ScheduledFunctionName, (deps: PipelineDeps) => Promise<void>>> = { watchdog };
+const SCHEDULED_HANDLERS: Readonly<Record<ScheduledFunctionName, (deps: PipelineDeps) => Promise<void>>> = {
+  watchdog,
+  'designs-sweep': designsSweep,
+};
 
 function triggered<K extends 'topic' | 'queue' | 'schedule', N extends string, H>(key: K, handlers: Readonly<Record<N, H>>) {
   const out: Record<string, Record<K, string> & { handle: H }> = {};

@@ -73,6 +73,12 @@ export const ConfigSchema = z.object({
   BATON_AGENT_URL_ALLOW: z.string().max(4000).optional(),
   /** How long a worker's claim on a design run holds without its heartbeat (a crashed worker's run is taken over after it). */
   BATON_DESIGN_LEASE_MS: int(30_000, 300, 3_600_000),
+  /**
+   * How a synchronous design run commits: grouped (its writes in as few commits as possible, a
+   * step's result durable within one commit of its completion) or each (every write synced before
+   * the run goes on: slower, and no agent is called before the result it follows is durable).
+   */
+  BATON_DESIGN_SYNC_COMMITS: z.enum(['grouped', 'each']).default('grouped'),
   /** Largest body of POST /api/deployed/{path} and /api/deployments/{id}/execute. */
   BATON_DESIGN_MAX_REQUEST_BYTES: int(1024 * 1024, 1024, 30 * 1024 * 1024),
   /** The public base URL endpoints are served at (endpoint_url); the API's own URL locally. */

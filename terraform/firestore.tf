@@ -101,7 +101,7 @@ resource "google_firestore_index" "jobs_by_agent_kind_status" {
 
 # Deployed designs (DESIGN_FIRESTORE_INDEXES in shared/adapters/gcp/design-store.ts): an endpoint's
 # execution logs newest first, filtered by status and/or trigger_type (a date range is on started_at,
-# the order field); endpoints by status. Created one after another, like the job indexes.
+# the order field); endpoints by status; running executions by lease (the sweep). Created one after another, like the job indexes.
 
 resource "google_firestore_index" "logs_by_endpoint" {
   database    = google_firestore_database.default.name
@@ -211,6 +211,25 @@ resource "google_firestore_index" "endpoints_by_status" {
   }
 
   depends_on = [google_firestore_index.logs_by_endpoint_status_trigger]
+}
+
+# The designs sweep (listLapsedRuns): running executions whose lease has lapsed, soonest first.
+resource "google_firestore_index" "logs_lapsed_runs" {
+  database    = google_firestore_database.default.name
+  collection  = "execution_logs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "status"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "lease_until"
+    order      = "ASCENDING"
+  }
+
+  depends_on = [google_firestore_index.endpoints_by_status]
 }
 
 # Rate-limit windows (rate_limits/{key}_{window}) are removed by Firestore's TTL once expired.

@@ -146,6 +146,12 @@ locals {
       runtime   = "none"
       builds    = "none"
     }
+    "designs-sweep" = {
+      publishes = []
+      enqueues  = ["baton-design-run"]
+      runtime   = "none"
+      builds    = "none"
+    }
     "deployed" = {
       publishes = []
       enqueues  = ["baton-design-run"]

@@ -110,14 +110,17 @@ export function createDesignsApi(deps: DesignDeps, options: { scheduledRoute: bo
         'Run a deployed design with an input (Prefer: respond-async answers 202 at once)',
         {
           200: { description: '{execution_id, status, result_data, termination_reason}' },
-          202: { description: '{execution_id, status: running, log_url}' },
+          202: {
+            description:
+              '{execution_id, status: running, log_url}: Prefer: respond-async, or past the sync deadline (then with a message; the run goes on through the queue)',
+          },
         },
         { params: { id: EndpointId }, body: { json: ExecuteSchema } },
       ),
       async (req, res, [id]) => {
         const body = await readJson(req, ExecuteSchema);
         const answer = await executeManual(deps, id, body.input ?? null, isAsync(req));
-        sendExecution(res, id, answer);
+        sendExecution(res, answer);
       },
     ),
     route(
@@ -193,7 +196,10 @@ export function deployedRoute(deps: DesignDeps): Route {
       'Call a deployed design at its endpoint path (its API key as a bearer token unless auth is none)',
       {
         200: { description: "the run's result" },
-        202: { description: '{execution_id, status: running} (Prefer: respond-async)' },
+        202: {
+          description:
+            "{execution_id, status: running, log_url}: Prefer: respond-async, or the run outlived the endpoint's deadline_ms (then with a message; it goes on through the queue)",
+        },
         502: { description: 'the run failed: {error: {code, message, execution_id, termination_reason}}' },
         504: { description: 'the run timed out' },
       },
@@ -202,7 +208,7 @@ export function deployedRoute(deps: DesignDeps): Route {
     async (req, res, [path]) => {
       const answer = await invokeEndpoint(deps, `/${path}`, req.headers, () => readInput(req, deps.settings.max_request_bytes));
       if (!answer.outcome) {
-        sendJson(res, 202, { execution_id: answer.execution_id, status: 'running' });
+        sendAccepted(res, answer);
         return;
       }
       const o = answer.outcome;
@@ -233,13 +239,28 @@ export function sendDesignError(res: ServerResponse, err: unknown): void {
   } else sendError(res, err);
 }
 
-function sendExecution(res: ServerResponse, deploymentId: string, answer: RunAnswer): void {
-  if (!answer.outcome) {
-    sendJson(res, 202, {
+/**
+ * 202: the run goes on through the queue, asked for (Prefer: respond-async) or because it outlived
+ * the endpoint's sync deadline; the log (the management API's path) has its result once it ends.
+ */
+function sendAccepted(res: ServerResponse, answer: RunAnswer): void {
+  const logUrl = `/api/deployments/${answer.deployment_id}/logs/${answer.execution_id}`;
+  sendJson(
+    res,
+    202,
+    {
       execution_id: answer.execution_id,
       status: 'running',
-      log_url: `/api/deployments/${deploymentId}/logs/${answer.execution_id}`,
-    });
+      log_url: logUrl,
+      ...(answer.handed_over ? { message: answer.handed_over } : {}),
+    },
+    { location: logUrl },
+  );
+}
+
+function sendExecution(res: ServerResponse, answer: RunAnswer): void {
+  if (!answer.outcome) {
+    sendAccepted(res, answer);
     return;
   }
   const o = answer.outcome;

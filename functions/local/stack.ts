@@ -3,6 +3,7 @@ import type { AddressInfo } from 'node:net';
 import { DataLock } from '../../shared/adapters/local/data-lock.js';
 import { codeOf } from '../../shared/adapters/local/fs-util.js';
 import { archiveLimitsOf, type Config, ConfigError } from '../../shared/config.js';
+import { sweepLapsedRuns } from '../../shared/designs/sweep.js';
 import { TOPICS } from '../../shared/domain/topics.js';
 import { resumeQueueOnStart } from '../../shared/pipeline/restart-recovery.js';
 import { buildLocalAdapters, type LocalAdapters } from '../../shared/wiring/local.js';
@@ -57,8 +58,10 @@ export async function startLocalStack(config: Config): Promise<LocalStack> {
     throw err;
   }
   const { deps, bus, tasks, runtime, builder } = adapters;
+  // Cloud Scheduler's every-minute functions (the watchdog, the designs sweep), on one timer.
   const watchdog = setInterval(() => {
-    SCHEDULED_FUNCTIONS.watchdog.handle(deps).catch((err: unknown) => console.error(`watchdog: ${String(err)}`));
+    for (const [name, fn] of Object.entries(SCHEDULED_FUNCTIONS))
+      fn.handle(deps).catch((err: unknown) => console.error(`${name}: ${String(err)}`));
   }, config.BATON_WATCHDOG_INTERVAL_MS);
   watchdog.unref();
 
@@ -133,5 +136,11 @@ async function startAdapters(config: Config): Promise<LocalAdapters> {
   await resumeQueueOnStart(deps).catch((err: unknown) =>
     console.error(`baton: could not resume the queue (the watchdog will): ${String(err)}`),
   );
+  // Design runs the previous process was running (a synchronous one's caller is gone): each goes
+  // to the run queue when its lease ends, and resumes from its recorded steps.
+  if (deps.designs)
+    await sweepLapsedRuns(deps.designs, { horizonMs: Number.POSITIVE_INFINITY }).catch((err: unknown) =>
+      console.error(`baton: could not resume the design runs (the sweep will): ${String(err)}`),
+    );
   return adapters;
 }

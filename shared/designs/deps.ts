@@ -13,6 +13,12 @@ export interface DesignSettings {
   lease_ms: number;
   /** Largest request body of POST /api/deployed/{path} and execute. */
   max_request_bytes: number;
+  /**
+   * How a synchronous run commits (shared/designs/execution.ts): `grouped` (its writes in as few
+   * commits as one after another allow, a step's result durable within one commit of its
+   * completion) or `each` (every write synced before the run goes on).
+   */
+  sync_commits: 'grouped' | 'each';
 }
 
 /** What the designs use cases see: ports and settings only. */

@@ -7,72 +7,120 @@ import { executeDesign } from './executor.js';
 import type { RunOutcome, StepJournal, StepLog, StepRecord } from './types.js';
 
 /**
- * Running one execution to its end: claim it with a lease (renewed by a heartbeat while it runs,
- * so a crashed worker's claim lapses), replay its recorded steps through the journal, run the
- * rest, and write the final log. What the run queue's task (design-run) and a synchronous call run.
+ * Running one execution to its end.
+ *
+ * Every running execution carries a lease, `lease_until` = `<iso>#<holder>`: no other worker runs
+ * it before the lease ends. A queue delivery (design-run) claims it, renews the lease by a
+ * heartbeat while it runs, replays the recorded steps and runs the rest. A synchronous run
+ * (POST /api/deployed/{path}, execute; sync-run.ts) holds a lease that ends `lease_ms` after its sync deadline,
+ * without heartbeat: at the deadline it stops its calls, keeps what completed and hands the run to
+ * the queue (`suspended`). A run whose worker died keeps its lease until it lapses; the sweep
+ * (`sweepLapsedRuns` in sweep.ts, every minute and when the local stack starts) then hands it to the queue,
+ * which resumes it from its recorded steps, so nothing stays `running` and no completed block is
+ * called again.
  */
 
+/** The run queue's task: run, resume or continue one execution. */
+export interface RunTask {
+  execution_id: string;
+  /** A sweep's hand-over: take the run over only if its lease is still this lapsed one. */
+  lapsed_lease?: string;
+}
+
 /** The run queue's task: run (or resume) one execution. */
-export async function runTask(deps: DesignDeps, executionId: string): Promise<void> {
-  const outcome = await runExecution(deps, executionId, {});
+export async function runTask(deps: DesignDeps, task: RunTask): Promise<void> {
+  const result = await runExecution(deps, task.execution_id, task.lapsed_lease);
   // Claimed by a live worker: the queue retries later, and takes over if that worker dies.
-  if (outcome === null) throw new TransientError(`execution ${executionId} is running in another worker; retrying later`);
+  if (result === 'busy') throw new TransientError(`execution ${task.execution_id} is running in another worker; retrying later`);
+}
+
+/** The holder of a queued run's lease until a worker claims it. */
+export const UNCLAIMED = 'queued';
+
+/** Until when a lease holds, ms since epoch. */
+export function leaseEnd(lease: string): number {
+  return Date.parse(lease.split('#')[0] ?? '');
+}
+
+export function leaseStamp(untilMs: number, holder: string): string {
+  return `${new Date(untilMs).toISOString()}#${holder}`;
+}
+
+/** A worker's lease from now: until when, and whose (so ISO order still compares the time). */
+export function leaseFor(deps: DesignDeps, holder: string): string {
+  return leaseStamp(deps.clock.now().getTime() + deps.settings.lease_ms, holder);
 }
 
 /**
- * Claims and runs an execution to its end; null when another worker holds a live claim. A
- * final execution is not run again (a redelivered task changes nothing).
+ * Claims and runs an execution to its end. `busy`: another worker holds a live lease;
+ * `superseded`: nothing to do (gone, or — for a sweep's hand-over — claimed since). A final
+ * execution is not run again (a redelivered task changes nothing).
  */
-export async function runExecution(
-  deps: DesignDeps,
-  id: string,
-  opts: {
-    deadlineMs?: number /** Created by this worker with its lease already on it (a synchronous run): no claim write. */;
-    created?: ExecutionDoc;
-  },
-): Promise<RunOutcome | null> {
-  const token = opts.created?.lease_until?.split('#')[1] ?? deps.newId();
-  let final: RunOutcome | undefined;
-  const claimed =
-    opts.created ??
-    (await deps.store.updateExecution(id, (cur) => {
-      if (isFinalExecution(cur.status)) return null;
-      if (cur.lease_until && cur.lease_until > deps.clock.now().toISOString() && !cur.lease_until.endsWith(token)) return null;
-      return { ...cur, lease_until: leaseFor(deps, token) };
-    }));
-  if (!claimed) return null;
+export async function runExecution(deps: DesignDeps, id: string, lapsedLease?: string): Promise<RunOutcome | 'busy' | 'superseded'> {
+  const token = deps.newId();
+  let refused: 'busy' | 'superseded' | null = null;
+  const claimed = await deps.store.updateExecution(id, (cur) => {
+    refused = null;
+    if (isFinalExecution(cur.status)) return null;
+    if (lapsedLease !== undefined && cur.lease_until !== lapsedLease) {
+      refused = 'superseded';
+      return null;
+    }
+    // `queued`: no worker holds it yet (the lease only bounds how long until the sweep looks).
+    if (cur.lease_until && cur.lease_until > deps.clock.now().toISOString() && !cur.lease_until.endsWith(`#${UNCLAIMED}`)) {
+      refused = 'busy';
+      return null;
+    }
+    return { ...cur, lease_until: leaseFor(deps, token) };
+  });
+  if (!claimed) return 'superseded';
   if (isFinalExecution(claimed.status)) return outcomeOf(claimed);
-  if (!claimed.lease_until?.endsWith(token)) return null;
+  if (refused) return refused;
+  const lease = () => claimed.lease_until?.endsWith(`#${token}`) ?? false;
+  if (!lease()) return 'busy';
 
   const { design, graph } = validateDesign(claimed.design);
-  const limits = opts.deadlineMs
-    ? { ...design.limits, run_timeout_ms: Math.min(design.limits.run_timeout_ms, opts.deadlineMs) }
-    : design.limits;
-  const journal = opts.created ? freshJournal(deps, id) : await storeJournal(deps, id);
+  const journal = await storeJournal(deps, id);
   const heartbeat = setInterval(
     () => {
       void deps.store
         .updateExecution(id, (cur) =>
-          cur.lease_until?.endsWith(token) && !isFinalExecution(cur.status) ? { ...cur, lease_until: leaseFor(deps, token) } : null,
+          cur.lease_until?.endsWith(`#${token}`) && !isFinalExecution(cur.status) ? { ...cur, lease_until: leaseFor(deps, token) } : null,
         )
         .catch(() => undefined);
     },
     Math.max(50, Math.floor(deps.settings.lease_ms / 3)),
   );
   heartbeat.unref?.();
+  let outcome: RunOutcome;
   try {
-    final = await executeDesign(
-      { execution_id: id, design: { ...design, limits }, graph, input: claimed.run_input, started_at_ms: Date.parse(claimed.started_at) },
+    outcome = await executeDesign(
+      { execution_id: id, design, graph, input: claimed.run_input, started_at_ms: Date.parse(claimed.started_at) },
       { agents: deps.agents, clock: deps.clock, journal, sleep: deps.sleep },
     );
   } finally {
     clearInterval(heartbeat);
   }
+  await journal.drain();
+  let ours = false;
+  await deps.store.updateExecution(id, (cur) => {
+    ours = (cur.lease_until?.endsWith(`#${token}`) ?? false) && !isFinalExecution(cur.status);
+    return ours ? finalDoc(deps, cur, outcome) : null;
+  });
+  // Taken over meanwhile (this worker stalled past its lease): the other worker's result stands.
+  if (!ours) return 'superseded';
+  if (claimed.trigger_type === 'scheduled') {
+    await deps.store.updateEndpoint(claimed.deployment_id, (cur) =>
+      cur.running_scheduled === id ? { ...cur, running_scheduled: null } : null,
+    );
+  }
+  return outcome;
+}
+
+/** The final fields of an execution, from its outcome. */
+export function finalDoc(deps: DesignDeps, cur: ExecutionDoc, outcome: RunOutcome): ExecutionDoc {
   const now = deps.clock.now();
-  const outcome = final;
-  // The attempt records and the final log are written together (one group commit locally).
-  const drained = journal.drain();
-  await deps.store.updateExecution(id, (cur) => ({
+  return {
     ...cur,
     status: outcome.status,
     result_data: redactKeys(outcome.result ?? null),
@@ -82,14 +130,7 @@ export async function runExecution(
     completed_at: now.toISOString(),
     duration_ms: now.getTime() - Date.parse(cur.started_at),
     lease_until: null,
-  }));
-  await drained;
-  if (claimed.trigger_type === 'scheduled') {
-    await deps.store.updateEndpoint(claimed.deployment_id, (cur) =>
-      cur.running_scheduled === id ? { ...cur, running_scheduled: null } : null,
-    );
-  }
-  return outcome;
+  };
 }
 
 function outcomeOf(doc: ExecutionDoc): RunOutcome {
@@ -103,22 +144,17 @@ function outcomeOf(doc: ExecutionDoc): RunOutcome {
 }
 
 /** The step journal of one execution on the store: results recorded durably, attempt logs written behind. */
-/** A worker's lease: until when, and whose (`<iso>#<token>`, so ISO order still compares the time). */
-export function leaseFor(deps: DesignDeps, token: string): string {
-  return `${new Date(deps.clock.now().getTime() + deps.settings.lease_ms).toISOString()}#${token}`;
-}
-
 async function storeJournal(deps: DesignDeps, id: string): Promise<StepJournal & { drain(): Promise<void> }> {
   const [recorded, logged] = await Promise.all([deps.store.recordedSteps(id), deps.store.listSteps(id)]);
   return journalOn(deps, id, recorded, logged);
 }
 
-/** An execution created just now has nothing recorded: nothing to read back. */
-function freshJournal(deps: DesignDeps, id: string): StepJournal & { drain(): Promise<void> } {
-  return journalOn(deps, id, [], []);
-}
-
-function journalOn(deps: DesignDeps, id: string, recorded: StepRecord[], logged: StepLog[]): StepJournal & { drain(): Promise<void> } {
+export function journalOn(
+  deps: DesignDeps,
+  id: string,
+  recorded: StepRecord[],
+  logged: StepLog[],
+): StepJournal & { drain(): Promise<void> } {
   const completed = new Map<string, StepRecord>(recorded.map((r) => [r.step_id, r]));
   const writes = new Set<Promise<void>>();
   let batch: StepLog[] = [];

@@ -5,7 +5,7 @@ import type { AgentCallBody, AgentCaller } from '../ports/agent-caller.js';
 import type { Clock } from '../ports/clock.js';
 import { runGroup } from './patterns.js';
 import { Semaphore } from './semaphore.js';
-import type { RunCounters, RunOutcome, StepJournal, StepLog, StepRecord } from './types.js';
+import type { RunCounters, RunOutcome, StepJournal, StepLog, StepRecord, SuspendedRun } from './types.js';
 
 /**
  * Runs a validated design (shared/designs.md). Pure against its ports: agents are called through
@@ -40,13 +40,18 @@ export interface RunSpec {
   started_at_ms: number;
   /** Aborts the run: status `cancelled`. */
   signal?: AbortSignal;
+  /**
+   * Stops the run without ending it: calls in flight are aborted (logged `aborted`), what had
+   * completed stays in the journal, and the outcome is `suspended` (another worker goes on).
+   */
+  suspend?: AbortSignal;
 }
 
 /** Ends the run with a status other than completed; thrown through every pattern. */
 export class RunStop extends Error {
   override readonly name = 'RunStop';
   constructor(
-    readonly status: Exclude<RunOutcome['status'], 'completed'>,
+    readonly status: Exclude<RunOutcome['status'], 'completed'> | 'suspended',
     readonly reason: string,
     message: string,
   ) {
@@ -245,8 +250,13 @@ export class Run {
   }
 }
 
-/** Runs the design to its end: never throws for what the agents do; the outcome says how it ended. */
-export async function executeDesign(spec: RunSpec, ports: ExecutorPorts): Promise<RunOutcome> {
+/**
+ * Runs the design to its end (or until `spec.suspend` fires): never throws for what the agents
+ * do; the outcome says how it ended.
+ */
+export function executeDesign(spec: RunSpec & { suspend?: undefined }, ports: ExecutorPorts): Promise<RunOutcome>;
+export function executeDesign(spec: RunSpec, ports: ExecutorPorts): Promise<RunOutcome | SuspendedRun>;
+export async function executeDesign(spec: RunSpec, ports: ExecutorPorts): Promise<RunOutcome | SuspendedRun> {
   const run = new Run(spec, ports);
   const remaining = spec.started_at_ms + spec.design.limits.run_timeout_ms - ports.clock.now().getTime();
   const timeout = new RunStop(
@@ -258,6 +268,12 @@ export async function executeDesign(spec: RunSpec, ports: ExecutorPorts): Promis
   const onCancel = () => run.stop(new RunStop('cancelled', 'cancelled', 'the run was cancelled'));
   spec.signal?.addEventListener('abort', onCancel, { once: true });
   if (spec.signal?.aborted) onCancel();
+  const onSuspend = () =>
+    run.stop(
+      new RunStop('suspended', 'suspended', String(spec.suspend?.reason instanceof Error ? spec.suspend.reason.message : 'suspended')),
+    );
+  spec.suspend?.addEventListener('abort', onSuspend, { once: true });
+  if (spec.suspend?.aborted) onSuspend();
   try {
     const { output, skipped } = await runGraph(run);
     return {
@@ -268,6 +284,7 @@ export async function executeDesign(spec: RunSpec, ports: ExecutorPorts): Promis
     };
   } catch (err) {
     const stop = run.stopping() ?? (err instanceof RunStop ? err : null);
+    if (stop?.status === 'suspended') return { status: 'suspended', reason: stop.message, counters: run.counters };
     if (stop) return { status: stop.status, termination_reason: stop.reason, result: null, error: stop.message, counters: run.counters };
     run.stop(new RunStop('failed', 'failed', 'another step failed'));
     const message = err instanceof Error ? err.message : String(err);
@@ -276,6 +293,7 @@ export async function executeDesign(spec: RunSpec, ports: ExecutorPorts): Promis
   } finally {
     clearTimeout(timer);
     spec.signal?.removeEventListener('abort', onCancel);
+    spec.suspend?.removeEventListener('abort', onSuspend);
     // Anything still in flight stops now.
     if (!run.signal.aborted) run.controller.abort(new RunStop('cancelled', 'finished', 'the run finished'));
   }
@@ -388,4 +406,4 @@ export function deepFreeze<T>(value: T): T {
   return value;
 }
 
-export type { RunOutcome, StepJournal, StepLog, StepRecord };
+export type { RunOutcome, StepJournal, StepLog, StepRecord, SuspendedRun };

@@ -1,20 +1,22 @@
 import type { EndpointDoc, ExecutionDoc, LogQuery, TriggerType } from '../domain/endpoint.js';
 import { isFinalExecution, publicExecution } from '../domain/endpoint.js';
-import { RequestError, TransientError } from '../domain/errors.js';
+import { RequestError } from '../domain/errors.js';
 import { checkInput } from '../domain/input-schema.js';
 import { previewOf, redactKeys } from '../domain/preview.js';
-import { QUEUES } from '../domain/topics.js';
 import { keyMatches, presentedKey } from './api-keys.js';
 import type { DesignDeps } from './deps.js';
-import { leaseFor, runExecution } from './execution.js';
+import { leaseFor, UNCLAIMED } from './execution.js';
+import { enqueueRun, runSync } from './sync-run.js';
 import type { RunOutcome } from './types.js';
 
 /**
  * Runs of an endpoint: started by hand (`manual`), by API (`api`, synchronous within the
  * endpoint's deadline or, with `Prefer: respond-async`, through the run queue) or by its
- * schedule (`scheduled`, always through the queue). Every run is an execution log first; a worker
- * claims it with a lease it renews while it runs, so a crashed worker's run is taken over by the
- * next delivery of its task, which replays the recorded steps and calls only what had not finished.
+ * schedule (`scheduled`, always through the queue). A synchronous run that outlives its deadline
+ * goes on through the queue, and its caller gets the execution id (202) instead of the result.
+ * Every running execution holds a lease (execution.ts): a crashed worker's run is taken over once
+ * its lease lapses, by its task's next delivery or by the sweep, which replays the recorded steps
+ * and calls only what had not finished.
  */
 
 export type Headers = Record<string, string | string[] | undefined>;
@@ -28,6 +30,8 @@ function newExecution(
 ): ExecutionDoc {
   const id = `exec-${deps.newId()}`;
   return {
+    // Until a worker claims it: if none has within lease_ms (its task lost), the sweep hands it to the queue again.
+    lease_until: leaseFor(deps, UNCLAIMED),
     id,
     execution_id: id,
     deployment_id: ep.id,
@@ -40,7 +44,6 @@ function newExecution(
     completed_at: null,
     duration_ms: null,
     design: ep.design,
-    lease_until: null,
     input_preview: previewOf(input),
     ...extra,
   };
@@ -58,8 +61,11 @@ function assertActive(ep: EndpointDoc): void {
 
 export interface RunAnswer {
   execution_id: string;
+  deployment_id: string;
   /** Absent when the run went to the queue. */
   outcome?: RunOutcome;
+  /** Why it went to the queue when the caller wanted the result: it outlived the sync deadline. */
+  handed_over?: string;
 }
 
 /** Starts a run and waits for it (sync, within the endpoint's deadline) or hands it to the queue (async). */
@@ -71,24 +77,16 @@ async function startRun(deps: DesignDeps, ep: EndpointDoc, trigger: TriggerType,
     await deps.store.createExecution(exec);
     await countExecution(deps, ep, exec.started_at);
     await enqueueRun(deps, exec.id);
-    return { execution_id: exec.id };
+    return { execution_id: exec.id, deployment_id: ep.id };
   }
-  // Created already claimed by this worker; the endpoint's counters are written beside the run.
-  const exec = newExecution(deps, ep, trigger, input, { lease_until: leaseFor(deps, deps.newId()) });
-  await deps.store.createExecution(exec);
-  const counted = countExecution(deps, ep, exec.started_at);
-  try {
-    const outcome = await runExecution(deps, exec.id, { deadlineMs: ep.deadline_ms, created: exec });
-    if (!outcome) throw new TransientError(`execution ${exec.id} is claimed by another worker`);
-    return { execution_id: exec.id, outcome };
-  } finally {
-    await counted;
-  }
+  // Run here (runSync creates the execution, with the endpoint's counters, in its first commit).
+  const exec = newExecution(deps, ep, trigger, input);
+  const outcome = await runSync(deps, exec, ep.deadline_ms);
+  if (outcome.status === 'suspended') return { execution_id: exec.id, deployment_id: ep.id, handed_over: outcome.reason };
+  return { execution_id: exec.id, deployment_id: ep.id, outcome };
 }
 
-export async function enqueueRun(deps: DesignDeps, executionId: string): Promise<void> {
-  await deps.tasks.enqueue(QUEUES.designRun, { name: `run-${executionId}`, payload: { execution_id: executionId } });
-}
+export { enqueueRun };
 
 /** POST /api/deployments/{id}/execute */
 export async function executeManual(deps: DesignDeps, id: string, input: unknown, async: boolean): Promise<RunAnswer> {
@@ -141,6 +139,7 @@ export async function fireSchedule(deps: DesignDeps, endpointId: string): Promis
   if (previous && !isFinalExecution(previous.status)) {
     const skipped = newExecution(deps, ep, 'scheduled', null, {
       status: 'skipped',
+      lease_until: null,
       completed_at: now,
       duration_ms: 0,
       error: `the previous scheduled run ${previous.id} was still running`,

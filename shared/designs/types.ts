@@ -12,6 +12,17 @@ export interface RunCounters {
   replayed: number;
 }
 
+/**
+ * What the executor returns when the caller's `suspend` signal fired before the run ended: the
+ * run is not over, its completed steps are in the journal, and another worker continues it
+ * (a synchronous run past its deadline goes on through the run queue).
+ */
+export interface SuspendedRun {
+  status: 'suspended';
+  reason: string;
+  counters: RunCounters;
+}
+
 export interface RunOutcome {
   status: RunStatus;
   /** Why it ended: output_ready, output_skipped, step_failed:<id>, max_agent_calls, run_timeout_ms, cancelled … */

@@ -188,6 +188,8 @@ export const SYSTEM_FUNCTIONS = [
   { name: 'watchdog', trigger: { schedule: '* * * * *' } },
   // Deployed designs (shared/designs/): asynchronous and scheduled runs, and Cloud Scheduler's target.
   { name: 'design-run', trigger: { queue: 'baton-design-run', task: 'design.run.v1' } },
+  // Runs whose worker died (lease lapsed) back to the run queue.
+  { name: 'designs-sweep', trigger: { schedule: '* * * * *' } },
   { name: 'designs-scheduled', trigger: { http: true } },
   // POST /api/deployed/{path} for anyone holding the endpoint's API key (no Google identity needed).
   { name: 'deployed', trigger: { http: true } },

@@ -2,6 +2,22 @@ import type { StepLog, StepRecord } from '../designs/types.js';
 import type { EndpointDoc, ExecutionDoc, LogQuery, Page } from '../domain/endpoint.js';
 import type { Mutation } from './job-store.js';
 
+/** One commit of a run's progress: all of it or nothing. */
+export interface RunCommit {
+  /**
+   * The execution as it is to be, from the stored one (null before a synchronous run's first
+   * commit creates it); null refuses the commit and nothing is written. Absent: the execution
+   * document is left as it is.
+   */
+  execution?: (current: ExecutionDoc | null) => ExecutionDoc | null;
+  /** Attempt records to append. */
+  steps: StepLog[];
+  /** Step results to record (durable once the commit resolves). */
+  records: StepRecord[];
+  /** Counts the run on its endpoint (execution_count + 1, last_execution_at), unless the endpoint is gone. Once per run. */
+  count_on?: { endpoint_id: string; at: string };
+}
+
 export interface EndpointQuery {
   status?: EndpointDoc['status'];
   limit: number;
@@ -39,6 +55,19 @@ export interface DesignStore {
   /** Durable when it resolves: a resumed run replays it instead of calling the agent. */
   recordStep(executionId: string, record: StepRecord): Promise<void>;
   recordedSteps(executionId: string): Promise<StepRecord[]>;
+
+  /**
+   * A run's writes as one commit (one synced batch locally, one transaction on Firestore): what a
+   * synchronous run's grouped journal writes. Resolves with the execution as committed (the
+   * stored one when `execution` is absent), or null when `execution` refused.
+   */
+  commitRun(executionId: string, commit: RunCommit): Promise<ExecutionDoc | null>;
+  /**
+   * Running executions whose lease (`lease_until`, `<iso>#<holder>`) ends before `beforeIso`,
+   * soonest first: runs whose worker died (or whose task was lost), for the sweep to hand back to
+   * the run queue.
+   */
+  listLapsedRuns(beforeIso: string, limit: number): Promise<ExecutionDoc[]>;
 
   /**
    * Counts one request in the fixed window of `windowMs` that holds `nowMs`, for every instance

@@ -124,6 +124,7 @@ export function buildGcpAdapters(
       scheduled_url: config.BATON_DESIGNS_SCHEDULED_URL ?? `${functionsBase}/designs-scheduled`,
       lease_ms: config.BATON_DESIGN_LEASE_MS,
       max_request_bytes: config.BATON_DESIGN_MAX_REQUEST_BYTES,
+      sync_commits: config.BATON_DESIGN_SYNC_COMMITS,
     },
   };
   return { deps, clients, jobs, bus, blobs, tasks, builder, runtime };

@@ -177,6 +177,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
       scheduled_url: `http://${config.BATON_HOST}:${config.PORT}/api/internal/scheduled`,
       lease_ms: config.BATON_DESIGN_LEASE_MS,
       max_request_bytes: config.BATON_DESIGN_MAX_REQUEST_BYTES,
+      sync_commits: config.BATON_DESIGN_SYNC_COMMITS,
     },
   };
   deps.designs = designs;

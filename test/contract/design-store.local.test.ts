@@ -32,4 +32,38 @@ describe('LocalDesignStore: state survives a restart', () => {
     expect(await after.listSteps('x1')).toHaveLength(1);
     expect(await after.recordedSteps('x1')).toEqual([{ step_id: 'g/a', status: 'completed', output: { v: 1 }, attempts: 1 }]);
   });
+
+  it('commits a run as one synced batch, read back after a kill (no flush) with its running index', async () => {
+    const dir = temp.make('designs-commit');
+    const before = new LocalDesignStore(dir);
+    const e = makeEndpoint();
+    await before.createEndpoint(e);
+    const syncs = before.journalCounters?.syncs ?? 0;
+    const ex = makeExecution(e.id, 1, { status: 'running', lease_until: '2026-01-02T00:00:30.000Z#w' });
+    await before.commitRun(ex.id, {
+      execution: () => ex,
+      steps: [0, 1, 2].map((seq) => ({
+        seq,
+        step_id: `s${seq}`,
+        block_id: 'b',
+        attempt: 1,
+        status: 'completed' as const,
+        started_at: 't',
+        duration_ms: 1,
+      })),
+      records: [0, 1, 2].map((n) => ({ step_id: `s${n}`, status: 'completed' as const, output: n, attempts: 1 })),
+      count_on: { endpoint_id: e.id, at: ex.started_at },
+    });
+    // Execution, three attempts, three results and the endpoint: one sync.
+    expect((before.journalCounters?.syncs ?? 0) - syncs).toBe(1);
+    // No flush: what is synced is read back from the journal, as after kill -9.
+    const after = new LocalDesignStore(dir);
+    expect(await after.getExecution(ex.id)).toEqual(ex);
+    expect(await after.listSteps(ex.id)).toHaveLength(3);
+    expect(await after.recordedSteps(ex.id)).toHaveLength(3);
+    expect(await after.getEndpoint(e.id)).toMatchObject({ execution_count: 1 });
+    expect((await after.listLapsedRuns('2026-01-02T00:01:00.000Z', 10)).map((x) => x.id)).toEqual([ex.id]);
+    await before.flush();
+    await after.flush();
+  });
 });

@@ -3,9 +3,10 @@ import { ChildStack, stackFixtures } from '../support/child-stack.js';
 import { DesignAgents } from '../support/design-agents.js';
 
 /**
- * A durable run survives kill -9: the stack dies while the second block of an asynchronous run is
- * in flight; started again on the same data folder, the redelivered task takes over once the dead
- * worker's lease lapses, replays the first block from its recorded result (its agent is not
+ * A durable run survives kill -9: the stack dies while the second block of a run is in flight;
+ * started again on the same data folder, the run is taken over once the dead worker's lease
+ * lapses (an asynchronous run by its redelivered task, a synchronous one — whose caller is gone —
+ * by the sweep at start-up), replays the first block from its recorded result (its agent is not
  * called again) and calls only the block that had not finished.
  */
 
@@ -71,5 +72,62 @@ describe('a design run interrupted by a crash', () => {
     expect(agents.callsOf('fetch')).toHaveLength(1);
     expect(agents.callsOf('think')).toHaveLength(2);
     expect(log.counters).toMatchObject({ replayed: 1 });
+  });
+
+  it('a synchronous run whose stack was killed is resumed after the restart, without calling its completed block again', {
+    timeout: 60_000,
+  }, async () => {
+    const dir = dataDir();
+    const first = await ChildStack.start(dir, ENV);
+    stacks.push(first);
+    const design = {
+      version: 1,
+      name: 'sync-crashy',
+      blocks: [
+        { id: 'sync-fetch', agent: agents.agent('/echo') },
+        { id: 'sync-think', agent: agents.agent('/slow/3000') },
+      ],
+      edges: [{ from: 'sync-fetch', to: 'sync-think' }],
+      output: 'sync-think',
+    };
+    const deployed = await json(
+      await fetch(`${first.url}/api/deployments`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ design, endpoint_path: '/sync-crashy', auth: { type: 'none' }, deadline_ms: 2000 }),
+      }),
+    );
+    // Synchronous: the caller waits for the result, and is cut off by the kill.
+    const caller = fetch(`${first.url}/api/deployed/sync-crashy`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ q: 2 }),
+    }).then(
+      (r) => r.status,
+      () => 'cut off',
+    );
+    for (let i = 0; i < 500 && agents.callsOf('sync-think').length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(agents.callsOf('sync-fetch')).toHaveLength(1);
+    expect(agents.callsOf('sync-think')).toHaveLength(1);
+    // Grouped commits write a completed block's result behind the run, within one commit: give it that long.
+    await new Promise((r) => setTimeout(r, 400));
+    await first.kill();
+    expect(await caller).toBe('cut off');
+
+    const second = await ChildStack.start(dir, ENV);
+    stacks.push(second);
+    const logs = await json(await fetch(`${second.url}/api/deployments/${String(deployed.id)}/logs`));
+    const [entry] = logs.logs as { execution_id: string; status: string }[];
+    expect(entry.status).toBe('running');
+    let log: Record<string, unknown> = {};
+    for (let i = 0; i < 800; i++) {
+      log = await json(await fetch(`${second.url}/api/deployments/${String(deployed.id)}/logs/${entry.execution_id}`));
+      if (log.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(log).toMatchObject({ status: 'completed', trigger_type: 'api', result_data: { slept: 3000, block: 'sync-think' } });
+    expect(log.counters).toMatchObject({ replayed: 1 });
+    expect(agents.callsOf('sync-fetch')).toHaveLength(1);
+    expect(agents.callsOf('sync-think')).toHaveLength(2);
   });
 });

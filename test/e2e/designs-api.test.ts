@@ -192,6 +192,56 @@ describe('endpoints API', () => {
     expect(log).toMatchObject({ status: 'completed', result_data: { block: 'second', input: 'LATER' }, trigger_type: 'api' });
   });
 
+  it('a run that outlives its deadline answers 202 with the execution id, goes on through the queue and completes there', async () => {
+    const design = {
+      version: 1,
+      name: 'late',
+      blocks: [
+        { id: 'late-first', agent: agents.agent('/echo') },
+        { id: 'late-slow', agent: agents.agent('/slow/1200') },
+      ],
+      edges: [{ from: 'late-first', to: 'late-slow' }],
+      output: 'late-slow',
+    };
+    const ep = await deploy({ design, deadline_ms: 300 });
+    const t0 = Date.now();
+    const res = await call('POST', `/api/deployed${ep.endpoint_path}`, { q: 1 }, { 'x-api-key': ep.api_key });
+    expect(Date.now() - t0).toBeLessThan(1200);
+    expect(res.status).toBe(202);
+    const id = String(res.json.execution_id);
+    expect(res.json).toMatchObject({
+      status: 'running',
+      log_url: `/api/deployments/${ep.id}/logs/${id}`,
+      message: expect.stringContaining('deadline_ms 300'),
+    });
+    expect(res.headers.get('location')).toBe(`/api/deployments/${ep.id}/logs/${id}`);
+    let log: Json = {};
+    for (let i = 0; i < 400; i++) {
+      log = (await call('GET', `/api/deployments/${ep.id}/logs/${id}`)).json;
+      if (log.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    expect(log).toMatchObject({
+      status: 'completed',
+      result_data: { slept: 1200, block: 'late-slow' },
+      trigger_type: 'api',
+      counters: { replayed: 1 },
+    });
+    // The first block ran once; the slow one's attempt in flight at the deadline was aborted and made again by the queue.
+    expect(agents.callsOf('late-first')).toHaveLength(1);
+    expect(agents.callsOf('late-slow')).toHaveLength(2);
+    const steps = (log.steps as { block_id: string; status: string; error?: string }[]).map((st) => [st.block_id, st.status]);
+    expect(steps).toEqual([
+      ['late-first', 'completed'],
+      ['late-slow', 'aborted'],
+      ['late-slow', 'completed'],
+    ]);
+    // The same through execute: 202 with the log's URL.
+    const manual = await call('POST', `/api/deployments/${ep.id}/execute`, { input: 2 });
+    expect(manual.status).toBe(202);
+    expect(manual.json).toMatchObject({ status: 'running', message: expect.stringContaining('sync deadline') });
+  });
+
   it('manual execute, inactive endpoints, update, list with paging and filters, delete keeping the logs', async () => {
     const ep = await deploy();
     const run = await call('POST', `/api/deployments/${ep.id}/execute`, { input: 'manual' });

@@ -86,6 +86,20 @@ describe('deployed designs in Terraform', () => {
       expect(Object.keys(ConfigSchema.shape)).toContain(key);
   });
 
+  it('designs-sweep runs every minute as the scheduler identity and may enqueue on the run queue only', async () => {
+    const pipeline = JSON.parse(readFileSync(join(ROOT, 'terraform/pipeline.json'), 'utf8')) as {
+      scheduled_functions: Record<string, string>;
+    };
+    expect(pipeline.scheduled_functions['designs-sweep']).toBe('* * * * *');
+    const scheduler = await hcl('scheduler.tf');
+    expect(scheduler.resources.get('google_cloud_scheduler_job.scheduled')?.for_each).toBe('${local.scheduled_functions}');
+    const locals = await hcl('locals.tf');
+    const access = first(locals.locals.function_access) as Record<string, Obj>;
+    expect(first(access['designs-sweep'])).toEqual({ publishes: [], enqueues: [QUEUES.designRun], runtime: 'none', builds: 'none' });
+    // Code -> Terraform: the lapsed-runs query's index is among those declared (checked below with the others).
+    expect(DESIGN_FIRESTORE_INDEXES.some((ix) => ix.usedBy.startsWith('listLapsedRuns'))).toBe(true);
+  });
+
   it('the run queue exists and every index of the design store is declared', async () => {
     const pipeline = JSON.parse(readFileSync(join(ROOT, 'terraform/pipeline.json'), 'utf8')) as { task_functions: Record<string, string> };
     expect(pipeline.task_functions['design-run']).toBe(QUEUES.designRun);

@@ -197,13 +197,21 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
     builds: 'none',
     why: "Cloud Scheduler's target: a firing is a task on baton-design-run, or a skipped log on overlap",
   },
+  'designs-sweep': {
+    handsOff: [],
+    enqueues: [QUEUES.designRun],
+    failsFrom: [],
+    runtime: 'none',
+    builds: 'none',
+    why: 'hands design runs whose lease lapsed (a dead worker) back to baton-design-run',
+  },
   deployed: {
     handsOff: [],
     enqueues: [QUEUES.designRun],
     failsFrom: [],
     runtime: 'none',
     builds: 'none',
-    why: 'the public POST /api/deployed/{path}: a sync run calls agents and schedules its backstop on baton-design-run; Prefer: respond-async is a task there',
+    why: 'the public POST /api/deployed/{path}: a sync run calls agents and, past its deadline, goes on as a task on baton-design-run; Prefer: respond-async is a task there',
   },
   watchdog: {
     handsOff: [],
@@ -341,6 +349,14 @@ export const FIRESTORE_INDEXES_NEEDED: readonly IndexSpec[] = [
     fields: [
       ['status', 'ASCENDING'],
       ['created_at', 'DESCENDING'],
+    ],
+  },
+  // listLapsedRuns: status == running, lease_until < t, ordered by lease_until.
+  {
+    collection: 'execution_logs',
+    fields: [
+      ['status', 'ASCENDING'],
+      ['lease_until', 'ASCENDING'],
     ],
   },
 ];

@@ -45,7 +45,7 @@ class ImmediateTasks implements TaskQueue {
   async enqueue(queue: string, task: TaskSpec): Promise<'created' | 'exists'> {
     expect(queue).toBe(QUEUES.designRun);
     this.names.push(task.name);
-    this.runs.push(runTask(this.deps, (task.payload as { execution_id: string }).execution_id));
+    this.runs.push(runTask(this.deps, task.payload as { execution_id: string }));
     return 'created';
   }
 }
@@ -83,6 +83,7 @@ function makeDeps(over: Partial<DesignDeps> & { scheduler: Scheduler; tasks: Tas
       scheduled_url: 'http://baton.test/api/internal/scheduled',
       lease_ms: 60_000,
       max_request_bytes: 1 << 20,
+      sync_commits: 'grouped' as const,
     },
     ...over,
   };
@@ -158,7 +159,7 @@ describe('scheduled runs on a fake clock', () => {
     await fireSchedule(deps, record.id);
     await drain(agent, tasks);
     const [exec] = (await deps.store.listExecutions({ deployment_id: record.id, limit: 1 })).items;
-    await runTask(deps, exec.id);
+    await runTask(deps, { execution_id: exec.id });
     expect(agent.calls).toBe(1);
   });
 });
@@ -212,6 +213,7 @@ describe('designs on the gcp Scheduler and Cloud Tasks adapters (proto fakes)', 
         scheduled_url: 'https://baton-designs-scheduled-123.europe-west1.run.app',
         lease_ms: 60_000,
         max_request_bytes: 1 << 20,
+        sync_commits: 'grouped' as const,
       },
     });
     const { record } = await deployEndpoint(deps, {

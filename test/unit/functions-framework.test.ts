@@ -34,7 +34,13 @@ describe('the functions through the Functions Framework', () => {
     clock: h.clock,
     newId: () => `d${++ids}`,
     sleep: async () => {},
-    settings: { base_url: 'https://baton-deployed-1.r.run.app', scheduled_url: 'https://s', lease_ms: 30_000, max_request_bytes: 4096 },
+    settings: {
+      base_url: 'https://baton-deployed-1.r.run.app',
+      scheduled_url: 'https://s',
+      lease_ms: 30_000,
+      max_request_bytes: 4096,
+      sync_commits: 'grouped' as const,
+    },
   };
 
   beforeAll(async () => {

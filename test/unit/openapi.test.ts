@@ -43,6 +43,7 @@ beforeAll(async () => {
       scheduled_url: 'http://127.0.0.1:1/api/internal/scheduled',
       lease_ms: 1000,
       max_request_bytes: 1024,
+      sync_commits: 'grouped' as const,
     },
   };
   await h.job('d1');

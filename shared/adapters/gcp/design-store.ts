@@ -1,4 +1,4 @@
-import { type DocumentData, FieldPath, type Firestore, type Query } from '@google-cloud/firestore';
+import { type DocumentData, FieldPath, FieldValue, type Firestore, type Query } from '@google-cloud/firestore';
 import type { StepLog, StepRecord } from '../../designs/types.js';
 import {
   decodeCursor,
@@ -9,7 +9,7 @@ import {
   type LogQuery,
   type Page,
 } from '../../domain/endpoint.js';
-import type { DesignStore, EndpointQuery } from '../../ports/design-store.js';
+import type { DesignStore, EndpointQuery, RunCommit } from '../../ports/design-store.js';
 import type { Mutation } from '../../ports/job-store.js';
 import type { FirestoreIndex } from './job-store.js';
 
@@ -18,6 +18,8 @@ export const ENDPOINT_PATHS = 'endpoint_paths';
 export const EXECUTION_LOGS = 'execution_logs';
 export const RATE_LIMITS = 'rate_limits';
 const ALREADY_EXISTS = 6;
+/** Writes one commitRun transaction takes beside the execution and its endpoint (Firestore's cap is 500). */
+const MAX_TX_WRITES = 400;
 
 /** User JSON (designs, inputs, outputs) is stored as JSON strings: Firestore refuses nested arrays and `__x__` keys. */
 const JSON_FIELDS = ['design', 'run_input', 'input_data', 'result_data', 'input_schema'] as const;
@@ -61,6 +63,16 @@ export const DESIGN_FIRESTORE_INDEXES: readonly FirestoreIndex[] = [
       ...byStart,
     ],
     usedBy: 'listExecutions({deployment_id, status, trigger_type})',
+  },
+  {
+    collection: EXECUTION_LOGS,
+    queryScope: 'COLLECTION',
+    fields: [
+      { field: 'status', order: 'ASCENDING' },
+      { field: 'lease_until', order: 'ASCENDING' },
+      { field: '__name__', order: 'ASCENDING' },
+    ],
+    usedBy: 'listLapsedRuns (the designs sweep)',
   },
   {
     collection: ENDPOINTS,
@@ -201,6 +213,59 @@ export class FirestoreDesignStore implements DesignStore {
         batch.set(col.doc(String(s.seq).padStart(6, '0')), { step_json: JSON.stringify(s), seq: s.seq });
       await batch.commit();
     }
+  }
+
+  async commitRun(executionId: string, c: RunCommit): Promise<ExecutionDoc | null> {
+    const execRef = this.db.collection(EXECUTION_LOGS).doc(executionId);
+    const stepRef = (s: StepLog) => execRef.collection('steps').doc(String(s.seq).padStart(6, '0'));
+    const resultRef = (r: StepRecord) => execRef.collection('results').doc(Buffer.from(r.step_id).toString('base64url'));
+    let steps = c.steps;
+    let records = c.records;
+    // A transaction holds at most 500 writes: a larger commit writes its attempts and results first
+    // (harmless if the execution then refuses: a result is only read by a run that holds the lease).
+    if (steps.length + records.length > MAX_TX_WRITES) {
+      await this.appendSteps(executionId, steps);
+      for (let i = 0; i < records.length; i += MAX_TX_WRITES) {
+        const batch = this.db.batch();
+        for (const r of records.slice(i, i + MAX_TX_WRITES)) batch.set(resultRef(r), { record_json: JSON.stringify(r) });
+        await batch.commit();
+      }
+      steps = [];
+      records = [];
+    }
+    const epRef = c.count_on ? this.db.collection(ENDPOINTS).doc(c.count_on.endpoint_id) : null;
+    return this.db.runTransaction(async (tx) => {
+      const [snap, epSnap] = await Promise.all([tx.get(execRef), epRef ? tx.get(epRef) : Promise.resolve(null)]);
+      const current = snap.exists ? fromStored<ExecutionDoc>(snap.data() as DocumentData) : null;
+      let exec = current;
+      if (c.execution) {
+        exec = c.execution(current ? structuredClone(current) : null);
+        if (exec === null) return null;
+        tx.set(execRef, toStored(exec));
+      }
+      for (const st of steps) tx.set(stepRef(st), { step_json: JSON.stringify(st), seq: st.seq });
+      for (const r of records) tx.set(resultRef(r), { record_json: JSON.stringify(r) });
+      if (epRef && epSnap?.exists && c.count_on) {
+        const ep = fromStored<EndpointDoc>(epSnap.data() as DocumentData);
+        const at = c.count_on.at;
+        tx.update(epRef, {
+          execution_count: FieldValue.increment(1),
+          last_execution_at: ep.last_execution_at && ep.last_execution_at > at ? ep.last_execution_at : at,
+        });
+      }
+      return exec;
+    });
+  }
+
+  async listLapsedRuns(beforeIso: string, limit: number): Promise<ExecutionDoc[]> {
+    const snap = await this.db
+      .collection(EXECUTION_LOGS)
+      .where('status', '==', 'running')
+      .where('lease_until', '<', beforeIso)
+      .orderBy('lease_until')
+      .limit(limit)
+      .get();
+    return snap.docs.map((d) => fromStored<ExecutionDoc>(d.data()));
   }
 
   async listSteps(executionId: string): Promise<StepLog[]> {

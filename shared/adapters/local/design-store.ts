@@ -9,7 +9,7 @@ import {
   type LogQuery,
   type Page,
 } from '../../domain/endpoint.js';
-import type { DesignStore, EndpointQuery } from '../../ports/design-store.js';
+import type { DesignStore, EndpointQuery, RunCommit } from '../../ports/design-store.js';
 import type { Mutation } from '../../ports/job-store.js';
 import { DocJournal, parsedDocs } from './doc-writer.js';
 
@@ -34,6 +34,8 @@ export class LocalDesignStore implements DesignStore {
   private readonly steps = new Map<string, StepLog[]>();
   private readonly results = new Map<string, Map<string, StepRecord>>();
   private readonly windows = new Map<string, { start: number; count: number }>();
+  /** Executions still running: what the sweep looks through. */
+  private readonly running = new Set<string>();
   private readonly journal: DocJournal | null;
 
   constructor(dir: string | null) {
@@ -93,6 +95,7 @@ export class LocalDesignStore implements DesignStore {
     if (this.executions.has(doc.id)) return false;
     this.executions.set(doc.id, structuredClone(doc));
     this.index(doc);
+    this.track(doc);
     await this.put(`executions/${doc.id}`, doc);
     return true;
   }
@@ -108,8 +111,68 @@ export class LocalDesignStore implements DesignStore {
     const next = mutate(structuredClone(current));
     if (next === null) return structuredClone(current);
     this.executions.set(id, structuredClone(next));
+    this.track(next);
     await this.put(`executions/${id}`, next);
     return structuredClone(next);
+  }
+
+  async commitRun(executionId: string, c: RunCommit): Promise<ExecutionDoc | null> {
+    const current = this.executions.get(executionId) ?? null;
+    let exec = current;
+    const writes: [string, unknown][] = [];
+    if (c.execution) {
+      const next = c.execution(current ? structuredClone(current) : null);
+      if (next === null) return null;
+      if (next.id !== executionId) throw new Error(`commitRun(${executionId}) was given execution ${next.id}`);
+      exec = structuredClone(next);
+      this.executions.set(executionId, exec);
+      if (!current) this.index(exec);
+      this.track(exec);
+      writes.push([`executions/${executionId}`, next]);
+    }
+    if (c.steps.length > 0) {
+      const list = this.steps.get(executionId) ?? [];
+      this.steps.set(executionId, list);
+      for (const s of c.steps) {
+        list.push(structuredClone(s));
+        writes.push([`steps/${executionId}.${s.seq}`, { execution_id: executionId, ...s }]);
+      }
+      list.sort((a, b) => a.seq - b.seq);
+    }
+    if (c.records.length > 0) {
+      const m = this.results.get(executionId) ?? new Map<string, StepRecord>();
+      this.results.set(executionId, m);
+      for (const r of c.records) {
+        m.set(r.step_id, structuredClone(r));
+        writes.push([`results/${executionId}.${Buffer.from(r.step_id).toString('base64url')}`, { execution_id: executionId, ...r }]);
+      }
+    }
+    const ep = c.count_on ? this.endpoints.get(c.count_on.endpoint_id) : undefined;
+    if (ep && c.count_on) {
+      const at = c.count_on.at;
+      const next = EndpointDocSchema.parse({
+        ...ep,
+        execution_count: ep.execution_count + 1,
+        last_execution_at: ep.last_execution_at && ep.last_execution_at > at ? ep.last_execution_at : at,
+      });
+      this.endpoints.set(ep.id, next);
+      writes.push([`endpoints/${ep.id}`, next]);
+    }
+    // One batch: one sync for all of it.
+    await this.journal?.putMany(writes);
+    return exec ? structuredClone(exec) : null;
+  }
+
+  async listLapsedRuns(beforeIso: string, limit: number): Promise<ExecutionDoc[]> {
+    const out: ExecutionDoc[] = [];
+    for (const id of this.running) {
+      const e = this.executions.get(id);
+      if (e?.lease_until && e.lease_until < beforeIso) out.push(e);
+    }
+    return out
+      .sort((a, b) => String(a.lease_until).localeCompare(String(b.lease_until)))
+      .slice(0, limit)
+      .map((e) => structuredClone(e));
   }
 
   async listExecutions(q: LogQuery): Promise<Page<ExecutionDoc>> {
@@ -181,8 +244,18 @@ export class LocalDesignStore implements DesignStore {
     return { ok: true };
   }
 
+  /** Syncs done and changes they carried (the bench and tests count commits by them); null in memory. */
+  get journalCounters(): { syncs: number; changes: number } | null {
+    return this.journal?.counters ?? null;
+  }
+
   flush(): Promise<void> {
     return this.journal?.flush() ?? Promise.resolve();
+  }
+
+  private track(doc: ExecutionDoc): void {
+    if (doc.status === 'running') this.running.add(doc.id);
+    else this.running.delete(doc.id);
   }
 
   private index(doc: ExecutionDoc): void {
@@ -214,6 +287,7 @@ export class LocalDesignStore implements DesignStore {
     for (const e of execs) {
       this.executions.set(e.id, e);
       this.index(e);
+      this.track(e);
     }
     for (const { execution_id, ...s } of parsedDocs(journal, docs, 'steps/', StepShape)) {
       const list = this.steps.get(execution_id) ?? [];

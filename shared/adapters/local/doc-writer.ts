@@ -151,6 +151,26 @@ export class DocJournal {
     return this.append(key, null);
   }
 
+  /**
+   * Several documents in one batch, so one sync between them (a single put that finds the
+   * journal idle starts its sync alone, and whatever follows waits for the next).
+   */
+  putMany(docs: readonly (readonly [key: string, doc: unknown])[]): Promise<void> {
+    if (docs.length === 0) return Promise.resolve();
+    const bad = docs.find(([key]) => !KEY.test(key));
+    if (bad) return Promise.reject(new Error(`invalid document key ${JSON.stringify(bad[0])}`));
+    if (this.failure) return Promise.reject(this.failure);
+    if (!this.segment) return Promise.reject(new Error('the journal is not open'));
+    const all = docs.map(
+      ([key, doc]) =>
+        new Promise<void>((resolve, reject) => {
+          this.queue.push({ key, text: JSON.stringify(doc), resolve, reject });
+        }),
+    );
+    this.kick();
+    return Promise.all(all).then(() => undefined);
+  }
+
   /** Resolves when every change made so far is synced and folded into the files (the stack calls it when it stops). */
   async flush(): Promise<void> {
     while (this.writing) await this.writing.catch(() => {});

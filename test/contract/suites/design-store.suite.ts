@@ -161,6 +161,84 @@ export function designStoreContract(name: string, make: () => Promise<DesignStor
       expect(await s.recordedSteps('none')).toEqual([]);
     });
 
+    it('commits a run in one go: creates it with its endpoint counted, appends, records, refuses all of a commit whose execution refuses', async () => {
+      const ep = makeEndpoint();
+      await s.createEndpoint(ep);
+      const ex = makeExecution(ep.id, 7, { status: 'running', lease_until: '2026-01-02T00:01:00.000Z#w1', completed_at: null });
+      const step = (seq: number, status: 'completed' | 'aborted' = 'completed') => ({
+        seq,
+        step_id: `s${seq}`,
+        block_id: `b${seq}`,
+        attempt: 1,
+        status,
+        started_at: '2026-01-02T00:00:00.000Z',
+        duration_ms: 3,
+      });
+      const first = await s.commitRun(ex.id, {
+        execution: (cur) => (cur ? null : ex),
+        steps: [step(0)],
+        records: [{ step_id: 's0', status: 'completed', output: { n: [[0]] }, attempts: 1 }],
+        count_on: { endpoint_id: ep.id, at: ex.started_at },
+      });
+      expect(first).toEqual(ex);
+      expect(await s.getExecution(ex.id)).toEqual(ex);
+      expect(await s.getEndpoint(ep.id)).toMatchObject({ execution_count: 1, last_execution_at: ex.started_at });
+      // Without an execution change: attempts and results only, the execution as stored.
+      expect(
+        await s.commitRun(ex.id, { steps: [step(1)], records: [{ step_id: 's1', status: 'completed', output: 1, attempts: 1 }] }),
+      ).toEqual(ex);
+      // Refused by its execution: nothing of it is written.
+      expect(
+        await s.commitRun(ex.id, {
+          execution: () => null,
+          steps: [step(2, 'aborted')],
+          records: [{ step_id: 's2', status: 'completed', output: 2, attempts: 1 }],
+          count_on: { endpoint_id: ep.id, at: ex.started_at },
+        }),
+      ).toBeNull();
+      const final = await s.commitRun(ex.id, {
+        execution: (cur) =>
+          cur?.lease_until === ex.lease_until ? { ...cur, status: 'completed', lease_until: null, result_data: [[1]] } : null,
+        steps: [step(3)],
+        records: [],
+      });
+      expect(final).toMatchObject({ status: 'completed', lease_until: null, result_data: [[1]] });
+      expect((await s.listSteps(ex.id)).map((x) => x.seq)).toEqual([0, 1, 3]);
+      expect((await s.recordedSteps(ex.id)).map((r) => r.step_id).sort()).toEqual(['s0', 's1']);
+      expect(await s.getEndpoint(ep.id)).toMatchObject({ execution_count: 1 });
+      // The endpoint gone: the run is still committed, nothing is counted.
+      const orphan = makeExecution('ep-gone', 1, { status: 'running' });
+      expect(
+        await s.commitRun(orphan.id, {
+          execution: () => orphan,
+          steps: [],
+          records: [],
+          count_on: { endpoint_id: 'ep-gone', at: orphan.started_at },
+        }),
+      ).toEqual(orphan);
+      expect(await s.getEndpoint('ep-gone')).toBeNull();
+    });
+
+    it('lists running executions whose lease ends before a time, soonest first; never finished ones or ones without a lease', async () => {
+      const dep = `ep-lapse-${Date.now()}`;
+      const at = (min: number, who: string) => `2031-01-01T00:${String(min).padStart(2, '0')}:00.000Z#${who}`;
+      const runs = [
+        makeExecution(dep, 1, { status: 'running', lease_until: at(5, 'a') }),
+        makeExecution(dep, 2, { status: 'running', lease_until: at(1, 'b') }),
+        makeExecution(dep, 3, { status: 'running', lease_until: at(30, 'c') }),
+        makeExecution(dep, 4, { status: 'running', lease_until: null }),
+        makeExecution(dep, 5, { status: 'completed', lease_until: at(0, 'd') }),
+      ];
+      for (const r of runs) await s.createExecution(r);
+      const lapsed = await s.listLapsedRuns('2031-01-01T00:10:00.000Z', 10);
+      expect(lapsed.filter((e) => e.deployment_id === dep).map((e) => e.lease_until)).toEqual([at(1, 'b'), at(5, 'a')]);
+      await s.updateExecution(runs[1].id, (cur) => ({ ...cur, status: 'completed', lease_until: null }));
+      expect((await s.listLapsedRuns('2031-01-01T00:10:00.000Z', 10)).filter((e) => e.deployment_id === dep).map((e) => e.id)).toEqual([
+        runs[0].id,
+      ]);
+      expect((await s.listLapsedRuns('2031-01-01T01:00:00.000Z', 1)).filter((e) => e.deployment_id === dep)).toHaveLength(1);
+    });
+
     it('counts rate-limit tokens per window and key, saying when the window ends', async () => {
       const key = `rl-${Date.now()}`;
       const now = 1_800_000_000_000 + 15_000;
