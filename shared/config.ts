@@ -5,14 +5,15 @@ import { DEFAULT_ENVIRONMENTS, type Environments, EnvironmentsFileError, parseEn
 import type { ArchiveLimits } from './sources/archive-reader.js';
 import { type GcpConfig, GcpConfigSchema } from './wiring/gcp-config.js';
 
+const BOOLEAN_WORDS = ['true', 'false', '1', '0', 'yes', 'no', 'on', 'off', ''] as const;
 const bool = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .enum(BOOLEAN_WORDS)
   .default('false')
-  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+  .transform((v) => v === 'true' || v === '1' || v === 'yes' || v === 'on');
 const boolOn = z
-  .enum(['true', 'false', '1', '0', 'yes', 'no', ''])
+  .enum(BOOLEAN_WORDS)
   .default('true')
-  .transform((v) => v !== 'false' && v !== '0' && v !== 'no');
+  .transform((v) => v !== 'false' && v !== '0' && v !== 'no' && v !== 'off');
 const int = (def: number, min: number, max: number) => z.coerce.number().int().min(min).max(max).default(def);
 
 /**
@@ -63,6 +64,13 @@ export const ConfigSchema = z.object({
    */
   BATON_CLEANUP: boolOn,
   BATON_KEEP_REVISIONS: int(3, 1, 1000),
+  /**
+   * Local target: keep each npm lock file's installed node_modules and copy it into the next build
+   * with the same lock, npm, Node and platform instead of running npm ci again (see deps-cache.ts).
+   */
+  BATON_DEPS_CACHE: boolOn,
+  /** How many such trees are kept (least recently used removed first). */
+  BATON_DEPS_CACHE_KEEP: int(5, 1, 1000),
   /** Where the local builder runs builds (default: the data folder when no project is above it, else the OS temp dir). */
   BATON_BUILD_DIR: z.string().min(1).optional(),
   /** The PATH the local builder finds toolchains on (python3, go, uv, poetry, pipenv, pnpm, yarn, bun) and runs builds with; default: Baton's own PATH. The Node running Baton always comes first. */

@@ -5,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { FolderBlobStore } from '../adapters/local/blob-store.js';
 import { isolatedBuildRoot, LocalBuilder } from '../adapters/local/builder.js';
 import { LocalCleanup } from '../adapters/local/cleanup.js';
+import { DepsCache } from '../adapters/local/deps-cache.js';
 import { LocalDesignStore } from '../adapters/local/design-store.js';
 import { LocalEventBus } from '../adapters/local/event-bus.js';
 import { codeOf } from '../adapters/local/fs-util.js';
@@ -72,6 +73,7 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
     revisionsRunAsOther: revisionUser() !== null,
     caps,
     cacheDir: join(dir, 'cache'),
+    depsCache: config.BATON_DEPS_CACHE ? new DepsCache(join(dir, 'cache', 'node_modules'), config.BATON_DEPS_CACHE_KEEP) : null,
     timeoutMs: config.BATON_BUILD_TIMEOUT_S * 1000,
     stateDir: join(dir, 'builds'),
     onFinished: (agentId) => later.cleanup?.schedule(agentId),

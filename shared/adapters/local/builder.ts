@@ -13,9 +13,10 @@ import type { DeploymentLogs } from '../../pipeline/logs.js';
 import type { Builder, BuildSpec, EventBus } from '../../ports/index.js';
 import { type Caps, extractTarGz, listSource, packTarGz, sha256File } from './archive.js';
 import type { FolderBlobStore } from './blob-store.js';
+import type { DepsCache } from './deps-cache.js';
 import { jsonFilesIn, PRIVATE_DIR, permanentFsErrors, writeFileAtomic } from './fs-util.js';
 import { IMAGE_CONFIG, type ImageConfig } from './image-config.js';
-import { devDependenciesAtStart, type Manager, type Manifest, onPath, planInstall } from './package-manager.js';
+import { devDependenciesAtStart, type InstallPlan, type Manager, type Manifest, onPath, planInstall } from './package-manager.js';
 import { childEnv, onLines, spawnGroup, stopGroup } from './process.js';
 import { findGo, findPython, missingForLocalBuild, relocateVenvScripts } from './toolchains.js';
 import { CTIME_SLACK_MS, type Packed } from './unpacked.js';
@@ -55,6 +56,8 @@ export class LocalBuilder implements Builder {
       caps: Caps;
       /** Package caches kept between builds (npm's --cache, pnpm's store …). */
       cacheDir: string;
+      /** node_modules trees kept between builds by what decides them; null installs every time. */
+      depsCache?: DepsCache | null;
       timeoutMs: number;
       /** Where builds in progress are recorded, so a restart runs them again as Cloud Build would carry on. */
       stateDir: string | null;
@@ -194,7 +197,7 @@ export class LocalBuilder implements Builder {
     const path = this.path;
     const plan = await planInstall(app, this.deps.cacheDir, (tool) => onPath(tool, path));
     for (const note of plan.notes) log(note);
-    await this.step(build, app, plan.install, log, plan.env);
+    await this.install(build, app, plan, log);
     if (pkg.scripts?.build) await this.step(build, app, buildCommand(plan.manager), log, plan.env);
     if (!pkg.scripts?.start) log('No "start" script: the revision will run "node ." (package.json "main", else index.js)');
     const devAtStart = await devDependenciesAtStart(app, pkg);
@@ -335,6 +338,26 @@ export class LocalBuilder implements Builder {
     };
     await writeFile(join(app, IMAGE_CONFIG), `${JSON.stringify(config, null, 2)}\n`);
     log(`start: ${config.argv.join(' ')}`);
+  }
+
+  /** The plan's install, or a copy of the tree the same install made before (see DepsCache). */
+  private async install(build: RunningBuild, app: string, plan: InstallPlan, log: (l: string) => void): Promise<void> {
+    const cache = this.deps.depsCache ?? null;
+    const lookup = cache ? await cache.lookup(app, plan, this.path) : { skip: 'off' };
+    if ('use' in lookup && cache && (await cache.restore(lookup.use, app))) {
+      log(
+        `node_modules restored from the dependency cache (${lookup.use.describe}): "${plan.install}" skipped, as it would install the same tree (BATON_DEPS_CACHE=off always installs)`,
+      );
+      return;
+    }
+    await this.step(build, app, plan.install, log, plan.env);
+    if ('use' in lookup && cache) {
+      await cache.save(lookup.use, app).catch((err: unknown) => {
+        log(`node_modules not kept in the dependency cache: ${err instanceof Error ? err.message : String(err)}`);
+      });
+    } else if ('skip' in lookup && lookup.skip !== 'off') {
+      log(`Dependency cache not used: ${lookup.skip}`);
+    }
   }
 
   private step(build: RunningBuild, cwd: string, command: string, log: (l: string) => void, env: Record<string, string>): Promise<void> {
