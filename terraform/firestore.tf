@@ -99,6 +99,27 @@ resource "google_firestore_index" "jobs_by_agent_kind_status" {
   depends_on = [google_firestore_index.jobs_by_kind]
 }
 
+# The dashboard on Google Cloud lists a signed-in user's jobs with the Firebase client SDK
+# (dashboard/src/firestore-live.ts): where owner == email (firestore.rules require it), optionally
+# agent_id or status ==, newest first. Merged with the indexes above for the extra equality filters.
+resource "google_firestore_index" "jobs_by_owner" {
+  database    = google_firestore_database.default.name
+  collection  = "deployment_jobs"
+  query_scope = "COLLECTION"
+
+  fields {
+    field_path = "owner"
+    order      = "ASCENDING"
+  }
+
+  fields {
+    field_path = "created_at"
+    order      = "DESCENDING"
+  }
+
+  depends_on = [google_firestore_index.jobs_by_agent_kind_status]
+}
+
 # Deployed designs (DESIGN_FIRESTORE_INDEXES in shared/adapters/gcp/design-store.ts): an endpoint's
 # execution logs newest first, filtered by status and/or trigger_type (a date range is on started_at,
 # the order field); endpoints by status; running executions by lease (the sweep). Created one after another, like the job indexes.
@@ -118,7 +139,7 @@ resource "google_firestore_index" "logs_by_endpoint" {
     order      = "DESCENDING"
   }
 
-  depends_on = [google_firestore_index.jobs_by_agent_kind_status]
+  depends_on = [google_firestore_index.jobs_by_owner]
 }
 
 resource "google_firestore_index" "logs_by_endpoint_status" {

@@ -12,7 +12,24 @@ export interface LiveSource {
   watchList(query: ListQuery, onJobs: (jobs: Job[]) => void, onError: (message: string) => void): () => void;
 }
 
-export const client = new BatonClient({ baseUrl: apiBase() });
+/** Who is signed in (Google Cloud): their email, and their current Firebase Auth ID token. */
+export interface Session {
+  readonly email: string;
+  idToken(): Promise<string>;
+}
+
+let session: Session | null = null;
+
+/** The signed-in user, once liveSource() has signed in (null on the local stack). */
+export function currentSession(): Session | null {
+  return session;
+}
+
+/**
+ * The API, called with the signed-in user's ID token as `Authorization: Bearer …` on every
+ * request (read fresh each time: Firebase refreshes it before it expires); none locally.
+ */
+export const client = new BatonClient({ baseUrl: apiBase(), getToken: async () => (session ? session.idToken() : null) });
 
 /** The API: this page's origin locally; VITE_BATON_API_URL when served elsewhere (Firebase Hosting). */
 export function apiBase(): string {
@@ -59,13 +76,19 @@ export function sseLive(pollMs = 2000): LiveSource {
 
 let chosen: Promise<LiveSource> | undefined;
 
-/** Firestore when the build names a Firebase project (VITE_FIREBASE_CONFIG), else the API's stream. */
+/**
+ * Firestore when the build names a Firebase project (VITE_FIREBASE_CONFIG), else the API's stream.
+ * VITE_FIREBASE_EMULATOR (tests only) points it at a Firestore emulator with a mock user.
+ */
 export function liveSource(): Promise<LiveSource> {
   chosen ??= (async () => {
     const config = import.meta.env.VITE_FIREBASE_CONFIG as string | undefined;
     if (!config) return sseLive();
     const { firestoreLive } = await import('./firestore-live.js');
-    return firestoreLive(JSON.parse(config) as { projectId: string; apiKey: string; authDomain?: string });
+    const emulator = import.meta.env.VITE_FIREBASE_EMULATOR as string | undefined;
+    const signedIn = await firestoreLive(JSON.parse(config), emulator ? JSON.parse(emulator) : undefined);
+    session = signedIn.session;
+    return signedIn.live;
   })();
   return chosen;
 }

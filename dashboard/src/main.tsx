@@ -1,6 +1,6 @@
 import { render } from 'preact';
 import { useEffect, useState } from 'preact/hooks';
-import { type LiveSource, liveSource } from './live.js';
+import { currentSession, type LiveSource, liveSource } from './live.js';
 import { DeployForm } from './pages/deploy.js';
 import { Deployment } from './pages/deployment.js';
 import { Deployments } from './pages/deployments.js';
@@ -43,6 +43,11 @@ function App() {
               {label}
             </a>
           ))}
+          {live && currentSession() && (
+            <span class="who" data-testid="signed-in">
+              {currentSession()?.email}
+            </span>
+          )}
         </nav>
       </header>
       <div id="content">

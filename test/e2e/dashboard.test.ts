@@ -16,7 +16,7 @@ import { fixture, TestStack } from '../support/stack.js';
  * deploy through the form and watch it complete without a reload, a failure explained, a
  * rollback, a design deployed, run and its execution read; axe-core finds no serious or critical
  * violation on any page, and nothing is wider than the screen. Screenshots of every page go to
- * SCREENSHOTS. Does not prove: the Firestore live source (needs a Firebase project and sign-in).
+ * SCREENSHOTS. The Firestore live source is test/e2e/dashboard-firestore.test.ts (emulator, rules loaded).
  */
 const ROOT = resolve(import.meta.dirname, '../..');
 const SCREENSHOTS = join(ROOT, 'test-artifacts/dashboard');

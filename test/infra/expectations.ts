@@ -311,6 +311,14 @@ export const FIRESTORE_INDEXES_NEEDED: readonly IndexSpec[] = [
       ['status', 'ASCENDING'],
     ],
   },
+  // The dashboard's list of the signed-in user's jobs (dashboard/src/firestore-live.ts).
+  {
+    collection: 'deployment_jobs',
+    fields: [
+      ['owner', 'ASCENDING'],
+      ['created_at', 'DESCENDING'],
+    ],
+  },
   // Deployed designs: shared/adapters/gcp/design-store.ts (DESIGN_FIRESTORE_INDEXES).
   {
     collection: 'execution_logs',

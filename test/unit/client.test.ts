@@ -688,3 +688,28 @@ describe('baton CLI (run) against the fake API', () => {
     expect(t2.err()).toBe('baton: no route GET /deployments/nope [HTTP 404 not_found]\n');
   });
 });
+
+describe('a refreshed bearer token (getToken)', () => {
+  it('asks for the token before every request, sends it as Authorization: Bearer, and wins over a static token', async () => {
+    routes.set('GET /deployments/dep-1', (_r, res) => sendJson(res, 200, job()));
+    routes.set('POST /services/my-agent/unpin', (_r, res) => sendJson(res, 200, { agent_id: 'my-agent', pinned: false, unpinned: null }));
+    let n = 0;
+    const client = new BatonClient({ baseUrl, token: 'static', getToken: async () => `fresh-${++n}` });
+    await client.getStatus('dep-1');
+    await client.unpin('my-agent');
+    expect(requests.map((r) => r.headers.authorization)).toEqual(['Bearer fresh-1', 'Bearer fresh-2']);
+  });
+
+  it('falls back to the static token when getToken gives none, and sends no header with neither', async () => {
+    routes.set('GET /deployments/dep-1', (_r, res) => sendJson(res, 200, job()));
+    await new BatonClient({ baseUrl, token: 'static', getToken: async () => null }).getStatus('dep-1');
+    await new BatonClient({ baseUrl, token: '', getToken: async () => undefined }).getStatus('dep-1');
+    expect(requests.map((r) => r.headers.authorization)).toEqual(['Bearer static', undefined]);
+  });
+
+  it('a getToken that fails (signed out) fails the call and sends nothing', async () => {
+    const client = new BatonClient({ baseUrl, getToken: () => Promise.reject(new Error('not signed in')) });
+    await expect(client.getStatus('dep-1')).rejects.toThrow('not signed in');
+    expect(requests).toEqual([]);
+  });
+});

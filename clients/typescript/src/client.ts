@@ -94,6 +94,11 @@ export interface BatonClientOptions {
   documentWatcher?: DocumentWatcher;
   /** A bearer token sent with every request; default BATON_TOKEN. */
   token?: string;
+  /**
+   * A bearer token read before every request, for one that is refreshed (a browser's Firebase
+   * Auth ID token: `() => user.getIdToken()`); it wins over `token` when it gives one.
+   */
+  getToken?: () => Promise<string | null | undefined>;
   fetch?: typeof fetch;
   /** Timeout of one ordinary request (not of a stream); default 60 s. */
   requestTimeoutMs?: number;
@@ -143,10 +148,12 @@ export class BatonClient {
   private readonly requestTimeoutMs: number;
   private readonly documentWatcher: DocumentWatcher | undefined;
   private readonly token: string | undefined;
+  private readonly getToken: (() => Promise<string | null | undefined>) | undefined;
   private readonly retry: RetryPolicy;
 
   constructor(options: BatonClientOptions = {}) {
     this.documentWatcher = options.documentWatcher;
+    this.getToken = options.getToken;
     this.token = options.token ?? (typeof process !== 'undefined' ? process.env.BATON_TOKEN : undefined) ?? undefined;
     const envUrl = typeof process !== 'undefined' ? process.env.BATON_URL : undefined;
     this.baseUrl = (options.baseUrl || envUrl || DEFAULT_BASE_URL).replace(/\/+$/, '');
@@ -546,9 +553,12 @@ export class BatonClient {
 
   /** fetch, with network failures turned into BatonConnectionError. */
   private async send(url: string, init: RequestInit): Promise<Response> {
-    // A control plane on Google Cloud takes an ID token (e.g. `gcloud auth print-identity-token`).
-    if (this.token && !(init.headers as Record<string, string> | undefined)?.authorization)
-      init.headers = { ...(init.headers as Record<string, string>), authorization: `Bearer ${this.token}` };
+    // A control plane on Google Cloud takes an ID token (e.g. `gcloud auth print-identity-token`,
+    // or a signed-in browser's Firebase Auth ID token).
+    if (!(init.headers as Record<string, string> | undefined)?.authorization) {
+      const token = (this.getToken ? await this.getToken() : undefined) || this.token;
+      if (token) init.headers = { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` };
+    }
     try {
       return await this.fetchImpl(url, init);
     } catch (err) {
