@@ -1,4 +1,4 @@
-import { cp, mkdir, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { isAbsolute, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,6 +24,19 @@ const AGENT_RUNTIME = fileURLToPath(new URL('./agent-runtime', import.meta.url))
  * machine's git), an uploaded archive, or a bare config run on the bundled agent runtime. Each
  * becomes `sources/{agent}/{deployment}.tar.gz` in the blob store. The folder given is only read.
  */
+/** The files a source folder must have one of at its root (what analysis starts from). */
+const FOLDER_MARKERS = [
+  'package.json',
+  'go.mod',
+  'requirements.txt',
+  'pyproject.toml',
+  'Pipfile',
+  'main.py',
+  'app.py',
+  'manage.py',
+  'Dockerfile',
+];
+
 export class LocalSourcePreparer implements SourcePreparer {
   constructor(
     private readonly blobs: FolderBlobStore,
@@ -43,7 +56,14 @@ export class LocalSourcePreparer implements SourcePreparer {
     const info = await stat(source.path).catch(() => null);
     if (!info?.isDirectory())
       throw new RequestError('invalid', `${source.path} is not a folder on the control plane machine`, 'source.path');
-    // What the folder holds (Node, Python, Go, a Dockerfile) is analysed in validating, which says what to add.
+    // A folder with none of the files analysis starts from is refused here; the rest is analysed in validating.
+    const names = new Set(await readdir(source.path).catch(() => []));
+    if (!FOLDER_MARKERS.some((m) => names.has(m)))
+      throw new RequestError(
+        'invalid',
+        `${source.path} has none of ${FOLDER_MARKERS.join(', ')}: nothing the local builder can build (Node, Python or Go)`,
+        'source.path',
+      );
   }
 
   inspect(input: Parameters<SourcePreparer['inspect']>[0]): Promise<SourceReader | null> {
