@@ -92,6 +92,8 @@ export class Run {
   private readonly calls: Semaphore;
   private readonly random: () => number;
   private seq = 0;
+  /** Steps an earlier start of this run completed (replayed, not called, by this one). */
+  readonly earlier: ReadonlySet<string>;
 
   constructor(
     readonly spec: RunSpec,
@@ -100,6 +102,7 @@ export class Run {
     this.calls = new Semaphore(spec.design.limits.max_concurrency);
     this.random = ports.random ?? Math.random;
     for (const r of ports.journal.completed.values()) this.counters.agent_calls += r.attempts;
+    this.earlier = new Set(ports.journal.completed.keys());
     this.seq = ports.journal.nextSeq;
   }
 
@@ -158,7 +161,13 @@ export class Run {
     };
     let lastError = '';
     for (let attempt = 1; attempt <= block.retry.max_attempts; attempt++) {
-      this.throwIfStopped(o.signal);
+      try {
+        this.throwIfStopped(o.signal);
+      } catch (err) {
+        // Stopped before its first attempt (a sibling failed, the run is ending): logged, so no branch vanishes silently.
+        if (attempt === 1) this.notStarted(where, inputPreview, err);
+        throw err;
+      }
       if (this.counters.agent_calls >= this.spec.design.limits.max_agent_calls) {
         const stop = new RunStop(
           'limit_exceeded',
@@ -166,11 +175,20 @@ export class Run {
           `the run reached its budget of ${this.spec.design.limits.max_agent_calls} agent calls (limits.max_agent_calls) before block "${o.blockId}"`,
         );
         this.stop(stop);
+        if (attempt === 1) this.notStarted(where, inputPreview, stop);
         throw stop;
       }
       this.counters.agent_calls++;
       if (attempt > 1) this.counters.retries++;
-      const release = await this.acquire(o.limit, o.signal);
+      let release: () => void;
+      try {
+        release = await this.acquire(o.limit, o.signal);
+      } catch (err) {
+        this.counters.agent_calls--;
+        if (attempt > 1) this.counters.retries--;
+        if (attempt === 1) this.notStarted(where, inputPreview, err);
+        throw err;
+      }
       const startedAt = this.ports.clock.now();
       let answer: Awaited<ReturnType<AgentCaller['call']>>;
       try {
@@ -213,6 +231,24 @@ export class Run {
       return output;
     }
     throw new StepFailed(o.blockId, `block "${o.blockId}" failed: ${lastError}`);
+  }
+
+  /** The record of a step stopped before its first attempt: status aborted, attempt 0, why. */
+  private notStarted(
+    where: Omit<StepLog, 'seq' | 'attempt' | 'status' | 'started_at' | 'duration_ms'>,
+    input: StepLog['input_preview'],
+    err: unknown,
+  ): void {
+    const why = err instanceof Error ? err.message : String(err);
+    this.log({
+      ...where,
+      attempt: 0,
+      status: 'aborted',
+      started_at: this.nowIso(),
+      duration_ms: 0,
+      input_preview: input,
+      error: `not started: ${why}`,
+    });
   }
 
   /** Capped exponential back-off with jitter (half to all of the step). */

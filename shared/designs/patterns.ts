@@ -8,6 +8,7 @@ import { Semaphore } from './semaphore.js';
  * and returns the group's output, the last output of each member (visible to what follows the
  * group) and, for routing, the target chosen. Step ids are built from the group, member, round,
  * iteration and delegation index only, so they are the same on every run of the same design.
+ * Besides each attempt (logged by callBlock), every decision a group takes is a record of its own.
  */
 
 export interface GroupResult {
@@ -46,6 +47,37 @@ const member = (
   pattern: g.pattern,
   ...extra,
 });
+
+/**
+ * A group's decision as a record of its own in the execution log (attempt 0, no agent call): the
+ * route taken, a manager's delegation, a debate round's outcome and who sat it out, a critic's
+ * verdict, a loop that ran out of rounds or iterations.
+ */
+function decide(
+  run: Run,
+  g: Group,
+  blockId: string,
+  stepId: string,
+  at: { round?: number; iteration?: number },
+  decision: Record<string, unknown>,
+  basedOn: string[],
+  status: 'completed' | 'failed' = 'completed',
+): void {
+  // Taken from recorded steps only (a resumed run): the start that made those steps logged it already.
+  const replayed = basedOn.length > 0 && basedOn.every((id) => run.earlier.has(id));
+  run.log({
+    step_id: stepId,
+    block_id: blockId,
+    group_id: g.id,
+    pattern: g.pattern,
+    ...at,
+    attempt: 0,
+    status,
+    started_at: run.nowIso(),
+    duration_ms: 0,
+    decision: replayed ? { ...decision, replayed: true } : decision,
+  });
+}
 
 /** Each block gets the previous block's output and sees the earlier members' outputs; the output is the last one's. */
 async function sequential(run: Run, g: G<'sequential'>, input: unknown, outputs: Outputs): Promise<GroupResult> {
@@ -136,11 +168,35 @@ async function hierarchical(run: Run, g: G<'hierarchical'>, input: unknown, outp
       member(g, g.manager, { stepId: `${g.id}/${g.manager}/r${round}`, input: { input, workers: g.workers, results }, outputs, round }),
     );
     memberOutputs[g.manager] = answer;
+    const delegate = typeof answer === 'object' && answer !== null ? (answer as { delegate?: unknown }).delegate : undefined;
     if (typeof answer === 'object' && answer !== null && 'final' in answer) {
+      // A manager that never delegated did the work itself (or skipped it): said, not hidden (crewAI#4783).
+      decide(
+        run,
+        g,
+        g.manager,
+        `${g.id}/r${round}`,
+        { round },
+        {
+          final: true,
+          delegated_before: round > 1,
+          ...(round === 1 ? { note: `the manager "${g.manager}" answered final without delegating to any worker` } : {}),
+        },
+        [`${g.id}/${g.manager}/r${round}`],
+      );
       return { output: (answer as { final: unknown }).final, memberOutputs };
     }
-    const delegate = typeof answer === 'object' && answer !== null ? (answer as { delegate?: unknown }).delegate : undefined;
     if (!Array.isArray(delegate) || delegate.length === 0) {
+      decide(
+        run,
+        g,
+        g.manager,
+        `${g.id}/r${round}`,
+        { round },
+        { delegate: null, final: false },
+        [`${g.id}/${g.manager}/r${round}`],
+        'failed',
+      );
       throw new StepFailed(
         g.id,
         `hierarchical group "${g.id}": the manager "${g.manager}" answered neither {"delegate": [...]} nor {"final": ...} in round ${round}`,
@@ -149,6 +205,16 @@ async function hierarchical(run: Run, g: G<'hierarchical'>, input: unknown, outp
     const tasks = delegate.map((d, k) => {
       const worker = typeof d === 'object' && d !== null ? (d as { worker?: unknown }).worker : undefined;
       if (typeof worker !== 'string' || !g.workers.includes(worker)) {
+        decide(
+          run,
+          g,
+          g.manager,
+          `${g.id}/r${round}`,
+          { round },
+          { delegate: [worker ?? null], final: false, undeclared: worker ?? null },
+          [`${g.id}/${g.manager}/r${round}`],
+          'failed',
+        );
         throw new StepFailed(
           g.id,
           `hierarchical group "${g.id}": the manager delegated to ${JSON.stringify(worker)}, which is not one of its workers (${g.workers.join(', ')})`,
@@ -156,6 +222,9 @@ async function hierarchical(run: Run, g: G<'hierarchical'>, input: unknown, outp
       }
       return { worker, input: (d as { input?: unknown }).input ?? null, k };
     });
+    decide(run, g, g.manager, `${g.id}/r${round}`, { round }, { delegate: tasks.map((t) => t.worker), final: false }, [
+      `${g.id}/${g.manager}/r${round}`,
+    ]);
     const done = await Promise.all(
       tasks.map(async (t) => {
         const output = await run.callBlock(
@@ -167,6 +236,16 @@ async function hierarchical(run: Run, g: G<'hierarchical'>, input: unknown, outp
     );
     results = done;
   }
+  decide(
+    run,
+    g,
+    g.manager,
+    `${g.id}/exhausted`,
+    {},
+    { final: false, exhausted: true, max_rounds: g.max_rounds },
+    [`${g.id}/${g.manager}/r${g.max_rounds}`],
+    'failed',
+  );
   throw new StepFailed(g.id, `hierarchical group "${g.id}": the manager gave no final answer within max_rounds ${g.max_rounds}`);
 }
 
@@ -183,6 +262,7 @@ async function debate(run: Run, g: G<'debate'>, input: unknown, outputs: Outputs
   let verdict: unknown;
   for (let round = 1; round <= g.max_rounds; round++) {
     const previous = answers;
+    const roundSteps = active.map((d) => `${g.id}/${d}/r${round}`);
     const settled = await Promise.allSettled(
       active.map((d) =>
         run.callBlock(
@@ -198,28 +278,43 @@ async function debate(run: Run, g: G<'debate'>, input: unknown, outputs: Outputs
     const stop = run.stopping();
     if (stop) throw stop;
     const next: typeof answers = [];
+    const satOut: { debater: string; error: string }[] = [];
     settled.forEach((s, i) => {
       if (s.status === 'rejected') {
         if (s.reason instanceof RunStop) throw s.reason;
+        satOut.push({ debater: active[i], error: s.reason instanceof Error ? s.reason.message : String(s.reason) });
         return;
       }
       memberOutputs[active[i]] = s.value;
       next.push({ debater: active[i], answer: valueAt(s.value, g.answer_path) ?? s.value });
     });
+    const answered = next.map((a) => a.debater);
     if (next.length < 2) {
-      const first = settled.find((s) => s.status === 'rejected');
-      const why = first && first.status === 'rejected' ? String(first.reason instanceof Error ? first.reason.message : first.reason) : '';
+      decide(run, g, g.id, `${g.id}/r${round}`, { round }, { answered, sat_out: satOut, consensus: false }, roundSteps, 'failed');
+      const why = satOut.map((x) => x.error).join('; ');
       throw new StepFailed(g.id, `debate group "${g.id}": fewer than 2 debaters answered in round ${round} (${why})`);
     }
-    active = next.map((a) => a.debater);
+    active = answered;
     answers = next;
+    let consensus: boolean;
     if (g.judge) {
       verdict = await run.callBlock(
         member(g, g.judge, { stepId: `${g.id}/${g.judge}/r${round}`, input: { input, round, answers }, outputs, round }),
       );
       memberOutputs[g.judge] = verdict;
-      if (valueAt(verdict, g.consensus_path) === true) break;
-    } else if (new Set(answers.map((a) => JSON.stringify(a.answer))).size === 1) break;
+      consensus = valueAt(verdict, g.consensus_path) === true;
+    } else consensus = new Set(answers.map((a) => JSON.stringify(a.answer))).size === 1;
+    // One record per round: who answered, who sat out (and why; they stay out), whether it ends here.
+    decide(
+      run,
+      g,
+      g.judge ?? g.id,
+      `${g.id}/r${round}`,
+      { round },
+      { answered, sat_out: satOut, consensus, by: g.judge ? 'judge' : 'unanimity' },
+      g.judge ? [...roundSteps.filter((_, i) => settled[i]?.status === 'fulfilled'), `${g.id}/${g.judge}/r${round}`] : roundSteps,
+    );
+    if (consensus) break;
   }
   if (g.judge) return { output: valueAt(verdict, g.answer_path) ?? verdict, memberOutputs };
   return { output: majority(answers.map((a) => a.answer)), memberOutputs };
@@ -249,17 +344,19 @@ async function routing(run: Run, g: G<'routing'>, input: unknown, outputs: Outpu
   const value = valueAt(answer, g.route_path);
   const key = typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean' ? String(value) : undefined;
   const target = (key !== undefined && Object.hasOwn(g.routes, key) ? g.routes[key] : undefined) ?? (g.default as string);
-  run.log({
-    step_id: `${g.id}/route`,
-    block_id: g.router,
-    group_id: g.id,
-    pattern: 'routing',
-    attempt: 0,
-    status: 'completed',
-    started_at: run.nowIso(),
-    duration_ms: 0,
-    decision: { route: key ?? null, target, default: target === g.default && (key === undefined || !Object.hasOwn(g.routes, key)) },
-  });
+  decide(
+    run,
+    g,
+    g.router,
+    `${g.id}/route`,
+    {},
+    {
+      route: key ?? null,
+      target,
+      default: target === g.default && (key === undefined || !Object.hasOwn(g.routes, key)),
+    },
+    [`${g.id}/${g.router}`],
+  );
   return { output: input, memberOutputs: { [g.router]: answer }, route: target };
 }
 
@@ -284,9 +381,34 @@ async function reflection(run: Run, g: G<'reflection'>, input: unknown, outputs:
       member(g, g.critic, { stepId: `${g.id}/${g.critic}/i${iteration}`, input: { input, output, iteration }, outputs, iteration }),
     );
     memberOutputs[g.critic] = verdict;
-    if (valueAt(verdict, g.approved_path) === true) return { output, memberOutputs };
+    const approved = valueAt(verdict, g.approved_path) === true;
+    const score = valueAt(verdict, 'score');
     feedback = valueAt(verdict, g.feedback_path) ?? null;
+    decide(
+      run,
+      g,
+      g.critic,
+      `${g.id}/i${iteration}`,
+      { iteration },
+      {
+        approved,
+        ...(typeof score === 'number' ? { score } : {}),
+        feedback: !approved && feedback !== null,
+      },
+      [`${g.id}/${g.critic}/i${iteration}`],
+    );
+    if (approved) return { output, memberOutputs };
   }
+  decide(
+    run,
+    g,
+    g.id,
+    `${g.id}/exhausted`,
+    {},
+    { approved: false, exhausted: true, max_iterations: g.max_iterations, on_exhausted: g.on_exhausted },
+    [`${g.id}/${g.critic}/i${g.max_iterations}`],
+    g.on_exhausted === 'fail' ? 'failed' : 'completed',
+  );
   if (g.on_exhausted === 'fail')
     throw new StepFailed(g.id, `reflection group "${g.id}": not approved after max_iterations ${g.max_iterations}`);
   return { output, memberOutputs };

@@ -139,8 +139,32 @@ describe('design patterns end to end against local agents', () => {
     expect(journal.logs.find((l) => l.block_id === 'slow1')?.status).toBe('aborted');
   });
 
+  it('parallel: a branch that never started (waiting for max_concurrency when a sibling failed) is logged too', async () => {
+    const { outcome, journal } = await run(
+      d({
+        blocks: [
+          { id: 'first-bad', agent: agents.agent('/bad-request') },
+          { id: 'queued1', agent: agents.agent('/echo') },
+          { id: 'queued2', agent: agents.agent('/echo') },
+        ],
+        groups: [{ id: 'pq', pattern: 'parallel', blocks: ['first-bad', 'queued1', 'queued2'], max_concurrency: 1 }],
+        output: 'pq',
+      }),
+      {},
+    );
+    expect(outcome.status).toBe('failed');
+    expect(agents.callsOf('queued1')).toHaveLength(0);
+    const rows = journal.logs.filter((l) => l.group_id === 'pq').map((l) => [l.block_id, l.attempt, l.status]);
+    expect(rows).toEqual([
+      ['first-bad', 1, 'failed'],
+      ['queued1', 0, 'aborted'],
+      ['queued2', 0, 'aborted'],
+    ]);
+    expect(journal.logs.find((l) => l.block_id === 'queued1')?.error).toMatch(/^not started: block "first-bad" failed/);
+  });
+
   it('hierarchical: the manager delegates, workers run, results come back, final ends it; an undeclared worker is an error', async () => {
-    const { outcome } = await run(
+    const { outcome, journal } = await run(
       d({
         blocks: [
           { id: 'boss', agent: agents.agent('/manager') },
@@ -163,6 +187,29 @@ describe('design patterns end to end against local agents', () => {
         { worker: 'w2', input: 'b', output: 'B' },
       ],
     });
+    // One record per round of what the manager decided.
+    expect(journal.logs.filter((l) => l.attempt === 0).map((l) => [l.step_id, l.round, l.decision])).toEqual([
+      ['team/r1', 1, { delegate: ['w1', 'w2'], final: false }],
+      ['team/r2', 2, { final: true, delegated_before: true }],
+    ]);
+    // A manager that answers final without ever delegating: said in its round's record.
+    const lazy = await run(
+      d({
+        blocks: [
+          { id: 'lazy', agent: agents.agent('/lazy-manager') },
+          { id: 'idle', agent: agents.agent('/upper') },
+        ],
+        groups: [{ id: 'lt', pattern: 'hierarchical', manager: 'lazy', workers: ['idle'] }],
+        output: 'lt',
+      }),
+      {},
+    );
+    expect(lazy.outcome.result).toBe('did it myself');
+    expect(lazy.journal.logs.find((l) => l.step_id === 'lt/r1')?.decision).toEqual({
+      final: true,
+      delegated_before: false,
+      note: 'the manager "lazy" answered final without delegating to any worker',
+    });
     const rogue = await run(
       d({
         blocks: [
@@ -176,6 +223,10 @@ describe('design patterns end to end against local agents', () => {
     );
     expect(rogue.outcome.status).toBe('failed');
     expect(rogue.outcome.error).toMatch(/delegated to "intruder", which is not one of its workers \(rw\)/);
+    expect(rogue.journal.logs.find((l) => l.step_id === 'rt/r1')).toMatchObject({
+      status: 'failed',
+      decision: { delegate: ['intruder'], undeclared: 'intruder' },
+    });
   });
 
   it('debate: round 2 gets the others’ answers, the judge ends it on consensus', async () => {
@@ -193,10 +244,56 @@ describe('design patterns end to end against local agents', () => {
     );
     // round 1: yes/no; round 2: each takes the other's of round 1: no/yes; round 3: yes/no; round 4: no/yes — never agreeing.
     expect(outcome.status).toBe('completed');
-    expect(journal.logs.filter((l) => l.block_id === 'j').map((l) => l.round)).toEqual([1, 2, 3, 4]);
+    expect(journal.logs.filter((l) => l.block_id === 'j' && l.attempt > 0).map((l) => l.round)).toEqual([1, 2, 3, 4]);
     expect(agents.callsOf('d1').at(-1)?.input).toMatchObject({ round: 4, others: [{ debater: 'd2', answer: 'no' }] });
     // At max_rounds without consensus the output is the judge's last answer (it picks the first).
     expect(outcome.result).toBe('no');
+  });
+
+  it('debate: a failing debater sits out (logged each round) while two remain; with fewer the group fails', async () => {
+    const { outcome, journal } = await run(
+      d({
+        blocks: [
+          { id: 's1', agent: agents.agent('/debater/yes') },
+          { id: 's2', agent: agents.agent('/debater/no') },
+          { id: 's3', agent: agents.agent('/bad-request') },
+          { id: 'sj', agent: agents.agent('/judge') },
+        ],
+        groups: [{ id: 'sd', pattern: 'debate', debaters: ['s1', 's2', 's3'], judge: 'sj', max_rounds: 2 }],
+        output: 'sd',
+      }),
+      'question',
+    );
+    expect(outcome.status).toBe('completed');
+    // s3 failed in round 1 and was not asked again.
+    expect(agents.callsOf('s3')).toHaveLength(1);
+    expect(agents.callsOf('s1').at(-1)?.input).toMatchObject({ round: 2, others: [{ debater: 's2', answer: 'no' }] });
+    const rounds = journal.logs.filter((l) => l.group_id === 'sd' && l.attempt === 0);
+    expect(rounds.map((l) => [l.step_id, l.round, l.block_id])).toEqual([
+      ['sd/r1', 1, 'sj'],
+      ['sd/r2', 2, 'sj'],
+    ]);
+    expect(rounds[0].decision).toMatchObject({ answered: ['s1', 's2'], consensus: false, by: 'judge' });
+    expect(rounds[0].decision?.sat_out).toEqual([{ debater: 's3', error: expect.stringMatching(/^block "s3" failed: .*400/) }]);
+    expect(rounds[1].decision).toMatchObject({ answered: ['s1', 's2'], sat_out: [] });
+
+    const alone = await run(
+      d({
+        blocks: [
+          { id: 'a1', agent: agents.agent('/debater/yes') },
+          { id: 'a2', agent: agents.agent('/bad-request') },
+        ],
+        groups: [{ id: 'ad', pattern: 'debate', debaters: ['a1', 'a2'], max_rounds: 3 }],
+        output: 'ad',
+      }),
+      'q',
+    );
+    expect(alone.outcome).toMatchObject({ status: 'failed', termination_reason: 'step_failed:ad' });
+    expect(alone.outcome.error).toMatch(/fewer than 2 debaters answered in round 1/);
+    expect(alone.journal.logs.find((l) => l.step_id === 'ad/r1')).toMatchObject({
+      status: 'failed',
+      decision: { answered: ['a1'], sat_out: [{ debater: 'a2' }], consensus: false },
+    });
   });
 
   it('debate without a judge stops when unanimous and answers the majority', async () => {
@@ -214,6 +311,10 @@ describe('design patterns end to end against local agents', () => {
     );
     expect(outcome.result).toBe('same');
     expect(Math.max(...journal.logs.map((l) => l.round ?? 0))).toBe(2);
+    expect(journal.logs.filter((l) => l.attempt === 0).map((l) => [l.round, l.decision?.consensus, l.decision?.by])).toEqual([
+      [1, false, 'unanimity'],
+      [2, true, 'unanimity'],
+    ]);
   });
 
   it('routing: exactly one target runs, the others and what only they lead to are skipped; default when nothing matches', async () => {
@@ -251,12 +352,24 @@ describe('design patterns end to end against local agents', () => {
       });
     const approved = await run(design('/critic/3'), 'topic');
     expect(approved.outcome.result).toEqual({ draft: 3, feedback_seen: 'improve draft 2' });
+    // One record per iteration: the critic's verdict.
+    expect(approved.journal.logs.filter((l) => l.attempt === 0).map((l) => [l.step_id, l.iteration, l.decision])).toEqual([
+      ['loop/i1', 1, { approved: false, feedback: true }],
+      ['loop/i2', 2, { approved: false, feedback: true }],
+      ['loop/i3', 3, { approved: true, feedback: false }],
+    ]);
     expect(agents.callsOf('gen').at(-1)?.input).toMatchObject({ input: 'topic', previous_output: { draft: 2 }, iteration: 3 });
     const exhausted = await run(design('/critic/0', { on_exhausted: 'fail' }), 'topic');
     expect(exhausted.outcome.status).toBe('failed');
     expect(exhausted.outcome.error).toMatch(/not approved after max_iterations 4/);
     const last = await run(design('/critic/0'), 'topic');
     expect(last.outcome.result).toMatchObject({ draft: 4 });
+    expect(last.journal.logs.at(-1)).toMatchObject({
+      step_id: 'loop/exhausted',
+      status: 'completed',
+      decision: { exhausted: true, max_iterations: 4, on_exhausted: 'return_last' },
+    });
+    expect(exhausted.journal.logs.at(-1)).toMatchObject({ step_id: 'loop/exhausted', status: 'failed' });
   });
 
   it('retries only transient failures, with back-off; a 400 and malformed JSON fail at once; skip gives the fallback', async () => {
@@ -345,5 +458,31 @@ describe('design patterns end to end against local agents', () => {
     expect(agents.callsOf('first').length).toBe(before);
     expect(outcome.result).toEqual({ block: 'second', input: { recorded: true } });
     expect(outcome.counters.replayed).toBe(1);
+  });
+
+  it('a resumed loop replays its recorded iterations; their verdicts are logged again marked replayed, the new ones not', async () => {
+    const design = d({
+      blocks: [
+        { id: 'rgen', agent: agents.agent('/writer') },
+        { id: 'rcrit', agent: agents.agent('/critic/2') },
+      ],
+      groups: [{ id: 'rl', pattern: 'reflection', generator: 'rgen', critic: 'rcrit', max_iterations: 3 }],
+      output: 'rl',
+    });
+    const journal = new MemoryJournal(
+      [
+        { step_id: 'rl/rgen/i1', status: 'completed', output: { draft: 1, feedback_seen: null }, attempts: 1 },
+        { step_id: 'rl/rcrit/i1', status: 'completed', output: { approved: false, feedback: 'improve draft 1' }, attempts: 1 },
+      ],
+      4,
+    );
+    const { outcome } = await run(design, 'topic', journal);
+    expect(outcome.result).toEqual({ draft: 2, feedback_seen: 'improve draft 1' });
+    expect(agents.callsOf('rgen').map((c) => c.meta.iteration)).toEqual([2]);
+    expect(journal.logs.filter((l) => l.attempt === 0).map((l) => [l.step_id, l.decision?.replayed ?? false])).toEqual([
+      ['rl/i1', true],
+      ['rl/i2', false],
+    ]);
+    expect(journal.logs[0].seq).toBe(4);
   });
 });

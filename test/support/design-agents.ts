@@ -14,6 +14,7 @@ import type { AgentCallBody } from '../../shared/ports/agent-caller.js';
  *   /router          answers {route: input.kind}
  *   /manager         round 1: delegates input.input.tasks to workers; then {final: results}
  *   /rogue-manager   delegates to a worker it does not have
+ *   /lazy-manager    answers {final: …} at once, delegating to nobody
  *   /debater/X       answers {answer: X} in round 1, then the first other answer (converges)
  *   /judge           {consensus: true, answer: …} once all answers agree
  *   /writer          answers {draft: n} where n is the iteration
@@ -64,6 +65,8 @@ export class DesignAgents {
             const tasks = (input.input?.tasks ?? []) as { worker: string; input: unknown }[];
             return send(200, { delegate: tasks });
           }
+          case 'lazy-manager':
+            return send(200, { final: 'did it myself' });
           case 'rogue-manager':
             return send(200, { delegate: [{ worker: 'intruder', input: 1 }] });
           case 'debater': {
