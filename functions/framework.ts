@@ -17,7 +17,7 @@ import { EVENT_FUNCTIONS, SCHEDULED_FUNCTIONS, TASK_FUNCTIONS } from './registry
  * under its function's name and its request's trace (traceparent or X-Cloud-Trace-Context; the
  * CloudEvent's `traceparent` extension for Eventarc deliveries).
  */
-export function registerFunctions(getDeps: () => PipelineDeps, api: ApiOptions): void {
+export function registerFunctions(getDeps: () => PipelineDeps, api: ApiOptions | (() => ApiOptions)): void {
   configureLogging({ format: 'json' });
   const project = process.env.BATON_GCP_PROJECT || process.env.GOOGLE_CLOUD_PROJECT || process.env.GCLOUD_PROJECT;
   const within = <T>(name: string, headers: Record<string, unknown>, fn: () => T): T =>
@@ -83,7 +83,7 @@ export function registerFunctions(getDeps: () => PipelineDeps, api: ApiOptions):
   ff.http('api', (req, res) =>
     within('api', req.headers, () => {
       try {
-        handler ??= createApi(getDeps(), api);
+        handler ??= createApi(getDeps(), typeof api === 'function' ? api() : api);
       } catch (err) {
         // A configuration error: the operator reads it in the logs; clients get no internals.
         logger.error(messageOf(err));

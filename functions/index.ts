@@ -5,6 +5,7 @@
  */
 import { archiveLimitsOf, loadConfig, loadGcpConfig } from '../shared/config.js';
 import type { PipelineDeps } from '../shared/pipeline/deps.js';
+import { gcpApiAuth } from '../shared/wiring/api-auth.js';
 import { buildGcpAdapters } from '../shared/wiring/gcp.js';
 import { registerFunctions } from './framework.js';
 
@@ -20,8 +21,10 @@ function productionDeps(): PipelineDeps {
 
 // Cloud Run refuses requests over 32 MiB: uploads stay under it.
 const config = loadConfig();
-registerFunctions(productionDeps, {
+// Built on the api's first request (a bad BATON_API_AUTH/BATON_API_USERS answers 503 and is logged).
+registerFunctions(productionDeps, () => ({
   maxUploadBytes: Math.min(config.BATON_MAX_UPLOAD_BYTES, 30 * 1024 * 1024),
   archiveLimits: archiveLimitsOf(config),
   target: 'gcp',
-});
+  ...gcpApiAuth(loadGcpConfig()),
+}));

@@ -10,6 +10,7 @@ locals {
     "cloudresourcemanager.googleapis.com", # project number and project IAM (Terraform)
     "cloudscheduler.googleapis.com",       # the watchdog
     "cloudtasks.googleapis.com",           # readiness polls and canary steps
+    "firebasehosting.googleapis.com",      # the dashboard (firebase.json hosting, cloudbuild.yaml's dashboard step)
     "firebaserules.googleapis.com",        # firestore.rules for clients (terraform/firestore.tf)
     "firestore.googleapis.com",            # job documents
     "iam.googleapis.com",                  # service accounts

@@ -39,6 +39,17 @@ resource "google_project_iam_member" "ci" {
   member  = "serviceAccount:${google_service_account.ci[0].email}"
 }
 
+# The apply phase deploys the dashboard to Firebase Hosting (cloudbuild.yaml step dashboard:
+# firebase deploy --only hosting) as this service account: Firebase Hosting Admin for the site and
+# its releases, and API Keys Viewer, which the Firebase CLI needs to read the project's web config.
+resource "google_project_iam_member" "ci_hosting" {
+  for_each = toset(local.ci_enabled ? ["roles/firebasehosting.admin", "roles/serviceusage.apiKeysViewer"] : [])
+
+  project = var.project_id
+  role    = each.key
+  member  = "serviceAccount:${google_service_account.ci[0].email}"
+}
+
 resource "google_project_iam_member" "ci_approvers" {
   for_each = toset(local.ci_enabled ? var.ci_approvers : [])
 

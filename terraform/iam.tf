@@ -267,6 +267,27 @@ resource "google_cloud_run_v2_service_iam_member" "api_invoker" {
   member   = each.value.member
 }
 
+# api_auth = "firebase": the browser dashboard calls the api with a Firebase Auth ID token, which
+# Cloud Run's IAM does not take (and a CORS preflight carries no token at all), so the api is open
+# at IAM and checks every request itself (shared/wiring/api-auth.ts: the token verified against
+# Google's securetoken keys, the email one of var.api_users; else 401/403).
+resource "google_cloud_run_v2_service_iam_member" "api_public" {
+  count = var.api_auth == "firebase" ? 1 : 0
+
+  project  = var.project_id
+  location = var.region
+  name     = google_cloudfunctions2_function.fn["api"].name
+  role     = "roles/run.invoker"
+  member   = "allUsers"
+}
+
+check "api_users_for_firebase_auth" {
+  assert {
+    condition     = var.api_auth != "firebase" || length(var.api_users) > 0
+    error_message = "api_auth is \"firebase\" but api_users is empty: the api would admit no one."
+  }
+}
+
 # --- Builds and deployed services ------------------------------------------------------------------
 
 resource "google_service_account" "build" {

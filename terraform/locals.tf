@@ -214,7 +214,13 @@ locals {
     BATON_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email
     # Where endpoints are served (each endpoint_url): the public deployed function, not the api.
     BATON_DESIGNS_PUBLIC_URL = "https://${local.function_names["deployed"]}-${data.google_project.this.number}.${var.region}.run.app"
+    # Who checks the api's callers (iam.tf api_public) and the dashboard's origins (CORS).
+    BATON_API_AUTH          = var.api_auth
+    BATON_API_USERS         = join(",", var.api_users)
+    BATON_DASHBOARD_ORIGINS = join(",", local.dashboard_origins)
   }
+
+  dashboard_origins = length(var.dashboard_origins) > 0 ? var.dashboard_origins : ["https://${var.project_id}.web.app", "https://${var.project_id}.firebaseapp.com"]
 
   # Settings of shared/config.ts whose local defaults do not fit Google Cloud; var.baton_settings
   # overrides them. Cloud Run refuses requests over 32 MiB, so uploads stop below that; readiness

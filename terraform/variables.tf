@@ -235,7 +235,7 @@ variable "baton_settings" {
 
 variable "api_invoker_members" {
   type        = list(string)
-  description = "Who may call the api function (roles/run.invoker), e.g. [\"group:deployers@example.com\"]. Empty: only project owners and editors, e.g. through `gcloud run services proxy baton-api`. \"allUsers\" makes the API public, and the API has no authentication of its own yet."
+  description = "Who may call the api function (roles/run.invoker), e.g. [\"group:deployers@example.com\"]. Empty: only project owners and editors, e.g. through `gcloud run services proxy baton-api`. \"allUsers\" makes the API public with no check of its own: use api_auth = \"firebase\" for that (it verifies ID tokens and admits api_users)."
   default     = []
 
   validation {
@@ -371,5 +371,38 @@ variable "ci_approvers" {
   validation {
     condition     = alltrue([for m in var.ci_approvers : can(regex("^(user|group|serviceAccount|domain|principal|principalSet):.+$", m))])
     error_message = "ci_approvers must be IAM members such as user:me@example.com or group:team@example.com."
+  }
+}
+
+variable "api_auth" {
+  type        = string
+  description = "Who checks the api's callers: \"iam\" (Cloud Run's run.invoker, var.api_invoker_members; a browser cannot call it: its CORS preflight carries no token) or \"firebase\" (the api is public at IAM and itself verifies Firebase Auth ID tokens, admitting var.api_users: what the dashboard on Firebase Hosting needs)."
+  default     = "iam"
+
+  validation {
+    condition     = contains(["iam", "firebase"], var.api_auth)
+    error_message = "api_auth must be \"iam\" or \"firebase\"."
+  }
+}
+
+variable "api_users" {
+  type        = list(string)
+  description = "With api_auth = \"firebase\": who may call the api, as user:<email> or domain:<domain> (the verified email's domain). Groups cannot be checked by the api."
+  default     = []
+
+  validation {
+    condition     = alltrue([for m in var.api_users : can(regex("^(user:[^@\\s,]+@[^@\\s,]+|domain:[a-zA-Z0-9.-]+\\.[a-zA-Z]{2,})$", m))])
+    error_message = "api_users must be user:<email> or domain:<domain> entries (no groups, no commas)."
+  }
+}
+
+variable "dashboard_origins" {
+  type        = list(string)
+  description = "Origins the browser dashboard calls the api from (CORS). Empty: the project's default Firebase Hosting sites, https://<project>.web.app and https://<project>.firebaseapp.com."
+  default     = []
+
+  validation {
+    condition     = alltrue([for o in var.dashboard_origins : can(regex("^https?://[^/\\s,]+$", o))])
+    error_message = "dashboard_origins must be scheme://host[:port] entries, no path."
   }
 }

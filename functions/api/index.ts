@@ -18,7 +18,7 @@ import {
   UnpinResultSchema,
 } from '../../shared/api/schemas.js';
 import { EnvironmentNameSchema, environmentsView } from '../../shared/domain/environments.js';
-import { RequestError } from '../../shared/domain/errors.js';
+import { AuthError, RequestError } from '../../shared/domain/errors.js';
 import { publicJob } from '../../shared/domain/job.js';
 import { AgentIdSchema } from '../../shared/domain/names.js';
 import { DeploymentRequestSchema, RejectRequestSchema, RollbackRequestSchema } from '../../shared/domain/request.js';
@@ -54,7 +54,18 @@ export interface ApiOptions {
   target: string;
   /** Keep-alive comments on an idle event stream. */
   heartbeatMs?: number;
+  /**
+   * Who calls, checked before any route but GET /health and a CORS preflight: the caller's
+   * verified email (null: no identity), or a thrown AuthError (401) / RequestError forbidden (403).
+   * Unset, the bearer ID token is decoded as Cloud Run's IAM verified it (callerOf).
+   */
+  authenticate?: (req: IncomingMessage) => Promise<string | null>;
+  /** Origins (the dashboard on Firebase Hosting) that may call the API from a browser (CORS). */
+  corsOrigins?: readonly string[];
 }
+
+/** The callers options.authenticate verified, per request (callerOf reads them). */
+const verifiedCallers = new WeakMap<IncomingMessage, string | null>();
 
 /** The API's own version in the OpenAPI document (the package's). */
 const API_VERSION = '0.1.0';
@@ -353,10 +364,35 @@ export function createApi(deps: PipelineDeps, options: ApiOptions) {
   // Deployed designs live under /api/ (seed 002's paths), in the same table.
   const designs = deps.designs ? createDesignsApi(deps.designs, { scheduledRoute: options.target === 'local' }) : null;
   if (designs) routes.push(...designs.routes);
+  const corsOrigins = new Set(options.corsOrigins ?? []);
   async function api(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
       const url = new URL(req.url ?? '/', 'http://baton.local');
       const path = url.pathname.length > 1 ? url.pathname.replace(/\/+$/, '') : url.pathname;
+      const origin = req.headers.origin;
+      if (origin && corsOrigins.has(origin)) {
+        res.setHeader('access-control-allow-origin', origin);
+        res.setHeader('vary', 'Origin');
+        if (req.method === 'OPTIONS') {
+          // A preflight carries no credentials: answered here, before any identity check.
+          res.writeHead(204, {
+            'access-control-allow-methods': 'GET, POST, PUT, DELETE, OPTIONS',
+            'access-control-allow-headers': 'authorization, content-type, x-api-key',
+            'access-control-max-age': '3600',
+          });
+          res.end();
+          return;
+        }
+      }
+      if (options.authenticate && !(req.method === 'GET' && path === '/health')) {
+        try {
+          verifiedCallers.set(req, await options.authenticate(req));
+        } catch (err) {
+          if (!(err instanceof AuthError)) throw err;
+          sendJson(res, 401, { error: { code: 'unauthorized', message: err.message } }, { 'www-authenticate': 'Bearer' });
+          return;
+        }
+      }
       let pathMatched = false;
       for (const { method, pattern, handler } of routes) {
         const m = pattern.exec(path);
@@ -386,11 +422,13 @@ function decodePathParam(p: string): string {
 }
 
 /**
- * The caller's verified email from its bearer ID token. On Google Cloud the platform has verified the token
- * before the request reaches the api (it requires IAM), so it is decoded here, not verified; with
- * no token (the local target) there is no owner.
+ * The caller's verified email: what options.authenticate verified (BATON_API_AUTH=firebase), else
+ * from its bearer ID token, decoded, not verified: on Google Cloud with BATON_API_AUTH=iam the
+ * platform has verified it before the request reaches the api (it requires IAM); with no token (the
+ * local target) there is no owner.
  */
 export function callerOf(req: IncomingMessage): string | null {
+  if (verifiedCallers.has(req)) return verifiedCallers.get(req) ?? null;
   const auth = req.headers.authorization;
   const token = auth?.startsWith('Bearer ') ? auth.slice(7).split('.') : [];
   if (token.length !== 3) return null;

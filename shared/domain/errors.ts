@@ -51,3 +51,8 @@ export class RequestError extends Error {
     super(message);
   }
 }
+
+/** A request with no acceptable credentials (the API answers 401 with `WWW-Authenticate: Bearer`). */
+export class AuthError extends Error {
+  override readonly name = 'AuthError';
+}

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { ApiUsersSchema } from '../domain/api-users.js';
 import { GitTokenSecretsSchema } from '../domain/git-source.js';
 
 const safeJson = (s: string): unknown => {
@@ -59,6 +60,25 @@ export const GcpConfigSchema = z.object({
       ctx.addIssue({ code: 'custom', message: 'must be a JSON object of Secret Manager secret id to git host (github.com)' });
       return z.NEVER;
     }),
+  /**
+   * Who checks the API's callers: `iam` (Cloud Run's IAM, run.invoker; the api decodes the token
+   * it verified) or `firebase` (the api is public at IAM and verifies Firebase Auth ID tokens
+   * itself, for the dashboard in a browser; BATON_API_USERS says whose).
+   */
+  BATON_API_AUTH: z.enum(['iam', 'firebase']).default('iam'),
+  /** With BATON_API_AUTH=firebase: who may call, comma-separated user:<email> or domain:<domain>. */
+  BATON_API_USERS: ApiUsersSchema,
+  /** Origins that may call the API from a browser (the dashboard's Hosting URLs), comma-separated. */
+  BATON_DASHBOARD_ORIGINS: z
+    .string()
+    .default('')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((o) => o.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^https?:\/\/[^/\s]+$/, 'each origin is scheme://host[:port], no path'))),
   /** Overrides for the gRPC APIs, for tests against in-process fakes. */
   BATON_CLOUDBUILD_ENDPOINT: endpoint,
   BATON_RUN_ENDPOINT: endpoint,
