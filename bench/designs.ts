@@ -295,6 +295,7 @@ async function memoryApi(agentUrl: string): Promise<{ url: string; key: string; 
       lease_ms: 30_000,
       max_request_bytes: 1 << 20,
       sync_commits: 'grouped' as const,
+      run_task_deadline_ms: 960_000,
     },
   };
   const api = createDesignsApi(deps, { scheduledRoute: false });

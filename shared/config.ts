@@ -87,6 +87,11 @@ export const ConfigSchema = z.object({
    * the run goes on: slower, and no agent is called before the result it follows is durable).
    */
   BATON_DESIGN_SYNC_COMMITS: z.enum(['grouped', 'each']).default('grouped'),
+  /**
+   * gcp: the design-run function's timeout (Terraform sets it), also each run task's dispatch
+   * deadline: above the 900 s ceiling of run_timeout_ms, at most Cloud Tasks' 30 min.
+   */
+  BATON_DESIGN_RUN_TIMEOUT_S: int(960, 930, 1800),
   /** Largest body of POST /api/deployed/{path} and /api/deployments/{id}/execute. */
   BATON_DESIGN_MAX_REQUEST_BYTES: int(1024 * 1024, 1024, 30 * 1024 * 1024),
   /** The public base URL endpoints are served at (endpoint_url); the API's own URL locally. */

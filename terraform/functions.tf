@@ -14,6 +14,12 @@ locals {
     scheduled = var.scheduled_function_timeout_seconds
     http      = var.api_timeout_seconds
   }
+
+  # design-run runs a whole design execution (run_timeout_ms up to 900 s) in one delivery: longer
+  # than the other task functions, and its tasks carry the same dispatch deadline (BATON_DESIGN_RUN_TIMEOUT_S).
+  timeout_overrides = {
+    "design-run" = var.design_run_timeout_seconds
+  }
 }
 
 # Each bundle folder (cloudbuild.yaml's bundle step) zipped; the object is named by the zip's hash,
@@ -65,7 +71,7 @@ resource "google_cloudfunctions2_function" "fn" {
     service_account_email            = google_service_account.fn[each.key].email
     available_memory                 = lookup(var.function_memory_overrides, each.key, var.function_memory)
     available_cpu                    = "1"
-    timeout_seconds                  = local.timeout_by_trigger[each.value]
+    timeout_seconds                  = lookup(local.timeout_overrides, each.key, local.timeout_by_trigger[each.value])
     max_instance_count               = var.max_instances
     min_instance_count               = each.value == "http" ? var.api_min_instances : 0
     max_instance_request_concurrency = each.value == "http" ? 80 : var.function_concurrency

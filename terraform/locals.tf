@@ -212,6 +212,8 @@ locals {
     # Deployed designs: Cloud Scheduler's target and the identity its OIDC tokens carry (scheduler.tf).
     BATON_DESIGNS_SCHEDULED_URL     = "https://${local.function_names["designs-scheduled"]}-${data.google_project.this.number}.${var.region}.run.app"
     BATON_SCHEDULER_SERVICE_ACCOUNT = google_service_account.scheduler.email
+    # How long a design-run delivery may take: its function's timeout and its tasks' dispatch deadline.
+    BATON_DESIGN_RUN_TIMEOUT_S = tostring(var.design_run_timeout_seconds)
     # Where endpoints are served (each endpoint_url): the public deployed function, not the api.
     BATON_DESIGNS_PUBLIC_URL = "https://${local.function_names["deployed"]}-${data.google_project.this.number}.${var.region}.run.app"
     # Who checks the api's callers (iam.tf api_public) and the dashboard's origins (CORS).

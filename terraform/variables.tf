@@ -164,6 +164,17 @@ variable "task_function_timeout_seconds" {
   }
 }
 
+variable "design_run_timeout_seconds" {
+  type        = number
+  description = "Timeout of the design-run function and the dispatch deadline of its Cloud Tasks: above the 900 s ceiling of a design's run_timeout_ms, at most Cloud Tasks' 30 minutes."
+  default     = 960
+
+  validation {
+    condition     = var.design_run_timeout_seconds >= 930 && var.design_run_timeout_seconds <= 1800
+    error_message = "design_run_timeout_seconds must be between 930 and 1800."
+  }
+}
+
 variable "scheduled_function_timeout_seconds" {
   type        = number
   description = "Timeout of the scheduled functions (the watchdog), also the scheduler job's attempt deadline."
@@ -228,8 +239,9 @@ variable "baton_settings" {
     condition = alltrue([for k in keys(var.baton_settings) : can(regex("^BATON_[A-Z0-9_]+$", k)) && !contains([
       "BATON_TARGET", "BATON_GCP_PROJECT", "BATON_GCP_REGION", "BATON_BUCKET", "BATON_ARTIFACT_REPO",
       "BATON_TASKS_SERVICE_ACCOUNT", "BATON_BUILD_SERVICE_ACCOUNT", "BATON_RUNTIME_SERVICE_ACCOUNT", "BATON_TASK_TARGETS",
+      "BATON_DESIGN_RUN_TIMEOUT_S",
     ], k)])
-    error_message = "baton_settings keys must be BATON_* settings other than those Terraform wires (BATON_TARGET, BATON_GCP_*, BATON_BUCKET, BATON_ARTIFACT_REPO, BATON_*_SERVICE_ACCOUNT, BATON_TASK_TARGETS)."
+    error_message = "baton_settings keys must be BATON_* settings other than those Terraform wires (BATON_TARGET, BATON_GCP_*, BATON_BUCKET, BATON_ARTIFACT_REPO, BATON_*_SERVICE_ACCOUNT, BATON_TASK_TARGETS, BATON_DESIGN_RUN_TIMEOUT_S; set design_run_timeout_seconds instead)."
   }
 }
 

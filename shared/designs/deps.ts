@@ -19,6 +19,8 @@ export interface DesignSettings {
    * completion) or `each` (every write synced before the run goes on).
    */
   sync_commits: 'grouped' | 'each';
+  /** How long a run task's delivery may take (Cloud Tasks' dispatch deadline): the design-run function's timeout. */
+  run_task_deadline_ms: number;
 }
 
 /** What the designs use cases see: ports and settings only. */

@@ -28,6 +28,7 @@ export async function sweepLapsedRuns(deps: DesignDeps, opts: { horizonMs?: numb
       name: `resume-${run.id}-${createHash('sha256').update(lease).digest('hex').slice(0, 16)}`,
       payload: { execution_id: run.id, lapsed_lease: lease } satisfies RunTask,
       schedule_time_ms: Number.isFinite(end) ? Math.max(now, end + 1) : now,
+      dispatch_deadline_ms: deps.settings.run_task_deadline_ms,
     });
     if (created === 'created') handed.push(run.id);
   }

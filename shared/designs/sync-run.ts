@@ -14,7 +14,12 @@ import type { RunOutcome, StepJournal, StepLog, StepRecord, SuspendedRun } from 
  */
 
 export async function enqueueRun(deps: DesignDeps, executionId: string): Promise<void> {
-  await deps.tasks.enqueue(QUEUES.designRun, { name: `run-${executionId}`, payload: { execution_id: executionId } satisfies RunTask });
+  await deps.tasks.enqueue(QUEUES.designRun, {
+    name: `run-${executionId}`,
+    payload: { execution_id: executionId } satisfies RunTask,
+    // A run may take run_timeout_ms (up to 900 s): more than Cloud Tasks' default 10 min.
+    dispatch_deadline_ms: deps.settings.run_task_deadline_ms,
+  });
 }
 
 /** How long a grouped synchronous run waits at most before its first commit (when no step has completed yet). */

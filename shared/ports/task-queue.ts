@@ -5,6 +5,11 @@ export interface TaskSpec {
   payload: unknown;
   /** Not before this time (ms since epoch); now when absent. */
   schedule_time_ms?: number;
+  /**
+   * How long the target may take to answer before the attempt counts as failed and is retried
+   * (Cloud Tasks' dispatchDeadline: 15 s to 30 min, 10 min when absent). Locally a task runs to its end.
+   */
+  dispatch_deadline_ms?: number;
 }
 
 export interface TaskQueue {

@@ -125,6 +125,7 @@ export function buildGcpAdapters(
       lease_ms: config.BATON_DESIGN_LEASE_MS,
       max_request_bytes: config.BATON_DESIGN_MAX_REQUEST_BYTES,
       sync_commits: config.BATON_DESIGN_SYNC_COMMITS,
+      run_task_deadline_ms: config.BATON_DESIGN_RUN_TIMEOUT_S * 1000,
     },
   };
   return { deps, clients, jobs, bus, blobs, tasks, builder, runtime };

@@ -5,6 +5,7 @@ import { parse } from '@cdktf/hcl2json';
 import { describe, expect, it } from 'vitest';
 import { DESIGN_FIRESTORE_INDEXES } from '../../shared/adapters/gcp/design-store.js';
 import { ConfigSchema } from '../../shared/config.js';
+import { LIMIT_CEILINGS } from '../../shared/domain/design.js';
 import { QUEUES } from '../../shared/domain/topics.js';
 
 /**
@@ -98,6 +99,23 @@ describe('deployed designs in Terraform', () => {
     expect(first(access['designs-sweep'])).toEqual({ publishes: [], enqueues: [QUEUES.designRun], runtime: 'none', builds: 'none' });
     // Code -> Terraform: the lapsed-runs query's index is among those declared (checked below with the others).
     expect(DESIGN_FIRESTORE_INDEXES.some((ix) => ix.usedBy.startsWith('listLapsedRuns'))).toBe(true);
+  });
+
+  it("design-run may run a whole design: its timeout and its tasks' dispatch deadline come from one variable, above the 900 s run ceiling", async () => {
+    const fns = await hcl('functions.tf');
+    const service = first(fns.resources.get('google_cloudfunctions2_function.fn')?.service_config);
+    expect(service.timeout_seconds).toBe('${lookup(local.timeout_overrides, each.key, local.timeout_by_trigger[each.value])}');
+    expect(fns.locals.timeout_overrides).toEqual({ 'design-run': '${var.design_run_timeout_seconds}' });
+    const vars = (await parse('variables.tf', readFileSync(join(ROOT, 'terraform/variables.tf'), 'utf8'))) as {
+      variable: Record<string, Obj[]>;
+    };
+    const v = first(vars.variable.design_run_timeout_seconds);
+    const env = first((await hcl('locals.tf')).locals.function_env);
+    expect(env.BATON_DESIGN_RUN_TIMEOUT_S).toBe('${tostring(var.design_run_timeout_seconds)}');
+    // Terraform's default is the code's, and both clear the ceiling of run_timeout_ms.
+    const code = ConfigSchema.shape.BATON_DESIGN_RUN_TIMEOUT_S.parse(undefined);
+    expect(v.default).toBe(code);
+    expect(code * 1000).toBeGreaterThan(LIMIT_CEILINGS.run_timeout_ms);
   });
 
   it('the run queue exists and every index of the design store is declared', async () => {

@@ -84,6 +84,7 @@ function makeDeps(over: Partial<DesignDeps> & { scheduler: Scheduler; tasks: Tas
       lease_ms: 60_000,
       max_request_bytes: 1 << 20,
       sync_commits: 'grouped' as const,
+      run_task_deadline_ms: 960_000,
     },
     ...over,
   };
@@ -214,6 +215,7 @@ describe('designs on the gcp Scheduler and Cloud Tasks adapters (proto fakes)', 
         lease_ms: 60_000,
         max_request_bytes: 1 << 20,
         sync_commits: 'grouped' as const,
+        run_task_deadline_ms: 960_000,
       },
     });
     const { record } = await deployEndpoint(deps, {
@@ -258,6 +260,11 @@ describe('designs on the gcp Scheduler and Cloud Tasks adapters (proto fakes)', 
     expect(t.name).toMatch(new RegExp(`queues/${QUEUES.designRun}/tasks/run-exec-`));
     expect(t.httpRequest.url).toBe('https://baton-design-run-123.europe-west1.run.app');
     expect(t.httpRequest.oidcToken.serviceAccountEmail).toBe('baton-tasks@baton-test.iam.gserviceaccount.com');
+    // A run may take up to 900 s: more than Cloud Tasks' default 10 min dispatch deadline.
+    expect(Number((task.request as { task: { dispatchDeadline?: { seconds?: unknown } } }).task.dispatchDeadline?.seconds)).toBe(960);
+    await expect(tasks.enqueue(QUEUES.designRun, { name: 'too-long', payload: {}, dispatch_deadline_ms: 31 * 60_000 })).rejects.toThrow(
+      /outside what Cloud Tasks accepts \(15 s to 30 min\)/,
+    );
     expect(JSON.parse(Buffer.from(t.httpRequest.body, 'base64').toString('utf8'))).toEqual({
       execution_id: expect.stringMatching(/^exec-/),
     });

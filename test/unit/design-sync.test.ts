@@ -60,6 +60,7 @@ function makeDeps(agents: AgentCaller, over: Partial<DesignSettings> = {}, store
       lease_ms: 200,
       max_request_bytes: 1 << 20,
       sync_commits: 'grouped',
+      run_task_deadline_ms: 960_000,
       ...over,
     },
   };

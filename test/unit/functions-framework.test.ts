@@ -40,6 +40,7 @@ describe('the functions through the Functions Framework', () => {
       lease_ms: 30_000,
       max_request_bytes: 4096,
       sync_commits: 'grouped' as const,
+      run_task_deadline_ms: 960_000,
     },
   };
 

@@ -44,6 +44,7 @@ beforeAll(async () => {
       lease_ms: 1000,
       max_request_bytes: 1024,
       sync_commits: 'grouped' as const,
+      run_task_deadline_ms: 960_000,
     },
   };
   await h.job('d1');

@@ -83,6 +83,10 @@ export class CloudTasksQueue implements TaskQueue {
     const parent = this.queuePath(queue);
     const body = Buffer.from(JSON.stringify(task.payload ?? null), 'utf8');
     if (body.length > MAX_BODY_BYTES) throw new Error(`task ${task.name}: payload of ${body.length} bytes is over Cloud Tasks' 1 MB limit`);
+    const deadline = task.dispatch_deadline_ms;
+    if (deadline !== undefined && !(deadline >= 15_000 && deadline <= 30 * 60_000)) {
+      throw new Error(`task ${task.name}: a dispatch deadline of ${deadline} ms is outside what Cloud Tasks accepts (15 s to 30 min)`);
+    }
     let scheduleTime: { seconds: number; nanos: number } | undefined;
     if (task.schedule_time_ms !== undefined) {
       const now = this.clock.now().getTime();
@@ -102,6 +106,9 @@ export class CloudTasksQueue implements TaskQueue {
         task: {
           name: `${parent}/tasks/${task.name}`,
           ...(scheduleTime ? { scheduleTime } : {}),
+          ...(task.dispatch_deadline_ms !== undefined
+            ? { dispatchDeadline: { seconds: Math.ceil(task.dispatch_deadline_ms / 1000) } }
+            : {}),
           httpRequest: {
             httpMethod: 'POST',
             url,

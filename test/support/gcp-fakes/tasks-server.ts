@@ -10,7 +10,7 @@ import { FakeIam, permissionDenied } from './iam.js';
  * `build/protos/protos.json`, so requests are decoded exactly as the real service receives them
  * from `@google-cloud/tasks`. It implements CreateTask as the API answers it: the parent must be
  * a queue that exists (NOT_FOUND), a task name must be `<queue>/tasks/<id>` with id
- * `[A-Za-z0-9_-]{1,500}` (INVALID_ARGUMENT), a name once used is refused with ALREADY_EXISTS
+ * `[A-Za-z0-9_-]{1,500}` (INVALID_ARGUMENT), a dispatchDeadline outside 15 s–30 min (INVALID_ARGUMENT), a name once used is refused with ALREADY_EXISTS
  * (forever here; about an hour after the task ran or was deleted on Cloud Tasks), an HTTP target
  * needs an http(s) url, a body needs POST/PUT/PATCH, and scheduleTime may be at most 30 days
  * ahead. It records every call (method, decoded request with bytes as base64, metadata, status)
@@ -179,6 +179,11 @@ export class FakeCloudTasksServer {
     const schedule = task.scheduleTime as Timestamp | undefined;
     if (schedule && Number(schedule.seconds ?? 0) > nowS + MAX_AHEAD_S) {
       throw new RpcError(grpc.status.INVALID_ARGUMENT, 'The scheduled time must not be more than 30 days in the future');
+    }
+    const deadline = task.dispatchDeadline as { seconds?: string | number; nanos?: number } | undefined;
+    if (deadline) {
+      const s = Number(deadline.seconds ?? 0) + Number(deadline.nanos ?? 0) / 1e9;
+      if (s < 15 || s > 1800) throw new RpcError(grpc.status.INVALID_ARGUMENT, 'dispatch_deadline must be between 15s and 1800s');
     }
     const stored: FakeTask = {
       name,
