@@ -5,6 +5,7 @@ import { approvalCheck } from './approval-check/index.js';
 import { approvalGate } from './approval-gate/index.js';
 import { build } from './build/index.js';
 import { buildEvents } from './build-events/index.js';
+import { buildLog } from './build-log/index.js';
 import { canaryStep } from './canary-step/index.js';
 import { deadLetter } from './dead-letter/index.js';
 import { deploy } from './deploy/index.js';
@@ -39,6 +40,7 @@ const EVENT_HANDLERS: Readonly<Record<EventFunctionName, EventFunction>> = {
   'dead-letter': deadLetter,
 };
 const TASK_HANDLERS: Readonly<Record<TaskFunctionName, TaskFunction>> = {
+  'build-log': buildLog,
   verify,
   'test-slice': testSliceFn,
   'approval-check': approvalCheck,

@@ -42,6 +42,8 @@ export const ConfigSchema = z.object({
   /** How often a canary step's window is analysed (each check a task): a breach rolls back at the next check, not at the window's end. */
   BATON_CANARY_CHECK_MS: int(5000, 100, 600_000),
   BATON_BUILD_TIMEOUT_S: int(900, 10, 86_400),
+  /** How often a running build's own log is read into the deployment's log, where the builder has one to read (Cloud Build; each read a task). */
+  BATON_BUILD_LOG_POLL_MS: int(3000, 100, 60_000),
   BATON_MAX_SOURCE_BYTES: int(50 * 1024 * 1024, 1024, 10 * 1024 * 1024 * 1024),
   BATON_MAX_SOURCE_FILES: int(20_000, 1, 10_000_000),
   BATON_MAX_UPLOAD_BYTES: int(50 * 1024 * 1024, 1024, 1024 * 1024 * 1024),

@@ -306,8 +306,9 @@ resource "google_service_account" "runtime" {
   depends_on = [google_project_service.enabled]
 }
 
-# A build reads its source from the Baton bucket, pushes to the repository, logs to Cloud Logging
-# (CLOUD_LOGGING_ONLY: a build with its own service account has no default log bucket).
+# A build reads its source from the Baton bucket, pushes to the repository, and logs to Cloud
+# Logging and to the logs bucket (LEGACY, with logsBucket: a build with its own service account
+# has no default log bucket).
 resource "google_storage_bucket_iam_member" "build_reads_sources" {
   bucket = google_storage_bucket.baton.name
   role   = "roles/storage.objectViewer"
@@ -319,6 +320,24 @@ resource "google_artifact_registry_repository_iam_member" "build_pushes" {
   repository = google_artifact_registry_repository.images.name
   role       = "roles/artifactregistry.writer"
   member     = "serviceAccount:${google_service_account.build.email}"
+}
+
+# The build writes its log to the logs bucket (logsBucket, streamed). Cloud Build asks Storage Admin
+# of a non-default build account for a user-owned logs bucket: granted on that bucket only.
+resource "google_storage_bucket_iam_member" "build_writes_logs" {
+  bucket = google_storage_bucket.build_logs.name
+  role   = "roles/storage.admin"
+  member = "serviceAccount:${google_service_account.build.email}"
+}
+
+# The functions that copy a running build's log into the deployment's log read it there
+# (shared/pipeline/build-log.ts: the build-log polls and build-events' last read).
+resource "google_storage_bucket_iam_member" "fn_reads_build_logs" {
+  for_each = toset(["build-events", "build-log"])
+
+  bucket = google_storage_bucket.build_logs.name
+  role   = "roles/storage.objectViewer"
+  member = local.function_members[each.key]
 }
 
 # A private repository's token, read by the build's fetch step through availableSecrets: access

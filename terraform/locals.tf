@@ -64,7 +64,13 @@ locals {
     }
     "build-events" = {
       publishes = ["baton-deployment-built", "baton-deployment-requested"]
-      enqueues  = []
+      enqueues  = ["baton-build-log"]
+      runtime   = "none"
+      builds    = "none"
+    }
+    "build-log" = {
+      publishes = []
+      enqueues  = ["baton-build-log"]
       runtime   = "none"
       builds    = "none"
     }
@@ -203,6 +209,7 @@ locals {
     BATON_GCP_REGION              = var.region
     BATON_BUCKET                  = google_storage_bucket.baton.name
     BATON_ARTIFACT_REPO           = google_artifact_registry_repository.images.repository_id
+    BATON_BUILD_LOGS_BUCKET       = google_storage_bucket.build_logs.name
     BATON_TASKS_SERVICE_ACCOUNT   = google_service_account.tasks.email
     BATON_BUILD_SERVICE_ACCOUNT   = google_service_account.build.email
     BATON_RUNTIME_SERVICE_ACCOUNT = google_service_account.runtime.email

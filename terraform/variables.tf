@@ -39,7 +39,7 @@ variable "firestore_location" {
 
 variable "bucket_name_prefix" {
   type        = string
-  description = "Prefix of the bucket names: <prefix>-<project_id> (logs and sources, BATON_BUCKET) and <prefix>-fn-src-<project_id> (function source zips)."
+  description = "Prefix of the bucket names: <prefix>-<project_id> (logs and sources, BATON_BUCKET), <prefix>-build-logs-<project_id> (Cloud Build logs, BATON_BUILD_LOGS_BUCKET) and <prefix>-fn-src-<project_id> (function source zips)."
   default     = "baton"
 
   validation {

@@ -1,6 +1,6 @@
 import { BuildNotificationSchema } from '../../shared/domain/events.js';
 import { logger } from '../../shared/logger.js';
-import { onBuildNotification } from '../../shared/pipeline/build.js';
+import { onBuildNotification } from '../../shared/pipeline/build-events.js';
 import { decode, type EventFunction } from '../lib/pubsub-event.js';
 
 /**

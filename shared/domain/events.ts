@@ -70,6 +70,14 @@ export const RollbackPollTaskSchema = z.object({
   /** The split the rollback asked for: what the runtime must report before anything is removed. */
   traffic: z.array(z.object({ revision: z.string().min(1), percent: z.number().int().min(0).max(100), tag: z.string().optional() })),
 });
+/** A read of a running build's log (Cloud Build's log object), from the offset the job records. */
+export const BuildLogTaskSchema = z.object({
+  type: z.literal('build.log.v1'),
+  deployment_id: z.string().min(1),
+  build_id: z.string().min(1),
+  poll: z.number().int().min(1),
+});
+export type BuildLogTask = z.infer<typeof BuildLogTaskSchema>;
 export type VerifyPollTask = z.infer<typeof VerifyPollTaskSchema>;
 export type RollbackPollTask = z.infer<typeof RollbackPollTaskSchema>;
 export type PromoteStepTask = z.infer<typeof PromoteStepTaskSchema>;

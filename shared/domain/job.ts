@@ -121,6 +121,14 @@ export const JobSchema = z.object({
   /** Blob key of the prepared source archive. */
   source_key: z.string().nullable(),
   build_id: z.string().nullable(),
+  /**
+   * How much of the build's own log (Cloud Build's log object, read by byte offset while it runs)
+   * is in this job's log: the next read starts at `offset`, so a redelivered poll copies nothing twice.
+   */
+  build_log: z
+    .object({ build_id: z.string(), offset: z.number().int().min(0), lines: z.number().int().min(0) })
+    .nullable()
+    .default(null),
   artifact: ArtifactSchema.nullable(),
   cancel_requested: z.boolean(),
   claim: ClaimSchema.nullable(),
@@ -225,6 +233,7 @@ export function newJob(
     approval: null,
     source_key: null,
     build_id: null,
+    build_log: null,
     artifact: null,
     cancel_requested: false,
     claim: null,

@@ -84,6 +84,12 @@ export const PIPELINE = [
        * Google's default cloud-builds topic, never invoke build-events.
        */
       { name: 'build-events', trigger: { topic: 'baton-builds' } },
+      /**
+       * While a build works, its own log (Cloud Build's log object in the logs bucket) is copied
+       * into the deployment's log by byte offset, one task per read; it waits on nothing and moves
+       * no status. Not used by a builder that writes its output into the log itself (the local one).
+       */
+      { name: 'build-log', trigger: { queue: 'baton-build-log', task: 'build.log.v1' } },
     ],
     emits: 'deployment.built.v1',
     progress: [20, 60],

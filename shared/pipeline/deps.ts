@@ -35,6 +35,8 @@ export interface PipelineSettings {
   build_timeout_ms: number;
   /** Delay between readiness polls of a new revision. */
   verify_poll_interval_ms: number;
+  /** Delay between reads of a running build's own log (a builder with readLog: Cloud Build). */
+  build_log_poll_ms: number;
   /** Health checks of a ready revision before verification fails. */
   health_attempts: number;
   health_timeout_ms: number;
@@ -87,6 +89,7 @@ export const DEFAULT_SETTINGS: PipelineSettings = {
   sole_worker: false,
   build_timeout_ms: 30 * 60_000,
   verify_poll_interval_ms: 1000,
+  build_log_poll_ms: 3000,
   health_attempts: 3,
   health_timeout_ms: 5000,
   reconcile_attempts: 60,

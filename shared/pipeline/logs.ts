@@ -35,12 +35,26 @@ export class DeploymentLogs {
     private readonly tailFlushMs = 200,
   ) {}
 
-  write(agentId: string, deploymentId: string, level: Level, message: string, stage?: string): void {
+  /** Lines as write() stores them (timestamped, the stage named, redacted), for a caller that commits them itself. */
+  lines(level: Level, message: string, stage?: string): string[] {
     const prefix = `${this.clock.now().toISOString()} ${level.padEnd(7)}${stage ? ` [${stage}]` : ''}`;
-    const text = redact(message)
+    return redact(message)
       .split(/\r?\n/)
       .filter((l) => l.length > 0)
       .map((l) => `${prefix} ${l}`);
+  }
+
+  /**
+   * Appends lines made by lines() to the full log only: their copy in the job's tail is the
+   * caller's, committed with what it records beside them (a build log's offset).
+   */
+  async appendFull(agentId: string, deploymentId: string, lines: string[]): Promise<void> {
+    if (lines.length === 0) return;
+    await this.blobs.append(logKey(agentId, deploymentId), `${lines.join('\n')}\n`);
+  }
+
+  write(agentId: string, deploymentId: string, level: Level, message: string, stage?: string): void {
+    const text = this.lines(level, message, stage);
     if (text.length === 0) return;
     // Warnings and errors also go to the control plane's log (Cloud Logging on gcp), where operators look.
     if (level !== 'INFO') log(level, redact(message), { deployment_id: deploymentId, stage });

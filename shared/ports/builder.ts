@@ -33,4 +33,10 @@ export interface Builder {
    * that builds any Dockerfile (Cloud Build) has nothing to say and leaves it out.
    */
   missingTools?(analysis: Analysis): Promise<string | null>;
+  /**
+   * The build's own log from byte `offset`, at most `max` bytes of it, as far as it is written
+   * (`more`: there is more past them already). Empty while nothing is written. Absent from a builder
+   * that writes its output into the deployment's log itself as it comes (the local one).
+   */
+  readLog?(buildId: string, offset: number, max: number): Promise<{ data: Buffer; more: boolean }>;
 }

@@ -28,6 +28,15 @@ export const GcpConfigSchema = z.object({
     .default('us-central1'),
   /** Holds deployment_logs/… and uploaded/prepared sources. */
   BATON_BUCKET: z.string().min(3).max(63),
+  /**
+   * The bucket Cloud Build writes each build's log to (`log-<build id>.txt`, streamed while it
+   * runs), read into the deployment's log; unset: builds log to Cloud Logging only, and the
+   * deployment's log gets a build's outcome but not its output.
+   */
+  BATON_BUILD_LOGS_BUCKET: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9._-]{1,61}[a-z0-9]$/, 'must be a Cloud Storage bucket name')
+    .optional(),
   /** Artifact Registry docker repository the builds push to. */
   BATON_ARTIFACT_REPO: z.string().min(1).default('baton'),
   /** Service accounts: Cloud Tasks' OIDC identity, the builds' identity, the deployed services' identity. */

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { withApiErrors } from '../adapters/gcp/api-errors.js';
 import { GcsBlobStore } from '../adapters/gcp/blob-store.js';
+import { GcsBuildLogReader } from '../adapters/gcp/build-logs.js';
 import { CloudBuildBuilder } from '../adapters/gcp/builder.js';
 import { CloudMonitoringCanaryMetrics } from '../adapters/gcp/canary-metrics.js';
 import { FirestoreDesignStore } from '../adapters/gcp/design-store.js';
@@ -56,9 +57,16 @@ export function buildGcpAdapters(
     new GcsBlobStore(clients.storage, gcp.BATON_BUCKET, { minWriteIntervalMs: overrides.minObjectWriteIntervalMs }),
   );
   const tasks = withApiErrors('tasks', CloudTasksQueue.fromConfig(clients.tasks, gcp, clock));
+  // The build's own log, read from the logs bucket while it runs (a Storage call: classified as one).
+  const buildLogs = gcp.BATON_BUILD_LOGS_BUCKET
+    ? withApiErrors('storage', new GcsBuildLogReader(clients.storage, gcp.BATON_BUILD_LOGS_BUCKET))
+    : undefined;
   const builder = withApiErrors(
     'cloudbuild',
-    new CloudBuildBuilder(clients.cloudbuild, clients.cloudbuildRest, gcp, { timeoutSeconds: config.BATON_BUILD_TIMEOUT_S }),
+    new CloudBuildBuilder(clients.cloudbuild, clients.cloudbuildRest, gcp, {
+      timeoutSeconds: config.BATON_BUILD_TIMEOUT_S,
+      ...(buildLogs ? { logs: buildLogs } : {}),
+    }),
   );
   const runtime = withApiErrors('run', new CloudRunRuntime(clients.services, clients.revisions, gcp));
   const deps: PipelineDeps = {
@@ -85,6 +93,8 @@ export function buildGcpAdapters(
       sole_worker: false,
       build_timeout_ms: config.BATON_BUILD_TIMEOUT_S * 1000 + 5 * 60_000,
       verify_poll_interval_ms: Math.max(2000, config.BATON_VERIFY_POLL_MS),
+      // Each read is a task, a ranged GET and (when the log grew) a job write.
+      build_log_poll_ms: Math.max(1000, config.BATON_BUILD_LOG_POLL_MS),
       health_attempts: config.BATON_HEALTH_ATTEMPTS,
       health_timeout_ms: config.BATON_HEALTH_TIMEOUT_MS,
       max_active_per_agent: config.BATON_MAX_ACTIVE_PER_AGENT,

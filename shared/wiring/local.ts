@@ -25,6 +25,7 @@ import type { DesignDeps } from '../designs/deps.js';
 import { parseAllowList } from '../domain/agent-url.js';
 import { PermanentError } from '../domain/errors.js';
 import { stageOfQueue } from '../domain/pipeline.js';
+import { QUEUES } from '../domain/topics.js';
 import { DEFAULT_SETTINGS, type PipelineDeps } from '../pipeline/deps.js';
 import { DeploymentLogs } from '../pipeline/logs.js';
 import { failDeployment } from '../pipeline/stage-runner.js';
@@ -107,6 +108,8 @@ export function buildLocalAdapters(config: Config): LocalAdapters {
   const holder: { deps?: PipelineDeps } = {};
   const tasks = new LocalTaskQueue(join(dir, 'tasks'), async (queue, payload, error) => {
     const id = typeof payload === 'object' && payload !== null && 'deployment_id' in payload ? String(payload.deployment_id) : null;
+    // Following a build's log is best effort: giving up on it fails nothing (the local builder schedules none anyway).
+    if (queue === QUEUES.buildLog) return;
     if (id && holder.deps) {
       await failDeployment(
         holder.deps,

@@ -38,7 +38,11 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     'approval-check': 'https://approval-check.example.test',
     'canary-step': 'https://canary.example.test',
     'rollback-check': 'https://rollback-check.example.test',
+    'build-log': 'https://build-log.example.test',
   };
+  const BUILD_LOGS = 'baton-e2e-build-logs';
+  /** Builds of this agent are moved along by their test, not by the driver. */
+  const HELD_AGENT = 'gcp-logs';
   let firestore: Emulator;
   let pubsub: Emulator;
   let storage: FakeStorageServer;
@@ -61,14 +65,14 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
   beforeAll(async () => {
     git = await startGitServer(GIT_TOKEN, { tls: true });
     gitSha = git.repo('private-mono', { 'README.md': 'mono', 'services/api/package.json': '{"name":"api","scripts":{"start":"node ."}}' });
-    [firestore, pubsub, storage, tasks, build, run] = await Promise.all([
+    [firestore, pubsub, storage, tasks, run] = await Promise.all([
       startEmulator('firestore', { projectId: PROJECT }),
       startEmulator('pubsub', { projectId: PROJECT }),
-      FakeStorageServer.start({ buckets: [BUCKET] }),
+      FakeStorageServer.start({ buckets: [BUCKET, BUILD_LOGS] }),
       FakeCloudTasksServer.start({ queues: Object.values(QUEUES).map((q) => `projects/${PROJECT}/locations/${REGION}/queues/${q}`) }),
-      startCloudBuildFake({ onNotification: (n) => publishNotification?.(n) }),
       startCloudRunFake(),
     ]);
+    build = await startCloudBuildFake({ onNotification: (n) => publishNotification?.(n), storage });
     process.env.FIRESTORE_EMULATOR_HOST = firestore.host;
     process.env.PUBSUB_EMULATOR_HOST = pubsub.host;
     const env = {
@@ -84,9 +88,11 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       BATON_CLOUDBUILD_REST_ENDPOINT: build.restEndpoint,
       BATON_RUN_ENDPOINT: run.endpoint,
       BATON_GIT_TOKEN_SECRETS: JSON.stringify({ 'git-token': new URL(git.url).host }),
+      BATON_BUILD_LOGS_BUCKET: BUILD_LOGS,
     };
     a = buildGcpAdapters(loadConfig(env), loadGcpConfig(env), { probe, tester, minObjectWriteIntervalMs: 20 });
     a.deps.settings.verify_poll_interval_ms = 20;
+    a.deps.settings.build_log_poll_ms = 30;
     stopDriver = await startDriver();
   }, 90_000);
 
@@ -150,6 +156,7 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       for (const [id, created] of build.builds) {
         if (notified.has(id)) continue;
         notified.add(id);
+        if (created.substitutions?._AGENT_ID === HELD_AGENT) continue;
         const image = `${REGION}-docker.pkg.dev/${PROJECT}/baton/app`;
         const digest = `sha256:${id.replace(/-/g, '').padEnd(64, '0').slice(0, 64)}`;
         // The fake publishes each state on the topic the build named (and QUEUED at create).
@@ -357,6 +364,85 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
     expect((await a.jobs.list({ agent_id: 'gcp-git-bad', limit: 5 })).items).toHaveLength(0);
   }, 90_000);
 
+  it("streams a running build's log from the logs bucket into the job while it builds, each line once, the step named", async () => {
+    const { acceptDeployment } = await import('../../shared/pipeline/requests.js');
+    const { DeploymentRequestSchema } = await import('../../shared/domain/request.js');
+    const accepted = await acceptDeployment(a.deps, DeploymentRequestSchema.parse({ agent_id: HELD_AGENT, config: { name: 'helper' } }));
+    const id = accepted.deployment_id;
+    const until = async <T>(what: string, probe: () => Promise<T | null | undefined | false>): Promise<T> => {
+      const end = Date.now() + 30_000;
+      while (Date.now() < end) {
+        const v = await probe();
+        if (v) return v;
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      throw new Error(`timed out waiting for ${what}: ${JSON.stringify(await a.jobs.get(id))}`);
+    };
+    const buildId = await until('the build', async () => {
+      const job = await a.jobs.get(id);
+      return job?.status === 'building' && job.claim?.token === job.build_id && job.build_id;
+    });
+    const request = build.createRequests.find((r) => (r.build as BuildResource).tags?.includes(buildTag(id)))?.build as BuildResource;
+    expect(request.logsBucket).toBe(`gs://${BUILD_LOGS}`);
+    expect(request.options).toMatchObject({ logging: 'LEGACY', logStreamingOption: 'STREAM_ON' });
+    const buildLines = async () =>
+      ((await a.jobs.get(id))?.logs ?? []).map((l) => l.slice(l.indexOf('build: ') >= 0 ? l.indexOf('build: ') : l.length)).filter(Boolean);
+
+    build.setStatus(buildId, 'WORKING');
+    build.appendLog(buildId, `starting build "${buildId}"\n\nFETCHSOURCE\nBUILD\nStarting Step #0 - "dockerfile"\n`);
+    build.appendLog(buildId, 'Step #0 - "dockerfile": Building with the Dockerfile in the source\nFinished Step #0 - "dockerfile"\n');
+    await until(
+      'the first lines in the job',
+      async () =>
+        (await buildLines()).includes('build: [dockerfile] Finished') || (await buildLines()).includes('build: [dockerfile] finished'),
+    );
+    expect((await a.jobs.get(id))?.status).toBe('building');
+    build.appendLog(
+      buildId,
+      'Starting Step #1 - "build"\nStep #1 - "build": Step 1/3 : FROM node:22-slim\nStep #1 - "build": Successfully bui',
+    );
+    await until('the build step', async () => (await buildLines()).includes('build: [build] Step 1/3 : FROM node:22-slim'));
+    // The line still being written is not taken yet.
+    expect((await buildLines()).some((l) => l.includes('Successfully bui'))).toBe(false);
+    expect((await a.jobs.get(id))?.status).toBe('building');
+
+    // A task delivered again (Cloud Tasks is at least once) copies nothing twice.
+    const logTasks = [...tasks.tasks.values()].filter((t) => (t.httpRequest as { url: string }).url === TARGETS['build-log']);
+    expect(logTasks.length).toBeGreaterThanOrEqual(2);
+    const last = logTasks[logTasks.length - 1].httpRequest as { body: string };
+    const again = JSON.parse(Buffer.from(last.body, 'base64').toString('utf8'));
+    await TASK_FUNCTIONS['build-log'].handle(a.deps, again);
+    await TASK_FUNCTIONS['build-log'].handle(a.deps, again);
+
+    build.appendLog(buildId, 'lt 4f2a\nFinished Step #1 - "build"\nPUSH\nDONE');
+    const image = `${REGION}-docker.pkg.dev/${PROJECT}/baton/app`;
+    build.setStatus(buildId, 'SUCCESS', { results: { images: [{ name: image, digest: `sha256:${'1'.repeat(64)}` }] } });
+    const job = await waitFinal(id);
+    expect(job.status, job.error_message ?? '').toBe('completed');
+    const full = ((await a.deps.blobs.get(`deployment_logs/${HELD_AGENT}/${id}.log`))?.toString() ?? '').split('\n');
+    const copied = full.filter((l) => l.includes('[building] build: ')).map((l) => l.slice(l.indexOf('build: ')));
+    expect(copied).toEqual([
+      `build: starting build "${buildId}"`,
+      'build: FETCHSOURCE',
+      'build: BUILD',
+      'build: [dockerfile] started',
+      'build: [dockerfile] Building with the Dockerfile in the source',
+      'build: [dockerfile] finished',
+      'build: [build] started',
+      'build: [build] Step 1/3 : FROM node:22-slim',
+      'build: [build] Successfully built 4f2a',
+      'build: [build] finished',
+      'build: PUSH',
+      // The last line has no newline: read once the build has ended.
+      'build: DONE',
+    ]);
+    // Before the build's outcome, and the offset is the whole object.
+    expect(full.findIndex((l) => l.includes('build: DONE'))).toBeLessThan(full.findIndex((l) => l.includes(`Build ${buildId} succeeded`)));
+    expect(job.build_log).toEqual({ build_id: buildId, offset: storage.object(BUILD_LOGS, `log-${buildId}.txt`)?.data.length, lines: 12 });
+    const reads = storage.requestsOf('download').filter((r) => r.object === `log-${buildId}.txt`);
+    console.log(`build log reads for one build: ${reads.length} (${reads.map((r) => r.status).join(' ')})`);
+  }, 90_000);
+
   it('fails a stage at once, with the API message and the role to grant, when Google refuses a call for good', async () => {
     const { acceptDeployment } = await import('../../shared/pipeline/requests.js');
     const { DeploymentRequestSchema } = await import('../../shared/domain/request.js');
@@ -385,7 +471,10 @@ describeWithEmulators('the pipeline on the gcp adapters (emulators and fakes)', 
       expect(denied.failed_stage).toBe('deploying');
       expect(denied.error_message).toContain('lacks IAM permission "cloudtasks.tasks.create"');
       expect(denied.error_message).toContain('roles/cloudtasks.enqueuer');
-      expect(tasks.callsOf('CreateTask').filter((c) => c.code === 7)).toHaveLength(1);
+      // One refused readiness poll, not retried (the build's log reads were refused too, and only said so).
+      expect(
+        tasks.callsOf('CreateTask').filter((c) => c.code === 7 && String(c.request.parent).endsWith(`/${QUEUES.verifyPoll}`)),
+      ).toHaveLength(1);
     } finally {
       tasks.iam.allow('cloudtasks.tasks.create');
     }

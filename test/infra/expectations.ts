@@ -87,11 +87,19 @@ const DERIVATIONS: Readonly<Record<string, Derivation>> = {
   },
   'build-events': {
     handsOff: ['deployment.built.v1'],
-    enqueues: [],
+    enqueues: [QUEUES.buildLog],
     failsFrom: ['building'],
     runtime: 'none',
     builds: 'none',
-    why: 'a SUCCESS notification hands on deployment.built',
+    why: "a SUCCESS notification hands on deployment.built; WORKING starts following the build's log (the first baton-build-log task), an end reads the rest of it (READS_BUILD_LOGS)",
+  },
+  'build-log': {
+    handsOff: [],
+    enqueues: [QUEUES.buildLog],
+    failsFrom: [],
+    runtime: 'none',
+    builds: 'none',
+    why: "one read of a running build's log from the logs bucket (READS_BUILD_LOGS), then the next read",
   },
   deploy: {
     handsOff: [],
@@ -262,6 +270,14 @@ export const HANDS_OFF: Readonly<Record<string, readonly EventType[]>> = Object.
  * promote opens the first window without measuring anything.
  */
 export const READS_METRICS = ['canary-step'] as const;
+
+/**
+ * Functions that read Cloud Build's logs in the logs bucket (objectViewer there): those whose code
+ * reaches shared/pipeline/build-log.ts (copyBuildLog, through Builder.readLog) — the build-log
+ * polls and build-events' last read of an ended build. The test derives the same list from the
+ * import closures.
+ */
+export const READS_BUILD_LOGS = ['build-events', 'build-log'] as const;
 
 /** Functions called over HTTPS by clients rather than by a topic, a queue or a schedule. */
 export const HTTP_FUNCTIONS = ['api', 'designs-scheduled', 'deployed'] as const;

@@ -23,6 +23,7 @@ import {
   HTTP_FUNCTIONS,
   type IndexSpec,
   PRODUCTION_ENV,
+  READS_BUILD_LOGS,
   READS_METRICS,
 } from './expectations.js';
 
@@ -598,6 +599,48 @@ describe('Firestore indexes', () => {
       }
     },
   );
+});
+
+describe("the build logs bucket: Cloud Build writes a build's log there, the functions that follow it read it", () => {
+  const builderCode = readFileSync(join(ROOT, 'shared/adapters/gcp/builder.ts'), 'utf8');
+
+  it('exists while the builder names a logsBucket, is the env key the config reads, and the build account administers it alone', () => {
+    // Both ways: a builder sending logsBucket needs the bucket and the grant; one that does not, neither.
+    expect(builderCode.includes('logsBucket'), 'shared/adapters/gcp/builder.ts sends no logsBucket: drop the build logs bucket').toBe(true);
+    const bucket = resource(tf, 'google_storage_bucket.build_logs');
+    expect(bucket).toMatchObject({ uniform_bucket_level_access: true, public_access_prevention: 'enforced' });
+    expect(blocks(bucket.lifecycle_rule).some((r) => String(one(r.condition, 'condition').age) === ref('var.log_retention_days'))).toBe(
+      true,
+    );
+    expect(obj(local(tf, 'function_env'), 'local.function_env').BATON_BUILD_LOGS_BUCKET).toBe(ref('google_storage_bucket.build_logs.name'));
+    expect('BATON_BUILD_LOGS_BUCKET' in GcpConfigSchema.shape).toBe(true);
+    expect(resource(tf, 'google_storage_bucket_iam_member.build_writes_logs')).toMatchObject({
+      bucket: ref('google_storage_bucket.build_logs.name'),
+      role: 'roles/storage.admin',
+      member: `serviceAccount:${ref('google_service_account.build.email')}`,
+    });
+    // Nothing else is granted on it but the readers below, and the build account nothing more on the Baton bucket than reading sources.
+    const onLogs = [...tf.resources.entries()].filter(([, b]) => b.bucket === ref('google_storage_bucket.build_logs.name')).map(([a]) => a);
+    expect(sorted(onLogs)).toEqual([
+      'google_storage_bucket_iam_member.build_writes_logs',
+      'google_storage_bucket_iam_member.fn_reads_build_logs',
+    ]);
+    expect(resource(tf, 'google_storage_bucket_iam_member.build_reads_sources').role).toBe('roles/storage.objectViewer');
+  });
+
+  it('lets read it exactly the functions whose code reaches the build log reads (READS_BUILD_LOGS)', () => {
+    const reaching = folders.filter((fn) =>
+      importClosure(join(ROOT, 'functions', fn, 'index.ts')).some((f) => relative(ROOT, f) === join('shared', 'pipeline', 'build-log.ts')),
+    );
+    expect(sorted(reaching)).toEqual(sorted(READS_BUILD_LOGS));
+    const readers = resource(tf, 'google_storage_bucket_iam_member.fn_reads_build_logs');
+    expect(readers).toMatchObject({
+      for_each: ref(`toset([${READS_BUILD_LOGS.map((f) => JSON.stringify(f)).join(', ')}])`),
+      bucket: ref('google_storage_bucket.build_logs.name'),
+      role: 'roles/storage.objectViewer',
+      member: ref('local.function_members[each.key]'),
+    });
+  });
 });
 
 describe('git tokens from Secret Manager', () => {

@@ -1,6 +1,7 @@
 import { buildTag, VerifyPollTaskSchema } from '../../shared/domain/events.js';
 import { QUEUES } from '../../shared/domain/topics.js';
-import { onBuildNotification, startBuild } from '../../shared/pipeline/build.js';
+import { startBuild } from '../../shared/pipeline/build.js';
+import { onBuildNotification } from '../../shared/pipeline/build-events.js';
 import { deployRevision } from '../../shared/pipeline/deploy.js';
 import { prepareSource } from '../../shared/pipeline/prepare-source.js';
 import { validateDeployment } from '../../shared/pipeline/validate.js';

@@ -146,6 +146,7 @@ describe('the pipeline table (shared/domain/pipeline.ts) and what derives from i
 
   it('names topics and queues in code by their table names (baton-rollback-poll → QUEUES.rollbackPoll)', () => {
     expect(QUEUES).toEqual({
+      buildLog: 'baton-build-log',
       verifyPoll: 'baton-verify-poll',
       testSlice: 'baton-test-slice',
       approvalCheck: 'baton-approval-check',

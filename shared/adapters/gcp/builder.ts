@@ -32,7 +32,14 @@ export interface BuildResource {
   images: string[];
   tags: string[];
   substitutions: Record<string, string>;
-  options: { substitutionOption: 'ALLOW_LOOSE'; logging?: 'CLOUD_LOGGING_ONLY'; pubsubTopic: string };
+  options: {
+    substitutionOption: 'ALLOW_LOOSE';
+    logging?: 'CLOUD_LOGGING_ONLY' | 'LEGACY';
+    logStreamingOption?: 'STREAM_ON';
+    pubsubTopic: string;
+  };
+  /** `gs://<bucket>`: the build's log goes to `<bucket>/log-<build id>.txt`, streamed while it runs. */
+  logsBucket?: string;
   serviceAccount?: string;
   /** Secret Manager versions a step may read as environment variables (its secretEnv): a private repository's token. */
   availableSecrets?: { secretManager: { versionName: string; env: string }[] };
@@ -61,7 +68,18 @@ export type CloudBuildSettings = Pick<
 > &
   Partial<Pick<GcpConfig, 'BATON_GIT_TOKEN_SECRETS'>>;
 
+/** Reads a build's log object by byte range (GcsBuildLogReader). */
+export interface BuildLogSource {
+  readonly bucket: string;
+  read(buildId: string, offset: number, max: number): Promise<{ data: Buffer; more: boolean }>;
+}
+
 export interface CloudBuildOptions {
+  /**
+   * Where builds write their log (the logs bucket): each build names it, streaming on, and
+   * readLog reads it back while the build runs. Absent: the build logs to Cloud Logging only.
+   */
+  logs?: BuildLogSource;
   /**
    * Cloud Build's own timeout for the whole build. Keep it below the pipeline's build lease
    * (settings.build_timeout_ms) so a slow build ends as TIMEOUT, reported with its log, rather
@@ -93,6 +111,10 @@ export class CloudBuildBuilder implements Builder {
   readonly counters = { submitted: 0, cancelled: 0, failed: 0 };
   private readonly timeoutSeconds: number;
 
+  private readonly logs: BuildLogSource | undefined;
+  /** The build's log from `offset` (Builder.readLog): only with a logs bucket. */
+  readonly readLog?: (buildId: string, offset: number, max: number) => Promise<{ data: Buffer; more: boolean }>;
+
   constructor(
     private readonly client: CloudBuildClient,
     private readonly rest: CloudBuildRest,
@@ -100,6 +122,9 @@ export class CloudBuildBuilder implements Builder {
     options: CloudBuildOptions = {},
   ) {
     this.timeoutSeconds = options.timeoutSeconds ?? DEFAULT_TIMEOUT_SECONDS;
+    this.logs = options.logs;
+    const logs = options.logs;
+    if (logs) this.readLog = (buildId, offset, max) => logs.read(buildId, offset, max);
   }
 
   private get parent(): string {
@@ -141,10 +166,17 @@ export class CloudBuildBuilder implements Builder {
       options: {
         // The substitutions are for correlation only: no step uses them, which MUST_MATCH would reject.
         substitutionOption: 'ALLOW_LOOSE',
-        // A build that runs as its own service account needs a log destination other than the legacy bucket.
-        ...(account ? { logging: 'CLOUD_LOGGING_ONLY' as const } : {}),
+        // With a logs bucket the log goes there (streamed while the build runs, so Baton reads it as it
+        // grows) and to Cloud Logging (LEGACY: both). Without one, a build that runs as its own service
+        // account must log to Cloud Logging only: it has no default bucket.
+        ...(this.logs
+          ? { logging: 'LEGACY' as const, logStreamingOption: 'STREAM_ON' as const }
+          : account
+            ? { logging: 'CLOUD_LOGGING_ONLY' as const }
+            : {}),
         pubsubTopic: this.notificationTopic,
       },
+      ...(this.logs ? { logsBucket: `gs://${this.logs.bucket}` } : {}),
       ...(account ? { serviceAccount: `projects/${this.config.BATON_GCP_PROJECT}/serviceAccounts/${account}` } : {}),
       ...(git?.token_secret
         ? { availableSecrets: { secretManager: [{ versionName: this.secretVersion(git.token_secret), env: TOKEN_ENV }] } }

@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { delimiter, dirname, join, resolve } from 'node:path';
 import { localStartArgv } from '../../domain/analysis/local-start.js';
 import type { Analysis } from '../../domain/analysis/schema.js';
+import { localStepName } from '../../domain/build-log.js';
 import type { BuildNotification, BuildStatus } from '../../domain/events.js';
 import type { Artifact } from '../../domain/job.js';
 import { TOPICS } from '../../domain/topics.js';
@@ -362,6 +363,8 @@ export class LocalBuilder implements Builder {
 
   private step(build: RunningBuild, cwd: string, command: string, log: (l: string) => void, env: Record<string, string>): Promise<void> {
     log(`$ ${command}`);
+    // Each line of its output names the step it comes from: build: [npm ci] added 12 packages.
+    const name = localStepName(command);
     const tail: string[] = [];
     return new Promise((resolve, reject) => {
       if (build.cancelled || this.stopping) return reject(new Error('cancelled'));
@@ -372,7 +375,7 @@ export class LocalBuilder implements Builder {
       });
       build.child = child;
       const keep = (l: string) => {
-        log(l);
+        log(`[${name}] ${l}`);
         tail.push(l);
         if (tail.length > 15) tail.shift();
       };

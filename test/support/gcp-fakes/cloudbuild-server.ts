@@ -44,14 +44,22 @@ import { protoKit } from './proto-kit.js';
  *   `availableSecrets.secretManager[]` version name not of the form
  *   `projects/{project}/secrets/{secret}/versions/{version}`, or an env given twice; a step's `secretEnv` not declared
  *   there ("is used without being defined"), and a declared one no step uses ("must be used by at
- *   least one build step", Google's reference says).
+ *   least one build step", Google's reference says); an unknown `options.logging` or
+ *   `logStreamingOption`; a `logsBucket` that is not `gs://bucket[/folder]`; a build with its own
+ *   `serviceAccount` and nowhere to log (no logsBucket, no REGIONAL_USER_OWNED_BUCKET, logging
+ *   not CLOUD_LOGGING_ONLY / NONE).
+ * - `appendLog` writes a growing log object (`log-<id>.txt` in the build's logsBucket) into the
+ *   Storage fake, each append a new generation holding the whole log, as a streaming build does.
  *
  * What it does NOT prove: nothing is built: no source is fetched from Cloud Storage (a missing
  * archive or bucket goes unnoticed), no step runs (a git fetch step's script is run by
  * test/unit/cloudbuild-git-step.test.ts against a local git server, not here), no secret is read
  * (one that does not exist, or that the build's service account may not access, fails a real build
  * at its start and is not noticed here), no step output exists unless `setStatus` gives
- * `results.buildStepOutputs`, no Dockerfile is generated or read, no image
+ * `results.buildStepOutputs`, no log is written unless the test calls `appendLog` (its lines, their
+ * timing and Cloud Build's log format — `Step #N - "id": …` — are the test's to give; a real
+ * streamed log's writes may be batched otherwise, and logs to Cloud Logging are not seen at all),
+ * no Dockerfile is generated or read, no image
  * is pushed, no digest exists; notifications are recorded, not published on Pub/Sub, and hold
  * only what the fake knows of the build (no steps' timing, no sourceProvenance, no results unless
  * `setStatus` gives them); a topic that does not exist, or that Cloud Build's service agent may
@@ -89,6 +97,12 @@ export interface CloudBuildFake {
   /** Permissions to refuse (all are granted until denied). */
   readonly iam: FakeIam;
   setStatus(id: string, status: BuildStatusName, extra?: Partial<IBuild>): IBuild;
+  /**
+   * Appends lines to a build's log as a streaming build does: the whole log so far is written
+   * again as `log-<id>.txt` in its `logsBucket` (a new generation holding the previous one),
+   * through `options.storage`. A build with no logsBucket has no log object: an error.
+   */
+  appendLog(id: string, text: string): void;
   close(): Promise<void>;
 }
 
@@ -112,6 +126,8 @@ function timestamp(ms = Date.now()) {
 export interface CloudBuildFakeOptions {
   /** Called with each notification as it is published (after it is recorded). */
   onNotification?: (n: BuildNotificationMessage) => void;
+  /** Where `appendLog` writes a build's log object (the Storage fake's writeObject). */
+  storage?: { writeObject(bucket: string, name: string, data: Buffer | string, contentType?: string): unknown };
 }
 
 export async function startCloudBuildFake(options: CloudBuildFakeOptions = {}): Promise<CloudBuildFake> {
@@ -123,6 +139,8 @@ export async function startCloudBuildFake(options: CloudBuildFakeOptions = {}): 
   const builds = new Map<string, IBuild>();
   const notifications: BuildNotificationMessage[] = [];
   const iam = new FakeIam();
+  /** Each build's log so far (appendLog). */
+  const logs = new Map<string, string>();
   /** Operation name → build id. */
   const operations = new Map<string, string>();
 
@@ -281,6 +299,16 @@ export async function startCloudBuildFake(options: CloudBuildFakeOptions = {}): 
     calls,
     builds,
     iam,
+    appendLog(id, text) {
+      const build = existing(id);
+      const m = /^gs:\/\/([^/]+)(?:\/(.*))?$/.exec(build.logsBucket ?? '');
+      if (!m) throw new Error(`build ${id} names no logsBucket: Cloud Build would write no log object`);
+      if (!options.storage) throw new Error('startCloudBuildFake({storage}) is needed to write build logs');
+      const log = (logs.get(id) ?? '') + text;
+      logs.set(id, log);
+      const folder = (m[2] ?? '').replace(/\/+$/, '');
+      options.storage.writeObject(m[1], `${folder ? `${folder}/` : ''}log-${id}.txt`, log, 'text/plain');
+    },
     setStatus(id, status, extra = {}) {
       const build = existing(id);
       Object.assign(build, extra, { status });
@@ -298,6 +326,11 @@ export async function startCloudBuildFake(options: CloudBuildFakeOptions = {}): 
     },
   };
 }
+
+const LOGGING_MODES = new Set(['LOGGING_UNSPECIFIED', 'LEGACY', 'GCS_ONLY', 'STACKDRIVER_ONLY', 'CLOUD_LOGGING_ONLY', 'NONE']);
+const STREAMING_OPTIONS = new Set(['STREAM_DEFAULT', 'STREAM_ON', 'STREAM_OFF']);
+/** gs://bucket or gs://bucket/folder: where log-<id>.txt goes. */
+const LOGS_BUCKET = /^gs:\/\/[a-z0-9][a-z0-9._-]{1,61}[a-z0-9](\/[^\s]*)?$/;
 
 /** Secret Manager's SecretVersion names, as availableSecrets.secretManager[].versionName must give them. */
 const SECRET_VERSION = /^projects\/[^/]+\/secrets\/[^/]+\/versions\/[^/]+$/;
@@ -332,6 +365,23 @@ function checkBuild(build: IBuild): void {
     }
   }
   for (const env of declared) if (!used.has(env)) throw invalid(`secretEnv ${JSON.stringify(env)} is defined without being used`);
+  const options = (build.options ?? {}) as { logging?: unknown; logStreamingOption?: unknown; defaultLogsBucketBehavior?: unknown };
+  if (options.logging !== undefined && !LOGGING_MODES.has(String(options.logging)))
+    throw invalid(`invalid value for 'build.options.logging': ${JSON.stringify(options.logging)}`);
+  if (options.logStreamingOption !== undefined && !STREAMING_OPTIONS.has(String(options.logStreamingOption)))
+    throw invalid(`invalid value for 'build.options.log_streaming_option': ${JSON.stringify(options.logStreamingOption)}`);
+  if (build.logsBucket && !LOGS_BUCKET.test(build.logsBucket))
+    throw invalid(`invalid logs bucket ${JSON.stringify(build.logsBucket)}: must be gs://{bucket name}[/{folder}]`);
+  // A build running as its own service account has no default log bucket to write to.
+  if (
+    build.serviceAccount &&
+    !build.logsBucket &&
+    options.defaultLogsBucketBehavior !== 'REGIONAL_USER_OWNED_BUCKET' &&
+    !['CLOUD_LOGGING_ONLY', 'NONE'].includes(String(options.logging))
+  )
+    throw invalid(
+      "if 'build.service_account' is specified, the build must either (a) specify 'build.logs_bucket', (b) use the REGIONAL_USER_OWNED_BUCKET build.options.default_logs_bucket_behavior option, or (c) use either CLOUD_LOGGING_ONLY / NONE logging options",
+    );
   for (const tag of build.tags ?? []) {
     if (!/^[\w][\w.-]{0,127}$/.test(tag)) {
       throw new FakeError(

@@ -22,7 +22,8 @@ import { FakeIam } from './iam.js';
  *
  * What it does NOT prove: authentication and IAM (the client skips auth for a custom endpoint);
  * rate limits (one write per second per object name, 429/503 and the client's retries); eventual
- * behaviours and real latencies; range and gzip downloads, ACLs, object metadata beyond
+ * behaviours and real latencies; gzip downloads and multi-range or suffix (`bytes=-N`) ranges (a
+ * single `bytes=a-b` / `bytes=a-` range is served: 206, or 416 from the end on), ACLs, object metadata beyond
  * contentType, versioning, lifecycle rules, retention; resumable uploads interrupted and resumed
  * across processes; exact error texts. Requests are served one at a time on one event loop, so
  * operations are atomic here in a way GCS does not promise: cross-instance races are proved only
@@ -77,6 +78,22 @@ interface UploadSession {
   chunks: Buffer[];
   received: number;
   done?: FakeObject;
+}
+
+/**
+ * A `Range: bytes=a-b` / `bytes=a-` header against an object of `size` bytes: the inclusive byte
+ * range to send, null for no Range header; a start at or past the end is 416, as GCS answers it
+ * ("The requested range cannot be satisfied").
+ */
+function rangeOf(header: string | undefined, size: number): [number, number] | null {
+  if (header === undefined) return null;
+  const m = /^bytes=(\d+)-(\d*)$/.exec(header);
+  if (!m) throw new HttpError(400, `unsupported Range ${header}`, 'invalid');
+  const start = Number(m[1]);
+  if (start >= size) throw new HttpError(416, 'The requested range cannot be satisfied.', 'requestedRangeNotSatisfiable');
+  const end = m[2] === '' ? size - 1 : Math.min(Number(m[2]), size - 1);
+  if (end < start) throw new HttpError(416, 'The requested range cannot be satisfied.', 'requestedRangeNotSatisfiable');
+  return [start, end];
 }
 
 class HttpError extends Error {
@@ -393,6 +410,24 @@ export class FakeStorageServer {
         this.checkPreconditions(found, query);
         record.status = 200;
         if (query.alt === 'media') {
+          const range = rangeOf(req.headers.range, found.data.length);
+          if (range) {
+            // A range of the object: 206 with Content-Range (the hash header still covers the whole object, as on GCS).
+            const [start, end] = range;
+            record.status = 206;
+            res.writeHead(206, {
+              'content-type': found.contentType,
+              'content-length': String(end - start + 1),
+              'content-range': `bytes ${start}-${end}/${found.data.length}`,
+              'x-goog-hash': `crc32c=${crc32cBase64(found.data)}${found.componentCount === undefined ? `,md5=${md5Base64(found.data)}` : ''}`,
+              'x-goog-generation': String(found.generation),
+              'x-goog-metageneration': String(found.metageneration),
+              'x-goog-stored-content-encoding': 'identity',
+              'x-goog-stored-content-length': String(found.data.length),
+            });
+            res.end(found.data.subarray(start, end + 1));
+            return;
+          }
           res.writeHead(200, {
             'content-type': found.contentType,
             'content-length': String(found.data.length),
