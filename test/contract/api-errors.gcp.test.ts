@@ -174,6 +174,9 @@ describe('Google API refusals through the real clients', () => {
       ...config,
       BATON_TASK_TARGETS: JSON.stringify(TARGETS),
       BATON_GIT_TOKEN_SECRETS: JSON.stringify(config.BATON_GIT_TOKEN_SECRETS),
+      // Parsed already (lists now): given again as the environment would give them, unset.
+      BATON_API_USERS: undefined,
+      BATON_DASHBOARD_ORIGINS: undefined,
       BATON_TASKS_ENDPOINT: endpoint,
     });
     const c = buildGcpClients(cfg);
