@@ -17,7 +17,7 @@ const Member = z.union([
 ]);
 export type ApiUser = z.infer<typeof Member>;
 
-export const ApiUsersSchema = z
+const ListedUsers = z
   .string()
   .default('')
   .transform((s, ctx) => {
@@ -32,6 +32,12 @@ export const ApiUsersSchema = z
     }
     return out;
   });
+
+/** The list as BATON_API_USERS gives it (a string), or as parsed already (re-parsing a parsed config keeps it). */
+export const ApiUsersSchema = z.preprocess(
+  (v) => (Array.isArray(v) ? (v as ApiUser[]).map((u) => `${u.kind}:${u.value}`).join(',') : v),
+  ListedUsers,
+);
 
 /** Whether a verified email is one of the users (exact, case-insensitive) or in one of the domains. */
 export function isApiUser(users: readonly ApiUser[], email: string): boolean {

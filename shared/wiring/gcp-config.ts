@@ -79,8 +79,8 @@ export const GcpConfigSchema = z.object({
   BATON_API_USERS: ApiUsersSchema,
   /** Origins that may call the API from a browser (the dashboard's Hosting URLs), comma-separated. */
   BATON_DASHBOARD_ORIGINS: z
-    .string()
-    .default('')
+    // A string from the environment; a list when a parsed config is parsed again.
+    .preprocess((v) => (Array.isArray(v) ? v.join(',') : v), z.string().default(''))
     .transform((s) =>
       s
         .split(',')

@@ -169,3 +169,21 @@ describe('the api with BATON_API_AUTH=firebase', () => {
     expect((await fetch(`${url}/health`)).status).toBe(200);
   });
 });
+
+describe('the gcp configuration, parsed twice', () => {
+  it('keeps the users and origins when a parsed config is parsed again (tests rebuild clients that way)', () => {
+    const once = GcpConfigSchema.parse({
+      BATON_GCP_PROJECT: PROJECT,
+      BATON_BUCKET: 'bucket',
+      BATON_API_USERS: 'user:a@b.c,domain:ops.example.com',
+      BATON_DASHBOARD_ORIGINS: 'https://p.web.app',
+    });
+    const twice = GcpConfigSchema.parse({ ...once, BATON_TASK_TARGETS: '{}', BATON_GIT_TOKEN_SECRETS: '{}' });
+    expect(twice.BATON_API_USERS).toEqual(once.BATON_API_USERS);
+    expect(twice.BATON_DASHBOARD_ORIGINS).toEqual(['https://p.web.app']);
+    expect(once.BATON_API_USERS).toEqual([
+      { kind: 'user', value: 'a@b.c' },
+      { kind: 'domain', value: 'ops.example.com' },
+    ]);
+  });
+});
