@@ -1,26 +1,19 @@
 import { execFileSync } from 'node:child_process';
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { extractTarGz, listSource, packTarGz } from '../../shared/adapters/local/archive.js';
-import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
-import { LocalBuilder } from '../../shared/adapters/local/builder.js';
-import { LocalEventBus } from '../../shared/adapters/local/event-bus.js';
+import { extractTarGz } from '../../shared/adapters/local/archive.js';
 import { IMAGE_CONFIG, ImageConfigSchema } from '../../shared/adapters/local/image-config.js';
-import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
 import { executables } from '../../shared/adapters/local/toolchains.js';
 import { analyseSource } from '../../shared/domain/analysis/analyse.js';
 import type { Analysis } from '../../shared/domain/analysis/schema.js';
 import type { BuildNotification } from '../../shared/domain/events.js';
-import { TOPICS } from '../../shared/domain/topics.js';
-import { DeploymentLogs } from '../../shared/pipeline/logs.js';
-import { systemClock } from '../../shared/ports/clock.js';
 import { STACKS } from '../support/corpus.js';
+import { localBuilder } from '../support/local-builder.js';
 import { flaskApp, type PythonApp, plainPythonApp } from '../support/python-apps.js';
 import { reader } from '../support/source-reader.js';
-import { parseBuildNotification } from './suites/builder.suite.js';
 import { TempDirs, waitFor } from './suites/util.js';
 
 /**
@@ -48,27 +41,11 @@ let sharedCache: string | null = null;
 function harness(path?: string) {
   const root = temp.make('stack-builds');
   sharedCache ??= mkdtempSync(join(tmpdir(), 'baton-contract-stack-cache-'));
-  const blobs = new FolderBlobStore(join(root, 'blobs'));
-  const bus = new LocalEventBus(null);
-  const logs = new DeploymentLogs(blobs, new LocalJobStore(null), systemClock, 50);
-  const builder = new LocalBuilder({
-    blobs,
-    bus,
-    logs,
-    workDir: join(root, 'work'),
+  const { blobs, logs, builder, ended, upload, stop } = localBuilder(root, CAPS, {
     cacheDir: sharedCache,
-    caps: CAPS,
     timeoutMs: 120_000,
-    stateDir: null,
     ...(path ? { path } : {}),
   });
-  const notes: BuildNotification[] = [];
-  bus.subscribe('collector', TOPICS.builds, async (m) => void notes.push(parseBuildNotification(m.data)), {
-    maxAttempts: 1,
-    minBackoffMs: 10,
-    maxBackoffMs: 10,
-  });
-  let n = 0;
   return {
     builder,
     root,
@@ -86,11 +63,7 @@ function harness(path?: string) {
       }
       const result = analyseSource(reader(files.files));
       if (!result.ok) throw new Error(`not analysed: ${result.found}`);
-      const { files: list } = await listSource(src, CAPS);
-      const out = join(root, `src-${n++}.tar.gz`);
-      await packTarGz(src, list, out);
-      const key = `sources/t/${id}.tar.gz`;
-      await blobs.put(key, await readFile(out));
+      const key = await upload(src, `sources/t/${id}.tar.gz`);
       const { build_id } = await builder.submit({
         deployment_id: id,
         agent_id: 'stacks',
@@ -99,11 +72,7 @@ function harness(path?: string) {
         substitutions: {},
         analysis: result.analysis,
       });
-      const done = await waitFor(
-        `build ${id} ends`,
-        () => notes.find((x) => x.id === build_id && ['SUCCESS', 'FAILURE', 'TIMEOUT'].includes(x.status)),
-        120_000,
-      );
+      const done = await waitFor(`build ${id} ends`, () => ended(build_id, ['SUCCESS', 'FAILURE', 'TIMEOUT']), 120_000);
       return { done, analysis: result.analysis, log: (await logs.read('stacks', id)) ?? '' };
     },
     /** The artifact unpacked in a folder of its own (where a revision would run it). */
@@ -115,9 +84,7 @@ function harness(path?: string) {
       return dest;
     },
     async close() {
-      await builder.stop();
-      await bus.idle();
-      bus.stop();
+      await stop();
       await rm(root, { recursive: true, force: true });
     },
   };

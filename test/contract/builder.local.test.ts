@@ -2,17 +2,11 @@ import { readdirSync } from 'node:fs';
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extractTarGz, listSource, packTarGz, sha256File, walkTree } from '../../shared/adapters/local/archive.js';
-import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
-import { LocalBuilder } from '../../shared/adapters/local/builder.js';
-import { LocalEventBus } from '../../shared/adapters/local/event-bus.js';
-import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
+import { extractTarGz, sha256File, walkTree } from '../../shared/adapters/local/archive.js';
 import { CTIME_SLACK_MS, type Packed } from '../../shared/adapters/local/unpacked.js';
 import type { Artifact } from '../../shared/domain/job.js';
-import { TOPICS } from '../../shared/domain/topics.js';
-import { DeploymentLogs } from '../../shared/pipeline/logs.js';
-import { systemClock } from '../../shared/ports/clock.js';
-import { type BuilderHarness, builderContract, parseBuildNotification } from './suites/builder.suite.js';
+import { localBuilder } from '../support/local-builder.js';
+import { type BuilderHarness, builderContract } from './suites/builder.suite.js';
 import { TempDirs, waitFor, writeFiles } from './suites/util.js';
 
 const temp = new TempDirs();
@@ -22,40 +16,12 @@ const CAPS = { maxBytes: 50 * 1024 * 1024, maxFiles: 10_000 };
 
 async function localHarness(keepBuilt?: (artifact: Artifact, dir: string, packed: Packed) => Promise<void>): Promise<BuilderHarness> {
   const root = temp.make('builder');
-  const blobs = new FolderBlobStore(join(root, 'blobs'));
-  const bus = new LocalEventBus(null);
-  const logs = new DeploymentLogs(blobs, new LocalJobStore(null), systemClock, 50);
-  const builder = new LocalBuilder({
-    blobs,
-    bus,
-    logs,
-    workDir: join(root, 'work'),
-    cacheDir: join(root, 'cache'),
-    caps: CAPS,
-    timeoutMs: 60_000,
-    stateDir: null,
-    keepBuilt,
-  });
-  const notifications: BuilderHarness['notifications'] = [];
-  bus.subscribe(
-    'contract-collector',
-    TOPICS.builds,
-    async (m) => void notifications.push({ build: parseBuildNotification(m.data), attributes: m.attributes }),
-    { maxAttempts: 1, minBackoffMs: 10, maxBackoffMs: 10 },
-  );
+  const { blobs, logs, builder, notifications, upload, stop } = localBuilder(root, CAPS, { keepBuilt });
   let n = 0;
   return {
     builder,
     notifications,
-    async uploadSource(dir) {
-      const { files } = await listSource(dir, CAPS);
-      const out = join(root, `source-${n++}.tar.gz`);
-      await packTarGz(dir, files, out);
-      const key = `sources/contract/${n}.tar.gz`;
-      await blobs.put(key, await readFile(out));
-      await rm(out);
-      return key;
-    },
+    uploadSource: (dir) => upload(dir, `sources/contract/${++n}.tar.gz`),
     async storedDigest(image) {
       return `sha256:${await sha256File(blobs.pathOf(image.name))}`;
     },
@@ -68,9 +34,7 @@ async function localHarness(keepBuilt?: (artifact: Artifact, dir: string, packed
       return (await logs.read(agentId, deploymentId)) ?? '';
     },
     async cleanup() {
-      await builder.stop();
-      await bus.idle();
-      bus.stop();
+      await stop();
       await rm(root, { recursive: true, force: true });
     },
   };

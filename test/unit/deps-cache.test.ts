@@ -1,21 +1,14 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { create } from 'tar';
 import { afterEach, describe, expect, it } from 'vitest';
-import { extractTarGz, listSource, packTarGz } from '../../shared/adapters/local/archive.js';
-import { FolderBlobStore } from '../../shared/adapters/local/blob-store.js';
-import { LocalBuilder } from '../../shared/adapters/local/builder.js';
+import { extractTarGz } from '../../shared/adapters/local/archive.js';
 import { DepsCache } from '../../shared/adapters/local/deps-cache.js';
-import { LocalEventBus } from '../../shared/adapters/local/event-bus.js';
-import { LocalJobStore } from '../../shared/adapters/local/job-store.js';
 import { planInstall } from '../../shared/adapters/local/package-manager.js';
-import type { BuildNotification } from '../../shared/domain/events.js';
-import { TOPICS } from '../../shared/domain/topics.js';
-import { DeploymentLogs } from '../../shared/pipeline/logs.js';
-import { systemClock } from '../../shared/ports/clock.js';
 import { TempDirs, waitFor, writeFiles } from '../contract/suites/util.js';
+import { localBuilder } from '../support/local-builder.js';
 
 const temp = new TempDirs();
 afterEach(() => temp.removeAll());
@@ -95,34 +88,11 @@ describe('which installs the dependency cache serves, and by what key', () => {
 describe('LocalBuilder with the dependency cache', () => {
   async function harness(cache: DepsCache | null) {
     const root = temp.make('builder');
-    const blobs = new FolderBlobStore(join(root, 'blobs'));
-    const bus = new LocalEventBus(null);
-    const logs = new DeploymentLogs(blobs, new LocalJobStore(null), systemClock, 50);
-    const builder = new LocalBuilder({
-      blobs,
-      bus,
-      logs,
-      workDir: join(root, 'work'),
-      cacheDir: join(root, 'cache'),
-      depsCache: cache,
-      caps: CAPS,
-      timeoutMs: 60_000,
-      stateDir: null,
-    });
-    const done: BuildNotification[] = [];
-    bus.subscribe('collector', TOPICS.builds, async (m) => void done.push(JSON.parse(m.data.toString()) as BuildNotification), {
-      maxAttempts: 1,
-      minBackoffMs: 10,
-      maxBackoffMs: 10,
-    });
+    const { blobs, logs, builder, ended, upload, stop: stopBuilder } = localBuilder(root, CAPS, { depsCache: cache });
     let n = 0;
     /** Builds `src`; the build's log and the artifact's file at `path`. */
     const build = async (src: string, path: string) => {
-      const { files } = await listSource(src, CAPS);
-      const out = join(root, `source-${++n}.tar.gz`);
-      await packTarGz(src, files, out);
-      const key = `sources/${n}.tar.gz`;
-      await blobs.put(key, await readFile(out));
+      const key = await upload(src, `sources/${++n}.tar.gz`);
       const { build_id } = await builder.submit({
         deployment_id: `d-${n}`,
         agent_id: 'cached',
@@ -130,11 +100,7 @@ describe('LocalBuilder with the dependency cache', () => {
         tags: [],
         substitutions: {},
       });
-      const end = await waitFor(
-        'the build to end',
-        () => done.find((b) => b.id === build_id && ['SUCCESS', 'FAILURE'].includes(b.status)),
-        60_000,
-      );
+      const end = await waitFor('the build to end', () => ended(build_id, ['SUCCESS', 'FAILURE']), 60_000);
       const log = (await logs.read('cached', `d-${n}`)) ?? '';
       expect(end.status, log).toBe('SUCCESS');
       const dest = join(root, `unpacked-${n}`);
@@ -142,9 +108,7 @@ describe('LocalBuilder with the dependency cache', () => {
       return { log, file: readFileSync(join(dest, path), 'utf8'), bin: existsSync(join(dest, 'node_modules/.bin/dep')) };
     };
     const stop = async () => {
-      await builder.stop();
-      await bus.idle();
-      bus.stop();
+      await stopBuilder();
       await rm(root, { recursive: true, force: true });
     };
     return { build, stop };

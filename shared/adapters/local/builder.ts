@@ -343,22 +343,23 @@ export class LocalBuilder implements Builder {
 
   /** The plan's install, or a copy of the tree the same install made before (see DepsCache). */
   private async install(build: RunningBuild, app: string, plan: InstallPlan, log: (l: string) => void): Promise<void> {
-    const cache = this.deps.depsCache ?? null;
-    const lookup = cache ? await cache.lookup(app, plan, this.path) : { skip: 'off' };
-    if ('use' in lookup && cache && (await cache.restore(lookup.use, app))) {
+    const cache = this.deps.depsCache;
+    if (!cache) return this.step(build, app, plan.install, log, plan.env);
+    const lookup = await cache.lookup(app, plan, this.path);
+    if ('skip' in lookup) {
+      log(`Dependency cache not used: ${lookup.skip}`);
+      return this.step(build, app, plan.install, log, plan.env);
+    }
+    if (await cache.restore(lookup.use, app)) {
       log(
         `node_modules restored from the dependency cache (${lookup.use.describe}): "${plan.install}" skipped, as it would install the same tree (BATON_DEPS_CACHE=off always installs)`,
       );
       return;
     }
     await this.step(build, app, plan.install, log, plan.env);
-    if ('use' in lookup && cache) {
-      await cache.save(lookup.use, app).catch((err: unknown) => {
-        log(`node_modules not kept in the dependency cache: ${err instanceof Error ? err.message : String(err)}`);
-      });
-    } else if ('skip' in lookup && lookup.skip !== 'off') {
-      log(`Dependency cache not used: ${lookup.skip}`);
-    }
+    await cache.save(lookup.use, app).catch((err: unknown) => {
+      log(`node_modules not kept in the dependency cache: ${err instanceof Error ? err.message : String(err)}`);
+    });
   }
 
   private step(build: RunningBuild, cwd: string, command: string, log: (l: string) => void, env: Record<string, string>): Promise<void> {
