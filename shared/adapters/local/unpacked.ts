@@ -35,6 +35,8 @@ export type Prepared =
 export class UnpackedCopies {
   /** Parked build folders being checked (see adopt): a start of that digest waits for it. */
   private readonly adopting = new Map<string, Promise<string | null>>();
+  /** The last change queued on each digest's parked folder (see serially). */
+  private readonly queued = new Map<string, Promise<unknown>>();
 
   constructor(
     private readonly root: string,
@@ -107,7 +109,11 @@ export class UnpackedCopies {
    * the digest of its entries (see fingerprint), or null. Revisions of one digest starting at once
    * race for it: one takes it, the others (their check or rename failing as it moves) unpack the artifact.
    */
-  private async claim(digest: string, parked: string, dir: string): Promise<string | null> {
+  private claim(digest: string, parked: string, dir: string): Promise<string | null> {
+    return this.serially(digest, () => this.claimIn(digest, parked, dir));
+  }
+
+  private async claimIn(digest: string, parked: string, dir: string): Promise<string | null> {
     const from = this.dirOf(digest);
     try {
       const inside = await entriesDigest(from);
@@ -128,7 +134,7 @@ export class UnpackedCopies {
    */
   adopt(artifact: Artifact, built: string, packed?: Packed): Promise<string | null> {
     if (this.adopting.has(artifact.digest)) return Promise.resolve(null);
-    const work = this.adoptIn(artifact, built, packed);
+    const work = this.serially(artifact.digest, () => this.adoptIn(artifact, built, packed));
     this.adopting.set(artifact.digest, work);
     return work.finally(() => this.adopting.delete(artifact.digest));
   }
@@ -151,7 +157,24 @@ export class UnpackedCopies {
 
   /** Removes the parked folder of `digest` (no revision will take it). */
   remove(digest: string): Promise<void> {
-    return rm(this.dirOf(digest), { recursive: true, force: true });
+    return this.serially(digest, () => rm(this.dirOf(digest), { recursive: true, force: true }));
+  }
+
+  /**
+   * Runs `work` on the parked folder of `digest` after every change queued on it before. A claim
+   * checks the folder and then moves it: a second build of that digest parking its own folder
+   * (which removes the old one first) between the two would have it move a half-removed folder,
+   * and the revision start without its package.json (seen in the crash test's burst of identical apps).
+   */
+  private serially<T>(digest: string, work: () => Promise<T>): Promise<T> {
+    const before = this.queued.get(digest) ?? Promise.resolve();
+    const run = before.then(work, work);
+    const settled = run.catch(() => undefined);
+    this.queued.set(digest, settled);
+    void settled.then(() => {
+      if (this.queued.get(digest) === settled) this.queued.delete(digest);
+    });
+    return run;
   }
 }
 
