@@ -10,6 +10,9 @@ import type { AgentCallBody } from '../../shared/ports/agent-caller.js';
  *   /fail/N          answers 503 the first N calls per block, then {ok: true}
  *   /bad-request     answers 400 (not retried)
  *   /slow/MS         answers {slept: MS} after MS ms
+ *   /barrier/N[/MS]  holds each call until N calls wait on it together, then answers them all
+ *                    {block, together: N}; 504 to those waiting if N are not there within MS (5000)
+ *                    (proves calls were in flight at once, however loaded the machine)
  *   /malformed       answers 200 with a body that is not JSON
  *   /router          answers {route: input.kind}
  *   /manager         round 1: delegates input.input.tasks to workers; then {final: results}
@@ -24,6 +27,7 @@ import type { AgentCallBody } from '../../shared/ports/agent-caller.js';
 export class DesignAgents {
   readonly calls: AgentCallBody[] = [];
   private readonly counts = new Map<string, number>();
+  private readonly waiting = new Map<number, { block: string; answer: (status: number, value: unknown) => void }[]>();
   private server!: Server;
   url = '';
 
@@ -42,7 +46,7 @@ export class DesignAgents {
           res.writeHead(status, { 'content-type': 'application/json' });
           res.end(text);
         };
-        const [, kind, arg] = (req.url ?? '/').split('/');
+        const [, kind, arg, arg2] = (req.url ?? '/').split('/');
         const input = body.input as Record<string, unknown> & { input?: Record<string, unknown> };
         switch (kind) {
           case 'echo':
@@ -55,6 +59,8 @@ export class DesignAgents {
             return send(400, { error: 'no' });
           case 'slow':
             return void setTimeout(() => send(200, { slept: Number(arg), block: body.meta.block_id }), Number(arg));
+          case 'barrier':
+            return this.barrier(Number(arg), Number(arg2 ?? 5000), body.meta.block_id, (status, value) => send(status, value));
           case 'malformed':
             return send(200, null, '{"oops": ');
           case 'router':
@@ -94,6 +100,24 @@ export class DesignAgents {
     await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', () => r()));
     this.url = `http://127.0.0.1:${(this.server.address() as AddressInfo).port}`;
     return this;
+  }
+
+  private barrier(n: number, within: number, block: string, answer: (status: number, value: unknown) => void): void {
+    const here = this.waiting.get(n) ?? [];
+    this.waiting.set(n, here);
+    here.push({ block, answer });
+    if (here.length === n) {
+      this.waiting.delete(n);
+      for (const w of here) w.answer(200, { block: w.block, together: n });
+      return;
+    }
+    if (here.length === 1) {
+      setTimeout(() => {
+        if (this.waiting.get(n) !== here) return;
+        this.waiting.delete(n);
+        for (const w of here) w.answer(504, { error: `only ${here.length} of ${n} calls arrived together` });
+      }, within).unref();
+    }
   }
 
   /** Calls made to one block. */
